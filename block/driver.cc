@@ -1,0 +1,14 @@
+// strata: BlockDriver defaults (see driver.h).
+#include "block/driver.h"
+
+#include <cerrno>
+
+#include "block/status.h"
+
+namespace strata {
+
+absl::Status BlockDriver::Create(const CreateRequest&) const {
+  return ErrnoError(ENOTSUP, "Driver does not support image creation");
+}
+
+}  // namespace strata

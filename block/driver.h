@@ -1,0 +1,108 @@
+// strata: BlockDriver, the stateless plugin descriptor that drivers register by name.
+//
+// A driver says what it is (format / protocol / filter), scores headers for probing,
+// opens instances (building its children through the OpenContext) and creates images.
+// Nothing in block/ names a concrete driver: drivers join the registry from their own
+// file (registry.h, STRATA_REGISTER_DRIVER).
+#ifndef STRATA_BLOCK_DRIVER_H_
+#define STRATA_BLOCK_DRIVER_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "block/cache_mode.h"
+#include "block/driver_instance.h"
+#include "block/permissions.h"
+#include "proto/blockdev_options.pb.h"
+
+namespace strata {
+
+class BdrvChild;
+class BlockDriverState;
+
+enum class DriverKind { kProtocol, kFormat, kFilter };
+
+// The role of a child edge (QEMU BdrvChildRole, simplified).
+enum class ChildRole { kFile, kBacking, kFiltered };
+
+// Flags that travel down the graph when it is opened.
+struct OpenFlags {
+  bool read_only = false;
+  CacheMode cache;
+  // Never take or check image locks (QEMU -U / force-share keeps perms but shares all).
+  bool force_share = false;
+  // Do not open backing files (qemu-img create/info -u, rebase -u).
+  bool no_backing = false;
+  // Opened for a consistency check: corrupt images may be opened, no automatic repair.
+  bool check_mode = false;
+  // QEMU discard=unmap: pass discards down. Default for qemu-io.
+  bool discard_unmap = true;
+};
+
+// Everything a driver's Open needs: its node, options, flags, and a way to open children.
+class OpenContext {
+ public:
+  virtual ~OpenContext() = default;
+  virtual BlockDriverState& node() = 0;
+  virtual const proto::BlockdevOptions& options() = 0;
+  virtual const OpenFlags& flags() = 0;
+  // What the parent needs from this node (protocol drivers turn this into locks).
+  virtual const PermissionSet& permissions() = 0;
+  // Opens `ref` as child `name` of this node with `role` and attaches it. `perms` is what
+  // this node needs from the child. `flags` usually derives from flags().
+  virtual absl::StatusOr<BdrvChild*> OpenChild(absl::string_view name, ChildRole role,
+                                               const proto::BlockdevRef& ref,
+                                               const PermissionSet& perms,
+                                               const OpenFlags& flags) = 0;
+};
+
+// One create option as `-o help` lists it and `Formatting ...` prints it.
+struct CreateOptionSpec {
+  std::string name;          // "cluster_size"
+  std::string type;          // "size", "bool", "str", "num"
+  std::string help;          // "qcow2 cluster size"
+  std::string default_value;  // printed when not given; empty = not printed
+};
+
+// Parsed `qemu-img create` request.
+struct CreateRequest {
+  std::string filename;
+  uint64_t size_bytes = 0;
+  // Options given with -o (and -b/-F), already split, in the order given. Values as typed.
+  std::map<std::string, std::string> options;
+};
+
+class BlockDriver {
+ public:
+  virtual ~BlockDriver() = default;
+
+  virtual absl::string_view name() const = 0;
+  virtual DriverKind kind() const = 0;
+
+  // Score in [0, 100] of how sure the driver is that `header` (the first bytes of the
+  // file, possibly fewer than asked) is one of its images. 0 = not mine.
+  virtual int Probe(absl::Span<const uint8_t> header, absl::string_view filename) const {
+    return 0;
+  }
+  // Filename prefix that selects this protocol ("blkdebug" for "blkdebug:..."), or empty.
+  virtual absl::string_view protocol_prefix() const { return {}; }
+
+  // Opens an instance on ctx.node(). Children are opened through ctx.OpenChild.
+  virtual absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const = 0;
+
+  // Create options, in the order `Formatting ...` prints them.
+  virtual std::vector<CreateOptionSpec> create_options() const { return {}; }
+  // Creates an image. Default: ENOTSUP ("Driver does not support image creation").
+  virtual absl::Status Create(const CreateRequest& request) const;
+};
+
+}  // namespace strata
+
+#endif  // STRATA_BLOCK_DRIVER_H_

@@ -1,0 +1,132 @@
+// strata: the per-node hooks a driver implements (the "driver API").
+//
+// The generic node (node.h) does the shared work before calling a hook: bounds and
+// read-only checks, alignment padding, write tracking, debug events, flush bookkeeping.
+// Each hook's comment states what the node guarantees on entry. Callers use node.h, never
+// these hooks directly.
+//
+// Thread safety: hooks may be called concurrently from several threads; an instance that
+// cannot run requests in parallel must serialise internally.
+#ifndef STRATA_BLOCK_DRIVER_INSTANCE_H_
+#define STRATA_BLOCK_DRIVER_INSTANCE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "block/debug_events.h"
+#include "block/io_vector.h"
+
+namespace strata {
+
+class BlockDriverState;
+
+// Per-request flags (QEMU BDRV_REQ_*).
+enum RequestFlags : uint32_t {
+  kReqNone = 0,
+  kReqFua = 1u << 0,         // Write must be on stable storage when it completes.
+  kReqMayUnmap = 1u << 1,    // Write-zeroes may deallocate the range.
+  kReqNoFallback = 1u << 2,  // Write-zeroes must not fall back to writing a zero buffer.
+};
+
+// Preallocation for truncate/create (QEMU PreallocMode).
+enum class PreallocMode { kOff, kMetadata, kFalloc, kFull };
+
+// The answer to a block-status query for a run starting at the queried offset.
+struct BlockStatus {
+  uint64_t bytes = 0;         // Length of the run this answer covers (> 0 unless at EOF).
+  bool data = false;          // Reads come from stored data (QEMU BDRV_BLOCK_DATA).
+  bool zero = false;          // Reads return zeroes (BDRV_BLOCK_ZERO).
+  bool allocated = false;     // Decided by this node, not a backing node (ALLOCATED).
+  bool offset_valid = false;  // `host_offset` in `file` holds the data (OFFSET_VALID).
+  uint64_t host_offset = 0;
+  BlockDriverState* file = nullptr;  // Node that `host_offset` refers to.
+  // Set by pass-through drivers: "ask `file` at `host_offset`; its answer is mine".
+  bool recurse = false;
+};
+
+// Key/value lines a driver adds to `info` ("Format specific information"), in print order.
+// Values are already formatted as qemu-img prints them; `json_value` is the JSON literal.
+struct FormatSpecificEntry {
+  std::string key;         // QEMU's key with dashes ("lazy-refcounts").
+  std::string human_value;  // "false", "1.1", "16".
+  std::string json_value;   // "false", "\"1.1\"", "16".
+};
+struct FormatSpecificInfo {
+  std::string type;  // "qcow2"; empty when the driver has none.
+  std::vector<FormatSpecificEntry> entries;
+};
+
+// Static facts a driver reports for `info` and for qemu-io's `info` command.
+struct DriverInfo {
+  uint64_t cluster_size_bytes = 0;
+  uint64_t vm_state_offset_bytes = 0;
+  bool is_dirty = false;
+};
+
+// One open instance of a driver, owned by its BlockDriverState.
+class DriverInstance {
+ public:
+  virtual ~DriverInstance() = default;
+
+  // Reads `bytes` at `offset` into `qiov` (qiov.size() == bytes). On entry: the range lies
+  // within GetLength(), offset and bytes are multiples of request_alignment() (the node
+  // padded the request), bytes > 0. Must fill all of `qiov` or fail.
+  virtual absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                              uint32_t flags) = 0;
+
+  // Writes `qiov` (size == bytes) at `offset`. On entry: node is writable, range aligned to
+  // request_alignment(), and within the length unless the driver accepts growth
+  // (protocol drivers). With kReqFua the data must be stable when this returns OK.
+  virtual absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                               uint32_t flags) = 0;
+
+  // Makes [offset, offset + bytes) read as zeroes without a data buffer. Return ENOTSUP
+  // to let the node fall back to writing a zero buffer (unless kReqNoFallback).
+  virtual absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags);
+
+  // Hints that the range is no longer needed. May do nothing. Contents afterwards are
+  // unspecified unless the driver documents otherwise. Default: ignore (OK).
+  virtual absl::Status Pdiscard(uint64_t offset, uint64_t bytes);
+
+  // Writes back the driver's own caches to its children (QEMU flush_to_os).
+  virtual absl::Status FlushToOs();
+  // Makes everything written so far stable on the device (QEMU flush_to_disk). Protocol
+  // drivers only; the node skips it when nothing was written since the last one.
+  virtual absl::Status FlushToDisk();
+
+  // Resizes to `length`. `exact`: fail rather than round. Default: ENOTSUP.
+  virtual absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc);
+
+  // The guest-visible length in bytes.
+  virtual absl::StatusOr<uint64_t> GetLength() = 0;
+
+  // Status of the run starting at `offset` (bytes > 0, within length). Default: allocated
+  // data for the whole range (protocol semantics).
+  virtual absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes);
+
+  // Bytes the image occupies on the host; default: sum over children, -ENOTSUP if none.
+  virtual absl::StatusOr<uint64_t> AllocatedFileSize();
+
+  // Receives a debug event sent down the edge above this node. Default: ignore. Only a
+  // driver that overrides WantsDebugEvents() to true is ever called.
+  virtual void HandleDebugEvent(DebugEvent event) {}
+  virtual bool WantsDebugEvents() const { return false; }
+
+  // Offsets and lengths of requests must be multiples of this (power of two). Default 1.
+  virtual uint32_t request_alignment() const { return 1; }
+
+  // Called once before destruction, with children still attached: write back metadata.
+  // Errors are reported to the user by the caller of Close.
+  virtual absl::Status Close() { return absl::OkStatus(); }
+
+  virtual DriverInfo GetInfo() { return {}; }
+  virtual FormatSpecificInfo GetFormatSpecificInfo() { return {}; }
+};
+
+}  // namespace strata
+
+#endif  // STRATA_BLOCK_DRIVER_INSTANCE_H_

@@ -1,0 +1,188 @@
+// strata: the open path (see graph_builder.h).
+#include "block/graph_builder.h"
+
+#include <cerrno>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "block/keyval.h"
+#include "block/options_json.h"
+#include "block/registry.h"
+#include "block/status.h"
+
+namespace strata {
+namespace {
+
+// Bytes of the image header given to format probes.
+constexpr uint64_t kProbeBytes = 2048;
+
+OpenFlags FlagsFromOptions(const proto::BlockdevOptions& options, OpenFlags flags) {
+  if (options.has_read_only()) flags.read_only = options.read_only();
+  if (options.cache().has_direct()) flags.cache.direct = options.cache().direct();
+  if (options.cache().has_no_flush()) flags.cache.no_flush = options.cache().no_flush();
+  if (options.has_force_share()) flags.force_share = options.force_share();
+  if (options.discard() == "unmap" || options.discard() == "on") flags.discard_unmap = true;
+  if (options.discard() == "ignore" || options.discard() == "off") flags.discard_unmap = false;
+  return flags;
+}
+
+// The OpenContext a driver sees while its node is being opened.
+class BuilderContext : public OpenContext {
+ public:
+  BuilderContext(BlockDriverState& node, const proto::BlockdevOptions& options,
+                 const OpenFlags& flags, const PermissionSet& perms)
+      : node_(node), options_(options), flags_(flags), perms_(perms) {}
+
+  BlockDriverState& node() override { return node_; }
+  const proto::BlockdevOptions& options() override { return options_; }
+  const OpenFlags& flags() override { return flags_; }
+  const PermissionSet& permissions() override { return perms_; }
+
+  absl::StatusOr<BdrvChild*> OpenChild(absl::string_view name, ChildRole role,
+                                       const proto::BlockdevRef& ref,
+                                       const PermissionSet& perms,
+                                       const OpenFlags& flags) override {
+    std::unique_ptr<BlockDriverState> child;
+    switch (ref.kind_case()) {
+      case proto::BlockdevRef::kOptions: {
+        STRATA_ASSIGN_OR_RETURN(child, OpenGraph(ref.options(), flags, perms));
+        break;
+      }
+      case proto::BlockdevRef::kReference: {
+        ImageOpenRequest request;
+        request.filename = ref.reference();
+        request.flags = flags;
+        STRATA_ASSIGN_OR_RETURN(OpenedImage image, OpenImage(request));
+        child = std::move(image.root);
+        break;
+      }
+      default:
+        return ErrnoError(EINVAL, absl::StrCat("A block device must be specified for \"",
+                                               name, "\""));
+    }
+    return node_.AddChild(std::string(name), role, std::move(child));
+  }
+
+ private:
+  BlockDriverState& node_;
+  const proto::BlockdevOptions& options_;
+  const OpenFlags flags_;
+  const PermissionSet perms_;
+};
+
+std::string FilenameOf(const proto::BlockdevOptions& options) {
+  if (options.has_file()) return options.file().filename();
+  if (options.has_host_device()) return options.host_device().filename();
+  return "";
+}
+
+// Reads the first bytes of `tree`'s protocol node for probing (opened read-only, no locks).
+absl::StatusOr<std::vector<uint8_t>> ReadProbeHeader(const google::protobuf::Struct& tree,
+                                                     const OpenFlags& flags) {
+  STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions options, BlockdevOptionsFromTree(tree));
+  OpenFlags probe_flags = flags;
+  probe_flags.read_only = true;
+  probe_flags.force_share = true;
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> node,
+                          OpenGraph(options, probe_flags, PermissionSet{}));
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, node->GetLength());
+  std::vector<uint8_t> header(std::min(length, kProbeBytes));
+  absl::Status s = node->Pread(0, header.size(), header.data());
+  if (!s.ok()) {
+    return Prefixed("Could not read image for determining its format", ErrnoError(ErrnoOf(s)));
+  }
+  return header;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
+    const proto::BlockdevOptions& options, const OpenFlags& parent_flags,
+    const PermissionSet& perms) {
+  const BlockDriver* driver = DriverRegistry::Global().Find(options.driver());
+  if (driver == nullptr) {
+    return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", options.driver(), "'"));
+  }
+  OpenFlags flags = FlagsFromOptions(options, parent_flags);
+  auto node = std::make_unique<BlockDriverState>(*driver, FilenameOf(options), flags);
+  BuilderContext ctx(*node, options, flags, perms);
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DriverInstance> instance, driver->Open(ctx));
+  node->SetInstance(std::move(instance));
+  if (node->filename().empty() && node->primary_child() != nullptr) {
+    // A format or filter node is known by its file's name (QEMU bs->filename).
+    node->set_filename(node->primary_child()->node().filename());
+  }
+  return node;
+}
+
+absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::string& filename) {
+  if (absl::StartsWith(filename, "json:")) return ParseJsonObject(filename.substr(5));
+  google::protobuf::Struct tree;
+  auto& f = *tree.mutable_fields();
+  if (const BlockDriver* proto_driver = DriverRegistry::Global().FindByPrefix(filename)) {
+    f["driver"].set_string_value(std::string(proto_driver->name()));
+    f["x-filename"].set_string_value(filename);
+    return tree;
+  }
+  f["driver"].set_string_value("file");
+  f["filename"].set_string_value(filename);
+  return tree;
+}
+
+absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
+  google::protobuf::Struct tree;
+  bool plain_filename = false;
+  if (request.image_opts) {
+    STRATA_ASSIGN_OR_RETURN(tree, ParseKeyval(request.filename));
+  } else if (absl::StartsWith(request.filename, "json:")) {
+    STRATA_ASSIGN_OR_RETURN(tree, ParseJsonObject(request.filename.substr(5)));
+  } else {
+    plain_filename = true;
+  }
+  MergeTree(request.overlay, &tree);
+  auto& fields = *tree.mutable_fields();
+  OpenedImage result;
+
+  if (plain_filename) {
+    STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct protocol,
+                            ProtocolTreeForFilename(request.filename));
+    std::string format = request.format;
+    if (format.empty() && fields.contains("driver")) format = fields["driver"].string_value();
+    const BlockDriver* fmt_driver =
+        format.empty() ? nullptr : DriverRegistry::Global().Find(format);
+    if (!format.empty() && fmt_driver == nullptr) {
+      return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", format, "'"));
+    }
+    if (fmt_driver != nullptr && fmt_driver->kind() == DriverKind::kProtocol) {
+      // "-f file": the protocol is the whole graph.
+      google::protobuf::Struct merged = protocol;
+      MergeTree(tree, &merged);
+      (*merged.mutable_fields())["driver"].set_string_value(format);
+      tree = std::move(merged);
+    } else {
+      google::protobuf::Struct file_tree = protocol;
+      if (fields.contains("file") && fields["file"].has_struct_value()) {
+        MergeTree(fields["file"].struct_value(), &file_tree);
+      }
+      if (format.empty()) {
+        STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> header,
+                                ReadProbeHeader(file_tree, request.flags));
+        const BlockDriver* probed =
+            DriverRegistry::Global().ProbeFormat(header, request.filename);
+        format = probed != nullptr ? std::string(probed->name()) : "raw";
+        result.probed_raw = format == "raw";
+      }
+      fields["driver"].set_string_value(format);
+      *fields["file"].mutable_struct_value() = std::move(file_tree);
+    }
+  } else if (!request.format.empty()) {
+    fields["driver"].set_string_value(request.format);
+  }
+
+  STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions options, BlockdevOptionsFromTree(tree));
+  STRATA_ASSIGN_OR_RETURN(result.root, OpenGraph(options, request.flags, PermissionSet{}));
+  return result;
+}
+
+}  // namespace strata

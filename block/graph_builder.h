@@ -1,0 +1,49 @@
+// strata: the open path. Builds a graph of nodes from options or from a filename.
+#ifndef STRATA_BLOCK_GRAPH_BUILDER_H_
+#define STRATA_BLOCK_GRAPH_BUILDER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "block/driver.h"
+#include "block/node.h"
+#include "google/protobuf/struct.pb.h"
+#include "proto/blockdev_options.pb.h"
+
+namespace strata {
+
+// Opens the graph `options` describes. The root node gets `perms` from its (absent)
+// parent. Errors carry the driver's message ("Could not open 'x': No such file...").
+absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
+    const proto::BlockdevOptions& options, const OpenFlags& flags,
+    const PermissionSet& perms);
+
+// An image as the tools name it.
+struct ImageOpenRequest {
+  // A filename ("a.qcow2", "json:{...}", "blkdebug:conf:img"), or with image_opts a
+  // key=value string ("driver=raw,file.filename=a.img").
+  std::string filename;
+  bool image_opts = false;
+  // -f: format driver name; empty = probe the header.
+  std::string format;
+  // Extra options laid over the parsed filename (qemu-io `open -o`).
+  google::protobuf::Struct overlay;
+  OpenFlags flags;
+};
+
+struct OpenedImage {
+  std::unique_ptr<BlockDriverState> root;
+  // The format was probed and guessed raw (tools warn about this when writing).
+  bool probed_raw = false;
+};
+
+// Resolves `request` into options (probing the format if needed) and opens the graph.
+absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request);
+
+// The options a plain filename stands for: a prefixed protocol, or driver=file.
+absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::string& filename);
+
+}  // namespace strata
+
+#endif  // STRATA_BLOCK_GRAPH_BUILDER_H_

@@ -1,0 +1,322 @@
+// strata: the generic node (see node.h).
+#include "block/node.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "block/status.h"
+
+namespace strata {
+namespace {
+
+uint64_t AlignDown(uint64_t v, uint64_t a) { return v - v % a; }
+uint64_t AlignUp(uint64_t v, uint64_t a) { return AlignDown(v + a - 1, a); }
+
+// Largest zero buffer the write-zeroes fallback writes at once.
+constexpr uint64_t kZeroBufferBytes = 1 << 20;
+
+}  // namespace
+
+absl::Status DriverInstance::PwriteZeroes(uint64_t, uint64_t, uint32_t) {
+  return ErrnoError(ENOTSUP);
+}
+absl::Status DriverInstance::Pdiscard(uint64_t, uint64_t) { return absl::OkStatus(); }
+absl::Status DriverInstance::FlushToOs() { return absl::OkStatus(); }
+absl::Status DriverInstance::FlushToDisk() { return absl::OkStatus(); }
+absl::Status DriverInstance::Truncate(uint64_t, bool, PreallocMode) {
+  return ErrnoError(ENOTSUP, "Image format driver does not support resize");
+}
+absl::StatusOr<BlockStatus> DriverInstance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
+  BlockStatus s;
+  s.bytes = bytes;
+  s.data = true;
+  s.allocated = true;
+  return s;
+}
+absl::StatusOr<uint64_t> DriverInstance::AllocatedFileSize() {
+  return ErrnoError(ENOTSUP);
+}
+
+BlockDriverState::BlockDriverState(const BlockDriver& driver, std::string filename,
+                                   OpenFlags flags)
+    : driver_(driver), filename_(std::move(filename)), flags_(flags) {}
+
+BlockDriverState::~BlockDriverState() {
+  (void)Close();
+  instance_.reset();
+  // Children go in reverse order of creation (backing after file).
+  while (!children_.empty()) children_.pop_back();
+}
+
+void BlockDriverState::SetInstance(std::unique_ptr<DriverInstance> instance) {
+  instance_ = std::move(instance);
+  alignment_ = instance_->request_alignment();
+  if (alignment_ == 0) alignment_ = 1;
+}
+
+absl::Status BlockDriverState::Close() {
+  if (closed_ || !instance_) return absl::OkStatus();
+  closed_ = true;
+  absl::Status status = instance_->Close();
+  for (auto& c : children_) {
+    absl::Status s = c->node().Close();
+    if (status.ok()) status = s;
+  }
+  return status;
+}
+
+absl::Status BlockDriverState::CheckWritable() const {
+  if (flags_.read_only) return ErrnoError(EPERM, "Operation not permitted");
+  return absl::OkStatus();
+}
+
+absl::Status BlockDriverState::Pread(uint64_t offset, uint64_t bytes, void* buf) {
+  return Preadv(offset, bytes, IoVector(buf, bytes));
+}
+
+absl::Status BlockDriverState::Pwrite(uint64_t offset, uint64_t bytes, const void* buf,
+                                      uint32_t flags) {
+  return Pwritev(offset, bytes, IoVector(const_cast<void*>(buf), bytes), flags);
+}
+
+absl::Status BlockDriverState::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                      uint32_t flags) {
+  if (bytes == 0) return absl::OkStatus();
+  if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
+    return instance_->Preadv(offset, bytes, qiov.size() == bytes ? qiov : qiov.Slice(0, bytes),
+                             flags);
+  }
+  return PaddedPreadv(offset, bytes, qiov);
+}
+
+absl::Status BlockDriverState::PaddedPreadv(uint64_t offset, uint64_t bytes,
+                                            const IoVector& qiov) {
+  uint64_t begin = AlignDown(offset, alignment_);
+  uint64_t end = AlignUp(offset + bytes, alignment_);
+  AlignedBuffer bounce(end - begin, std::max<uint32_t>(alignment_, 4096));
+  STRATA_RETURN_IF_ERROR(instance_->Preadv(begin, end - begin, bounce.AsIoVector(), 0));
+  qiov.CopyFrom(0, bounce.data() + (offset - begin), bytes);
+  return absl::OkStatus();
+}
+
+void BlockDriverState::BeginSerialised(uint64_t offset, uint64_t bytes) {
+  Range r{AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_)};
+  absl::MutexLock lock(&serialise_mu_);
+  auto no_overlap = [this, r]() ABSL_SHARED_LOCKS_REQUIRED(serialise_mu_) {
+    for (const Range& o : serialised_) {
+      if (o.begin < r.end && r.begin < o.end) return false;
+    }
+    return true;
+  };
+  serialise_mu_.Await(absl::Condition(&no_overlap));
+  serialised_.push_back(r);
+}
+
+void BlockDriverState::EndSerialised(uint64_t offset, uint64_t bytes) {
+  Range r{AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_)};
+  absl::MutexLock lock(&serialise_mu_);
+  for (auto it = serialised_.begin(); it != serialised_.end(); ++it) {
+    if (it->begin == r.begin && it->end == r.end) {
+      serialised_.erase(it);
+      return;
+    }
+  }
+}
+
+absl::Status BlockDriverState::AlignedPwritev(uint64_t offset, uint64_t bytes,
+                                              const IoVector& qiov, uint32_t flags) {
+  write_generation_.fetch_add(1, std::memory_order_relaxed);
+  return instance_->Pwritev(offset, bytes, qiov, flags);
+}
+
+absl::Status BlockDriverState::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                       uint32_t flags) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  if (bytes == 0) return absl::OkStatus();
+  const IoVector data = qiov.size() == bytes ? qiov : qiov.Slice(0, bytes);
+  if (alignment_ == 1) return AlignedPwritev(offset, bytes, data, flags);
+  BeginSerialised(offset, bytes);
+  absl::Status status = (offset % alignment_ == 0 && bytes % alignment_ == 0)
+                            ? AlignedPwritev(offset, bytes, data, flags)
+                            : PaddedPwritev(offset, bytes, data, flags);
+  EndSerialised(offset, bytes);
+  return status;
+}
+
+absl::Status BlockDriverState::PaddedPwritev(uint64_t offset, uint64_t bytes,
+                                             const IoVector& qiov, uint32_t flags) {
+  // Read-modify-write of the head and tail blocks; the caller holds the serialised range.
+  uint64_t begin = AlignDown(offset, alignment_);
+  uint64_t end = AlignUp(offset + bytes, alignment_);
+  AlignedBuffer head(alignment_, std::max<uint32_t>(alignment_, 4096));
+  AlignedBuffer tail(alignment_, std::max<uint32_t>(alignment_, 4096));
+  uint64_t head_len = offset - begin;
+  uint64_t tail_len = end - (offset + bytes);
+  bool same_block = end - begin == alignment_;
+  if (head_len > 0 || same_block) {
+    STRATA_RETURN_IF_ERROR(instance_->Preadv(begin, alignment_, head.AsIoVector(), 0));
+  }
+  if (tail_len > 0 && !same_block) {
+    STRATA_RETURN_IF_ERROR(
+        instance_->Preadv(end - alignment_, alignment_, tail.AsIoVector(), 0));
+  }
+  IoVector padded;
+  if (same_block) {
+    qiov.CopyTo(0, head.data() + head_len, bytes);
+    padded.Append(head.data(), alignment_);
+  } else {
+    if (head_len > 0) padded.Append(head.data(), head_len);
+    padded.Concat(qiov);
+    if (tail_len > 0) padded.Append(tail.data() + (alignment_ - tail_len), tail_len);
+  }
+  // O_DIRECT wants aligned memory too; the file driver bounces if the pieces are not.
+  return AlignedPwritev(begin, end - begin, padded, flags);
+}
+
+absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  if (bytes == 0) return absl::OkStatus();
+  if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
+    write_generation_.fetch_add(1, std::memory_order_relaxed);
+    absl::Status s = instance_->PwriteZeroes(offset, bytes, flags);
+    if (ErrnoOf(s) != ENOTSUP) return s;
+    if (flags & kReqNoFallback) return s;
+  } else if (flags & kReqNoFallback) {
+    return ErrnoError(ENOTSUP);
+  }
+  return ZeroesByBuffer(offset, bytes, flags);
+}
+
+absl::Status BlockDriverState::ZeroesByBuffer(uint64_t offset, uint64_t bytes,
+                                              uint32_t flags) {
+  AlignedBuffer zeroes(std::min<uint64_t>(bytes + 2 * alignment_, kZeroBufferBytes));
+  uint64_t chunk_limit = AlignDown(zeroes.size(), std::max<uint32_t>(alignment_, 1));
+  while (bytes > 0) {
+    uint64_t n = std::min(bytes, chunk_limit);
+    STRATA_RETURN_IF_ERROR(
+        Pwritev(offset, n, IoVector(zeroes.data(), n), flags & kReqFua));
+    offset += n;
+    bytes -= n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BlockDriverState::Pdiscard(uint64_t offset, uint64_t bytes) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  if (bytes == 0 || !flags_.discard_unmap) return absl::OkStatus();
+  write_generation_.fetch_add(1, std::memory_order_relaxed);
+  absl::Status s = instance_->Pdiscard(offset, bytes);
+  // Discard is advisory: a driver that cannot do it is not an error (QEMU ignores ENOTSUP).
+  if (ErrnoOf(s) == ENOTSUP) return absl::OkStatus();
+  return s;
+}
+
+absl::Status BlockDriverState::Flush() {
+  if (BdrvChild* primary = primary_child()) primary->NotifyDebugEvent(DebugEvent::kFlushToOs);
+  STRATA_RETURN_IF_ERROR(instance_->FlushToOs());
+  uint64_t gen = write_generation_.load(std::memory_order_acquire);
+  if (!flags_.cache.no_flush && gen != flushed_generation_.load(std::memory_order_acquire)) {
+    if (BdrvChild* primary = primary_child()) {
+      primary->NotifyDebugEvent(DebugEvent::kFlushToDisk);
+    }
+    STRATA_RETURN_IF_ERROR(instance_->FlushToDisk());
+    flushed_generation_.store(gen, std::memory_order_release);
+  }
+  for (auto& c : children_) STRATA_RETURN_IF_ERROR(c->node().Flush());
+  return absl::OkStatus();
+}
+
+absl::Status BlockDriverState::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
+  STRATA_RETURN_IF_ERROR(CheckWritable());
+  write_generation_.fetch_add(1, std::memory_order_relaxed);
+  return instance_->Truncate(length, exact, prealloc);
+}
+
+absl::StatusOr<uint64_t> BlockDriverState::GetLength() {
+  // QEMU counts lengths in 512-byte sectors at every node; a file of 1000 bytes is a
+  // 1024-byte device whose tail reads as zeroes.
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, instance_->GetLength());
+  return AlignUp(length, 512);
+}
+
+absl::StatusOr<uint64_t> BlockDriverState::AllocatedFileSize() {
+  absl::StatusOr<uint64_t> own = instance_->AllocatedFileSize();
+  if (own.ok() || ErrnoOf(own.status()) != ENOTSUP) return own;
+  if (children_.empty()) return own;
+  uint64_t total = 0;
+  for (auto& c : children_) {
+    if (c->role() == ChildRole::kBacking) continue;
+    absl::StatusOr<uint64_t> n = c->node().AllocatedFileSize();
+    if (n.ok()) total += *n;
+  }
+  return total;
+}
+
+absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatus(uint64_t offset, uint64_t bytes,
+                                                             bool want_zero) {
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, GetLength());
+  if (offset >= length) {
+    BlockStatus eof;
+    return eof;
+  }
+  bytes = std::min(bytes, length - offset);
+  STRATA_ASSIGN_OR_RETURN(BlockStatus s, instance_->GetBlockStatus(offset, bytes));
+  if (s.bytes == 0 || s.bytes > bytes) s.bytes = std::min<uint64_t>(s.bytes, bytes);
+  if (s.recurse && s.file != nullptr) {
+    STRATA_ASSIGN_OR_RETURN(BlockStatus inner,
+                            s.file->GetBlockStatus(s.host_offset, s.bytes, want_zero));
+    if (inner.bytes == 0) {  // Past the end of the file: reads as zeroes.
+      inner.bytes = s.bytes;
+      inner.zero = true;
+      inner.data = false;
+    }
+    inner.allocated = true;
+    return inner;
+  }
+  if (want_zero && s.data && !s.zero && s.offset_valid && s.file != nullptr && s.file != this) {
+    // Allocated data that the file below stores as a hole reads as zeroes.
+    absl::StatusOr<BlockStatus> below = s.file->GetBlockStatus(s.host_offset, s.bytes, true);
+    if (below.ok() && below->bytes > 0 && below->zero && !below->data) {
+      s.bytes = below->bytes;
+      s.zero = true;
+    }
+  }
+  return s;
+}
+
+absl::StatusOr<uint64_t> BlockDriverState::IsAllocated(uint64_t offset, uint64_t bytes,
+                                                       bool* allocated) {
+  STRATA_ASSIGN_OR_RETURN(BlockStatus s, GetBlockStatus(offset, bytes, false));
+  *allocated = s.allocated;
+  return s.bytes;
+}
+
+BdrvChild* BlockDriverState::AddChild(std::string name, ChildRole role,
+                                      std::unique_ptr<BlockDriverState> node) {
+  children_.push_back(std::make_unique<BdrvChild>(std::move(name), role, std::move(node)));
+  return children_.back().get();
+}
+
+void BlockDriverState::RemoveChild(absl::string_view name) {
+  for (auto it = children_.begin(); it != children_.end(); ++it) {
+    if ((*it)->name() == name) {
+      (void)(*it)->node().Close();
+      children_.erase(it);
+      return;
+    }
+  }
+}
+
+BdrvChild* BlockDriverState::child(absl::string_view name) const {
+  for (const auto& c : children_) {
+    if (c->name() == name) return c.get();
+  }
+  return nullptr;
+}
+
+BdrvChild* BlockDriverState::primary_child() const {
+  if (BdrvChild* f = file()) return f;
+  return child("image");
+}
+
+}  // namespace strata

@@ -1,0 +1,137 @@
+// strata: BlockDriverState, one open node of the graph (the "caller API").
+//
+// A node owns its driver instance and its children (BdrvChild edges). Callers use the
+// methods below; the node does the generic work (alignment padding with read-modify-write,
+// read-only checks, serialising overlapping read-modify-writes, write-zeroes fallback,
+// flush bookkeeping and the block-layer debug events) and then calls the driver hook.
+//
+// Thread safety: all I/O methods are safe to call concurrently. Graph changes (AddChild,
+// RemoveChild) require that no request is in flight.
+#ifndef STRATA_BLOCK_NODE_H_
+#define STRATA_BLOCK_NODE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "block/child.h"
+#include "block/driver.h"
+#include "block/driver_instance.h"
+#include "block/io_vector.h"
+
+namespace strata {
+
+class BlockDriverState {
+ public:
+  BlockDriverState(const BlockDriver& driver, std::string filename, OpenFlags flags);
+  // Closes the driver (errors are dropped; call Close() first to see them), then the
+  // children.
+  ~BlockDriverState();
+  BlockDriverState(const BlockDriverState&) = delete;
+  BlockDriverState& operator=(const BlockDriverState&) = delete;
+
+  // Called once by the graph builder after the driver opened.
+  void SetInstance(std::unique_ptr<DriverInstance> instance);
+
+  // Flushes and closes the driver instance (recursively for children). Idempotent.
+  absl::Status Close();
+
+  // --- I/O: byte granular; the node pads to the driver's alignment. ---
+
+  // Reads `bytes` at `offset` into qiov (qiov.size() >= bytes).
+  absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                      uint32_t flags = kReqNone);
+  absl::Status Pread(uint64_t offset, uint64_t bytes, void* buf);
+  // Writes. Fails with EPERM on a read-only node. Unaligned writes are done as
+  // read-modify-write, serialised against overlapping requests.
+  absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                       uint32_t flags = kReqNone);
+  absl::Status Pwrite(uint64_t offset, uint64_t bytes, const void* buf,
+                      uint32_t flags = kReqNone);
+  // Makes the range read as zeroes; falls back to writing zero buffers when the driver
+  // cannot, unless kReqNoFallback is set (then ENOTSUP).
+  absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags = kReqNone);
+  // Discards the range (ignored unless opened with discard=unmap).
+  absl::Status Pdiscard(uint64_t offset, uint64_t bytes);
+  // Writes back caches of this node and its children, then (unless cache.no-flush)
+  // makes them stable; the disk flush is skipped if nothing was written since the last.
+  absl::Status Flush();
+  absl::Status Truncate(uint64_t length, bool exact = true,
+                        PreallocMode prealloc = PreallocMode::kOff);
+  absl::StatusOr<uint64_t> GetLength();
+  // Host bytes used by this node and its non-backing children (qemu-img "disk size").
+  absl::StatusOr<uint64_t> AllocatedFileSize();
+
+  // Block status at `offset` for at most `bytes`; pass-through drivers are resolved.
+  // With want_zero, allocated data whose host range reads as zero is reported zero.
+  absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes,
+                                             bool want_zero = true);
+  // True in *allocated if the run at `offset` is allocated in this node (data or zero,
+  // not inherited from a backing node); returns the run length (<= bytes).
+  absl::StatusOr<uint64_t> IsAllocated(uint64_t offset, uint64_t bytes, bool* allocated);
+
+  // Delivers a debug event to this node's driver (called by BdrvChild).
+  void HandleDebugEvent(DebugEvent event) { instance_->HandleDebugEvent(event); }
+  bool WantsDebugEvents() const { return instance_ && instance_->WantsDebugEvents(); }
+
+  // --- Graph ---
+  BdrvChild* AddChild(std::string name, ChildRole role,
+                      std::unique_ptr<BlockDriverState> node);
+  // Detaches and closes child `name` (no-op if absent).
+  void RemoveChild(absl::string_view name);
+  BdrvChild* child(absl::string_view name) const;
+  BdrvChild* file() const { return child("file"); }
+  BdrvChild* backing() const { return child("backing"); }
+  // The child that holds this node's data (file, or image for filters), or nullptr.
+  BdrvChild* primary_child() const;
+  const std::vector<std::unique_ptr<BdrvChild>>& children() const { return children_; }
+
+  // --- Facts ---
+  const BlockDriver& driver() const { return driver_; }
+  DriverInstance& instance() const { return *instance_; }
+  const std::string& filename() const { return filename_; }
+  // Set once by the graph builder for nodes named after their file.
+  void set_filename(std::string filename) { filename_ = std::move(filename); }
+  const OpenFlags& flags() const { return flags_; }
+  bool read_only() const { return flags_.read_only; }
+  uint32_t request_alignment() const { return alignment_; }
+
+ private:
+  absl::Status CheckWritable() const;
+  absl::Status AlignedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                              uint32_t flags);
+  absl::Status PaddedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                             uint32_t flags);
+  absl::Status PaddedPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov);
+  absl::Status ZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
+  // Waits until no tracked request overlaps [offset, offset+bytes), then tracks this one.
+  void BeginSerialised(uint64_t offset, uint64_t bytes);
+  void EndSerialised(uint64_t offset, uint64_t bytes);
+
+  const BlockDriver& driver_;
+  std::string filename_;
+  const OpenFlags flags_;
+  std::unique_ptr<DriverInstance> instance_;
+  uint32_t alignment_ = 1;  // Constant after SetInstance.
+  std::vector<std::unique_ptr<BdrvChild>> children_;
+  bool closed_ = false;
+
+  // Write generation: bumped per write; the disk flush is skipped when nothing changed.
+  std::atomic<uint64_t> write_generation_{0};
+  std::atomic<uint64_t> flushed_generation_{0};
+
+  absl::Mutex serialise_mu_;
+  struct Range {
+    uint64_t begin, end;
+  };
+  std::vector<Range> serialised_ ABSL_GUARDED_BY(serialise_mu_);
+};
+
+}  // namespace strata
+
+#endif  // STRATA_BLOCK_NODE_H_

@@ -1,0 +1,330 @@
+// strata: option trees -> BlockdevOptions (see options_json.h for the pipeline).
+#include "block/options_json.h"
+
+#include <cerrno>
+#include <cmath>
+#include <functional>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "block/keyval.h"
+#include "block/registry.h"
+#include "block/status.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace strata {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Struct;
+using google::protobuf::Value;
+
+// Step 1b: {"file.filename": x} -> {"file": {"filename": x}} (QEMU flattens JSON too).
+Struct SplitDottedKeys(const Struct& in) {
+  Struct out;
+  for (const auto& [key, value] : in.fields()) {
+    Value v = value;
+    if (v.has_struct_value()) *v.mutable_struct_value() = SplitDottedKeys(v.struct_value());
+    std::vector<std::string> parts = absl::StrSplit(key, '.');
+    Struct* node = &out;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      node = (*node->mutable_fields())[parts[i]].mutable_struct_value();
+    }
+    Value& slot = (*node->mutable_fields())[parts.back()];
+    if (slot.has_struct_value() && v.has_struct_value()) {
+      MergeTree(v.struct_value(), slot.mutable_struct_value());
+    } else {
+      slot = v;
+    }
+  }
+  return out;
+}
+
+// Step 2: QEMU mixes "inject-error" and "new_state"; protobuf wants underscores.
+std::string NormaliseKey(absl::string_view key) { return absl::StrReplaceAll(key, {{"-", "_"}}); }
+
+absl::StatusOr<bool> CoerceBool(const std::string& key, const Value& v) {
+  if (v.kind_case() == Value::kBoolValue) return v.bool_value();
+  if (v.kind_case() == Value::kStringValue) {
+    std::string s = absl::AsciiStrToLower(v.string_value());
+    if (s == "on" || s == "true" || s == "yes") return true;
+    if (s == "off" || s == "false" || s == "no") return false;
+  }
+  return ErrnoError(EINVAL, absl::StrCat("Parameter '", key, "' expects 'on' or 'off'"));
+}
+
+absl::StatusOr<Value> CoerceScalar(const std::string& key, const FieldDescriptor* field,
+                                   const Value& v) {
+  Value out;
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      STRATA_ASSIGN_OR_RETURN(bool b, CoerceBool(key, v));
+      out.set_bool_value(b);
+      return out;
+    }
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      if (v.kind_case() == Value::kNumberValue) {
+        out.set_string_value(absl::StrCat(static_cast<int64_t>(v.number_value())));
+        return out;
+      }
+      if (v.kind_case() == Value::kStringValue) {
+        int64_t n;
+        if (absl::SimpleAtoi(v.string_value(), &n)) {
+          out.set_string_value(absl::StrCat(n));
+          return out;
+        }
+        absl::StatusOr<uint64_t> size = ParseSize(v.string_value());
+        if (size.ok()) {
+          out.set_string_value(absl::StrCat(*size));
+          return out;
+        }
+      }
+      return ErrnoError(EINVAL, absl::StrCat("Parameter '", key, "' expects a number"));
+    }
+    case FieldDescriptor::CPPTYPE_STRING:
+      if (v.kind_case() == Value::kNumberValue) {
+        out.set_string_value(absl::StrCat(v.number_value()));
+        return out;
+      }
+      if (v.kind_case() == Value::kBoolValue) {
+        out.set_string_value(v.bool_value() ? "on" : "off");
+        return out;
+      }
+      if (v.kind_case() != Value::kStringValue) {
+        return ErrnoError(EINVAL, absl::StrCat("Invalid parameter type for '", key,
+                                               "', expected: string"));
+      }
+      return v;
+    default:
+      return v;
+  }
+}
+
+absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree);
+
+// Steps 3-4 for one message: each key must be a field of `d` (else `unknown(key)`), values
+// are coerced by field type, BlockdevRef children recurse.
+absl::StatusOr<Struct> NormaliseMessage(
+    const Struct& in, const Descriptor* d,
+    const std::function<absl::Status(const std::string&)>& unknown);
+
+absl::StatusOr<Value> NormaliseField(const std::string& key, const FieldDescriptor* field,
+                                     const Value& v) {
+  if (field->is_repeated()) {
+    Value out;
+    auto* list = out.mutable_list_value();
+    std::vector<Value> items;
+    if (v.has_list_value()) {
+      items.assign(v.list_value().values().begin(), v.list_value().values().end());
+    } else if (v.has_struct_value()) {
+      // keyval: "rule.0.event=..., rule.1.event=..." or a single unindexed object.
+      const auto& f = v.struct_value().fields();
+      bool indexed = !f.empty();
+      for (const auto& [k, _] : f) {
+        int idx;
+        if (!absl::SimpleAtoi(k, &idx)) indexed = false;
+      }
+      if (indexed) {
+        for (size_t i = 0; i < f.size(); ++i) {
+          auto it = f.find(absl::StrCat(i));
+          if (it == f.end()) {
+            return ErrnoError(EINVAL, absl::StrCat("Parameter '", key, ".", i, "' is missing"));
+          }
+          items.push_back(it->second);
+        }
+      } else {
+        items.push_back(v);
+      }
+    } else {
+      items.push_back(v);
+    }
+    for (const Value& item : items) {
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        if (!item.has_struct_value()) {
+          return ErrnoError(EINVAL, absl::StrCat("Invalid parameter type for '", key,
+                                                 "', expected: object"));
+        }
+        STRATA_ASSIGN_OR_RETURN(
+            Struct s, NormaliseMessage(item.struct_value(), field->message_type(),
+                                       [&](const std::string& k) {
+                                         return ErrnoError(
+                                             EINVAL, absl::StrCat("Invalid parameter '",
+                                                                  key, ".", k, "'"));
+                                       }));
+        *list->add_values()->mutable_struct_value() = std::move(s);
+      } else {
+        STRATA_ASSIGN_OR_RETURN(*list->add_values(), CoerceScalar(key, field, item));
+      }
+    }
+    return out;
+  }
+  if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+    return CoerceScalar(key, field, v);
+  }
+  Value out;
+  if (field->message_type()->full_name() == "strata.proto.BlockdevRef") {
+    Struct* ref = out.mutable_struct_value();
+    if (v.kind_case() == Value::kNullValue) {
+      (*ref->mutable_fields())["none"].set_bool_value(true);
+    } else if (v.kind_case() == Value::kStringValue) {
+      (*ref->mutable_fields())["reference"].set_string_value(v.string_value());
+    } else if (v.has_struct_value()) {
+      STRATA_ASSIGN_OR_RETURN(*(*ref->mutable_fields())["options"].mutable_struct_value(),
+                              NormaliseBlockdevOptions(v.struct_value()));
+    } else {
+      return ErrnoError(EINVAL, absl::StrCat("Invalid parameter type for '", key,
+                                             "', expected: object or string"));
+    }
+    return out;
+  }
+  if (!v.has_struct_value()) {
+    return ErrnoError(EINVAL,
+                      absl::StrCat("Invalid parameter type for '", key, "', expected: object"));
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      *out.mutable_struct_value(),
+      NormaliseMessage(v.struct_value(), field->message_type(), [&](const std::string& k) {
+        return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, ".", k, "'"));
+      }));
+  return out;
+}
+
+absl::StatusOr<Struct> NormaliseMessage(
+    const Struct& in, const Descriptor* d,
+    const std::function<absl::Status(const std::string&)>& unknown) {
+  Struct out;
+  for (const auto& [raw_key, value] : in.fields()) {
+    std::string key = NormaliseKey(raw_key);
+    const FieldDescriptor* field = d->FindFieldByName(key);
+    if (field == nullptr) return unknown(raw_key);
+    STRATA_ASSIGN_OR_RETURN((*out.mutable_fields())[key], NormaliseField(raw_key, field, value));
+  }
+  return out;
+}
+
+// Step 3: BlockdevOptions is QEMU's flat union; driver keys move under the driver member.
+absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
+  const Descriptor* d = proto::BlockdevOptions::descriptor();
+  auto driver_it = tree.fields().find("driver");
+  if (driver_it == tree.fields().end()) {
+    return ErrnoError(EINVAL, "Parameter 'driver' is missing");
+  }
+  if (driver_it->second.kind_case() != Value::kStringValue) {
+    return ErrnoError(EINVAL, "Invalid parameter type for 'driver', expected: string");
+  }
+  const std::string driver = driver_it->second.string_value();
+  const FieldDescriptor* member = d->FindFieldByName(NormaliseKey(driver));
+  const BlockDriver* registered = DriverRegistry::Global().Find(driver);
+  if (member == nullptr || member->real_containing_oneof() == nullptr || registered == nullptr) {
+    return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", driver, "'"));
+  }
+  Struct generic, specific;
+  for (const auto& [raw_key, value] : tree.fields()) {
+    std::string key = NormaliseKey(raw_key);
+    const FieldDescriptor* f = d->FindFieldByName(key);
+    if (f != nullptr && f->real_containing_oneof() == nullptr) {
+      (*generic.mutable_fields())[raw_key] = value;
+    } else {
+      (*specific.mutable_fields())[raw_key] = value;
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(Struct out, NormaliseMessage(generic, d, [](const std::string& k) {
+                            return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
+                          }));
+  absl::string_view noun = registered->kind() == DriverKind::kProtocol ? "protocol" : "format";
+  absl::string_view verb = registered->kind() == DriverKind::kProtocol ? "doesn't" : "does not";
+  STRATA_ASSIGN_OR_RETURN(
+      Struct driver_part,
+      NormaliseMessage(specific, member->message_type(), [&](const std::string& k) {
+        return ErrnoError(EINVAL, absl::StrCat("Block ", noun, " '", driver, "' ", verb,
+                                               " support the option '", k, "'"));
+      }));
+  *(*out.mutable_fields())[member->name()].mutable_struct_value() = std::move(driver_part);
+  return out;
+}
+
+}  // namespace
+
+void MergeTree(const Struct& overlay, Struct* base) {
+  for (const auto& [key, value] : overlay.fields()) {
+    Value& slot = (*base->mutable_fields())[key];
+    if (slot.has_struct_value() && value.has_struct_value()) {
+      MergeTree(value.struct_value(), slot.mutable_struct_value());
+    } else {
+      slot = value;
+    }
+  }
+}
+
+absl::StatusOr<uint64_t> ParseSize(absl::string_view text) {
+  if (text.empty()) return ErrnoError(EINVAL, "Invalid size");
+  size_t i = 0;
+  while (i < text.size() && (absl::ascii_isdigit(text[i]) || text[i] == '.')) ++i;
+  double value;
+  if (i == 0 || !absl::SimpleAtod(text.substr(0, i), &value)) {
+    return ErrnoError(EINVAL, "Invalid size");
+  }
+  absl::string_view suffix = text.substr(i);
+  int shift = 0;
+  if (suffix.size() > 1) return ErrnoError(EINVAL, "Invalid size");
+  if (!suffix.empty()) {
+    switch (absl::ascii_tolower(suffix[0])) {
+      case 'b': shift = 0; break;
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      case 't': shift = 40; break;
+      case 'p': shift = 50; break;
+      case 'e': shift = 60; break;
+      default: return ErrnoError(EINVAL, "Invalid size");
+    }
+  }
+  double bytes = std::ldexp(value, shift);
+  if (bytes >= 18446744073709551616.0) return ErrnoError(ERANGE, "Invalid size");
+  if (bytes != std::floor(bytes)) return ErrnoError(EINVAL, "Invalid size");
+  return static_cast<uint64_t>(bytes);
+}
+
+absl::StatusOr<Struct> ParseJsonObject(absl::string_view json) {
+  Struct tree;
+  google::protobuf::util::JsonParseOptions opts;
+  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &tree, opts);
+  if (!status.ok()) {
+    return ErrnoError(EINVAL, absl::StrCat("Could not parse the JSON options: ",
+                                           std::string(status.message())));
+  }
+  return tree;
+}
+
+absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromTree(const Struct& tree) {
+  STRATA_ASSIGN_OR_RETURN(Struct normalised, NormaliseBlockdevOptions(SplitDottedKeys(tree)));
+  std::string json;
+  auto to_json = google::protobuf::util::MessageToJsonString(normalised, &json);
+  if (!to_json.ok()) return ErrnoError(EINVAL, std::string(to_json.message()));
+  proto::BlockdevOptions options;
+  google::protobuf::util::JsonParseOptions opts;
+  opts.ignore_unknown_fields = false;
+  auto parsed = google::protobuf::util::JsonStringToMessage(json, &options, opts);
+  if (!parsed.ok()) return ErrnoError(EINVAL, std::string(parsed.message()));
+  return options;
+}
+
+absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromJson(absl::string_view json) {
+  STRATA_ASSIGN_OR_RETURN(Struct tree, ParseJsonObject(json));
+  return BlockdevOptionsFromTree(tree);
+}
+
+absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromKeyval(absl::string_view keyval) {
+  STRATA_ASSIGN_OR_RETURN(Struct tree, ParseKeyval(keyval));
+  return BlockdevOptionsFromTree(tree);
+}
+
+}  // namespace strata

@@ -1,0 +1,41 @@
+// strata: QEMU-shaped option trees (json:{...}, key=value) -> proto::BlockdevOptions.
+//
+// The pipeline, one step per function in options_json.cc: parse the source into a tree,
+// split dotted keys, normalise hyphens to underscores, move driver-specific keys under the
+// member named after the driver, turn child references into BlockdevRef, coerce string
+// values by the field's type, then let protobuf's JSON parser build the message.
+#ifndef STRATA_BLOCK_OPTIONS_JSON_H_
+#define STRATA_BLOCK_OPTIONS_JSON_H_
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "google/protobuf/struct.pb.h"
+#include "proto/blockdev_options.pb.h"
+
+namespace strata {
+
+// Parses a JSON object text (the part after "json:"). Errors:
+// "Could not parse the JSON options: ...".
+absl::StatusOr<google::protobuf::Struct> ParseJsonObject(absl::string_view json);
+
+// Converts a QEMU-shaped tree into options. Unknown keys fail with QEMU's sentence
+// ("Block format 'raw' does not support the option 'bogus'"); an unknown driver with
+// "Unknown driver 'x'"; a missing driver with "Parameter 'driver' is missing".
+absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromTree(
+    const google::protobuf::Struct& tree);
+
+// Convenience: json text / keyval text -> options.
+absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromJson(absl::string_view json);
+absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromKeyval(absl::string_view keyval);
+
+// Copies every key of `overlay` into `base`, merging nested objects (overlay wins).
+void MergeTree(const google::protobuf::Struct& overlay, google::protobuf::Struct* base);
+
+// Parses a size with QEMU's suffixes (k, M, G, T, P, E; powers of 1024; "b" = bytes).
+absl::StatusOr<uint64_t> ParseSize(absl::string_view text);
+
+}  // namespace strata
+
+#endif  // STRATA_BLOCK_OPTIONS_JSON_H_

@@ -1,0 +1,124 @@
+// strata: the `raw` format driver: the guest sees the file (or a window of it, with the
+// `offset` and `size` options) unchanged. Everything passes through to the `file` child.
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "block/node.h"
+#include "block/registry.h"
+#include "block/status.h"
+
+namespace strata {
+namespace {
+
+// A window [offset, offset + size) of the child. Stateless after open: thread-safe.
+class RawInstance : public DriverInstance {
+ public:
+  RawInstance(BdrvChild* file, uint64_t offset, std::optional<uint64_t> size)
+      : file_(file), offset_(offset), size_(size) {}
+
+  absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                      uint32_t flags) override {
+    STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    return file_->node().Preadv(offset_ + offset, bytes, qiov, flags);
+  }
+  absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                       uint32_t flags) override {
+    STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    return file_->node().Pwritev(offset_ + offset, bytes, qiov, flags);
+  }
+  absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
+    STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    return file_->node().PwriteZeroes(offset_ + offset, bytes, flags | kReqNoFallback);
+  }
+  absl::Status Pdiscard(uint64_t offset, uint64_t bytes) override {
+    STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    return file_->node().Pdiscard(offset_ + offset, bytes);
+  }
+  absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override {
+    if (size_.has_value() || offset_ != 0) {
+      return ErrnoError(ENOTSUP, "Cannot resize fixed-size raw disks");
+    }
+    return file_->node().Truncate(length, exact, prealloc);
+  }
+  absl::StatusOr<uint64_t> GetLength() override {
+    if (size_.has_value()) return *size_;
+    STRATA_ASSIGN_OR_RETURN(uint64_t len, file_->node().GetLength());
+    return len < offset_ ? 0 : len - offset_;
+  }
+  absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
+    BlockStatus s;
+    s.bytes = bytes;
+    s.recurse = true;
+    s.offset_valid = true;
+    s.host_offset = offset_ + offset;
+    s.file = &file_->node();
+    s.allocated = true;
+    s.data = true;
+    return s;
+  }
+  absl::StatusOr<uint64_t> AllocatedFileSize() override {
+    return file_->node().AllocatedFileSize();
+  }
+  uint32_t request_alignment() const override { return 1; }
+
+ private:
+  absl::Status CheckWindow(uint64_t offset, uint64_t bytes) {
+    if (size_.has_value() && (offset > *size_ || bytes > *size_ - offset)) {
+      return ErrnoError(EIO);
+    }
+    return absl::OkStatus();
+  }
+
+  BdrvChild* const file_;
+  const uint64_t offset_;
+  const std::optional<uint64_t> size_;
+};
+
+// The raw format: probes with the lowest score, so any other format wins.
+class RawDriver : public BlockDriver {
+ public:
+  absl::string_view name() const override { return "raw"; }
+  DriverKind kind() const override { return DriverKind::kFormat; }
+  int Probe(absl::Span<const uint8_t>, absl::string_view) const override { return 1; }
+
+  absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {
+    const proto::RawOptions& opts = ctx.options().raw();
+    STRATA_ASSIGN_OR_RETURN(
+        BdrvChild * file,
+        ctx.OpenChild("file", ChildRole::kFile, opts.file(),
+                      PassThroughPermissions(ctx.flags().read_only), ctx.flags()));
+    STRATA_ASSIGN_OR_RETURN(uint64_t file_len, file->node().GetLength());
+    uint64_t offset = opts.offset();
+    std::optional<uint64_t> size;
+    if (opts.has_size()) size = opts.size();
+    if (offset > file_len) {
+      return ErrnoError(EINVAL, "The sum of offset (" + absl::StrCat(offset) +
+                                    ") and size (0) has to be smaller or equal to the "
+                                    " actual size of the containing file (" +
+                                    absl::StrCat(file_len) + ")");
+    }
+    if (size.has_value() && *size > file_len - offset) {
+      return ErrnoError(EINVAL, absl::StrCat("The sum of offset (", offset, ") and size (",
+                                             *size,
+                                             ") has to be smaller or equal to the  actual "
+                                             "size of the containing file (",
+                                             file_len, ")"));
+    }
+    return std::make_unique<RawInstance>(file, offset, size);
+  }
+
+  std::vector<CreateOptionSpec> create_options() const override {
+    return {{"size", "size", "Virtual disk size", ""}};
+  }
+
+  absl::Status Create(const CreateRequest& request) const override {
+    const BlockDriver* file = DriverRegistry::Global().Find("file");
+    if (file == nullptr) return ErrnoError(ENOTSUP, "Unknown protocol 'file'");
+    return file->Create(request);
+  }
+};
+
+STRATA_REGISTER_DRIVER(RawDriver);
+
+}  // namespace
+}  // namespace strata

@@ -1,0 +1,26 @@
+// strata tools: numbers and sizes the way qemu-io and qemu-img read and print them.
+#ifndef STRATA_TOOLS_COMMON_HUMAN_SIZE_H_
+#define STRATA_TOOLS_COMMON_HUMAN_SIZE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace strata::tools {
+
+// qemu-io's cvtstr: "4 KiB", "1.500 KiB", "512 bytes", "655.156871 bytes".
+std::string QemuIoSizeString(double value);
+
+// qemu-img's size_to_str: "0 B", "196 KiB", "1.26 MiB", "64 MiB" (%0.3g of the value in
+// the largest unit that keeps it below 1000).
+std::string QemuImgSizeString(uint64_t value);
+
+// qemu-io's cvtnum: decimal or 0x hex, optional suffix b/k/m/g/t/p/e (powers of 1024).
+// Returns nullopt on junk; sets *too_large when the value overflows int64.
+std::optional<int64_t> ParseQemuNumber(absl::string_view text, bool* too_large = nullptr);
+
+}  // namespace strata::tools
+
+#endif  // STRATA_TOOLS_COMMON_HUMAN_SIZE_H_

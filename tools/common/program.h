@@ -1,0 +1,28 @@
+// strata tools: the program name (from argv[0], so that a `qemu-img` symlink prints
+// "qemu-img: ...") and QEMU-style error reporting on stderr.
+#ifndef STRATA_TOOLS_COMMON_PROGRAM_H_
+#define STRATA_TOOLS_COMMON_PROGRAM_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace strata::tools {
+
+// Remembers basename(argv0) as the program name.
+void SetProgramName(const char* argv0);
+const std::string& ProgramName();
+
+// Prints "<program>: <message>\n" to stderr (QEMU error_report).
+void ErrorReport(absl::string_view message);
+// Prints "<program>: warning: <message>\n" to stderr (QEMU warn_report).
+void WarnReport(absl::string_view message);
+
+// Makes stdout fully buffered when it is not a terminal and stderr unbuffered, as C stdio
+// does by default; QEMU's goldens depend on the resulting interleaving (stderr first).
+void SetQemuStdioBuffering();
+
+}  // namespace strata::tools
+
+#endif  // STRATA_TOOLS_COMMON_PROGRAM_H_

@@ -1,0 +1,56 @@
+// strata tools: JSON objects printed in the key order of QEMU 7.2's QDict, so that
+// `--output=json` is byte-identical to qemu-img's.
+//
+// QEMU stores object members in a 512-bucket hash table and prints buckets in ascending
+// order, the most recently inserted member of a bucket first. The hash of a key of length
+// n is 1103515243 * (0x238F13AF * n + sum_i byte_i << ((i * 5) % 24)) + 12345 (32-bit).
+#ifndef STRATA_TOOLS_COMMON_QDICT_JSON_H_
+#define STRATA_TOOLS_COMMON_QDICT_JSON_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace strata::tools {
+
+// A JSON value tree with QEMU's object ordering and pretty printer (4-space indents).
+class JsonValue {
+ public:
+  static JsonValue Object();
+  static JsonValue Array();
+  static JsonValue String(absl::string_view s);
+  static JsonValue Int(int64_t v);
+  static JsonValue Bool(bool b);
+
+  // Object members, in insertion order (printing reorders them like QEMU).
+  JsonValue& Set(absl::string_view key, JsonValue value);
+  // Array elements.
+  JsonValue& Append(JsonValue value);
+
+  // Pretty form as qemu-img prints it (no trailing newline).
+  std::string Pretty(int indent = 0) const;
+  // One-line form "{ "a": 1, ... }"? Not QEMU's; compact without spaces.
+  std::string Compact() const;
+
+ private:
+  enum class Kind { kObject, kArray, kString, kInt, kBool };
+  Kind kind_ = Kind::kObject;
+  std::string scalar_;
+  std::vector<std::pair<std::string, JsonValue>> members_;
+  std::vector<JsonValue> elements_;
+  std::vector<size_t> PrintOrder() const;
+};
+
+// The bucket QEMU's QDict puts `key` in.
+uint32_t QdictBucket(absl::string_view key);
+
+// `s` as a JSON string literal, with QEMU's escapes.
+std::string JsonQuote(absl::string_view s);
+
+}  // namespace strata::tools
+
+#endif  // STRATA_TOOLS_COMMON_QDICT_JSON_H_

@@ -1,0 +1,119 @@
+// strata-img compare: do two images read the same? Exit 0 identical, 1 different,
+// 2 open/option error, 4 read error (qemu-img's codes).
+#include <getopt.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+
+namespace strata::img {
+namespace {
+
+constexpr uint64_t kChunkBytes = 1 << 20;
+constexpr uint64_t kSectorBytes = 512;
+
+// Offset of the first differing 512-byte sector in two equal-size buffers, or -1.
+int64_t FirstMismatch(const uint8_t* a, const uint8_t* b, uint64_t len) {
+  for (uint64_t off = 0; off < len; off += kSectorBytes) {
+    uint64_t n = std::min(kSectorBytes, len - off);
+    if (std::memcmp(a + off, b + off, n) != 0) return off;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int CompareMain(const Args& args) {
+  std::string fmt1, fmt2, cache = "writeback";
+  bool quiet = false, strict = false, image_opts = false, force_share = false;
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  optind = 1;
+  enum { kImageOpts = 256, kObject };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {"force-share", no_argument, nullptr, 'U'},
+                                        {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:F:T:pqsU", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f': fmt1 = optarg; break;
+      case 'F': fmt2 = optarg; break;
+      case 'T': cache = optarg; break;
+      case 'p': break;
+      case 'q': quiet = true; break;
+      case 's': strict = true; break;
+      case 'U': force_share = true; break;
+      case kImageOpts: image_opts = true; break;
+      case kObject: break;
+      default:
+        std::fprintf(stderr, "Try '%s --help' for more information\n",
+                     tools::ProgramName().c_str());
+        return 2;
+    }
+  }
+  if (optind != static_cast<int>(args.size()) - 2) {
+    tools::ErrorReport("Expecting two image file names");
+    return 2;
+  }
+  std::unique_ptr<BlockBackend> a =
+      OpenForTool(args[optind], fmt1, false, image_opts, cache, force_share);
+  if (!a) return 2;
+  std::unique_ptr<BlockBackend> b =
+      OpenForTool(args[optind + 1], fmt2.empty() ? fmt1 : fmt2, false, image_opts, cache,
+                  force_share);
+  if (!b) return 2;
+  uint64_t len_a = a->GetLength().value_or(0), len_b = b->GetLength().value_or(0);
+  uint64_t common = std::min(len_a, len_b);
+  std::vector<uint8_t> buf_a(kChunkBytes), buf_b(kChunkBytes);
+  for (uint64_t off = 0; off < common; off += kChunkBytes) {
+    uint64_t n = std::min(kChunkBytes, common - off);
+    absl::Status s1 = a->Pread(off, n, buf_a.data());
+    absl::Status s2 = s1.ok() ? b->Pread(off, n, buf_b.data()) : s1;
+    if (!s2.ok()) {
+      tools::ErrorReport(absl::StrCat("Error while reading offset ", off, ": ",
+                                      StrError(ErrnoOf(s2))));
+      return 4;
+    }
+    int64_t mismatch = FirstMismatch(buf_a.data(), buf_b.data(), n);
+    if (mismatch >= 0) {
+      if (!quiet) std::printf("Content mismatch at offset %" PRIu64 "!\n", off + mismatch);
+      return 1;
+    }
+  }
+  if (len_a != len_b) {
+    if (strict) {
+      if (!quiet) std::printf("Strict mode: Image size mismatch!\n");
+      return 1;
+    }
+    if (!quiet) std::printf("Warning: Image size mismatch!\n");
+    BlockBackend& longer = len_a > len_b ? *a : *b;
+    uint64_t end = std::max(len_a, len_b);
+    for (uint64_t off = common; off < end; off += kChunkBytes) {
+      uint64_t n = std::min(kChunkBytes, end - off);
+      absl::Status s = longer.Pread(off, n, buf_a.data());
+      if (!s.ok()) {
+        tools::ErrorReport(absl::StrCat("Error while reading offset ", off, ": ",
+                                        StrError(ErrnoOf(s))));
+        return 4;
+      }
+      std::fill(buf_b.begin(), buf_b.begin() + n, 0);
+      int64_t mismatch = FirstMismatch(buf_a.data(), buf_b.data(), n);
+      if (mismatch >= 0) {
+        if (!quiet) std::printf("Content mismatch at offset %" PRIu64 "!\n", off + mismatch);
+        return 1;
+      }
+    }
+  }
+  if (!quiet) std::printf("Images are identical.\n");
+  return 0;
+}
+
+}  // namespace strata::img

@@ -1,0 +1,88 @@
+// strata-img: shared helpers (see img_common.h).
+#include "tools/strata_img/img_common.h"
+
+#include <cerrno>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "block/cache_mode.h"
+#include "block/options_json.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+
+namespace strata::img {
+
+std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
+                                          bool writable, bool image_opts,
+                                          const std::string& cache, bool force_share,
+                                          bool no_backing) {
+  ImageOpenRequest request;
+  request.filename = filename;
+  request.format = fmt;
+  request.image_opts = image_opts;
+  request.flags.read_only = !writable;
+  request.flags.force_share = force_share;
+  request.flags.no_backing = no_backing;
+  absl::StatusOr<CacheMode> mode = ParseCacheMode(cache);
+  if (!mode.ok()) {
+    tools::ErrorReport(absl::StrCat("Invalid cache option: ", cache));
+    return nullptr;
+  }
+  request.flags.cache = *mode;
+  absl::StatusOr<OpenedImage> image = OpenImage(request);
+  if (!image.ok()) {
+    tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ",
+                                    image.status().message()));
+    return nullptr;
+  }
+  return std::make_unique<BlockBackend>(std::move(image->root), mode->writethrough);
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
+    const std::string& text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::string item;
+  auto flush = [&]() -> absl::Status {
+    if (item.empty()) return absl::OkStatus();
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      if (item == "help" || item == "?") {
+        out.emplace_back(item, "");
+      } else {
+        // QEMU treats a bare name as "name=on" for booleans.
+        out.emplace_back(item, "on");
+      }
+    } else {
+      out.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+    }
+    item.clear();
+    return absl::OkStatus();
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == ',') {
+      if (i + 1 < text.size() && text[i + 1] == ',') {
+        item.push_back(',');
+        ++i;
+        continue;
+      }
+      STRATA_RETURN_IF_ERROR(flush());
+    } else {
+      item.push_back(text[i]);
+    }
+  }
+  STRATA_RETURN_IF_ERROR(flush());
+  return out;
+}
+
+std::optional<uint64_t> ParseSizeArg(const std::string& text) {
+  absl::StatusOr<uint64_t> size = ParseSize(text);
+  if (!size.ok()) {
+    tools::ErrorReport(
+        "Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
+    tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+    return std::nullopt;
+  }
+  return *size;
+}
+
+}  // namespace strata::img

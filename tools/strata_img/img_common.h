@@ -1,0 +1,43 @@
+// strata-img: helpers shared by the subcommands (opening images, option lists, errors).
+#ifndef STRATA_TOOLS_STRATA_IMG_IMG_COMMON_H_
+#define STRATA_TOOLS_STRATA_IMG_IMG_COMMON_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "block/block_backend.h"
+#include "block/graph_builder.h"
+
+namespace strata::img {
+
+// Arguments after the subcommand name, argv-style ("info", "-f", "raw", "x.img").
+using Args = std::vector<std::string>;
+
+// Opens `filename` like qemu-img: format `fmt` or probed, read-only unless `writable`.
+// On failure prints "qemu-img: Could not open '<f>': <reason>" and returns nullptr.
+std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
+                                          bool writable, bool image_opts,
+                                          const std::string& cache = "writeback",
+                                          bool force_share = false, bool no_backing = false);
+
+// Splits "-o a=b,c=d" (with ",," escapes) into ordered pairs; "help" → {"help", ""}.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
+    const std::string& text);
+
+// Parses a qemu-img size argument ("64M", "1G", "512"); prints QEMU's error on failure.
+std::optional<uint64_t> ParseSizeArg(const std::string& text);
+
+// The subcommands; each returns the process exit status.
+int CreateMain(const Args& args);
+int InfoMain(const Args& args);
+int CheckMain(const Args& args);
+int MapMain(const Args& args);
+int CompareMain(const Args& args);
+int ConvertMain(const Args& args);
+
+}  // namespace strata::img
+
+#endif  // STRATA_TOOLS_STRATA_IMG_IMG_COMMON_H_

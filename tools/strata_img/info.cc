@@ -1,0 +1,129 @@
+// strata-img info: image facts in qemu-img's human and JSON formats.
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "tools/common/human_size.h"
+#include "tools/common/program.h"
+#include "tools/common/qdict_json.h"
+#include "tools/strata_img/img_common.h"
+
+namespace strata::img {
+namespace {
+
+using tools::JsonValue;
+
+struct ImageFacts {
+  std::string filename;
+  std::string format;
+  uint64_t virtual_size = 0;
+  std::optional<uint64_t> actual_size;
+  DriverInfo info;
+  FormatSpecificInfo specific;
+  std::string backing_filename;
+};
+
+ImageFacts Collect(BlockBackend& blk, const std::string& filename) {
+  ImageFacts f;
+  BlockDriverState& root = blk.root();
+  f.filename = filename;
+  f.format = std::string(root.driver().name());
+  f.virtual_size = blk.GetLength().value_or(0);
+  absl::StatusOr<uint64_t> actual = root.AllocatedFileSize();
+  if (actual.ok()) f.actual_size = *actual;
+  f.info = root.instance().GetInfo();
+  f.specific = root.instance().GetFormatSpecificInfo();
+  return f;
+}
+
+void PrintHuman(const ImageFacts& f) {
+  std::printf("image: %s\n", f.filename.c_str());
+  std::printf("file format: %s\n", f.format.c_str());
+  std::printf("virtual size: %s (%llu bytes)\n", tools::QemuImgSizeString(f.virtual_size).c_str(),
+              static_cast<unsigned long long>(f.virtual_size));
+  std::printf("disk size: %s\n",
+              f.actual_size ? tools::QemuImgSizeString(*f.actual_size).c_str() : "unavailable");
+  if (f.info.cluster_size_bytes != 0) {
+    std::printf("cluster_size: %llu\n", static_cast<unsigned long long>(f.info.cluster_size_bytes));
+  }
+  if (f.info.is_dirty) std::printf("cleanly shut down: no\n");
+  if (!f.specific.type.empty()) {
+    std::printf("Format specific information:\n");
+    for (const auto& e : f.specific.entries) {
+      std::string key = e.key;
+      for (char& c : key) {
+        if (c == '-') c = ' ';
+      }
+      std::printf("    %s: %s\n", key.c_str(), e.human_value.c_str());
+    }
+  }
+}
+
+JsonValue ToJson(const ImageFacts& f) {
+  JsonValue v = JsonValue::Object();
+  v.Set("virtual-size", JsonValue::Int(f.virtual_size));
+  v.Set("filename", JsonValue::String(f.filename));
+  if (f.info.cluster_size_bytes != 0) {
+    v.Set("cluster-size", JsonValue::Int(f.info.cluster_size_bytes));
+  }
+  v.Set("format", JsonValue::String(f.format));
+  if (f.actual_size) v.Set("actual-size", JsonValue::Int(*f.actual_size));
+  v.Set("dirty-flag", JsonValue::Bool(f.info.is_dirty));
+  return v;
+}
+
+}  // namespace
+
+int InfoMain(const Args& args) {
+  std::string fmt, output = "human";
+  bool image_opts = false, force_share = false;
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  optind = 1;
+  enum { kOutput = 256, kImageOpts, kBackingChain, kObject };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"format", required_argument, nullptr, 'f'},
+                                        {"output", required_argument, nullptr, kOutput},
+                                        {"backing-chain", no_argument, nullptr, kBackingChain},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {"force-share", no_argument, nullptr, 'U'},
+                                        {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argv.size() - 1, argv.data(), "f:hU", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f': fmt = optarg; break;
+      case 'U': force_share = true; break;
+      case kOutput: output = optarg; break;
+      case kImageOpts: image_opts = true; break;
+      case kBackingChain: case kObject: break;
+      default:
+        std::fprintf(stderr, "Try '%s --help' for more information\n",
+                     tools::ProgramName().c_str());
+        return 1;
+    }
+  }
+  if (output != "human" && output != "json") {
+    tools::ErrorReport("--output must be used with human or json as argument.");
+    return 1;
+  }
+  if (optind != static_cast<int>(args.size()) - 1) {
+    tools::ErrorReport("Expecting one image file name");
+    return 1;
+  }
+  const std::string& filename = args[optind];
+  std::unique_ptr<BlockBackend> blk =
+      OpenForTool(filename, fmt, false, image_opts, "writeback", force_share);
+  if (!blk) return 1;
+  ImageFacts facts = Collect(*blk, filename);
+  if (output == "json") {
+    std::printf("%s\n", ToJson(facts).Pretty().c_str());
+  } else {
+    PrintHuman(facts);
+  }
+  return 0;
+}
+
+}  // namespace strata::img

@@ -1,0 +1,60 @@
+// strata-img: a drop-in replacement for qemu-img (subcommand dispatch).
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  int (*run)(const strata::img::Args&);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"check", strata::img::CheckMain},     {"compare", strata::img::CompareMain},
+    {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
+    {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
+};
+
+void Usage() {
+  std::printf("%s version 7.2.0 (strata)\n"
+              "usage: %s [standard options] command [command options]\n"
+              "Commands: check compare convert create info map\n",
+              strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  strata::tools::SetProgramName(argv[0]);
+  strata::tools::SetQemuStdioBuffering();
+  if (argc < 2) {
+    strata::tools::ErrorReport("Not enough arguments");
+    std::fprintf(stderr, "Try '%s --help' for more information\n",
+                 strata::tools::ProgramName().c_str());
+    return 1;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help") {
+    Usage();
+    return 0;
+  }
+  if (cmd == "-V" || cmd == "--version") {
+    std::printf("%s version 7.2.0 (strata)\n", strata::tools::ProgramName().c_str());
+    return 0;
+  }
+  for (const Subcommand& s : kSubcommands) {
+    if (cmd == s.name) {
+      strata::img::Args args(argv + 1, argv + argc);
+      int rc = s.run(args);
+      std::fflush(stdout);
+      return rc;
+    }
+  }
+  strata::tools::ErrorReport("Command not found: " + cmd);
+  return 1;
+}

@@ -1,0 +1,301 @@
+// strata-io: commands about the open image rather than its data: open, close, info,
+// length, map, alloc, flush, truncate, and the process commands abort, sigraise, sleep,
+// quit, help.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "block/cache_mode.h"
+#include "block/keyval.h"
+#include "block/options_json.h"
+#include "block/status.h"
+#include "google/protobuf/util/json_util.h"
+#include "absl/strings/str_cat.h"
+#include "tools/common/human_size.h"
+#include "tools/common/program.h"
+#include "tools/strata_io/arg_parser.h"
+#include "tools/strata_io/io_commands.h"
+
+namespace strata::io {
+
+using tools::QemuIoSizeString;
+
+bool OpenCommand(IoSession& s, const Args& argv) {
+  if (s.is_open()) {
+    std::fprintf(stderr, "file open already, try 'help close'\n");
+    return false;
+  }
+  ArgParser p(argv, "snCrkUi:t:d:o:");
+  ImageOpenRequest request;
+  request.flags = s.default_flags;
+  request.format = s.default_format;
+  request.image_opts = s.image_opts;
+  bool writethrough = s.writethrough;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 's': case 'C': case 'k': case 'i': break;
+      case 'n': request.flags.cache.direct = true; writethrough = false; break;
+      case 'r': request.flags.read_only = true; break;
+      case 'U': request.flags.force_share = true; break;
+      case 't': {
+        absl::StatusOr<CacheMode> mode = ParseCacheMode(p.value());
+        if (!mode.ok()) {
+          tools::ErrorReport(absl::StrCat("Invalid cache option: ", p.value()));
+          return false;
+        }
+        request.flags.cache = *mode;
+        writethrough = mode->writethrough;
+        break;
+      }
+      case 'd':
+        if (p.value() == "unmap" || p.value() == "on") request.flags.discard_unmap = true;
+        else if (p.value() == "ignore" || p.value() == "off") request.flags.discard_unmap = false;
+        else {
+          tools::ErrorReport(absl::StrCat("Invalid discard option: ", p.value()));
+          return false;
+        }
+        break;
+      case 'o': {
+        absl::StatusOr<google::protobuf::Struct> opts = ParseKeyval(p.value());
+        if (!opts.ok()) {
+          tools::ErrorReport(opts.status().message());
+          return false;
+        }
+        MergeTree(*opts, &request.overlay);
+        break;
+      }
+      default: PrintUsage("open"); return false;
+    }
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() > 1) {
+    PrintUsage("open");
+    return false;
+  }
+  if (!rest.empty()) request.filename = rest[0];
+  // "open -o driver=raw,file.filename=x" names the image by options only.
+  if (rest.empty()) {
+    request.image_opts = false;
+    std::string json;
+    auto st = google::protobuf::util::MessageToJsonString(request.overlay, &json);
+    if (!st.ok()) return false;
+    request.filename = "json:" + json;
+    request.overlay.Clear();
+  }
+  s.writethrough = writethrough;
+  absl::Status st = s.Open(request);
+  if (!st.ok()) {
+    // Images named by options (--image-opts, open -o) have no device name to print.
+    bool named = !rest.empty() && !request.image_opts;
+    tools::ErrorReport(absl::StrCat("can't open", named ? " device " : "",
+                                    named ? rest[0] : "", ": ", st.message()));
+    return false;
+  }
+  return true;
+}
+
+bool CloseCommand(IoSession& s, const Args&) {
+  s.Close();
+  return true;
+}
+
+bool InfoCommand(IoSession& s, const Args&) {
+  BlockDriverState& root = s.backend().root();
+  DriverInfo info = root.instance().GetInfo();
+  std::printf("format name: %s\n", std::string(root.driver().name()).c_str());
+  std::printf("cluster size: %s\n", QemuIoSizeString(info.cluster_size_bytes).c_str());
+  std::printf("vm state offset: %s\n", QemuIoSizeString(info.vm_state_offset_bytes).c_str());
+  FormatSpecificInfo fs = root.instance().GetFormatSpecificInfo();
+  if (!fs.type.empty()) {
+    std::printf("Format specific information:\n");
+    for (const auto& e : fs.entries) {
+      std::string key = e.key;
+      for (char& ch : key) {
+        if (ch == '-') ch = ' ';
+      }
+      std::printf("    %s: %s\n", key.c_str(), e.human_value.c_str());
+    }
+  }
+  return true;
+}
+
+bool LengthCommand(IoSession& s, const Args&) {
+  absl::StatusOr<uint64_t> len = s.backend().GetLength();
+  if (!len.ok()) {
+    std::printf("getlength: %s\n", StrError(ErrnoOf(len.status())).c_str());
+    return false;
+  }
+  std::printf("%s\n", QemuIoSizeString(*len).c_str());
+  return true;
+}
+
+namespace {
+
+// Allocation in `node` or any backing node below it (qemu-io map's question).
+absl::StatusOr<uint64_t> IsAllocatedAbove(BlockDriverState& node, uint64_t offset,
+                                          uint64_t bytes, bool* allocated) {
+  STRATA_ASSIGN_OR_RETURN(uint64_t n, node.IsAllocated(offset, bytes, allocated));
+  if (*allocated || node.backing() == nullptr) return n;
+  BlockDriverState& below = node.backing()->node();
+  STRATA_ASSIGN_OR_RETURN(uint64_t below_len, below.GetLength());
+  if (offset >= below_len) return n;
+  return IsAllocatedAbove(below, offset, std::min(n, below_len - offset), allocated);
+}
+
+}  // namespace
+
+bool MapCommand(IoSession& s, const Args&) {
+  BlockDriverState& root = s.backend().root();
+  absl::StatusOr<uint64_t> len = s.backend().GetLength();
+  if (!len.ok()) return false;
+  uint64_t offset = 0;
+  while (offset < *len) {
+    bool allocated = false;
+    absl::StatusOr<uint64_t> n = IsAllocatedAbove(root, offset, *len - offset, &allocated);
+    if (!n.ok() || *n == 0) {
+      std::printf("Failed to get allocation status: %s\n",
+                  StrError(n.ok() ? EIO : ErrnoOf(n.status())).c_str());
+      return false;
+    }
+    // Merge following runs with the same status.
+    uint64_t run = *n;
+    while (offset + run < *len) {
+      bool next_alloc = false;
+      absl::StatusOr<uint64_t> m =
+          IsAllocatedAbove(root, offset + run, *len - offset - run, &next_alloc);
+      if (!m.ok() || *m == 0 || next_alloc != allocated) break;
+      run += *m;
+    }
+    std::printf("%s (0x%" PRIx64 ") bytes %s at offset %s (0x%" PRIx64 ")\n",
+                QemuIoSizeString(run).c_str(), run,
+                allocated ? "    allocated" : "not allocated",
+                QemuIoSizeString(offset).c_str(), offset);
+    offset += run;
+  }
+  return true;
+}
+
+bool AllocCommand(IoSession& s, const Args& argv) {
+  std::optional<int64_t> offset = ParseNumberArg(argv[1]);
+  if (!offset) return false;
+  int64_t count = 512;
+  if (argv.size() == 3) {
+    std::optional<int64_t> c = ParseNumberArg(argv[2]);
+    if (!c) return false;
+    count = *c;
+  }
+  uint64_t remaining = count, pos = *offset, allocated_bytes = 0;
+  while (remaining > 0) {
+    bool allocated = false;
+    absl::StatusOr<uint64_t> n = s.backend().root().IsAllocated(pos, remaining, &allocated);
+    if (!n.ok()) {
+      std::printf("is_allocated failed: %s\n", StrError(ErrnoOf(n.status())).c_str());
+      return false;
+    }
+    if (*n == 0) break;
+    if (allocated) allocated_bytes += *n;
+    pos += *n;
+    remaining -= *n;
+  }
+  std::printf("%" PRIu64 "/%" PRId64 " bytes allocated at offset %s\n", allocated_bytes, count,
+              QemuIoSizeString(*offset).c_str());
+  return true;
+}
+
+bool FlushCommand(IoSession& s, const Args&) {
+  absl::Status st = s.backend().Flush();
+  if (!st.ok()) {
+    std::printf("flush failed: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  return true;
+}
+
+bool TruncateCommand(IoSession& s, const Args& argv) {
+  ArgParser p(argv, "m:");
+  PreallocMode prealloc = PreallocMode::kOff;
+  while (auto c = p.Next()) {
+    if (*c != 'm') {
+      PrintUsage("truncate");
+      return false;
+    }
+    const std::string& m = p.value();
+    if (m == "off") prealloc = PreallocMode::kOff;
+    else if (m == "metadata") prealloc = PreallocMode::kMetadata;
+    else if (m == "falloc") prealloc = PreallocMode::kFalloc;
+    else if (m == "full") prealloc = PreallocMode::kFull;
+    else {
+      tools::ErrorReport(absl::StrCat("Invalid preallocation mode: '", m, "'"));
+      return false;
+    }
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() != 1) {
+    PrintUsage("truncate");
+    return false;
+  }
+  std::optional<int64_t> offset = ParseNumberArg(rest[0]);
+  if (!offset) return false;
+  absl::Status st = s.backend().Truncate(*offset, false, prealloc);
+  if (!st.ok()) {
+    tools::ErrorReport(st.message());
+    return false;
+  }
+  return true;
+}
+
+bool AbortCommand(IoSession&, const Args&) {
+  std::abort();
+}
+
+bool SigraiseCommand(IoSession&, const Args& argv) {
+  std::optional<int64_t> sig = ParseNumberArg(argv[1]);
+  if (!sig || *sig <= 0 || *sig > NSIG) {
+    std::printf("signal argument '%s' is not a valid signal number\n", argv[1].c_str());
+    return false;
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  raise(static_cast<int>(*sig));
+  return true;
+}
+
+bool SleepCommand(IoSession&, const Args& argv) {
+  char* end = nullptr;
+  long ms = std::strtol(argv[1].c_str(), &end, 10);
+  if (ms < 0 || *end != '\0') {
+    std::printf("%s is not a valid number\n", argv[1].c_str());
+    return false;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return true;
+}
+
+bool QuitCommand(IoSession& s, const Args&) {
+  s.quit_requested = true;
+  return true;
+}
+
+bool HelpCommand(IoSession&, const Args& argv) {
+  if (argv.size() == 1) {
+    for (const Command& c : Commands()) PrintUsage(c.name);
+    std::printf("\nUse 'help commandname' for extended help.\n");
+    return true;
+  }
+  for (const Command& c : Commands()) {
+    if (argv[1] == c.name || (c.alias != nullptr && argv[1] == c.alias)) {
+      PrintUsage(c.name);
+      if (c.help != nullptr) std::printf("%s", c.help);
+      return true;
+    }
+  }
+  std::printf("command %s not found\n", argv[1].c_str());
+  return false;
+}
+
+}  // namespace strata::io

@@ -1,0 +1,454 @@
+// strata-io: the data commands: read, readv, write, writev, aio_read, aio_write,
+// aio_flush, discard. Output lines and validation messages are qemu-io's.
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "absl/time/clock.h"
+#include "block/status.h"
+#include "tools/strata_io/arg_parser.h"
+#include "tools/strata_io/io_commands.h"
+#include "tools/strata_io/report.h"
+
+namespace strata::io {
+namespace {
+
+// qemu-io fills read buffers with this before reading, and write buffers with 0xcd.
+constexpr uint8_t kReadFill = 0xab;
+constexpr uint8_t kDefaultWritePattern = 0xcd;
+
+bool CheckLength(int64_t count, const std::string& arg) {
+  if (count > static_cast<int64_t>(kMaxRequestBytes)) {
+    std::printf("length cannot exceed %" PRIu64 ", given %s\n", kMaxRequestBytes, arg.c_str());
+    return false;
+  }
+  return true;
+}
+
+// Compares `len` bytes at `buf` against `pattern`; prints qemu-io's message on mismatch.
+bool VerifyPattern(const uint8_t* buf, int pattern, int64_t report_offset, int64_t len) {
+  for (int64_t i = 0; i < len; ++i) {
+    if (buf[i] != pattern) {
+      std::printf("Pattern verification failed at offset %" PRId64 ", %" PRId64 " bytes\n",
+                  report_offset, len);
+      return false;
+    }
+  }
+  return true;
+}
+
+// The offset and length list of readv/writev/aio_*: "off len [len..]".
+struct VectorArgs {
+  int64_t offset;
+  std::vector<int64_t> lengths;
+  int64_t total = 0;
+};
+
+std::optional<VectorArgs> ParseVectorArgs(const std::vector<std::string>& rest) {
+  VectorArgs v;
+  std::optional<int64_t> off = ParseNumberArg(rest[0]);
+  if (!off) return std::nullopt;
+  v.offset = *off;
+  for (size_t i = 1; i < rest.size(); ++i) {
+    std::optional<int64_t> len = ParseNumberArg(rest[i]);
+    if (!len) return std::nullopt;
+    v.lengths.push_back(*len);
+    v.total += *len;
+  }
+  if (!CheckLength(v.total, rest.back())) return std::nullopt;
+  return v;
+}
+
+// One buffer per length, so that the request really is scattered.
+struct VectorBuffers {
+  std::vector<AlignedBuffer> pieces;
+  IoVector iov;
+  explicit VectorBuffers(const std::vector<int64_t>& lengths, uint8_t fill) {
+    for (int64_t len : lengths) {
+      pieces.emplace_back(len, 4096);
+      std::memset(pieces.back().data(), fill, len);
+      iov.Append(pieces.back().data(), len);
+    }
+  }
+  std::vector<uint8_t> Flatten() const {
+    std::vector<uint8_t> out(iov.size());
+    iov.CopyTo(0, out.data(), out.size());
+    return out;
+  }
+};
+
+}  // namespace
+
+bool ReadCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "abCl:pP:qs:v");
+  bool machine = false, quiet = false, dump = false, vmstate = false;
+  std::optional<int> pattern;
+  std::optional<int64_t> pattern_offset, pattern_len;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'b': vmstate = true; break;
+      case 'C': machine = true; break;
+      case 'l': if (!(pattern_len = ParseNumberArg(p.value()))) return false; break;
+      case 'p': case 'a': break;
+      case 'P': if (!(pattern = ParsePattern(p.value()))) return false; break;
+      case 'q': quiet = true; break;
+      case 's': if (!(pattern_offset = ParseNumberArg(p.value()))) return false; break;
+      case 'v': dump = true; break;
+      default: PrintUsage("read"); return false;
+    }
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() != 2 || ((pattern_offset || pattern_len) && !pattern)) {
+    PrintUsage("read");
+    return false;
+  }
+  std::optional<int64_t> offset = ParseNumberArg(rest[0]);
+  if (!offset) return false;
+  std::optional<int64_t> count = ParseNumberArg(rest[1]);
+  if (!count) return false;
+  if (!CheckLength(*count, rest[1])) return false;
+  int64_t check_off = pattern_offset.value_or(0);
+  int64_t check_len = pattern_len.value_or(*count - check_off);
+  if (pattern && (check_off < 0 || check_off + check_len > *count)) {
+    std::printf("pattern verification range exceeds end of read data\n");
+    return false;
+  }
+  if (vmstate) {
+    std::printf("read failed: %s\n", StrError(ENOTSUP).c_str());
+    return false;
+  }
+  AlignedBuffer buf(*count);
+  std::memset(buf.data(), kReadFill, *count);
+  absl::Time start = absl::Now();
+  absl::Status st = s.backend().Pread(*offset, *count, buf.data());
+  absl::Duration elapsed = absl::Now() - start;
+  if (!st.ok()) {
+    std::printf("read failed: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  bool ok = true;
+  if (pattern) {
+    ok = VerifyPattern(buf.data() + check_off, *pattern, *offset + check_off, check_len);
+  }
+  if (dump) DumpBuffer(buf.data(), *offset, *count);
+  if (!quiet) PrintReport("read", elapsed, *offset, *count, *count, 1, machine);
+  return ok;
+}
+
+bool ReadvCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "CP:qv");
+  bool machine = false, quiet = false, dump = false;
+  std::optional<int> pattern;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'C': machine = true; break;
+      case 'P': if (!(pattern = ParsePattern(p.value()))) return false; break;
+      case 'q': quiet = true; break;
+      case 'v': dump = true; break;
+      default: PrintUsage("readv"); return false;
+    }
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() < 2) {
+    PrintUsage("readv");
+    return false;
+  }
+  std::optional<VectorArgs> v = ParseVectorArgs(rest);
+  if (!v) return false;
+  VectorBuffers bufs(v->lengths, kReadFill);
+  absl::Time start = absl::Now();
+  absl::Status st = s.backend().Preadv(v->offset, v->total, bufs.iov);
+  absl::Duration elapsed = absl::Now() - start;
+  if (!st.ok()) {
+    std::printf("readv failed: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  std::vector<uint8_t> flat = bufs.Flatten();
+  bool ok = !pattern || VerifyPattern(flat.data(), *pattern, v->offset, v->total);
+  if (dump) DumpBuffer(flat.data(), v->offset, v->total);
+  if (!quiet) PrintReport("read", elapsed, v->offset, v->total, v->total, 1, machine);
+  return ok;
+}
+
+bool WriteCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "bcCfnpP:qs:uz");
+  bool machine = false, quiet = false, vmstate = false, compressed = false, fua = false;
+  bool zero = false, unmap = false, no_fallback = false;
+  std::optional<int> pattern;
+  std::string source_file;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'b': vmstate = true; break;
+      case 'c': compressed = true; break;
+      case 'C': machine = true; break;
+      case 'f': fua = true; break;
+      case 'n': no_fallback = true; break;
+      case 'p': break;
+      case 'P': if (!(pattern = ParsePattern(p.value()))) return false; break;
+      case 'q': quiet = true; break;
+      case 's': source_file = p.value(); break;
+      case 'u': unmap = true; break;
+      case 'z': zero = true; break;
+      default: PrintUsage("write"); return false;
+    }
+  }
+  if (vmstate && zero) {
+    std::printf("-b and -z cannot be specified at the same time\n");
+    return false;
+  }
+  if (fua && (vmstate || compressed)) {
+    std::printf("-f and -b or -c cannot be specified at the same time\n");
+    return false;
+  }
+  if (no_fallback && !zero) {
+    std::printf("-n requires -z to be specified\n");
+    return false;
+  }
+  if (unmap && !zero) {
+    std::printf("-u requires -z to be specified\n");
+    return false;
+  }
+  if ((zero ? 1 : 0) + (pattern ? 1 : 0) + (source_file.empty() ? 0 : 1) > 1) {
+    std::printf("Only one of -z, -P, and -s can be specified at the same time\n");
+    return false;
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() != 2) {
+    PrintUsage("write");
+    return false;
+  }
+  std::optional<int64_t> offset = ParseNumberArg(rest[0]);
+  if (!offset) return false;
+  std::optional<int64_t> count = ParseNumberArg(rest[1]);
+  if (!count) return false;
+  if (!zero && !CheckLength(*count, rest[1])) return false;
+  if (vmstate || compressed) {
+    if (*offset % 512 != 0) {
+      std::printf("%" PRId64 " is not a sector-aligned value for 'offset'\n", *offset);
+      return false;
+    }
+    if (*count % 512 != 0) {
+      std::printf("%" PRId64 " is not a sector-aligned value for 'count'\n", *count);
+      return false;
+    }
+  }
+  absl::Status st;
+  absl::Time start = absl::Now();
+  uint32_t flags = (fua ? kReqFua : 0);
+  if (vmstate || compressed) {
+    st = ErrnoError(ENOTSUP);
+  } else if (zero) {
+    flags |= (unmap ? kReqMayUnmap : 0) | (no_fallback ? kReqNoFallback : 0);
+    st = s.backend().PwriteZeroes(*offset, *count, flags);
+  } else {
+    AlignedBuffer buf(*count);
+    if (!source_file.empty()) {
+      std::ifstream in(source_file, std::ios::binary);
+      std::vector<char> src((std::istreambuf_iterator<char>(in)), {});
+      if (!in.good() && !in.eof()) {
+        std::printf("Failed to open %s\n", source_file.c_str());
+        return false;
+      }
+      if (src.empty()) {
+        std::printf("Failed to read from %s\n", source_file.c_str());
+        return false;
+      }
+      for (int64_t i = 0; i < *count; ++i) buf.data()[i] = src[i % src.size()];
+    } else {
+      std::memset(buf.data(), pattern.value_or(kDefaultWritePattern), *count);
+    }
+    st = s.backend().Pwrite(*offset, *count, buf.data(), flags);
+  }
+  absl::Duration elapsed = absl::Now() - start;
+  if (!st.ok()) {
+    std::printf("write failed: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  if (!quiet) PrintReport("wrote", elapsed, *offset, *count, *count, 1, machine);
+  return true;
+}
+
+bool WritevCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "CfqP:");
+  bool machine = false, quiet = false, fua = false;
+  int pattern = kDefaultWritePattern;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'C': machine = true; break;
+      case 'f': fua = true; break;
+      case 'q': quiet = true; break;
+      case 'P': {
+        std::optional<int> pat = ParsePattern(p.value());
+        if (!pat) return false;
+        pattern = *pat;
+        break;
+      }
+      default: PrintUsage("writev"); return false;
+    }
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() < 2) {
+    PrintUsage("writev");
+    return false;
+  }
+  std::optional<VectorArgs> v = ParseVectorArgs(rest);
+  if (!v) return false;
+  VectorBuffers bufs(v->lengths, pattern);
+  absl::Time start = absl::Now();
+  absl::Status st = s.backend().Pwritev(v->offset, v->total, bufs.iov, fua ? kReqFua : 0);
+  absl::Duration elapsed = absl::Now() - start;
+  if (!st.ok()) {
+    std::printf("writev failed: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  if (!quiet) PrintReport("wrote", elapsed, v->offset, v->total, v->total, 1, machine);
+  return true;
+}
+
+bool AioReadCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "CiP:qv");
+  bool machine = false, quiet = false, dump = false, invalid = false;
+  std::optional<int> pattern;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'C': machine = true; break;
+      case 'i': invalid = true; break;
+      case 'P': if (!(pattern = ParsePattern(p.value()))) return false; break;
+      case 'q': quiet = true; break;
+      case 'v': dump = true; break;
+      default: PrintUsage("aio_read"); return false;
+    }
+  }
+  if (invalid) {
+    std::printf("injecting invalid read request\n");
+    return true;
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() < 2) {
+    PrintUsage("aio_read");
+    return false;
+  }
+  std::optional<VectorArgs> v = ParseVectorArgs(rest);
+  if (!v) return false;
+  BlockBackend* blk = &s.backend();
+  s.StartAio([=]() -> std::function<void()> {
+    auto bufs = std::make_shared<VectorBuffers>(v->lengths, kReadFill);
+    absl::Time start = absl::Now();
+    absl::Status st = blk->Preadv(v->offset, v->total, bufs->iov);
+    absl::Duration elapsed = absl::Now() - start;
+    return [=] {
+      if (!st.ok()) {
+        std::printf("readv failed: %s\n", StrError(ErrnoOf(st)).c_str());
+        return;
+      }
+      std::vector<uint8_t> flat = bufs->Flatten();
+      if (pattern) VerifyPattern(flat.data(), *pattern, v->offset, v->total);
+      if (dump) DumpBuffer(flat.data(), v->offset, v->total);
+      if (!quiet) PrintReport("read", elapsed, v->offset, v->total, v->total, 1, machine);
+    };
+  });
+  return true;
+}
+
+bool AioWriteCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "CfiqP:uz");
+  bool machine = false, quiet = false, fua = false, invalid = false, zero = false;
+  bool unmap = false;
+  std::optional<int> pattern;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'C': machine = true; break;
+      case 'f': fua = true; break;
+      case 'i': invalid = true; break;
+      case 'q': quiet = true; break;
+      case 'P': if (!(pattern = ParsePattern(p.value()))) return false; break;
+      case 'u': unmap = true; break;
+      case 'z': zero = true; break;
+      default: PrintUsage("aio_write"); return false;
+    }
+  }
+  if (invalid) {
+    std::printf("injecting invalid write request\n");
+    return true;
+  }
+  if (zero && pattern) {
+    std::printf("-z and -P cannot be specified at the same time\n");
+    return false;
+  }
+  if (unmap && !zero) {
+    std::printf("-u requires -z to be specified\n");
+    return false;
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() < 2) {
+    PrintUsage("aio_write");
+    return false;
+  }
+  if (zero && rest.size() != 2) {
+    std::printf("-z supports only a single length parameter\n");
+    return false;
+  }
+  std::optional<VectorArgs> v = ParseVectorArgs(rest);
+  if (!v) return false;
+  BlockBackend* blk = &s.backend();
+  uint32_t flags = (fua ? kReqFua : 0) | (unmap ? kReqMayUnmap : 0);
+  int fill = pattern.value_or(kDefaultWritePattern);
+  s.StartAio([=]() -> std::function<void()> {
+    absl::Time start = absl::Now();
+    absl::Status st;
+    if (zero) {
+      st = blk->PwriteZeroes(v->offset, v->total, flags);
+    } else {
+      VectorBuffers bufs(v->lengths, fill);
+      st = blk->Pwritev(v->offset, v->total, bufs.iov, flags);
+    }
+    absl::Duration elapsed = absl::Now() - start;
+    return [=] {
+      if (!st.ok()) {
+        std::printf("aio_write failed: %s\n", StrError(ErrnoOf(st)).c_str());
+        return;
+      }
+      if (!quiet) PrintReport("wrote", elapsed, v->offset, v->total, v->total, 1, machine);
+    };
+  });
+  return true;
+}
+
+bool AioFlushCommand(IoSession& s, const std::vector<std::string>&) {
+  s.DrainAio();
+  return true;
+}
+
+bool DiscardCommand(IoSession& s, const std::vector<std::string>& argv) {
+  ArgParser p(argv, "Cq");
+  bool machine = false, quiet = false;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'C': machine = true; break;
+      case 'q': quiet = true; break;
+      default: PrintUsage("discard"); return false;
+    }
+  }
+  std::vector<std::string> rest = p.Rest();
+  if (rest.size() != 2) {
+    PrintUsage("discard");
+    return false;
+  }
+  std::optional<int64_t> offset = ParseNumberArg(rest[0]);
+  if (!offset) return false;
+  std::optional<int64_t> count = ParseNumberArg(rest[1]);
+  if (!count) return false;
+  if (!CheckLength(*count, rest[1])) return false;
+  absl::Time start = absl::Now();
+  absl::Status st = s.backend().Pdiscard(*offset, *count);
+  absl::Duration elapsed = absl::Now() - start;
+  if (!st.ok()) {
+    std::printf("discard failed: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  if (!quiet) PrintReport("discard", elapsed, *offset, *count, *count, 1, machine);
+  return true;
+}
+
+}  // namespace strata::io

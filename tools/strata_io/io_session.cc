@@ -1,0 +1,151 @@
+// strata-io: session state and command dispatch (see io_session.h).
+#include "tools/strata_io/io_session.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_split.h"
+#include "block/status.h"
+#include "tools/common/human_size.h"
+#include "tools/common/program.h"
+
+namespace strata::io {
+
+IoSession::~IoSession() { Close(); }
+
+absl::Status IoSession::Open(const ImageOpenRequest& request) {
+  STRATA_ASSIGN_OR_RETURN(OpenedImage image, OpenImage(request));
+  if (image.probed_raw && !request.flags.read_only) {
+    std::fprintf(stderr,
+                 "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+                 "         Automatically detecting the format is dangerous for raw images, "
+                 "write operations on block 0 will be restricted.\n"
+                 "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+                 request.filename.c_str());
+  }
+  backend_ = std::make_unique<BlockBackend>(std::move(image.root), writethrough);
+  return absl::OkStatus();
+}
+
+void IoSession::Close() {
+  DrainAio();
+  if (!backend_) return;
+  absl::Status s = backend_->Close();
+  if (!s.ok()) tools::ErrorReport(s.message());
+  backend_.reset();
+}
+
+void IoSession::StartAio(std::function<std::function<void()>()> work) {
+  aio_threads_.emplace_back([this, work = std::move(work)] {
+    std::function<void()> report = work();
+    absl::MutexLock lock(&aio_mu_);
+    finished_.push_back(std::move(report));
+  });
+}
+
+void IoSession::PrintFinishedAio() {
+  std::vector<std::function<void()>> reports;
+  {
+    absl::MutexLock lock(&aio_mu_);
+    reports.swap(finished_);
+  }
+  for (auto& r : reports) r();
+}
+
+void IoSession::WaitForAio() {
+  for (std::thread& t : aio_threads_) t.join();
+  aio_threads_.clear();
+}
+
+void IoSession::DrainAio() {
+  WaitForAio();
+  PrintFinishedAio();
+}
+
+bool IoSession::RunLine(const std::string& line) {
+  std::vector<std::string> argv = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  if (argv.empty()) return true;
+  return Run(argv);
+}
+
+bool IoSession::Run(const std::vector<std::string>& argv) {
+  const Command* cmd = nullptr;
+  for (const Command& c : Commands()) {
+    if (argv[0] == c.name || (c.alias != nullptr && argv[0] == c.alias)) {
+      cmd = &c;
+      break;
+    }
+  }
+  if (cmd == nullptr) {
+    std::fprintf(stderr, "command \"%s\" not found\n", argv[0].c_str());
+    return false;
+  }
+  if (cmd->needs_file && !is_open()) {
+    std::fprintf(stderr, "no file open, try 'help open'\n");
+    return false;
+  }
+  if (cmd->needs_write && backend_->root().read_only()) {
+    tools::ErrorReport("Block node is read-only");
+    return false;
+  }
+  // Like qemu-io, the count includes option words.
+  int argc = static_cast<int>(argv.size()) - 1;
+  if (argc < cmd->min_args || (cmd->max_args >= 0 && argc > cmd->max_args)) {
+    if (cmd->max_args == -1) {
+      std::fprintf(stderr, "bad argument count %d to %s, expected at least %d arguments\n",
+                   argc, cmd->name, cmd->min_args);
+    } else if (cmd->min_args == cmd->max_args) {
+      std::fprintf(stderr, "bad argument count %d to %s, expected %d arguments\n", argc,
+                   cmd->name, cmd->min_args);
+    } else {
+      std::fprintf(stderr, "bad argument count %d to %s, expected between %d and %d arguments\n",
+                   argc, cmd->name, cmd->min_args, cmd->max_args);
+    }
+    return false;
+  }
+  // qemu-io submits an aio request before the next command runs, so a later synchronous
+  // command sees its effect. Reports of finished aio requests are printed only by
+  // aio_flush, close and exit: qemu-io prints them whenever its event loop happens to run,
+  // which scripts cannot rely on (iotests always use aio_flush).
+  if (!cmd->async) WaitForAio();
+  return cmd->run(*this, argv);
+}
+
+std::optional<int64_t> ParseNumberArg(const std::string& arg) {
+  bool too_large = false;
+  std::optional<int64_t> v = tools::ParseQemuNumber(arg, &too_large);
+  if (!v.has_value()) {
+    if (too_large) {
+      std::printf("Parsing error: argument too large -- %s\n", arg.c_str());
+    } else {
+      std::printf("Parsing error: non-numeric argument, or extraneous/unrecognized suffix -- %s\n",
+                  arg.c_str());
+    }
+  }
+  return v;
+}
+
+std::optional<int> ParsePattern(const std::string& arg) {
+  char* end = nullptr;
+  long v = std::strtol(arg.c_str(), &end, 0);
+  if (arg.empty() || *end != '\0' || v < 0 || v > 255) {
+    std::printf("%s is not a valid pattern byte\n", arg.c_str());
+    return std::nullopt;
+  }
+  return static_cast<int>(v);
+}
+
+void PrintUsage(const char* name) {
+  for (const Command& c : Commands()) {
+    if (std::string(c.name) == name) {
+      if (c.args != nullptr) {
+        std::printf("%s %s -- %s\n", c.name, c.args, c.oneline);
+      } else {
+        std::printf("%s -- %s\n", c.name, c.oneline);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace strata::io

@@ -1,0 +1,92 @@
+// strata-io: one interactive or scripted session of the qemu-io command language.
+//
+// The session holds the open image (a BlockBackend) and the commands' shared state:
+// in-flight aio requests and their pending reports. Commands live in io_commands.cc
+// (data I/O) and file_commands.cc (open/close/info/map...); the table in commands.cc.
+#ifndef STRATA_TOOLS_STRATA_IO_IO_SESSION_H_
+#define STRATA_TOOLS_STRATA_IO_IO_SESSION_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "block/block_backend.h"
+#include "block/graph_builder.h"
+
+namespace strata::io {
+
+class IoSession;
+
+// One command of the language. `run` returns false when the command failed (the
+// program's exit status becomes 1).
+struct Command {
+  const char* name;
+  const char* alias;  // nullptr if none
+  const char* args;   // "[-abCqv] [-P pattern [-s off] [-l len]] off len"; nullptr: none
+  const char* oneline;
+  int min_args;
+  int max_args;  // -1 = unlimited
+  bool needs_file;
+  bool needs_write;
+  bool async;        // aio submission: does not wait for earlier aio requests  // refused with "Block node is read-only" on read-only images
+  std::function<bool(IoSession&, const std::vector<std::string>&)> run;
+  const char* help;  // extended help for `help name`, or nullptr
+};
+
+// The command table, alphabetical (as `help` lists it).
+const std::vector<Command>& Commands();
+
+// The session state. Used from the main thread; aio workers only touch the pending-report
+// queue (under its mutex) and the thread-safe BlockBackend.
+class IoSession {
+ public:
+  ~IoSession();
+
+  // Opens `request` as the current image. Prints nothing; the caller reports errors.
+  absl::Status Open(const ImageOpenRequest& request);
+  // Drains aio and closes the image, reporting metadata flush failures on stderr.
+  void Close();
+  bool is_open() const { return backend_ != nullptr; }
+  BlockBackend& backend() { return *backend_; }
+
+  // Splits `line` on spaces and runs it. Returns false if the command failed.
+  bool RunLine(const std::string& line);
+  bool Run(const std::vector<std::string>& argv);
+
+  // Starts `work` on a worker thread; its report (a closure that prints) is queued.
+  void StartAio(std::function<std::function<void()>()> work);
+  // Prints the reports of aio requests that finished.
+  void PrintFinishedAio();
+  // Waits for every aio request without printing.
+  void WaitForAio();
+  // Waits for every aio request, then prints their reports.
+  void DrainAio();
+
+  bool quit_requested = false;
+  // Defaults for images opened by `open` (from the command line -t, -d, -U...).
+  OpenFlags default_flags;
+  bool writethrough = false;
+  std::string default_format;
+  bool image_opts = false;
+
+ private:
+  std::unique_ptr<BlockBackend> backend_;
+  std::vector<std::thread> aio_threads_;
+  absl::Mutex aio_mu_;
+  std::vector<std::function<void()>> finished_ ABSL_GUARDED_BY(aio_mu_);
+};
+
+// Command helpers shared by the command files.
+// Parses a qemu-io number; on error prints the "Parsing error" line and returns nullopt.
+std::optional<int64_t> ParseNumberArg(const std::string& arg);
+// Parses a pattern byte; on error prints "<arg> is not a valid pattern byte".
+std::optional<int> ParsePattern(const std::string& arg);
+// Prints the command's usage line ("name args -- oneline").
+void PrintUsage(const char* name);
+
+}  // namespace strata::io
+
+#endif  // STRATA_TOOLS_STRATA_IO_IO_SESSION_H_

@@ -1,0 +1,132 @@
+// strata-io: a drop-in replacement for qemu-io. Runs the qemu-io command language on an
+// image: commands from -c (in order), or read from standard input with a prompt.
+#include <getopt.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "block/cache_mode.h"
+#include "tools/common/program.h"
+#include "tools/strata_io/io_session.h"
+
+namespace {
+
+void Usage() {
+  std::printf(
+      "Usage: %s [OPTIONS]... [-c STRING]... [file]\n"
+      "QEMU Disk exerciser\n"
+      "\n"
+      "  --object OBJECTDEF   define an object such as 'secret' for\n"
+      "                       passwords and/or encryption keys\n"
+      "  --image-opts         treat file as option string\n"
+      "  -c, --cmd STRING     execute command with its arguments\n"
+      "                       from the given string\n"
+      "  -f, --format FMT     specifies the block driver to use\n"
+      "  -r, --read-only      export read-only\n"
+      "  -n, --nocache        disable host cache, short for -t none\n"
+      "  -t, --cache=MODE     use the given cache mode for the image\n"
+      "  -d, --discard=MODE   use the given discard mode for the image\n"
+      "  -U, --force-share    force shared permissions\n"
+      "  -h, --help           display this help and exit\n"
+      "  -V, --version        output version information and exit\n",
+      strata::tools::ProgramName().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  strata::tools::SetProgramName(argv[0]);
+  strata::tools::SetQemuStdioBuffering();
+  strata::io::IoSession session;
+  std::vector<std::string> commands;
+  bool read_only = false;
+  enum { kOptObject = 256, kOptImageOpts };
+  static const struct option kLongOptions[] = {
+      {"help", no_argument, nullptr, 'h'},       {"version", no_argument, nullptr, 'V'},
+      {"cmd", required_argument, nullptr, 'c'},  {"format", required_argument, nullptr, 'f'},
+      {"read-only", no_argument, nullptr, 'r'},  {"snapshot", no_argument, nullptr, 's'},
+      {"nocache", no_argument, nullptr, 'n'},    {"copy-on-read", no_argument, nullptr, 'C'},
+      {"misalign", no_argument, nullptr, 'm'},   {"native-aio", no_argument, nullptr, 'k'},
+      {"aio", required_argument, nullptr, 'i'},  {"discard", required_argument, nullptr, 'd'},
+      {"cache", required_argument, nullptr, 't'}, {"trace", required_argument, nullptr, 'T'},
+      {"object", required_argument, nullptr, kOptObject},
+      {"image-opts", no_argument, nullptr, kOptImageOpts},
+      {"force-share", no_argument, nullptr, 'U'}, {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argc, argv, "-hVc:d:f:rsnCmkt:T:Ui:", kLongOptions, nullptr)) != -1) {
+    switch (c) {
+      case 1:  // A non-option argument: the file (must be last, like qemu-io's).
+        optind--;
+        goto done;
+      case 'h': Usage(); return 0;
+      case 'V': std::printf("%s version 7.2.0 (strata)\n", strata::tools::ProgramName().c_str());
+        return 0;
+      case 'c': commands.push_back(optarg); break;
+      case 'f': session.default_format = optarg; break;
+      case 'r': read_only = true; break;
+      case 'n': session.default_flags.cache.direct = true; session.writethrough = false; break;
+      case 't': {
+        absl::StatusOr<strata::CacheMode> mode = strata::ParseCacheMode(optarg);
+        if (!mode.ok()) {
+          strata::tools::ErrorReport(absl::StrCat("Invalid cache option: ", optarg));
+          return 1;
+        }
+        session.default_flags.cache = *mode;
+        session.writethrough = mode->writethrough;
+        break;
+      }
+      case 'd': {
+        std::string m = optarg;
+        if (m == "unmap" || m == "on") session.default_flags.discard_unmap = true;
+        else if (m == "ignore" || m == "off") session.default_flags.discard_unmap = false;
+        else {
+          strata::tools::ErrorReport(absl::StrCat("Invalid discard option: ", m));
+          return 1;
+        }
+        break;
+      }
+      case 'U': session.default_flags.force_share = true; break;
+      case kOptImageOpts: session.image_opts = true; break;
+      case 's': case 'C': case 'm': case 'k': case 'i': case 'T': case kOptObject: break;
+      default:
+        std::fprintf(stderr, "Try '%s --help' for more information.\n",
+                     strata::tools::ProgramName().c_str());
+        return 1;
+    }
+  }
+done:
+  if (argc - optind > 1) {
+    std::fprintf(stderr, "%s: extra arguments\n", strata::tools::ProgramName().c_str());
+    return 1;
+  }
+  bool failed = false;
+  if (optind < argc) {
+    std::vector<std::string> open_argv = {"open"};
+    if (read_only) open_argv.push_back("-r");
+    open_argv.push_back(argv[optind]);
+    if (!session.Run(open_argv)) return 1;
+  } else {
+    session.default_flags.read_only = read_only;
+  }
+  if (!commands.empty()) {
+    for (const std::string& cmd : commands) {
+      if (!session.RunLine(cmd)) failed = true;
+      if (session.quit_requested) break;
+    }
+  } else {
+    std::string line;
+    while (true) {
+      std::printf("%s> ", strata::tools::ProgramName().c_str());
+      std::fflush(stdout);
+      if (!std::getline(std::cin, line)) break;
+      if (!session.RunLine(line)) failed = true;
+      if (session.quit_requested) break;
+    }
+  }
+  session.Close();
+  return failed ? 1 : 0;
+}
