@@ -2,6 +2,7 @@
 #include "tools/strata_io/io_session.h"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_split.h"
@@ -36,20 +37,24 @@ void IoSession::Close() {
 }
 
 void IoSession::StartAio(std::function<std::function<void()>()> work) {
-  aio_threads_.emplace_back([this, work = std::move(work)] {
+  uint64_t seq = next_aio_seq_++;
+  aio_threads_.emplace_back([this, seq, work = std::move(work)] {
     std::function<void()> report = work();
     absl::MutexLock lock(&aio_mu_);
-    finished_.push_back(std::move(report));
+    finished_.emplace_back(seq, std::move(report));
   });
 }
 
 void IoSession::PrintFinishedAio() {
-  std::vector<std::function<void()>> reports;
+  std::vector<std::pair<uint64_t, std::function<void()>>> reports;
   {
     absl::MutexLock lock(&aio_mu_);
     reports.swap(finished_);
   }
-  for (auto& r : reports) r();
+  // Submission order, so that output does not depend on thread scheduling.
+  std::sort(reports.begin(), reports.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& r : reports) r.second();
 }
 
 void IoSession::WaitForAio() {

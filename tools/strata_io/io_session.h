@@ -58,7 +58,7 @@ class IoSession {
 
   // Starts `work` on a worker thread; its report (a closure that prints) is queued.
   void StartAio(std::function<std::function<void()>()> work);
-  // Prints the reports of aio requests that finished.
+  // Prints the reports of aio requests that finished, in submission order.
   void PrintFinishedAio();
   // Waits for every aio request without printing.
   void WaitForAio();
@@ -76,7 +76,8 @@ class IoSession {
   std::unique_ptr<BlockBackend> backend_;
   std::vector<std::thread> aio_threads_;
   absl::Mutex aio_mu_;
-  std::vector<std::function<void()>> finished_ ABSL_GUARDED_BY(aio_mu_);
+  uint64_t next_aio_seq_ = 0;
+  std::vector<std::pair<uint64_t, std::function<void()>>> finished_ ABSL_GUARDED_BY(aio_mu_);
 };
 
 // Command helpers shared by the command files.
