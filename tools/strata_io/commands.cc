@@ -5,32 +5,154 @@ namespace strata::io {
 
 namespace {
 
+// Extended help, as `help <command>` prints it in qemu-io 7.2 (observed output).
 constexpr const char kReadHelp[] =
     "\n"
     " reads a range of bytes from the given offset\n"
     "\n"
-    " -P checks every byte read against the pattern (a number 0..255); -s and -l\n"
-    " restrict the check to part of the buffer. -v dumps the data in hex, -q\n"
-    " suppresses the statistics, -C prints them in a machine parsable format.\n"
+    " Example:\n"
+    " 'read -v 512 1k' - dumps 1 kilobyte read from 512 bytes into the file\n"
+    "\n"
+    " Reads a segment of the currently open file, optionally dumping it to the\n"
+    " standard output stream (with -v option) for subsequent inspection.\n"
+    " -b, -- read from the VM state rather than the virtual disk\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -l, -- length for pattern verification (only with -P)\n"
+    " -p, -- ignored for backwards compatibility\n"
+    " -P, -- use a pattern to verify read data\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
+    " -s, -- start offset for pattern verification (only with -P)\n"
+    " -v, -- dump buffer to standard output\n"
     "\n";
 
 constexpr const char kWriteHelp[] =
     "\n"
     " writes a range of bytes from the given offset\n"
     "\n"
-    " The buffer is filled with 0xcd, or the byte given with -P, or the contents of\n"
-    " the file given with -s (repeated). -z writes zeroes without a buffer (-u may\n"
-    " unmap, -n refuses the slow fallback), -f requests Force Unit Access, -q\n"
-    " suppresses the statistics, -C prints them in a machine parsable format.\n"
+    " Example:\n"
+    " 'write 512 1k' - writes 1 kilobyte at 512 bytes into the open file\n"
+    "\n"
+    " Writes into a segment of the currently open file, using a buffer\n"
+    " filled with a set pattern (0xcdcdcdcd).\n"
+    " -b, -- write to the VM state rather than the virtual disk\n"
+    " -c, -- write compressed data with blk_write_compressed\n"
+    " -f, -- use Force Unit Access semantics\n"
+    " -n, -- with -z, don't allow slow fallback\n"
+    " -p, -- ignored for backwards compatibility\n"
+    " -P, -- use different pattern to fill file\n"
+    " -s, -- use a pattern file to fill the write buffer\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
+    " -u, -- with -z, allow unmapping\n"
+    " -z, -- write zeroes using blk_co_pwrite_zeroes\n"
+    "\n";
+
+constexpr const char kReadvHelp[] =
+    "\n"
+    " reads a range of bytes from the given offset into multiple buffers\n"
+    "\n"
+    " Example:\n"
+    " 'readv -v 512 1k 1k ' - dumps 2 kilobytes read from 512 bytes into the file\n"
+    "\n"
+    " Reads a segment of the currently open file, optionally dumping it to the\n"
+    " standard output stream (with -v option) for subsequent inspection.\n"
+    " Uses multiple iovec buffers if more than one byte range is specified.\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -P, -- use a pattern to verify read data\n"
+    " -v, -- dump buffer to standard output\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
+    "\n";
+
+constexpr const char kWritevHelp[] =
+    "\n"
+    " writes a range of bytes from the given offset source from multiple buffers\n"
+    "\n"
+    " Example:\n"
+    " 'writev 512 1k 1k' - writes 2 kilobytes at 512 bytes into the open file\n"
+    "\n"
+    " Writes into a segment of the currently open file, using a buffer\n"
+    " filled with a set pattern (0xcdcdcdcd).\n"
+    " -P, -- use different pattern to fill file\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -f, -- use Force Unit Access semantics\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
+    "\n";
+
+constexpr const char kAioReadHelp[] =
+    "\n"
+    " asynchronously reads a range of bytes from the given offset\n"
+    "\n"
+    " Example:\n"
+    " 'aio_read -v 512 1k 1k ' - dumps 2 kilobytes read from 512 bytes into the file\n"
+    "\n"
+    " Reads a segment of the currently open file, optionally dumping it to the\n"
+    " standard output stream (with -v option) for subsequent inspection.\n"
+    " The read is performed asynchronously and the aio_flush command must be\n"
+    " used to ensure all outstanding aio requests have been completed.\n"
+    " Note that due to its asynchronous nature, this command will be\n"
+    " considered successful once the request is submitted, independently\n"
+    " of potential I/O errors or pattern mismatches.\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -P, -- use a pattern to verify read data\n"
+    " -i, -- treat request as invalid, for exercising stats\n"
+    " -v, -- dump buffer to standard output\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
+    "\n";
+
+constexpr const char kAioWriteHelp[] =
+    "\n"
+    " asynchronously writes a range of bytes from the given offset source\n"
+    " from multiple buffers\n"
+    "\n"
+    " Example:\n"
+    " 'aio_write 512 1k 1k' - writes 2 kilobytes at 512 bytes into the open file\n"
+    "\n"
+    " Writes into a segment of the currently open file, using a buffer\n"
+    " filled with a set pattern (0xcdcdcdcd).\n"
+    " The write is performed asynchronously and the aio_flush command must be\n"
+    " used to ensure all outstanding aio requests have been completed.\n"
+    " Note that due to its asynchronous nature, this command will be\n"
+    " considered successful once the request is submitted, independently\n"
+    " of potential I/O errors or pattern mismatches.\n"
+    " -P, -- use different pattern to fill file\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -f, -- use Force Unit Access semantics\n"
+    " -i, -- treat request as invalid, for exercising stats\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
+    " -u, -- with -z, allow unmapping\n"
+    " -z, -- write zeroes using blk_aio_pwrite_zeroes\n"
+    "\n";
+
+constexpr const char kDiscardHelp[] =
+    "\n"
+    " discards a range of bytes from the given offset\n"
+    "\n"
+    " Example:\n"
+    " 'discard 512 1k' - discards 1 kilobyte from 512 bytes into the file\n"
+    "\n"
+    " Discards a segment of the currently open file.\n"
+    " -C, -- report statistics in a machine parsable format\n"
+    " -q, -- quiet mode, do not show I/O statistics\n"
     "\n";
 
 constexpr const char kOpenHelp[] =
     "\n"
     " opens a new file in the requested mode\n"
     "\n"
-    " -r read-only, -n no host cache (-t none), -t cache mode, -d discard mode,\n"
-    " -U force shared permissions, -o key=value options for the block driver.\n"
-    "\n";
+    " Example:\n"
+    " 'open -n -o driver=raw /tmp/data' - opens raw data file read-write, uncached\n"
+    "\n"
+    " Opens a file for subsequent use by all of the other qemu-io commands.\n"
+    " -r, -- open file read-only\n"
+    " -s, -- use snapshot file\n"
+    " -C, -- use copy-on-read\n"
+    " -n, -- disable host cache, short for -t none\n"
+    " -U, -- force shared permissions\n"
+    " -k, -- use kernel AIO implementation (Linux only, prefer use of -i)\n"
+    " -i, -- use AIO mode (threads, native or io_uring)\n"
+    " -t, -- use the given cache mode for the image\n"
+    " -d, -- use the given discard mode for the image\n"
+    " -o, -- options to be given to the block driver\n";
 
 }  // namespace
 
@@ -68,7 +190,7 @@ const std::vector<Command>& Commands() {
        .needs_write = false,
        .async = true,
        .run = AioReadCommand,
-       .help = nullptr},
+       .help = kAioReadHelp},
       {.name = "aio_write",
        .alias = nullptr,
        .args = "[-Cfiquz] [-P pattern] off len [len..]",
@@ -79,7 +201,7 @@ const std::vector<Command>& Commands() {
        .needs_write = true,
        .async = true,
        .run = AioWriteCommand,
-       .help = nullptr},
+       .help = kAioWriteHelp},
       {.name = "alloc",
        .alias = "a",
        .args = "offset [count]",
@@ -90,6 +212,17 @@ const std::vector<Command>& Commands() {
        .needs_write = false,
        .async = false,
        .run = AllocCommand,
+       .help = nullptr},
+      {.name = "break",
+       .alias = nullptr,
+       .args = "event tag",
+       .oneline = "sets a breakpoint on event and tags the stopped request as tag",
+       .min_args = 2,
+       .max_args = 2,
+       .needs_file = true,
+       .needs_write = false,
+       .async = false,
+       .run = BreakCommand,
        .help = nullptr},
       {.name = "close",
        .alias = "c",
@@ -112,7 +245,7 @@ const std::vector<Command>& Commands() {
        .needs_write = true,
        .async = false,
        .run = DiscardCommand,
-       .help = nullptr},
+       .help = kDiscardHelp},
       {.name = "flush",
        .alias = "f",
        .args = nullptr,
@@ -211,6 +344,39 @@ const std::vector<Command>& Commands() {
        .needs_write = false,
        .async = false,
        .run = ReadvCommand,
+       .help = kReadvHelp},
+      {.name = "remove_break",
+       .alias = nullptr,
+       .args = "tag",
+       .oneline = "remove a breakpoint by tag",
+       .min_args = 1,
+       .max_args = 1,
+       .needs_file = true,
+       .needs_write = false,
+       .async = false,
+       .run = RemoveBreakCommand,
+       .help = nullptr},
+      {.name = "reopen",
+       .alias = nullptr,
+       .args = "[(-r|-w)] [-c cache] [-o options]",
+       .oneline = "reopens an image with new options",
+       .min_args = 0,
+       .max_args = -1,
+       .needs_file = true,
+       .needs_write = false,
+       .async = false,
+       .run = ReopenCommand,
+       .help = nullptr},
+      {.name = "resume",
+       .alias = nullptr,
+       .args = "tag",
+       .oneline = "resumes the request tagged as tag",
+       .min_args = 1,
+       .max_args = 1,
+       .needs_file = true,
+       .needs_write = false,
+       .async = false,
+       .run = ResumeCommand,
        .help = nullptr},
       {.name = "sigraise",
        .alias = nullptr,
@@ -245,6 +411,17 @@ const std::vector<Command>& Commands() {
        .async = false,
        .run = TruncateCommand,
        .help = nullptr},
+      {.name = "wait_break",
+       .alias = nullptr,
+       .args = "tag",
+       .oneline = "waits for the suspension of a request",
+       .min_args = 1,
+       .max_args = 1,
+       .needs_file = true,
+       .needs_write = false,
+       .async = false,
+       .run = WaitBreakCommand,
+       .help = nullptr},
       {.name = "write",
        .alias = "w",
        .args = "[-bcCfnquz] [-P pattern | -s source_file] off len",
@@ -266,7 +443,7 @@ const std::vector<Command>& Commands() {
        .needs_write = true,
        .async = false,
        .run = WritevCommand,
-       .help = nullptr},
+       .help = kWritevHelp},
   };
   return *table;
 }

@@ -27,7 +27,7 @@ using tools::QemuIoSizeString;
 
 bool OpenCommand(IoSession& s, const Args& argv) {
   if (s.is_open()) {
-    std::fprintf(stderr, "file open already, try 'help close'\n");
+    tools::ErrorReport("file open already, try 'help close'");
     return false;
   }
   ArgParser p(argv, "snCrkUi:t:d:o:");
@@ -88,6 +88,7 @@ bool OpenCommand(IoSession& s, const Args& argv) {
     request.overlay.Clear();
   }
   s.writethrough = writethrough;
+  s.last_open = request;
   absl::Status st = s.Open(request);
   if (!st.ok()) {
     // Images named by options (--image-opts, open -o) have no device name to print.
@@ -295,6 +296,89 @@ bool HelpCommand(IoSession&, const Args& argv) {
     }
   }
   std::printf("command %s not found\n", argv[1].c_str());
+  return false;
+}
+
+}  // namespace strata::io
+
+namespace strata::io {
+
+bool ReopenCommand(IoSession& s, const Args& argv) {
+  ArgParser p(argv, "c:o:rw");
+  ImageOpenRequest request = s.last_open;
+  bool writethrough = s.writethrough;
+  int rw_options = 0;
+  while (auto c = p.Next()) {
+    switch (*c) {
+      case 'r': request.flags.read_only = true; ++rw_options; break;
+      case 'w': request.flags.read_only = false; ++rw_options; break;
+      case 'c': {
+        absl::StatusOr<CacheMode> mode = ParseCacheMode(p.value());
+        if (!mode.ok()) {
+          tools::ErrorReport(absl::StrCat("Invalid cache option: ", p.value()));
+          return false;
+        }
+        request.flags.cache = *mode;
+        writethrough = mode->writethrough;
+        break;
+      }
+      case 'o': {
+        absl::StatusOr<google::protobuf::Struct> opts = ParseKeyval(p.value());
+        if (!opts.ok()) {
+          tools::ErrorReport(opts.status().message());
+          return false;
+        }
+        // No driver has options that can change at runtime yet.
+        for (const auto& [key, _] : opts->fields()) {
+          tools::ErrorReport(absl::StrCat("Cannot change the option '", key, "'"));
+          return false;
+        }
+        break;
+      }
+      default: PrintUsage("reopen"); return false;
+    }
+  }
+  if (rw_options > 1) {
+    tools::ErrorReport("Only one -r/-w option may be given");
+    return false;
+  }
+  if (!p.Rest().empty()) {
+    PrintUsage("reopen");
+    return false;
+  }
+  // Reopen = drain, close, open again with the new flags (metadata is flushed on close).
+  s.Close();
+  s.writethrough = writethrough;
+  s.last_open = request;
+  absl::Status st = s.Open(request);
+  if (!st.ok()) {
+    tools::ErrorReport(st.message());
+    return false;
+  }
+  return true;
+}
+
+// Breakpoints live in blkdebug nodes; strata has no blkdebug driver yet, so these answer
+// as qemu-io does for a graph without one. (qemu-io's wait_break then hangs forever;
+// strata-io refuses instead.)
+bool BreakCommand(IoSession&, const Args&) {
+  std::printf("Could not set breakpoint: %s\n", StrError(ENOTSUP).c_str());
+  return false;
+}
+
+bool RemoveBreakCommand(IoSession&, const Args& argv) {
+  std::printf("Could not remove breakpoint %s: %s\n", argv[1].c_str(),
+              StrError(ENOTSUP).c_str());
+  return false;
+}
+
+bool ResumeCommand(IoSession&, const Args&) {
+  std::printf("Could not resume request: %s\n", StrError(ENOTSUP).c_str());
+  return false;
+}
+
+bool WaitBreakCommand(IoSession&, const Args&) {
+  std::printf("Could not wait for a breakpoint: %s\n", StrError(ENOTSUP).c_str());
   return false;
 }
 

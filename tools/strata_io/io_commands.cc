@@ -235,11 +235,11 @@ bool WriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   absl::Status st;
   absl::Time start = absl::Now();
-  uint32_t flags = (fua ? kReqFua : 0);
+  uint32_t flags = (fua ? uint32_t{kReqFua} : 0u);
   if (vmstate || compressed) {
     st = ErrnoError(ENOTSUP);
   } else if (zero) {
-    flags |= (unmap ? kReqMayUnmap : 0) | (no_fallback ? kReqNoFallback : 0);
+    flags |= (unmap ? uint32_t{kReqMayUnmap} : 0u) | (no_fallback ? uint32_t{kReqNoFallback} : 0u);
     st = s.backend().PwriteZeroes(*offset, *count, flags);
   } else {
     AlignedBuffer buf(*count);
@@ -296,7 +296,7 @@ bool WritevCommand(IoSession& s, const std::vector<std::string>& argv) {
   if (!v) return false;
   VectorBuffers bufs(v->lengths, pattern);
   absl::Time start = absl::Now();
-  absl::Status st = s.backend().Pwritev(v->offset, v->total, bufs.iov, fua ? kReqFua : 0);
+  absl::Status st = s.backend().Pwritev(v->offset, v->total, bufs.iov, fua ? uint32_t{kReqFua} : 0u);
   absl::Duration elapsed = absl::Now() - start;
   if (!st.ok()) {
     std::printf("writev failed: %s\n", StrError(ErrnoOf(st)).c_str());
@@ -372,10 +372,6 @@ bool AioWriteCommand(IoSession& s, const std::vector<std::string>& argv) {
     std::printf("injecting invalid write request\n");
     return true;
   }
-  if (zero && pattern) {
-    std::printf("-z and -P cannot be specified at the same time\n");
-    return false;
-  }
   if (unmap && !zero) {
     std::printf("-u requires -z to be specified\n");
     return false;
@@ -392,7 +388,7 @@ bool AioWriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
   BlockBackend* blk = &s.backend();
-  uint32_t flags = (fua ? kReqFua : 0) | (unmap ? kReqMayUnmap : 0);
+  uint32_t flags = (fua ? uint32_t{kReqFua} : 0u) | (unmap ? uint32_t{kReqMayUnmap} : 0u);
   int fill = pattern.value_or(kDefaultWritePattern);
   s.StartAio([=]() -> std::function<void()> {
     absl::Time start = absl::Now();

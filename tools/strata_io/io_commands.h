@@ -35,6 +35,11 @@ bool SigraiseCommand(IoSession& s, const Args& argv);
 bool SleepCommand(IoSession& s, const Args& argv);
 bool QuitCommand(IoSession& s, const Args& argv);
 bool HelpCommand(IoSession& s, const Args& argv);
+bool ReopenCommand(IoSession& s, const Args& argv);
+bool BreakCommand(IoSession& s, const Args& argv);
+bool RemoveBreakCommand(IoSession& s, const Args& argv);
+bool ResumeCommand(IoSession& s, const Args& argv);
+bool WaitBreakCommand(IoSession& s, const Args& argv);
 
 }  // namespace strata::io
 

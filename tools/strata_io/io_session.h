@@ -70,6 +70,8 @@ class IoSession {
   OpenFlags default_flags;
   bool writethrough = false;
   std::string default_format;
+  // The request of the last successful open, for reopen.
+  ImageOpenRequest last_open;
   bool image_opts = false;
 
  private:
