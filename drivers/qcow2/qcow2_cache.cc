@@ -1,0 +1,101 @@
+// strata qcow2: metadata table cache (see qcow2_cache.h).
+#include "drivers/qcow2/qcow2_cache.h"
+
+#include <algorithm>
+
+#include "block/node.h"
+#include "block/status.h"
+
+namespace strata::qcow2 {
+
+absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
+  file_->NotifyDebugEvent(write_event_);
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(offset, table_bytes_, e.data.data()));
+  e.dirty = false;
+  --dirty_count_;
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2TableCache::EvictIfFull() {
+  if (entries_.size() < max_entries_) return absl::OkStatus();
+  // Evict the least recently used clean entry; if all are dirty the owner must flush
+  // first (it does so when HasDirty() and the cache is full), so we simply grow.
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
+    auto e = entries_.find(*it);
+    if (!e->second.dirty) {
+      lru_.erase(e->second.lru);
+      entries_.erase(e);
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint8_t*> Qcow2TableCache::Get(uint64_t offset) {
+  auto it = entries_.find(offset);
+  if (it != entries_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return it->second.data.data();
+  }
+  STRATA_RETURN_IF_ERROR(EvictIfFull());
+  Entry e;
+  e.data.resize(table_bytes_);
+  if (load_event_) file_->NotifyDebugEvent(*load_event_);
+  STRATA_RETURN_IF_ERROR(file_->node().Pread(offset, table_bytes_, e.data.data()));
+  lru_.push_front(offset);
+  e.lru = lru_.begin();
+  auto [pos, _] = entries_.emplace(offset, std::move(e));
+  return pos->second.data.data();
+}
+
+absl::StatusOr<uint8_t*> Qcow2TableCache::Create(uint64_t offset) {
+  auto it = entries_.find(offset);
+  if (it == entries_.end()) {
+    STRATA_RETURN_IF_ERROR(EvictIfFull());
+    Entry e;
+    e.data.assign(table_bytes_, 0);
+    lru_.push_front(offset);
+    e.lru = lru_.begin();
+    it = entries_.emplace(offset, std::move(e)).first;
+  } else {
+    std::fill(it->second.data.begin(), it->second.data.end(), 0);
+  }
+  MarkDirty(offset);
+  return it->second.data.data();
+}
+
+void Qcow2TableCache::MarkDirty(uint64_t offset) {
+  auto it = entries_.find(offset);
+  if (it != entries_.end() && !it->second.dirty) {
+    it->second.dirty = true;
+    ++dirty_count_;
+  }
+}
+
+absl::Status Qcow2TableCache::Flush() {
+  if (dirty_count_ == 0) return absl::OkStatus();
+  // Ascending offsets: sequential writes.
+  std::vector<uint64_t> dirty;
+  for (auto& [offset, e] : entries_) {
+    if (e.dirty) dirty.push_back(offset);
+  }
+  std::sort(dirty.begin(), dirty.end());
+  for (uint64_t offset : dirty) STRATA_RETURN_IF_ERROR(WriteEntry(offset, entries_[offset]));
+  return absl::OkStatus();
+}
+
+void Qcow2TableCache::Clear() {
+  entries_.clear();
+  lru_.clear();
+  dirty_count_ = 0;
+}
+
+void Qcow2TableCache::Discard(uint64_t offset) {
+  auto it = entries_.find(offset);
+  if (it == entries_.end()) return;
+  if (it->second.dirty) --dirty_count_;
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
+}
+
+}  // namespace strata::qcow2

@@ -1,0 +1,66 @@
+// strata qcow2: a write-back cache of metadata tables (L2 tables or refcount blocks), one
+// cluster per entry, keyed by host offset.
+//
+// Entries are loaded on demand and written back only by Flush(): the owner decides the
+// order between caches (refcount blocks before the L2 tables that reference new
+// clusters, L2 tables before L1). Not thread-safe: the qcow2 instance's lock guards it.
+#ifndef STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
+#define STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "block/child.h"
+
+namespace strata::qcow2 {
+
+class Qcow2TableCache {
+ public:
+  // `load_event`/`write_event` are announced on `file` before each read/write.
+  // A load event of nullopt announces nothing on a miss (refcount blocks announce
+  // refblock_load on every lookup instead, as QEMU does).
+  Qcow2TableCache(BdrvChild* file, uint64_t table_bytes, size_t max_entries,
+                  std::optional<DebugEvent> load_event, DebugEvent write_event)
+      : file_(file), table_bytes_(table_bytes), max_entries_(max_entries),
+        load_event_(load_event), write_event_(write_event) {}
+
+  // The table at `offset`, read from disk on a miss. The pointer stays valid until the
+  // next call that may evict (Get, Create, Flush).
+  absl::StatusOr<uint8_t*> Get(uint64_t offset);
+  // A new all-zero table at `offset` (not read from disk), marked dirty.
+  absl::StatusOr<uint8_t*> Create(uint64_t offset);
+  void MarkDirty(uint64_t offset);
+  bool HasDirty() const { return dirty_count_ > 0; }
+  // Writes every dirty table. After OK, all are clean (not yet stable: caller flushes).
+  absl::Status Flush();
+  // Forgets every entry (must be clean), e.g. after structures moved.
+  void Clear();
+  // Drops the entry at `offset` without writing it (its cluster was freed).
+  void Discard(uint64_t offset);
+
+ private:
+  struct Entry {
+    std::vector<uint8_t> data;
+    bool dirty = false;
+    std::list<uint64_t>::iterator lru;
+  };
+  absl::Status EvictIfFull();
+  absl::Status WriteEntry(uint64_t offset, Entry& e);
+
+  BdrvChild* const file_;
+  const uint64_t table_bytes_;
+  const size_t max_entries_;
+  const std::optional<DebugEvent> load_event_;
+  const DebugEvent write_event_;
+  std::unordered_map<uint64_t, Entry> entries_;
+  std::list<uint64_t> lru_;  // Most recently used first.
+  size_t dirty_count_ = 0;
+};
+
+}  // namespace strata::qcow2
+
+#endif  // STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_

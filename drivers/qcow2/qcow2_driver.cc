@@ -1,0 +1,196 @@
+// strata qcow2: the registered BlockDriver: probing, opening, and image creation in the
+// layout qemu-img makes (header, reftable at cluster 1, refblock at cluster 2, then the
+// L1 table allocated by a resize from 0, like QEMU's create-then-resize).
+#include <cerrno>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "block/graph_builder.h"
+#include "block/options_json.h"
+#include "block/registry.h"
+#include "block/status.h"
+#include "drivers/qcow2/qcow2_format.h"
+#include "drivers/qcow2/qcow2_header.h"
+#include "drivers/qcow2/qcow2_instance.h"
+
+namespace strata::qcow2 {
+namespace {
+
+struct CreateParams {
+  uint32_t version = 3;
+  uint32_t cluster_bits = 16;
+  uint32_t refcount_order = 4;
+  bool lazy_refcounts = false;
+  uint8_t compression_type = 0;
+  std::string backing_file, backing_fmt;
+  uint64_t size = 0;
+};
+
+absl::StatusOr<bool> ParseOnOff(const std::string& v, const std::string& name) {
+  if (v == "on" || v == "true" || v == "yes") return true;
+  if (v == "off" || v == "false" || v == "no") return false;
+  return ErrnoError(EINVAL, absl::StrCat("Parameter '", name, "' expects 'on' or 'off'"));
+}
+
+absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
+  CreateParams p;
+  p.size = (r.size_bytes + 511) / 512 * 512;
+  for (const auto& [k, v] : r.options) {
+    if (k == "compat") {
+      if (v == "0.10" || v == "v2") p.version = 2;
+      else if (v == "1.1" || v == "v3") p.version = 3;
+      else return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", v, "'"));
+    } else if (k == "cluster_size") {
+      STRATA_ASSIGN_OR_RETURN(uint64_t cs, ParseSize(v));
+      if (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)) != 0) {
+        return ErrnoError(EINVAL, "Cluster size must be a power of two between 512 and 2048k");
+      }
+      p.cluster_bits = __builtin_ctzll(cs);
+    } else if (k == "refcount_bits") {
+      uint64_t bits;
+      if (!absl::SimpleAtoi(v, &bits) || bits == 0 || bits > 64 || (bits & (bits - 1)) != 0) {
+        return ErrnoError(EINVAL,
+                          "Refcount width must be a power of two and may not exceed 64 bits");
+      }
+      p.refcount_order = __builtin_ctzll(bits);
+    } else if (k == "lazy_refcounts") {
+      STRATA_ASSIGN_OR_RETURN(p.lazy_refcounts, ParseOnOff(v, k));
+    } else if (k == "compression_type") {
+      if (v == "zlib") p.compression_type = 0;
+      else if (v == "zstd") p.compression_type = 1;
+      else return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", v, "'"));
+    } else if (k == "backing_file") {
+      p.backing_file = v;
+    } else if (k == "backing_fmt") {
+      p.backing_fmt = v;
+    } else if (k == "extended_l2") {
+      STRATA_ASSIGN_OR_RETURN(bool on, ParseOnOff(v, k));
+      if (on) return ErrnoError(ENOTSUP, "Extended L2 entries are not supported by strata yet");
+    } else if (k == "preallocation") {
+      if (v != "off") {
+        return ErrnoError(ENOTSUP, absl::StrCat("Preallocation mode '", v,
+                                                "' is not supported by strata's qcow2 yet"));
+      }
+    } else if (k == "data_file" || k == "data_file_raw" || k == "encryption" ||
+               k == "encrypt.format") {
+      return ErrnoError(ENOTSUP, absl::StrCat("Option '", k, "' is not supported by strata yet"));
+    } else if (k == "size") {
+      // Already in r.size_bytes.
+    } else {
+      return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
+    }
+  }
+  if (p.version == 2 && p.lazy_refcounts) {
+    return ErrnoError(EINVAL, "Lazy refcounts only supported with compatibility level 1.1 "
+                              "and above (use version=v3 or greater)");
+  }
+  if (p.version == 2 && p.refcount_order != 4) {
+    return ErrnoError(EINVAL, "Different refcount widths than 16 bits require compatibility "
+                              "level 1.1 or above (use version=v3 or greater)");
+  }
+  if (p.version == 2 && p.compression_type != 0) {
+    return ErrnoError(EINVAL, "Non-zlib compression type is only supported with compatibility "
+                              "level 1.1 and above (use version=v3 or greater)");
+  }
+  return p;
+}
+
+class Qcow2Driver : public BlockDriver {
+ public:
+  absl::string_view name() const override { return "qcow2"; }
+  DriverKind kind() const override { return DriverKind::kFormat; }
+
+  int Probe(absl::Span<const uint8_t> header, absl::string_view) const override {
+    if (header.size() >= 8 && LoadBe32(header.data()) == kMagic &&
+        LoadBe32(header.data() + 4) >= 2) {
+      return 100;
+    }
+    return 0;
+  }
+
+  absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {
+    STRATA_ASSIGN_OR_RETURN(
+        BdrvChild * file,
+        ctx.OpenChild("file", ChildRole::kFile, ctx.options().qcow2().file(),
+                      FormatChildPermissions(ctx.flags().read_only), ctx.flags()));
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Qcow2Instance> inst, Qcow2Instance::Open(ctx, file));
+    return std::unique_ptr<DriverInstance>(std::move(inst));
+  }
+
+  std::vector<CreateOptionSpec> create_options() const override {
+    return {
+        {"cluster_size", "size", "qcow2 cluster size", "65536"},
+        {"extended_l2", "bool", "Extended L2 tables", "off"},
+        {"preallocation", "str",
+         "Preallocation mode (allowed values: off, metadata, falloc, full)", ""},
+        {"compression_type", "str", "Compression method used for image cluster compression",
+         "zlib"},
+        {"size", "size", "Virtual disk size", ""},
+        {"compat", "str", "Compatibility level (v2 [0.10] or v3 [1.1])", ""},
+        {"backing_file", "str", "File name of a base image", ""},
+        {"backing_fmt", "str", "Image format of the base image", ""},
+        {"data_file", "str", "File name of an external data file", ""},
+        {"data_file_raw", "bool", "The external data file must stay valid as a raw image", ""},
+        {"lazy_refcounts", "bool", "Postpone refcount updates", "off"},
+        {"refcount_bits", "num", "Width of a reference count entry in bits", "16"},
+    };
+  }
+
+  absl::Status Create(const CreateRequest& request) const override {
+    STRATA_ASSIGN_OR_RETURN(CreateParams p, ParseCreateOptions(request));
+    const BlockDriver* file_driver = DriverRegistry::Global().Find("file");
+    CreateRequest file_request;
+    file_request.filename = request.filename;
+    STRATA_RETURN_IF_ERROR(file_driver->Create(file_request));
+    proto::BlockdevOptions file_opts;
+    file_opts.set_driver("file");
+    file_opts.mutable_file()->set_filename(request.filename);
+    OpenFlags rw;
+    {
+      STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> file,
+                              OpenGraph(file_opts, rw, FormatChildPermissions(false)));
+      const uint64_t cs = uint64_t{1} << p.cluster_bits;
+      Qcow2Header h;
+      h.version = p.version;
+      h.cluster_bits = p.cluster_bits;
+      h.refcount_order = p.refcount_order;
+      h.refcount_table_offset = cs;
+      h.refcount_table_clusters = 1;
+      h.compression_type = p.compression_type;
+      if (p.compression_type != 0) h.incompatible_features |= kIncompatCompression;
+      if (p.lazy_refcounts) h.compatible_features |= kCompatLazyRefcounts;
+      h.backing_file = p.backing_file;
+      h.backing_format = p.backing_fmt;
+      STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(h));
+      std::vector<uint8_t> image(3 * cs, 0);
+      std::copy(cluster0.begin(), cluster0.end(), image.begin());
+      StoreBe64(&image[cs], 2 * cs);  // reftable[0] -> refblock at cluster 2
+      // Refcount 1 for clusters 0..2 in the first refcount block.
+      const uint32_t bits = 1u << p.refcount_order;
+      for (int c = 0; c < 3; ++c) {
+        if (bits >= 8) {
+          image[2 * cs + (c + 1) * (bits / 8) - 1] = 1;
+        } else {
+          image[2 * cs + c / (8 / bits)] |= static_cast<uint8_t>(1u << ((c % (8 / bits)) * bits));
+        }
+      }
+      STRATA_RETURN_IF_ERROR(file->Pwrite(0, image.size(), image.data()));
+      STRATA_RETURN_IF_ERROR(file->Flush());
+    }
+    if (p.size == 0) return absl::OkStatus();
+    proto::BlockdevOptions qcow2_opts;
+    qcow2_opts.set_driver("qcow2");
+    *qcow2_opts.mutable_qcow2()->mutable_file()->mutable_options() = file_opts;
+    OpenFlags no_backing = rw;
+    no_backing.no_backing = true;
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> node,
+                            OpenGraph(qcow2_opts, no_backing, PermissionSet{}));
+    STRATA_RETURN_IF_ERROR(node->Truncate(p.size));
+    return node->Close();
+  }
+};
+
+STRATA_REGISTER_DRIVER(Qcow2Driver);
+
+}  // namespace
+}  // namespace strata::qcow2

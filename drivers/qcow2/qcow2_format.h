@@ -1,0 +1,93 @@
+// strata qcow2: on-disk constants, masks and big-endian helpers. No I/O, no state.
+// The authority is the qcow2 specification (QEMU docs/interop/qcow2.txt).
+#ifndef STRATA_DRIVERS_QCOW2_QCOW2_FORMAT_H_
+#define STRATA_DRIVERS_QCOW2_QCOW2_FORMAT_H_
+
+#include <cstdint>
+
+namespace strata::qcow2 {
+
+inline constexpr uint32_t kMagic = 0x514649fb;  // "QFI\xfb"
+inline constexpr uint32_t kV2HeaderBytes = 72;
+inline constexpr uint32_t kV3HeaderBytes = 104;
+// What QEMU writes for v3: 104 + compression_type (1) + padding (7).
+inline constexpr uint32_t kV3WrittenHeaderBytes = 112;
+inline constexpr uint32_t kMinClusterBits = 9;
+inline constexpr uint32_t kMaxClusterBits = 21;
+inline constexpr uint32_t kMaxRefcountOrder = 6;
+inline constexpr uint64_t kMaxReftableBytes = 8 << 20;
+inline constexpr uint64_t kMaxL1Bytes = 32 << 20;
+inline constexpr uint32_t kMaxBackingNameBytes = 1023;
+
+// Incompatible feature bits.
+inline constexpr uint64_t kIncompatDirty = 1ull << 0;
+inline constexpr uint64_t kIncompatCorrupt = 1ull << 1;
+inline constexpr uint64_t kIncompatDataFile = 1ull << 2;
+inline constexpr uint64_t kIncompatCompression = 1ull << 3;
+inline constexpr uint64_t kIncompatExtendedL2 = 1ull << 4;
+inline constexpr uint64_t kIncompatKnownMask = 0x1f;
+// Compatible feature bits.
+inline constexpr uint64_t kCompatLazyRefcounts = 1ull << 0;
+// Autoclear feature bits.
+inline constexpr uint64_t kAutoclearBitmaps = 1ull << 0;
+inline constexpr uint64_t kAutoclearDataFileRaw = 1ull << 1;
+inline constexpr uint64_t kAutoclearKnownMask = 0x3;
+
+// Header extension magics.
+inline constexpr uint32_t kExtEnd = 0;
+inline constexpr uint32_t kExtBackingFormat = 0xe2792aca;
+inline constexpr uint32_t kExtFeatureTable = 0x6803f857;
+inline constexpr uint32_t kExtBitmaps = 0x23852875;
+inline constexpr uint32_t kExtCrypto = 0x0537be77;
+inline constexpr uint32_t kExtDataFile = 0x44415441;
+
+// L1 / L2 / reftable entry masks.
+inline constexpr uint64_t kOflagCopied = 1ull << 63;
+inline constexpr uint64_t kOflagCompressed = 1ull << 62;
+inline constexpr uint64_t kOflagZero = 1ull << 0;
+inline constexpr uint64_t kL1OffsetMask = 0x00fffffffffffe00ull;
+inline constexpr uint64_t kL2OffsetMask = 0x00fffffffffffe00ull;
+inline constexpr uint64_t kL1ReservedMask = 0x7f000000000001ffull;
+inline constexpr uint64_t kL2StandardReservedMask = 0x3f000000000001feull;
+inline constexpr uint64_t kReftableOffsetMask = 0xfffffffffffffe00ull;
+inline constexpr uint64_t kReftableReservedMask = 0x1ffull;
+
+// The feature name table QEMU writes (v3, cluster size > 4 KiB), in its order.
+struct FeatureName {
+  uint8_t type;  // 0 incompatible, 1 compatible, 2 autoclear
+  uint8_t bit;
+  const char* name;
+};
+inline constexpr FeatureName kFeatureNames[] = {
+    {0, 0, "dirty bit"},         {0, 1, "corrupt bit"},         {0, 2, "external data file"},
+    {0, 3, "compression type"},  {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+    {2, 0, "bitmaps"},           {2, 1, "raw external data"},
+};
+inline constexpr uint32_t kFeatureNameEntryBytes = 48;
+
+inline uint64_t LoadBe64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+  return v;
+}
+inline uint32_t LoadBe32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+inline uint16_t LoadBe16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
+inline void StoreBe64(uint8_t* p, uint64_t v) {
+  for (int i = 7; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+inline void StoreBe32(uint8_t* p, uint32_t v) {
+  for (int i = 3; i >= 0; --i, v >>= 8) p[i] = static_cast<uint8_t>(v);
+}
+inline void StoreBe16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+
+inline uint64_t DivRoundUp(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+inline uint64_t AlignUp(uint64_t a, uint64_t b) { return DivRoundUp(a, b) * b; }
+
+}  // namespace strata::qcow2
+
+#endif  // STRATA_DRIVERS_QCOW2_QCOW2_FORMAT_H_

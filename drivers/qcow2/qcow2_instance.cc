@@ -1,0 +1,666 @@
+// strata qcow2: the open image (see qcow2_instance.h).
+#include "drivers/qcow2/qcow2_instance.h"
+
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "block/status.h"
+#include "drivers/qcow2/qcow2_format.h"
+
+namespace strata::qcow2 {
+namespace {
+
+// Resolves a backing file name relative to the directory of the image that names it.
+std::string ResolveBackingPath(const std::string& image, const std::string& backing) {
+  if (backing.empty() || backing[0] == '/' || backing.find(':') != std::string::npos) {
+    return backing;
+  }
+  size_t slash = image.rfind('/');
+  if (slash == std::string::npos) return backing;
+  return image.substr(0, slash + 1) + backing;
+}
+
+}  // namespace
+
+Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only)
+    : file_(file),
+      read_only_(read_only),
+      cluster_bits_(header.cluster_bits),
+      cluster_size_(header.cluster_size()),
+      l2_entries_(header.cluster_size() / 8),
+      header_(std::move(header)) {}
+
+absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& ctx,
+                                                                   BdrvChild* file) {
+  const OpenFlags& flags = ctx.flags();
+  STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file->node().GetLength());
+  std::vector<uint8_t> buf(std::min<uint64_t>(file_length, uint64_t{1} << kMaxClusterBits));
+  STRATA_RETURN_IF_ERROR(file->node().Pread(0, buf.size(), buf.data()));
+  STRATA_ASSIGN_OR_RETURN(Qcow2Header header, ParseHeader(buf, file_length));
+  if (!flags.read_only && !flags.check_mode && (header.incompatible_features & kIncompatCorrupt)) {
+    return ErrnoError(EACCES, "qcow2: Image is corrupt; cannot be opened read/write");
+  }
+  if (!flags.read_only && !flags.check_mode && (header.incompatible_features & kIncompatDirty)) {
+    // Repairing a dirty image needs the consistency check, which strata does not have yet.
+    return ErrnoError(ENOTSUP, "Could not repair dirty image: Operation not supported");
+  }
+  auto inst = std::unique_ptr<Qcow2Instance>(
+      new Qcow2Instance(file, std::move(header), flags.read_only));
+  absl::MutexLock lock(&inst->mu_);
+  Qcow2Header& h = inst->header_;
+  // L2 cache: enough entries to map the whole image, within [16, 32 MiB worth].
+  uint64_t l2_tables = DivRoundUp(h.size, inst->cluster_size_ * inst->l2_entries_);
+  size_t max_l2 = std::clamp<uint64_t>(l2_tables + 1, 16, (32u << 20) / inst->cluster_size_);
+  inst->l2_cache_ = std::make_unique<Qcow2TableCache>(file, inst->cluster_size_, max_l2,
+                                                      DebugEvent::kL2Load, DebugEvent::kL2Update);
+  Qcow2Instance* self = inst.get();
+  inst->refcounts_ = std::make_unique<Qcow2Refcounts>(
+      file, h.cluster_bits, h.refcount_order,
+      [self](uint64_t offset, uint32_t clusters) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        self->header_.refcount_table_offset = offset;
+        self->header_.refcount_table_clusters = clusters;
+        return self->WriteHeaderBytes(48, 12);
+      });
+  STRATA_RETURN_IF_ERROR(
+      inst->refcounts_->Load(h.refcount_table_offset, h.refcount_table_clusters, file_length));
+  inst->l1_.assign(h.l1_size, 0);
+  if (h.l1_size > 0) {
+    std::vector<uint8_t> raw(uint64_t{h.l1_size} * 8);
+    STRATA_RETURN_IF_ERROR(file->node().Pread(h.l1_table_offset, raw.size(), raw.data()));
+    for (uint32_t i = 0; i < h.l1_size; ++i) inst->l1_[i] = LoadBe64(&raw[i * 8]);
+  }
+  // A writer clears autoclear bits it does not understand (QEMU does the same).
+  if (!flags.read_only && (h.autoclear_features & ~kAutoclearKnownMask) && h.version >= 3) {
+    h.autoclear_features &= kAutoclearKnownMask;
+    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(h));
+    STRATA_RETURN_IF_ERROR(file->node().Pwrite(0, cluster0.size(), cluster0.data()));
+    STRATA_RETURN_IF_ERROR(file->node().Flush());
+  }
+  // The backing chain.
+  const proto::Qcow2Options& opts = ctx.options().qcow2();
+  if (!flags.no_backing) {
+    OpenFlags backing_flags = flags;
+    backing_flags.read_only = true;
+    if (opts.backing().kind_case() == proto::BlockdevRef::kNone) {
+      // Explicitly no backing file.
+    } else if (opts.backing().kind_case() != proto::BlockdevRef::KIND_NOT_SET) {
+      STRATA_ASSIGN_OR_RETURN(inst->backing_,
+                              ctx.OpenChild("backing", ChildRole::kBacking, opts.backing(),
+                                            FormatChildPermissions(true), backing_flags));
+    } else if (!h.backing_file.empty()) {
+      std::string path = ResolveBackingPath(file->node().filename(), h.backing_file);
+      proto::BlockdevRef ref;
+      if (!h.backing_format.empty()) {
+        proto::BlockdevOptions* o = ref.mutable_options();
+        o->set_driver(h.backing_format);
+        // Only format drivers take a `file` child; others would need their own options.
+        proto::BlockdevOptions* f = nullptr;
+        if (h.backing_format == "qcow2") f = o->mutable_qcow2()->mutable_file()->mutable_options();
+        else if (h.backing_format == "raw") f = o->mutable_raw()->mutable_file()->mutable_options();
+        if (f != nullptr) {
+          f->set_driver("file");
+          f->mutable_file()->set_filename(path);
+        } else {
+          ref.set_reference(path);
+        }
+      } else {
+        ref.set_reference(path);
+      }
+      absl::StatusOr<BdrvChild*> backing = ctx.OpenChild("backing", ChildRole::kBacking, ref,
+                                                         FormatChildPermissions(true),
+                                                         backing_flags);
+      if (!backing.ok()) {
+        return ErrnoError(ErrnoOf(backing.status()),
+                          absl::StrCat(backing.status().message(), "\nCould not open backing file"));
+      }
+      inst->backing_ = *backing;
+    }
+  }
+  return inst;
+}
+
+Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
+  if (e & kOflagCompressed) return ClusterType::kCompressed;
+  if ((e & kOflagZero) && header_.version >= 3) {
+    return (e & kL2OffsetMask) ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
+  }
+  if (e & kL2OffsetMask) return ClusterType::kNormal;
+  return ClusterType::kUnallocated;
+}
+
+absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
+  uint64_t l1_index = gc / l2_entries_;
+  if (l1_index >= l1_.size()) return 0;
+  uint64_t l2_offset = l1_[l1_index] & kL1OffsetMask;
+  if (l2_offset == 0) return 0;
+  if (l2_offset % cluster_size_ != 0) {
+    return ErrnoError(EIO, absl::StrFormat("L2 table offset %#x unaligned (L1 index: %#x)",
+                                           l2_offset, l1_index));
+  }
+  STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
+  return LoadBe64(table + (gc % l2_entries_) * 8);
+}
+
+absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
+  if (l1_index >= l1_.size()) STRATA_RETURN_IF_ERROR(GrowL1(l1_index + 1));
+  uint64_t l1_entry = l1_[l1_index];
+  uint64_t l2_offset = l1_entry & kL1OffsetMask;
+  if (l2_offset != 0 && (l1_entry & kOflagCopied)) return l2_offset;
+  // A new L2 table, or a private copy of one shared with a snapshot.
+  STRATA_ASSIGN_OR_RETURN(uint64_t new_offset, refcounts_->AllocateClusters(1));
+  std::vector<uint8_t> old;
+  if (l2_offset != 0) {
+    file_->NotifyDebugEvent(DebugEvent::kL2AllocCowRead);
+    STRATA_ASSIGN_OR_RETURN(uint8_t * t, l2_cache_->Get(l2_offset));
+    old.assign(t, t + cluster_size_);
+  }
+  file_->NotifyDebugEvent(DebugEvent::kL2AllocWrite);
+  STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Create(new_offset));
+  if (!old.empty()) {
+    std::memcpy(table, old.data(), cluster_size_);
+    pending_frees_.emplace_back(l2_offset, 1);
+  }
+  l1_[l1_index] = new_offset | kOflagCopied;
+  l1_dirty_ = true;
+  return new_offset;
+}
+
+absl::Status Qcow2Instance::SetL2Entry(uint64_t gc, uint64_t entry) {
+  STRATA_ASSIGN_OR_RETURN(uint64_t l2_offset, EnsureL2Table(gc / l2_entries_));
+  STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
+  StoreBe64(table + (gc % l2_entries_) * 8, entry);
+  l2_cache_->MarkDirty(l2_offset);
+  return absl::OkStatus();
+}
+
+void Qcow2Instance::ReleaseLater(uint64_t old_entry) {
+  switch (TypeOf(old_entry)) {
+    case ClusterType::kNormal:
+    case ClusterType::kZeroAlloc:
+      pending_frees_.emplace_back(old_entry & kL2OffsetMask, 1);
+      break;
+    case ClusterType::kCompressed: {
+      const uint32_t x = 62 - (cluster_bits_ - 8);
+      uint64_t coffset = old_entry & ((uint64_t{1} << x) - 1);
+      uint64_t sectors = ((old_entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
+      uint64_t first = coffset & ~(cluster_size_ - 1);
+      uint64_t last = ((coffset & ~uint64_t{511}) + sectors * 512 - 1) & ~(cluster_size_ - 1);
+      for (uint64_t c = first; c <= last; c += cluster_size_) pending_frees_.emplace_back(c, 1);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+absl::Status Qcow2Instance::ReadBacking(uint64_t offset, uint64_t len, const IoVector& out) {
+  if (backing_ == nullptr) {
+    out.Memset(0, 0, len);
+    return absl::OkStatus();
+  }
+  STRATA_ASSIGN_OR_RETURN(uint64_t backing_len, backing_->node().GetLength());
+  uint64_t avail = offset >= backing_len ? 0 : std::min(len, backing_len - offset);
+  if (avail > 0) {
+    file_->NotifyDebugEvent(DebugEvent::kReadBackingAio);
+    STRATA_RETURN_IF_ERROR(backing_->node().Preadv(offset, avail, out.Slice(0, avail)));
+  }
+  if (avail < len) out.Memset(avail, 0, len - avail);
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
+                                           const IoVector& out) {
+  const uint32_t x = 62 - (cluster_bits_ - 8);
+  uint64_t coffset = entry & ((uint64_t{1} << x) - 1);
+  uint64_t sectors = ((entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
+  uint64_t csize = sectors * 512 - (coffset & 511);
+  std::vector<uint8_t> compressed(csize);
+  file_->NotifyDebugEvent(DebugEvent::kReadCompressed);
+  STRATA_RETURN_IF_ERROR(file_->node().Pread(coffset, csize, compressed.data()));
+  std::vector<uint8_t> cluster(cluster_size_);
+  if (header_.compression_type == 0) {
+    z_stream zs = {};
+    if (inflateInit2(&zs, -12) != Z_OK) return ErrnoError(EIO);
+    zs.next_in = compressed.data();
+    zs.avail_in = static_cast<uInt>(csize);
+    zs.next_out = cluster.data();
+    zs.avail_out = static_cast<uInt>(cluster_size_);
+    int r = inflate(&zs, Z_FINISH);
+    inflateEnd(&zs);
+    // Trailing bytes of the last sector are not part of the stream; a full output is what
+    // counts (QEMU accepts Z_STREAM_END or Z_BUF_ERROR with a full buffer).
+    if (!(r == Z_STREAM_END || (r == Z_BUF_ERROR && zs.avail_out == 0)) || zs.avail_out != 0) {
+      return ErrnoError(EIO);
+    }
+  } else {
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    ZSTD_inBuffer in = {compressed.data(), csize, 0};
+    ZSTD_outBuffer o = {cluster.data(), cluster_size_, 0};
+    size_t r = 0;
+    while (o.pos < o.size && in.pos < in.size) {
+      r = ZSTD_decompressStream(dctx, &o, &in);
+      if (ZSTD_isError(r) || r == 0) break;
+    }
+    ZSTD_freeDCtx(dctx);
+    if (ZSTD_isError(r) || o.pos != o.size) return ErrnoError(EIO);
+  }
+  out.CopyFrom(0, cluster.data() + in_cluster, len);
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t in_cluster,
+                                          uint64_t len, const IoVector& out) {
+  switch (TypeOf(entry)) {
+    case ClusterType::kUnallocated:
+      return ReadBacking(gc * cluster_size_ + in_cluster, len, out);
+    case ClusterType::kZeroPlain:
+    case ClusterType::kZeroAlloc:
+      out.Memset(0, 0, len);
+      return absl::OkStatus();
+    case ClusterType::kCompressed:
+      return ReadCompressed(entry, in_cluster, len, out);
+    case ClusterType::kNormal: {
+      uint64_t host = entry & kL2OffsetMask;
+      if (host % cluster_size_ != 0) {
+        return ErrnoError(EIO, "Cluster allocation offset unaligned");
+      }
+      file_->NotifyDebugEvent(DebugEvent::kReadAio);
+      return file_->node().Preadv(host + in_cluster, len, out);
+    }
+  }
+  return ErrnoError(EIO);
+}
+
+absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags) {
+  absl::MutexLock lock(&mu_);
+  uint64_t done = 0;
+  while (done < bytes) {
+    uint64_t pos = offset + done;
+    uint64_t gc = pos >> cluster_bits_;
+    uint64_t in_cluster = pos & (cluster_size_ - 1);
+    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+    uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
+    // Extend over following clusters that continue the same kind of mapping.
+    ClusterType type = TypeOf(entry);
+    while (done + len < bytes && type != ClusterType::kCompressed) {
+      STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc + 1));
+      if (TypeOf(next) != type) break;
+      if (type == ClusterType::kNormal &&
+          (next & kL2OffsetMask) != (entry & kL2OffsetMask) + ((gc + 1 - (pos >> cluster_bits_)) << cluster_bits_)) {
+        break;
+      }
+      ++gc;
+      len += std::min(cluster_size_, bytes - done - len);
+    }
+    STRATA_RETURN_IF_ERROR(
+        ReadFromEntry(pos >> cluster_bits_, entry, in_cluster, len, qiov.Slice(done, len)));
+    done += len;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::AllocatingWrite(uint64_t offset, uint64_t bytes,
+                                            const IoVector& qiov, uint64_t* written) {
+  const uint64_t first_gc = offset >> cluster_bits_;
+  // How many clusters from first_gc need allocation, within this request and this L2 table.
+  uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
+  uint64_t table_end = (first_gc / l2_entries_ + 1) * l2_entries_;
+  std::vector<uint64_t> old_entries;
+  for (uint64_t gc = first_gc; gc <= last_gc && gc < table_end; ++gc) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t e, GetL2Entry(gc));
+    if (TypeOf(e) == ClusterType::kNormal && (e & kOflagCopied)) break;
+    old_entries.push_back(e);
+  }
+  const uint64_t n = old_entries.size();
+  // The L2 table first, then the data (QEMU's order, so layouts match).
+  STRATA_RETURN_IF_ERROR(EnsureL2Table(first_gc / l2_entries_).status());
+  STRATA_ASSIGN_OR_RETURN(uint64_t host, refcounts_->AllocateClusters(n));
+  if (host < cluster_size_) {
+    return ErrnoError(EIO, "Preventing invalid allocation of cluster at offset 0");
+  }
+  const uint64_t run_start = first_gc << cluster_bits_;
+  const uint64_t run_end = (first_gc + n) << cluster_bits_;
+  const uint64_t data_end = std::min(offset + bytes, run_end);
+  // Copy-on-write: only the head and tail the request does not cover.
+  std::vector<uint8_t> head(offset - run_start), tail(run_end - data_end);
+  if (!head.empty()) {
+    file_->NotifyDebugEvent(DebugEvent::kCowRead);
+    STRATA_RETURN_IF_ERROR(ReadFromEntry(first_gc, old_entries.front(), 0, head.size(),
+                                         IoVector(head.data(), head.size())));
+  }
+  if (!tail.empty()) {
+    uint64_t tail_gc = (data_end - 1) >> cluster_bits_;
+    file_->NotifyDebugEvent(DebugEvent::kCowRead);
+    STRATA_RETURN_IF_ERROR(ReadFromEntry(tail_gc, old_entries[tail_gc - first_gc],
+                                         data_end & (cluster_size_ - 1), tail.size(),
+                                         IoVector(tail.data(), tail.size())));
+  }
+  IoVector combined;
+  if (!head.empty()) combined.Append(head.data(), head.size());
+  combined.Concat(qiov.Slice(0, data_end - offset));
+  if (!tail.empty()) combined.Append(tail.data(), tail.size());
+  file_->NotifyDebugEvent(DebugEvent::kWriteAio);
+  absl::Status s = file_->node().Pwritev(host, combined.size(), combined, 0);
+  if (!s.ok()) {
+    (void)refcounts_->FreeClusters(host, n);  // Unreferenced: give them back.
+    return s;
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    STRATA_RETURN_IF_ERROR(SetL2Entry(first_gc + i, (host + (i << cluster_bits_)) | kOflagCopied));
+    ReleaseLater(old_entries[i]);
+  }
+  *written = data_end - offset;
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags) {
+  absl::MutexLock lock(&mu_);
+  uint64_t done = 0;
+  while (done < bytes) {
+    uint64_t pos = offset + done;
+    uint64_t gc = pos >> cluster_bits_;
+    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+    if (TypeOf(entry) == ClusterType::kNormal && (entry & kOflagCopied)) {
+      // In place; extend over following clusters that are writable and host-contiguous.
+      const uint64_t in_cluster = pos & (cluster_size_ - 1);
+      const uint64_t base_host = entry & kL2OffsetMask;
+      uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
+      while (done + len < bytes) {
+        uint64_t next_gc = gc + ((in_cluster + len) >> cluster_bits_);
+        STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(next_gc));
+        if (TypeOf(next) != ClusterType::kNormal || !(next & kOflagCopied) ||
+            (next & kL2OffsetMask) != base_host + ((next_gc - gc) << cluster_bits_)) {
+          break;
+        }
+        len += std::min(cluster_size_, bytes - done - len);
+      }
+      const uint64_t host = base_host + in_cluster;
+      file_->NotifyDebugEvent(DebugEvent::kWriteAio);
+      STRATA_RETURN_IF_ERROR(file_->node().Pwritev(host, len, qiov.Slice(done, len), flags));
+      done += len;
+      continue;
+    }
+    uint64_t written = 0;
+    STRATA_RETURN_IF_ERROR(AllocatingWrite(pos, bytes - done, qiov.Slice(done, bytes - done),
+                                           &written));
+    done += written;
+  }
+  if (flags & kReqFua) STRATA_RETURN_IF_ERROR(FlushMetadata());
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap) {
+  for (uint64_t gc = first_gc; gc < first_gc + count; ++gc) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
+    ClusterType type = TypeOf(old);
+    uint64_t entry = kOflagZero;
+    bool keep = !unmap && (type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
+                (old & kOflagCopied);
+    if (keep) entry |= (old & kL2OffsetMask) | kOflagCopied;
+    if (entry == old) continue;
+    STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry));
+    if (!keep) ReleaseLater(old);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
+  if (header_.version < 3) return ErrnoError(ENOTSUP);
+  uint64_t head_end = std::min(AlignUp(offset, cluster_size_), offset + bytes);
+  uint64_t tail_start = std::max(head_end, (offset + bytes) & ~(cluster_size_ - 1));
+  // Partial clusters at either end are written as zero buffers.
+  auto write_zero_buffer = [&](uint64_t off, uint64_t len) -> absl::Status {
+    if (len == 0) return absl::OkStatus();
+    std::vector<uint8_t> zeroes(len, 0);
+    return Pwritev(off, len, IoVector(zeroes.data(), len), 0);
+  };
+  if (head_end - offset < cluster_size_ && offset % cluster_size_ != 0) {
+    STRATA_RETURN_IF_ERROR(write_zero_buffer(offset, head_end - offset));
+  } else {
+    head_end = offset;
+  }
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, GetLength());
+  // A partial last cluster of the image counts as whole.
+  if (offset + bytes == length) tail_start = offset + bytes;
+  if (tail_start > head_end) {
+    absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(ZeroClusters(head_end >> cluster_bits_,
+                                        DivRoundUp(tail_start - head_end, cluster_size_),
+                                        flags & kReqMayUnmap));
+  }
+  if (offset + bytes > tail_start) {
+    STRATA_RETURN_IF_ERROR(write_zero_buffer(tail_start, offset + bytes - tail_start));
+  }
+  if (flags & kReqFua) {
+    absl::MutexLock lock(&mu_);
+    return FlushMetadata();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
+  uint64_t length = header_.size;
+  uint64_t start = AlignUp(offset, cluster_size_);
+  uint64_t end = offset + bytes == length ? offset + bytes : (offset + bytes) & ~(cluster_size_ - 1);
+  for (uint64_t pos = start; pos < end; pos += cluster_size_) {
+    uint64_t gc = pos >> cluster_bits_;
+    STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
+    if (TypeOf(old) == ClusterType::kUnallocated && backing_ == nullptr) continue;
+    uint64_t entry = header_.version >= 3 ? kOflagZero : 0;
+    if (old == entry) continue;
+    STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry));
+    ReleaseLater(old);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::WriteL1() {
+  std::vector<uint8_t> raw(l1_.size() * 8);
+  for (size_t i = 0; i < l1_.size(); ++i) StoreBe64(&raw[i * 8], l1_[i]);
+  file_->NotifyDebugEvent(DebugEvent::kL1Update);
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(header_.l1_table_offset, raw.size(), raw.data()));
+  l1_dirty_ = false;
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::FlushMetadata() {
+  if (read_only_) return absl::OkStatus();
+  bool later = l2_cache_->HasDirty() || l1_dirty_;
+  if (refcounts_->HasDirty()) {
+    STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+    if (later) STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  }
+  if (l2_cache_->HasDirty()) {
+    STRATA_RETURN_IF_ERROR(l2_cache_->Flush());
+    if (l1_dirty_ || !pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  }
+  if (l1_dirty_) {
+    STRATA_RETURN_IF_ERROR(WriteL1());
+    if (!pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  }
+  if (!pending_frees_.empty()) {
+    // Nothing on disk references these clusters any more.
+    std::vector<std::pair<uint64_t, uint64_t>> frees;
+    frees.swap(pending_frees_);
+    for (auto [offset, count] : frees) {
+      l2_cache_->Discard(offset);
+      STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(offset, count));
+    }
+    STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::FlushToOs() {
+  absl::MutexLock lock(&mu_);
+  return FlushMetadata();
+}
+
+absl::Status Qcow2Instance::WriteHeaderBytes(uint64_t offset, uint64_t len) {
+  Qcow2Header copy = header_;
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(copy));
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(offset, len, cluster0.data() + offset));
+  return file_->node().Flush();
+}
+
+absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
+  if (min_size * 8 > kMaxL1Bytes) return ErrnoError(EFBIG, "Active L1 table too large");
+  uint64_t new_size = min_size;
+  STRATA_RETURN_IF_ERROR(FlushMetadata());
+  file_->NotifyDebugEvent(DebugEvent::kL1GrowAllocTable);
+  uint64_t clusters = DivRoundUp(new_size * 8, cluster_size_);
+  STRATA_ASSIGN_OR_RETURN(uint64_t offset, refcounts_->AllocateClusters(clusters));
+  STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  std::vector<uint8_t> raw(new_size * 8, 0);
+  for (size_t i = 0; i < l1_.size(); ++i) StoreBe64(&raw[i * 8], l1_[i]);
+  file_->NotifyDebugEvent(DebugEvent::kL1GrowWriteTable);
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(offset, raw.size(), raw.data()));
+  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  uint64_t old_offset = header_.l1_table_offset;
+  uint64_t old_clusters = DivRoundUp(l1_.size() * 8, cluster_size_);
+  header_.l1_size = static_cast<uint32_t>(new_size);
+  header_.l1_table_offset = offset;
+  file_->NotifyDebugEvent(DebugEvent::kL1GrowActivateTable);
+  STRATA_RETURN_IF_ERROR(WriteHeaderBytes(36, 12));
+  l1_.resize(new_size, 0);
+  if (old_clusters > 0 && old_offset != 0) {
+    STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(old_offset, old_clusters));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
+  absl::MutexLock lock(&mu_);
+  if (length % 512 != 0) return ErrnoError(EINVAL, "The new size must be a multiple of 512");
+  if (prealloc != PreallocMode::kOff) {
+    return ErrnoError(ENOTSUP, "Preallocation is not supported by strata's qcow2 yet");
+  }
+  if (length < header_.size) {
+    if (header_.nb_snapshots > 0) {
+      return ErrnoError(ENOTSUP, "Can't resize an image which has snapshots");
+    }
+    // Drop every cluster past the new end (a partial last cluster keeps its data).
+    for (uint64_t gc = DivRoundUp(length, cluster_size_);
+         gc < DivRoundUp(header_.size, cluster_size_); ++gc) {
+      STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
+      if (old == 0) continue;
+      STRATA_RETURN_IF_ERROR(SetL2Entry(gc, 0));
+      ReleaseLater(old);
+    }
+  } else if (header_.nb_snapshots > 0 && header_.version < 3) {
+    return ErrnoError(ENOTSUP, "Can't resize a v2 image which has snapshots");
+  }
+  uint64_t needed_l1 = DivRoundUp(length, cluster_size_ * l2_entries_);
+  if (needed_l1 > l1_.size()) STRATA_RETURN_IF_ERROR(GrowL1(needed_l1));
+  STRATA_RETURN_IF_ERROR(FlushMetadata());
+  header_.size = length;
+  return WriteHeaderBytes(24, 8);
+}
+
+absl::StatusOr<uint64_t> Qcow2Instance::GetLength() {
+  absl::MutexLock lock(&mu_);
+  return header_.size;
+}
+
+absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  uint64_t gc = offset >> cluster_bits_;
+  STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+  ClusterType type = TypeOf(entry);
+  BlockStatus s;
+  s.bytes = std::min(cluster_size_ - (offset & (cluster_size_ - 1)), bytes);
+  uint64_t host = entry & kL2OffsetMask;
+  while (s.bytes < bytes) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc + 1));
+    if (TypeOf(next) != type || type == ClusterType::kCompressed) break;
+    if ((type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
+        (next & kL2OffsetMask) != host + ((gc + 1 - (offset >> cluster_bits_)) << cluster_bits_)) {
+      break;
+    }
+    ++gc;
+    s.bytes += std::min(cluster_size_, bytes - s.bytes);
+  }
+  switch (type) {
+    case ClusterType::kUnallocated:
+      s.zero = backing_ == nullptr;
+      break;
+    case ClusterType::kZeroPlain:
+      s.allocated = s.zero = true;
+      break;
+    case ClusterType::kZeroAlloc:
+      s.allocated = s.zero = true;
+      s.offset_valid = true;
+      s.host_offset = host + (offset & (cluster_size_ - 1));
+      s.file = &file_->node();
+      break;
+    case ClusterType::kNormal:
+      s.allocated = s.data = true;
+      s.offset_valid = true;
+      s.host_offset = host + (offset & (cluster_size_ - 1));
+      s.file = &file_->node();
+      break;
+    case ClusterType::kCompressed:
+      s.allocated = s.data = true;
+      break;
+  }
+  return s;
+}
+
+absl::Status Qcow2Instance::Close() {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  absl::Status s = FlushMetadata();
+  if (!s.ok()) return s;
+  if (!read_only_) return file_->node().Flush();
+  return absl::OkStatus();
+}
+
+DriverInfo Qcow2Instance::GetInfo() {
+  absl::MutexLock lock(&mu_);
+  DriverInfo info;
+  info.cluster_size_bytes = cluster_size_;
+  uint64_t vm_index = DivRoundUp(header_.size, cluster_size_ * l2_entries_);
+  info.vm_state_offset_bytes = vm_index * cluster_size_ * l2_entries_;
+  info.is_dirty = header_.incompatible_features & kIncompatDirty;
+  return info;
+}
+
+FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
+  absl::MutexLock lock(&mu_);
+  FormatSpecificInfo fs;
+  fs.type = "qcow2";
+  auto add = [&](const char* key, std::string human, std::string json) {
+    fs.entries.push_back({key, std::move(human), std::move(json)});
+  };
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  std::string compression = header_.compression_type == 1 ? "zstd" : "zlib";
+  if (header_.version == 2) {
+    add("compat", "0.10", "\"0.10\"");
+    add("compression-type", compression, "\"" + compression + "\"");
+    add("refcount-bits", absl::StrCat(header_.refcount_bits()),
+        absl::StrCat(header_.refcount_bits()));
+    return fs;
+  }
+  bool lazy = header_.compatible_features & kCompatLazyRefcounts;
+  bool corrupt = header_.incompatible_features & kIncompatCorrupt;
+  add("compat", "1.1", "\"1.1\"");
+  add("compression-type", compression, "\"" + compression + "\"");
+  add("lazy-refcounts", b(lazy), b(lazy));
+  add("refcount-bits", absl::StrCat(header_.refcount_bits()),
+      absl::StrCat(header_.refcount_bits()));
+  add("corrupt", b(corrupt), b(corrupt));
+  add("extended-l2", "false", "false");
+  return fs;
+}
+
+}  // namespace strata::qcow2

@@ -1,0 +1,87 @@
+// strata qcow2: host cluster refcounts: the refcount table, refcount blocks (through a
+// write-back cache), cluster allocation and freeing, refcount block allocation (including
+// blocks that describe themselves) and refcount table growth.
+//
+// Crash safety: a new refcount block is written and made stable before the reftable entry
+// that points at it; a grown reftable and its new blocks are written and made stable before
+// the one header write that switches to them; the old table is freed only afterwards. A
+// crash at any point leaves at worst leaked clusters. Refcount increments sit in the cache
+// until the owner flushes it, which the owner does before writing any L2 table that uses
+// the new clusters.
+//
+// Not thread-safe: the qcow2 instance's metadata lock guards every call.
+#ifndef STRATA_DRIVERS_QCOW2_QCOW2_REFCOUNT_H_
+#define STRATA_DRIVERS_QCOW2_QCOW2_REFCOUNT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "block/child.h"
+#include "drivers/qcow2/qcow2_cache.h"
+
+namespace strata::qcow2 {
+
+class Qcow2Refcounts {
+ public:
+  // Writes header bytes 48..59 (reftable offset and cluster count) in one synchronous
+  // write; the owner keeps its header copy in sync.
+  using SwitchTableFn = std::function<absl::Status(uint64_t offset, uint32_t clusters)>;
+
+  Qcow2Refcounts(BdrvChild* file, uint32_t cluster_bits, uint32_t refcount_order,
+                 SwitchTableFn switch_table);
+
+  // Reads the refcount table. `file_length` seeds the allocator.
+  absl::Status Load(uint64_t table_offset, uint32_t table_clusters, uint64_t file_length);
+
+  absl::StatusOr<uint64_t> GetRefcount(uint64_t cluster_index);
+  // Adds `delta` to the refcount of `cluster_index` (allocating its refcount block first if
+  // needed). Fails with EINVAL if the result would be negative or overflow the width.
+  absl::Status UpdateRefcount(uint64_t cluster_index, int64_t delta);
+  // Finds `count` contiguous free clusters, sets their refcounts to 1 and returns the host
+  // offset of the first. The clusters' contents are undefined.
+  absl::StatusOr<uint64_t> AllocateClusters(uint64_t count);
+  // Decrements the refcounts of `count` clusters at `offset`.
+  absl::Status FreeClusters(uint64_t offset, uint64_t count);
+
+  // Writes dirty refcount blocks (not made stable: the caller flushes the file).
+  absl::Status Flush() { return cache_.Flush(); }
+  bool HasDirty() const { return cache_.HasDirty(); }
+
+  uint64_t table_offset() const { return table_offset_; }
+  uint32_t table_clusters() const { return table_clusters_; }
+  // One past the highest cluster index known to be in use or allocated.
+  uint64_t end_cluster() const { return end_cluster_; }
+
+ private:
+  uint64_t EntriesPerBlock() const { return entries_per_block_; }
+  uint64_t GetEntry(const uint8_t* block, uint64_t index) const;
+  void SetEntry(uint8_t* block, uint64_t index, uint64_t value) const;
+  // First run of `count` clusters with refcount 0 at or after the allocation hint.
+  absl::StatusOr<uint64_t> FindFree(uint64_t count);
+  // Makes sure reftable entry `table_index` points at a refcount block. Sets *allocated
+  // when it had to allocate clusters (callers must then search for free space again).
+  absl::Status EnsureBlock(uint64_t table_index, bool* allocated);
+  absl::Status GrowTable(uint64_t needed_index);
+  absl::Status WriteTableEntry(uint64_t table_index);
+
+  BdrvChild* const file_;
+  const uint32_t cluster_bits_;
+  const uint64_t cluster_size_;
+  const uint32_t refcount_order_;
+  const uint64_t entries_per_block_;
+  const uint64_t refcount_max_;
+  SwitchTableFn switch_table_;
+  Qcow2TableCache cache_;
+  std::vector<uint64_t> table_;
+  uint64_t table_offset_ = 0;
+  uint32_t table_clusters_ = 0;
+  uint64_t free_hint_ = 0;
+  uint64_t end_cluster_ = 0;
+};
+
+}  // namespace strata::qcow2
+
+#endif  // STRATA_DRIVERS_QCOW2_QCOW2_REFCOUNT_H_
