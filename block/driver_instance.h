@@ -65,6 +65,9 @@ struct DriverInfo {
   uint64_t cluster_size_bytes = 0;
   uint64_t vm_state_offset_bytes = 0;
   bool is_dirty = false;
+  // The backing file as the image names it, and its format (empty: none / unknown).
+  std::string backing_filename;
+  std::string backing_format;
 };
 
 // One open instance of a driver, owned by its BlockDriverState.

@@ -632,6 +632,8 @@ DriverInfo Qcow2Instance::GetInfo() {
   uint64_t vm_index = DivRoundUp(header_.size, cluster_size_ * l2_entries_);
   info.vm_state_offset_bytes = vm_index * cluster_size_ * l2_entries_;
   info.is_dirty = header_.incompatible_features & kIncompatDirty;
+  info.backing_filename = header_.backing_file;
+  info.backing_format = header_.backing_format;
   return info;
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "block/graph_builder.h"
 #include "block/options_json.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -105,6 +106,38 @@ int CreateMain(const Args& args) {
   if (!backing.empty()) request.options["backing_file"] = backing;
   if (!backing_fmt.empty()) request.options["backing_fmt"] = backing_fmt;
   std::string size_printed;
+  if (!backing.empty() && !unsafe) {
+    // The backing image must open; it also gives the size when none was given.
+    std::string path = backing;
+    size_t slash = filename.rfind('/');
+    if (backing[0] != '/' && slash != std::string::npos) {
+      path = filename.substr(0, slash + 1) + backing;
+    }
+    ImageOpenRequest r;
+    r.filename = path;
+    r.format = backing_fmt;
+    r.flags.read_only = true;
+    r.flags.force_share = true;
+    absl::StatusOr<OpenedImage> b = OpenImage(r);
+    if (!b.ok()) {
+      tools::ErrorReport(absl::StrCat(filename, ": ", b.status().message(),
+                                      "\nCould not open backing image."));
+      return 1;
+    }
+    if (backing_fmt.empty()) {
+      // qemu-img prints this hint without a final newline; so do we.
+      std::fprintf(stderr,
+                   "%s: %s: Backing file specified without backing format\n"
+                   "Detected format of %s.",
+                   tools::ProgramName().c_str(), filename.c_str(),
+                   std::string(b->root->driver().name()).c_str());
+      return 1;
+    }
+    if (!size_text.has_value() && !request.options.count("size")) {
+      request.size_bytes = b->root->GetLength().value_or(0);
+      size_printed = absl::StrCat(request.size_bytes);
+    }
+  }
   if (size_text.has_value()) {
     std::optional<uint64_t> size = ParseSizeArg(*size_text);
     if (!size) return 1;
@@ -125,7 +158,7 @@ int CreateMain(const Args& args) {
       return 1;
     }
   }
-  if (size_printed.empty() && request.options.count("backing_file") == 0) {
+  if (size_printed.empty()) {
     tools::ErrorReport(absl::StrCat(filename, ": Image creation needs a size parameter"));
     return 1;
   }

@@ -37,6 +37,14 @@ ImageFacts Collect(BlockBackend& blk, const std::string& filename) {
   return f;
 }
 
+// The backing file name resolved against the image's directory (QEMU's full name).
+std::string FullBackingName(const ImageFacts& f) {
+  const std::string& b = f.info.backing_filename;
+  size_t slash = f.filename.rfind('/');
+  if (b.empty() || b[0] == '/' || slash == std::string::npos) return b;
+  return f.filename.substr(0, slash + 1) + b;
+}
+
 void PrintHuman(const ImageFacts& f) {
   std::printf("image: %s\n", f.filename.c_str());
   std::printf("file format: %s\n", f.format.c_str());
@@ -48,6 +56,18 @@ void PrintHuman(const ImageFacts& f) {
     std::printf("cluster_size: %llu\n", static_cast<unsigned long long>(f.info.cluster_size_bytes));
   }
   if (f.info.is_dirty) std::printf("cleanly shut down: no\n");
+  if (!f.info.backing_filename.empty()) {
+    std::string full = FullBackingName(f);
+    if (full != f.info.backing_filename) {
+      std::printf("backing file: %s (actual path: %s)\n", f.info.backing_filename.c_str(),
+                  full.c_str());
+    } else {
+      std::printf("backing file: %s\n", f.info.backing_filename.c_str());
+    }
+    if (!f.info.backing_format.empty()) {
+      std::printf("backing file format: %s\n", f.info.backing_format.c_str());
+    }
+  }
   if (!f.specific.type.empty()) {
     std::printf("Format specific information:\n");
     for (const auto& e : f.specific.entries) {
@@ -69,6 +89,29 @@ JsonValue ToJson(const ImageFacts& f) {
   }
   v.Set("format", JsonValue::String(f.format));
   if (f.actual_size) v.Set("actual-size", JsonValue::Int(*f.actual_size));
+  if (!f.specific.type.empty()) {
+    JsonValue data = JsonValue::Object();
+    for (const auto& e : f.specific.entries) {
+      if (e.json_value == "true" || e.json_value == "false") {
+        data.Set(e.key, JsonValue::Bool(e.json_value == "true"));
+      } else if (!e.json_value.empty() && e.json_value[0] == '"') {
+        data.Set(e.key, JsonValue::String(e.json_value.substr(1, e.json_value.size() - 2)));
+      } else {
+        data.Set(e.key, JsonValue::Int(std::stoll(e.json_value)));
+      }
+    }
+    JsonValue specific = JsonValue::Object();
+    specific.Set("type", JsonValue::String(f.specific.type));
+    specific.Set("data", std::move(data));
+    v.Set("format-specific", std::move(specific));
+  }
+  if (!f.info.backing_filename.empty()) {
+    v.Set("full-backing-filename", JsonValue::String(FullBackingName(f)));
+    v.Set("backing-filename", JsonValue::String(f.info.backing_filename));
+    if (!f.info.backing_format.empty()) {
+      v.Set("backing-filename-format", JsonValue::String(f.info.backing_format));
+    }
+  }
   v.Set("dirty-flag", JsonValue::Bool(f.info.is_dirty));
   return v;
 }
