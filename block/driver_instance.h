@@ -70,6 +70,21 @@ struct DriverInfo {
   std::string backing_format;
 };
 
+// What a consistency check found (QEMU BdrvCheckResult).
+struct CheckResult {
+  int64_t corruptions = 0;
+  int64_t leaks = 0;
+  int64_t check_errors = 0;
+  int64_t corruptions_fixed = 0;
+  int64_t leaks_fixed = 0;
+  uint64_t image_end_offset = 0;
+  uint64_t total_clusters = 0;
+  uint64_t allocated_clusters = 0;
+  uint64_t fragmented_clusters = 0;
+  uint64_t compressed_clusters = 0;
+};
+enum CheckFix : uint32_t { kCheckFixLeaks = 1, kCheckFixErrors = 2 };
+
 // One open instance of a driver, owned by its BlockDriverState.
 class DriverInstance {
  public:
@@ -125,6 +140,14 @@ class DriverInstance {
   // Called once before destruction, with children still attached: write back metadata.
   // Errors are reported to the user by the caller of Close.
   virtual absl::Status Close() { return absl::OkStatus(); }
+
+  // Rewrites the image's record of its backing file ("" = none) and its format. Does not
+  // open or check the new backing file. Default: ENOTSUP.
+  virtual absl::Status ChangeBackingFile(const std::string& name, const std::string& format);
+
+  // Consistency check (qemu-img check). `fix` is a mask of kCheckFix* bits. Per-cluster
+  // findings go to stderr as QEMU prints them. Default: ENOTSUP.
+  virtual absl::StatusOr<CheckResult> Check(uint32_t fix);
 
   virtual DriverInfo GetInfo() { return {}; }
   virtual FormatSpecificInfo GetFormatSpecificInfo() { return {}; }

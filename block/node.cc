@@ -33,6 +33,12 @@ absl::StatusOr<BlockStatus> DriverInstance::GetBlockStatus(uint64_t offset, uint
   s.allocated = true;
   return s;
 }
+absl::Status DriverInstance::ChangeBackingFile(const std::string&, const std::string&) {
+  return ErrnoError(ENOTSUP);
+}
+absl::StatusOr<CheckResult> DriverInstance::Check(uint32_t) {
+  return ErrnoError(ENOTSUP, "This image format does not support checks");
+}
 absl::StatusOr<uint64_t> DriverInstance::AllocatedFileSize() {
   return ErrnoError(ENOTSUP);
 }

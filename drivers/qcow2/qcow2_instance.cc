@@ -625,6 +625,22 @@ absl::Status Qcow2Instance::Close() {
   return absl::OkStatus();
 }
 
+absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,
+                                              const std::string& format) {
+  absl::MutexLock lock(&mu_);
+  if (read_only_) return ErrnoError(EACCES, "Image is read-only");
+  STRATA_RETURN_IF_ERROR(FlushMetadata());
+  Qcow2Header updated = header_;
+  updated.backing_file = name;
+  updated.backing_format = name.empty() ? "" : format;
+  // The whole header in one write of cluster 0, so a crash leaves old or new.
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(updated));
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(0, cluster0.size(), cluster0.data()));
+  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  header_ = std::move(updated);
+  return absl::OkStatus();
+}
+
 DriverInfo Qcow2Instance::GetInfo() {
   absl::MutexLock lock(&mu_);
   DriverInfo info;

@@ -41,6 +41,8 @@ class Qcow2Instance : public DriverInstance {
   absl::StatusOr<uint64_t> GetLength() override;
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override;
   absl::Status Close() override;
+  absl::Status ChangeBackingFile(const std::string& name, const std::string& format) override;
+  absl::StatusOr<CheckResult> Check(uint32_t fix) override;  // qcow2_check.cc
   DriverInfo GetInfo() override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
 

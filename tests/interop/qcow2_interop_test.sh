@@ -111,6 +111,13 @@ run_both() {  # run_both NAME CREATE_ARGS SIZE OPCOUNT [backing]
     { fail "qemu-img check ($name, seed $seed)"; cat "check_$name.log"; }
   qemu-img compare "q_$name.qcow2" "s_$name.qcow2" >/dev/null ||
     fail "contents differ from qemu-io's ($name, seed $seed)"
+  # strata's own check must say what qemu-img's says, on both images.
+  for img in "q_$name.qcow2" "s_$name.qcow2"; do
+    qemu-img check "$img" > check_q.log 2>&1; echo "exit $?" >> check_q.log
+    "$strata_img" check "$img" 2>&1 | sed 's/^strata-img:/qemu-img:/' > check_s.log
+    echo "exit ${PIPESTATUS[0]}" >> check_s.log
+    diff -u check_q.log check_s.log || fail "strata-img check differs on $img (seed $seed)"
+  done
 }
 
 run_both v3_64k "-o compat=1.1" 8388608 60

@@ -37,6 +37,7 @@ int CheckMain(const Args& args);
 int MapMain(const Args& args);
 int CompareMain(const Args& args);
 int ConvertMain(const Args& args);
+int RebaseMain(const Args& args);
 
 }  // namespace strata::img
 

@@ -1,0 +1,316 @@
+// strata qcow2: consistency check and leak/refcount repair (qemu-img check).
+//
+// Builds an in-memory reference count for every cluster of the file from everything that
+// references it (header, L1/L2 tables and data of the active image and of every snapshot,
+// the snapshot table, the refcount table and blocks), compares it with the on-disk
+// refcounts, then checks the COPIED flags of the active tables against the on-disk
+// refcounts. Findings go to stderr in QEMU's words. With kCheckFixLeaks / kCheckFixErrors
+// the on-disk refcounts (and COPIED flags) are corrected; a refcount structure beyond such
+// repair (a rebuild, in QEMU) is reported as a check error instead.
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+
+#include "block/status.h"
+#include "drivers/qcow2/qcow2_format.h"
+#include "drivers/qcow2/qcow2_instance.h"
+
+namespace strata::qcow2 {
+namespace {
+
+// One pass of reference counting over the file.
+struct ReferenceMap {
+  std::vector<uint64_t> refs;
+  int64_t corruptions = 0;
+
+  void Add(uint64_t offset, uint64_t bytes, uint64_t cluster_bits) {
+    if (bytes == 0) return;
+    uint64_t first = offset >> cluster_bits, last = (offset + bytes - 1) >> cluster_bits;
+    for (uint64_t c = first; c <= last; ++c) {
+      if (c >= refs.size()) {
+        std::fprintf(stderr,
+                     "ERROR: counting reference for region exceeding the end of the file by "
+                     "one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64 "\n",
+                     offset, bytes);
+        ++corruptions;
+        return;
+      }
+      ++refs[c];
+    }
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
+  absl::MutexLock lock(&mu_);
+  if (fix != 0 && read_only_) return ErrnoError(EACCES, "Image is read-only");
+  STRATA_RETURN_IF_ERROR(FlushMetadata());
+  CheckResult r;
+  STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file_->node().GetLength());
+  const uint64_t nb_clusters = DivRoundUp(file_length, cluster_size_);
+  ReferenceMap map;
+  map.refs.assign(nb_clusters, 0);
+  map.Add(0, cluster_size_, cluster_bits_);
+  const uint32_t x = 62 - (cluster_bits_ - 8);
+
+  // Walks one L1 table; `active` also gathers the allocation statistics.
+  auto walk_l1 = [&](uint64_t l1_offset, uint64_t l1_size, bool active) -> absl::Status {
+    map.Add(l1_offset, l1_size * 8, cluster_bits_);
+    std::vector<uint8_t> raw(l1_size * 8);
+    if (l1_size > 0) {
+      absl::Status s = file_->node().Pread(l1_offset, raw.size(), raw.data());
+      if (!s.ok()) {
+        std::fprintf(stderr, "ERROR: I/O error in check_refcounts_l1\n");
+        ++r.check_errors;
+        return absl::OkStatus();
+      }
+    }
+    for (uint64_t i = 0; i < l1_size; ++i) {
+      uint64_t e = LoadBe64(&raw[i * 8]);
+      if (e & kL1ReservedMask) {
+        std::fprintf(stderr, "ERROR found L1 entry with reserved bits set: %" PRIx64 "\n", e);
+        ++map.corruptions;
+      }
+      uint64_t l2 = e & kL1OffsetMask;
+      if (l2 == 0) continue;
+      if (l2 % cluster_size_ != 0) {
+        std::fprintf(stderr,
+                     "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry "
+                     "corrupted\n", l2);
+        ++map.corruptions;
+        continue;
+      }
+      map.Add(l2, cluster_size_, cluster_bits_);
+      std::vector<uint8_t> table(cluster_size_);
+      if (!file_->node().Pread(l2, cluster_size_, table.data()).ok()) {
+        std::fprintf(stderr, "ERROR: I/O error in check_refcounts_l2\n");
+        ++r.check_errors;
+        continue;
+      }
+      uint64_t prev_host = 0;
+      for (uint64_t j = 0; j < l2_entries_; ++j) {
+        uint64_t entry = LoadBe64(&table[j * 8]);
+        switch (TypeOf(entry)) {
+          case ClusterType::kCompressed: {
+            if (entry & kOflagCopied) {
+              std::fprintf(stderr, "ERROR: coffset=0x%" PRIx64
+                           ": copied flag must never be set for compressed clusters\n",
+                           entry & ((uint64_t{1} << x) - 1));
+              ++map.corruptions;
+            }
+            uint64_t coffset = entry & ((uint64_t{1} << x) - 1);
+            uint64_t sectors = ((entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
+            map.Add(coffset & ~uint64_t{511}, sectors * 512, cluster_bits_);
+            if (active) {
+              ++r.allocated_clusters;
+              ++r.compressed_clusters;
+              ++r.fragmented_clusters;
+            }
+            prev_host = 0;
+            break;
+          }
+          case ClusterType::kNormal:
+          case ClusterType::kZeroAlloc: {
+            if (entry & kL2StandardReservedMask) {
+              std::fprintf(stderr, "ERROR found l2 entry with reserved bits set: %" PRIx64 "\n",
+                           entry);
+              ++map.corruptions;
+            }
+            uint64_t host = entry & kL2OffsetMask;
+            if (host % cluster_size_ != 0) {
+              std::fprintf(stderr,
+                           "ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; L2 "
+                           "entry corrupted.\n", host);
+              ++map.corruptions;
+              break;
+            }
+            map.Add(host, cluster_size_, cluster_bits_);
+            if (active) {
+              ++r.allocated_clusters;
+              if (prev_host != 0 && host != prev_host + cluster_size_) ++r.fragmented_clusters;
+              prev_host = host;
+            }
+            break;
+          }
+          default:
+            if (entry & kL2StandardReservedMask & ~kOflagZero) {
+              std::fprintf(stderr, "ERROR found l2 entry with reserved bits set: %" PRIx64 "\n",
+                           entry);
+              ++map.corruptions;
+            }
+            break;
+        }
+      }
+    }
+    return absl::OkStatus();
+  };
+
+  STRATA_RETURN_IF_ERROR(walk_l1(header_.l1_table_offset, l1_.size(), true));
+  // Snapshots: their table and their L1/L2/data clusters.
+  if (header_.nb_snapshots > 0) {
+    uint64_t pos = header_.snapshots_offset;
+    for (uint32_t i = 0; i < header_.nb_snapshots; ++i) {
+      uint8_t fixed[40];
+      if (!file_->node().Pread(pos, sizeof(fixed), fixed).ok()) {
+        ++r.check_errors;
+        break;
+      }
+      uint64_t l1_offset = LoadBe64(fixed);
+      uint32_t l1_size = LoadBe32(fixed + 8);
+      uint16_t id_size = LoadBe16(fixed + 12), name_size = LoadBe16(fixed + 14);
+      uint32_t extra = LoadBe32(fixed + 36);
+      if (l1_offset % cluster_size_ != 0) {
+        std::fprintf(stderr, "ERROR snapshot %u: L1 table is not cluster aligned; snapshot "
+                     "table entry corrupted\n", i);
+        ++map.corruptions;
+      } else {
+        STRATA_RETURN_IF_ERROR(walk_l1(l1_offset, l1_size, false));
+      }
+      pos = AlignUp(pos + 40 + extra + id_size + name_size, 8);
+    }
+    map.Add(header_.snapshots_offset, pos - header_.snapshots_offset, cluster_bits_);
+  }
+  // The refcount structures themselves.
+  const uint64_t reftable_offset = refcounts_->table_offset();
+  const uint32_t reftable_clusters = refcounts_->table_clusters();
+  map.Add(reftable_offset, uint64_t{reftable_clusters} * cluster_size_, cluster_bits_);
+  std::vector<uint8_t> reftable(uint64_t{reftable_clusters} * cluster_size_);
+  STRATA_RETURN_IF_ERROR(file_->node().Pread(reftable_offset, reftable.size(), reftable.data()));
+  bool needs_rebuild = false;
+  for (uint64_t i = 0; i < reftable.size() / 8; ++i) {
+    uint64_t e = LoadBe64(&reftable[i * 8]);
+    if (e & kReftableReservedMask) {
+      std::fprintf(stderr, "ERROR refcount table entry %" PRIu64 " has reserved bits set\n", i);
+      ++map.corruptions;
+      needs_rebuild = true;
+      continue;
+    }
+    uint64_t off = e & kReftableOffsetMask;
+    if (off == 0) continue;
+    if (off % cluster_size_ != 0) {
+      std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount "
+                   "table entry corrupted\n", i);
+      ++map.corruptions;
+      needs_rebuild = true;
+      continue;
+    }
+    if ((off >> cluster_bits_) >= nb_clusters) {
+      std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is outside image\n", i);
+      ++map.corruptions;
+      needs_rebuild = true;
+      continue;
+    }
+    map.Add(off, cluster_size_, cluster_bits_);
+  }
+  r.corruptions = map.corruptions;
+
+  // Compare. A first pass counts; with repair requested a second pass fixes.
+  uint64_t highest = 0;
+  auto compare = [&](bool repair) -> absl::Status {
+    for (uint64_t c = 0; c < nb_clusters; ++c) {
+      absl::StatusOr<uint64_t> on_disk = refcounts_->GetRefcount(c);
+      if (!on_disk.ok()) {
+        std::fprintf(stderr, "Can't get refcount for cluster %" PRIu64 ": %s\n", c,
+                     StrError(ErrnoOf(on_disk.status())).c_str());
+        ++r.check_errors;
+        continue;
+      }
+      uint64_t computed = map.refs[c];
+      if (*on_disk > 0 || computed > 0) highest = std::max(highest, c + 1);
+      if (*on_disk == computed) continue;
+      bool is_leak = *on_disk > computed;
+      bool fixing = repair && (is_leak ? (fix & kCheckFixLeaks) : (fix & kCheckFixErrors));
+      if (!repair) {
+        if (!is_leak && *on_disk == 0) needs_rebuild = true;
+        if (is_leak) ++r.leaks; else ++r.corruptions;
+      }
+      if (repair && !fixing) continue;
+      std::fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
+                   fixing ? "Repairing" : (is_leak ? "Leaked" : "ERROR"), c, *on_disk, computed);
+      if (fixing) {
+        absl::Status s = refcounts_->UpdateRefcount(
+            c, static_cast<int64_t>(computed) - static_cast<int64_t>(*on_disk));
+        if (!s.ok()) {
+          ++r.check_errors;
+          continue;
+        }
+        if (is_leak) {
+          ++r.leaks_fixed;
+          --r.leaks;
+        } else {
+          ++r.corruptions_fixed;
+          --r.corruptions;
+        }
+      }
+    }
+    return absl::OkStatus();
+  };
+  STRATA_RETURN_IF_ERROR(compare(false));
+  if (fix != 0 && (r.leaks > 0 || r.corruptions > 0)) {
+    if (needs_rebuild && (fix & kCheckFixErrors) == 0 && r.corruptions > 0) {
+      std::fprintf(stderr, "ERROR need to rebuild refcount structures\n");
+      ++r.check_errors;
+    } else {
+      STRATA_RETURN_IF_ERROR(compare(true));
+      STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+    }
+  }
+
+  // COPIED flags of the active tables against the on-disk refcounts.
+  bool fix_copied = (fix & kCheckFixErrors) ||
+                    ((fix & kCheckFixLeaks) && r.corruptions == 0 && r.leaks == 0);
+  for (uint64_t i = 0; i < l1_.size(); ++i) {
+    uint64_t e = l1_[i];
+    uint64_t l2 = e & kL1OffsetMask;
+    if (l2 == 0 || l2 % cluster_size_ != 0) continue;
+    absl::StatusOr<uint64_t> rc = refcounts_->GetRefcount(l2 >> cluster_bits_);
+    if (!rc.ok()) continue;
+    if (((e & kOflagCopied) != 0) != (*rc == 1)) {
+      std::fprintf(stderr, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64 " l1_entry=%" PRIx64
+                   " refcount=%" PRIu64 "\n", fix_copied ? "Repairing" : "ERROR", i, e, *rc);
+      if (fix_copied) {
+        l1_[i] = *rc == 1 ? (e | kOflagCopied) : (e & ~kOflagCopied);
+        l1_dirty_ = true;
+        ++r.corruptions_fixed;
+      } else {
+        ++r.corruptions;
+      }
+    }
+    absl::StatusOr<uint8_t*> table = l2_cache_->Get(l2);
+    if (!table.ok()) continue;
+    for (uint64_t j = 0; j < l2_entries_; ++j) {
+      uint64_t entry = LoadBe64(*table + j * 8);
+      ClusterType t = TypeOf(entry);
+      if (t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) continue;
+      uint64_t host = entry & kL2OffsetMask;
+      if (host % cluster_size_ != 0) continue;
+      absl::StatusOr<uint64_t> drc = refcounts_->GetRefcount(host >> cluster_bits_);
+      if (!drc.ok()) continue;
+      if (((entry & kOflagCopied) != 0) != (*drc == 1)) {
+        std::fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64
+                     "\n", fix_copied ? "Repairing" : "ERROR", entry, *drc);
+        if (fix_copied) {
+          uint64_t fixed = *drc == 1 ? (entry | kOflagCopied) : (entry & ~kOflagCopied);
+          StoreBe64(*table + j * 8, fixed);
+          l2_cache_->MarkDirty(l2);
+          ++r.corruptions_fixed;
+        } else {
+          ++r.corruptions;
+        }
+      }
+    }
+  }
+  if (fix != 0) STRATA_RETURN_IF_ERROR(FlushMetadata());
+  r.image_end_offset = highest * cluster_size_;
+  r.total_clusters = DivRoundUp(header_.size, cluster_size_);
+  // A repair that left nothing wrong makes the image clean and consistent again.
+  if (fix != 0 && r.check_errors == 0 && r.corruptions == 0 &&
+      (header_.incompatible_features & (kIncompatDirty | kIncompatCorrupt))) {
+    header_.incompatible_features &= ~(kIncompatDirty | kIncompatCorrupt);
+    STRATA_RETURN_IF_ERROR(WriteHeaderBytes(72, 8));
+  }
+  return r;
+}
+
+}  // namespace strata::qcow2

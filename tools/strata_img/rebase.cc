@@ -1,0 +1,135 @@
+// strata-img rebase: change an image's backing file. Safe mode first copies into the
+// image every range it does not allocate itself whose contents differ between the old
+// and the new backing file, so the guest-visible contents stay the same; -u only
+// rewrites the header.
+#include <getopt.h>
+
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+
+namespace strata::img {
+namespace {
+
+constexpr uint64_t kChunkBytes = 64 * 1024;
+
+}  // namespace
+
+int RebaseMain(const Args& args) {
+  std::string fmt, backing, backing_fmt, cache = "writeback", src_cache = "writeback";
+  bool unsafe = false, quiet = false, progress = false, image_opts = false;
+  bool have_backing = false;
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  optind = 1;
+  enum { kImageOpts = 256, kObject };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {"force-share", no_argument, nullptr, 'U'},
+                                        {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:F:b:upt:T:qU", kLong, nullptr)) !=
+         -1) {
+    switch (c) {
+      case 'f': fmt = optarg; break;
+      case 'F': backing_fmt = optarg; break;
+      case 'b': backing = optarg; have_backing = true; break;
+      case 'u': unsafe = true; break;
+      case 'p': progress = true; break;
+      case 't': cache = optarg; break;
+      case 'T': src_cache = optarg; break;
+      case 'q': quiet = true; break;
+      case 'U': break;
+      case kImageOpts: image_opts = true; break;
+      case kObject: break;
+      default:
+        std::fprintf(stderr, "Try '%s --help' for more information\n",
+                     tools::ProgramName().c_str());
+        return 1;
+    }
+  }
+  (void)quiet;
+  (void)progress;
+  if (!have_backing) {
+    tools::ErrorReport("Must specify backing file (-b)");
+    return 1;
+  }
+  if (optind != static_cast<int>(args.size()) - 1) {
+    tools::ErrorReport("Expecting one image file name");
+    return 1;
+  }
+  const std::string& filename = args[optind];
+  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts, cache,
+                                                  false, /*no_backing=*/unsafe);
+  if (!blk) return 1;
+  BlockDriverState& root = blk->root();
+  if (!unsafe) {
+    std::unique_ptr<BlockBackend> new_backing;
+    if (!backing.empty()) {
+      std::string path = backing;
+      size_t slash = filename.rfind('/');
+      if (backing[0] != '/' && slash != std::string::npos) {
+        path = filename.substr(0, slash + 1) + backing;
+      }
+      new_backing = OpenForTool(path, backing_fmt, false, false, src_cache);
+      if (!new_backing) return 1;
+    }
+    uint64_t length = blk->GetLength().value_or(0);
+    uint64_t new_len = new_backing ? new_backing->GetLength().value_or(0) : 0;
+    std::vector<uint8_t> old_buf(kChunkBytes), new_buf(kChunkBytes);
+    for (uint64_t off = 0; off < length;) {
+      bool allocated = false;
+      absl::StatusOr<uint64_t> n = root.IsAllocated(off, std::min(kChunkBytes, length - off),
+                                                    &allocated);
+      if (!n.ok() || *n == 0) {
+        tools::ErrorReport(absl::StrCat("error while reading image metadata: ",
+                                        StrError(n.ok() ? EIO : ErrnoOf(n.status()))));
+        return 1;
+      }
+      if (!allocated) {
+        absl::Status s = blk->Pread(off, *n, old_buf.data());
+        std::memset(new_buf.data(), 0, *n);
+        if (s.ok() && new_backing && off < new_len) {
+          s = new_backing->Pread(off, std::min(*n, new_len - off), new_buf.data());
+        }
+        if (!s.ok()) {
+          tools::ErrorReport(absl::StrCat("error while reading from old backing file"));
+          return 1;
+        }
+        if (std::memcmp(old_buf.data(), new_buf.data(), *n) != 0) {
+          s = blk->Pwrite(off, *n, old_buf.data());
+          if (!s.ok()) {
+            tools::ErrorReport(absl::StrCat("Error while writing to COW image: ",
+                                            StrError(ErrnoOf(s))));
+            return 1;
+          }
+        }
+      }
+      off += *n;
+    }
+    if (!backing.empty() && backing_fmt.empty() && new_backing) {
+      backing_fmt = std::string(new_backing->root().driver().name());
+    }
+  }
+  absl::Status st = root.instance().ChangeBackingFile(backing, backing_fmt);
+  if (!st.ok()) {
+    tools::ErrorReport(absl::StrCat("Could not change the backing file to '", backing, "': ",
+                                    StrError(ErrnoOf(st))));
+    return 1;
+  }
+  st = blk->Close();
+  if (!st.ok()) {
+    tools::ErrorReport(st.message());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace strata::img
