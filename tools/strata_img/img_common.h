@@ -38,6 +38,8 @@ int MapMain(const Args& args);
 int CompareMain(const Args& args);
 int ConvertMain(const Args& args);
 int RebaseMain(const Args& args);
+int ResizeMain(const Args& args);
+int BenchMain(const Args& args);
 
 }  // namespace strata::img
 

@@ -1,0 +1,105 @@
+// strata-img resize: grow or (with --shrink) shrink an image's virtual size.
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "block/options_json.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+
+namespace strata::img {
+
+int ResizeMain(const Args& args) {
+  std::string fmt, prealloc = "off";
+  bool quiet = false, shrink = false, image_opts = false;
+  // "-1G" would look like an option to getopt; take the size off the end first.
+  Args rest = args;
+  if (rest.size() < 3) {
+    tools::ErrorReport("Expecting image file name and size");
+    return 1;
+  }
+  std::string size_arg = rest.back();
+  rest.pop_back();
+  std::vector<char*> argv;
+  for (const auto& a : rest) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  optind = 1;
+  enum { kShrink = 256, kPrealloc, kImageOpts, kObject };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"shrink", no_argument, nullptr, kShrink},
+                                        {"preallocation", required_argument, nullptr, kPrealloc},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:q", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f': fmt = optarg; break;
+      case 'q': quiet = true; break;
+      case kShrink: shrink = true; break;
+      case kPrealloc: prealloc = optarg; break;
+      case kImageOpts: image_opts = true; break;
+      case kObject: break;
+      default:
+        std::fprintf(stderr, "Try '%s --help' for more information\n",
+                     tools::ProgramName().c_str());
+        return 1;
+    }
+  }
+  if (optind != static_cast<int>(rest.size()) - 1) {
+    tools::ErrorReport("Expecting image file name and size");
+    return 1;
+  }
+  const std::string& filename = rest[optind];
+  int sign = 0;
+  std::string number = size_arg;
+  if (!number.empty() && (number[0] == '+' || number[0] == '-')) {
+    sign = number[0] == '+' ? 1 : -1;
+    number = number.substr(1);
+  }
+  absl::StatusOr<uint64_t> parsed = ParseSize(number);
+  if (!parsed.ok()) {
+    tools::ErrorReport("Invalid image size specified. You may use k, M, G, T, P or E suffixes "
+                       "for ");
+    tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+    return 1;
+  }
+  PreallocMode mode = PreallocMode::kOff;
+  if (prealloc == "metadata") mode = PreallocMode::kMetadata;
+  else if (prealloc == "falloc") mode = PreallocMode::kFalloc;
+  else if (prealloc == "full") mode = PreallocMode::kFull;
+  else if (prealloc != "off") {
+    tools::ErrorReport(absl::StrCat("Invalid preallocation mode: '", prealloc, "'"));
+    return 1;
+  }
+  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts);
+  if (!blk) return 1;
+  uint64_t current = blk->GetLength().value_or(0);
+  int64_t target = sign == 0 ? static_cast<int64_t>(*parsed)
+                             : static_cast<int64_t>(current) + sign * static_cast<int64_t>(*parsed);
+  if (target < 0) {
+    tools::ErrorReport("New image size must be positive");
+    return 1;
+  }
+  if (static_cast<uint64_t>(target) < current) {
+    if (!shrink) {
+      tools::ErrorReport("Use the --shrink option to perform a shrink operation.");
+      return 1;
+    }
+    tools::WarnReport("Shrinking an image will delete all data beyond the shrunken image's "
+                      "end. Before performing such an operation, make sure there is no "
+                      "important data there.");
+  }
+  absl::Status st = blk->Truncate(target, true, mode);
+  if (st.ok()) st = blk->Close();
+  if (!st.ok()) {
+    tools::ErrorReport(st.message());
+    return 1;
+  }
+  if (!quiet) std::printf("Image resized.\n");
+  return 0;
+}
+
+}  // namespace strata::img
