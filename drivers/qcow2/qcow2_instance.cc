@@ -278,31 +278,56 @@ absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t 
 
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) {
-  absl::MutexLock lock(&mu_);
-  uint64_t done = 0;
-  while (done < bytes) {
-    uint64_t pos = offset + done;
-    uint64_t gc = pos >> cluster_bits_;
-    uint64_t in_cluster = pos & (cluster_size_ - 1);
-    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-    uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
-    // Extend over following clusters that continue the same kind of mapping.
-    ClusterType type = TypeOf(entry);
-    while (done + len < bytes && type != ClusterType::kCompressed) {
-      STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc + 1));
-      if (TypeOf(next) != type) break;
-      if (type == ClusterType::kNormal &&
-          (next & kL2OffsetMask) != (entry & kL2OffsetMask) + ((gc + 1 - (pos >> cluster_bits_)) << cluster_bits_)) {
-        break;
+  // Mapping (and reads that need metadata: backing, zero, compressed) under the lock;
+  // reads of allocated clusters after it is released, counted in `inflight_io_` so that
+  // no cluster they read is freed and reused meanwhile.
+  std::vector<DataSegment> deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    uint64_t done = 0;
+    while (done < bytes) {
+      uint64_t pos = offset + done;
+      uint64_t gc = pos >> cluster_bits_;
+      uint64_t in_cluster = pos & (cluster_size_ - 1);
+      STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+      uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
+      // Extend over following clusters that continue the same kind of mapping.
+      ClusterType type = TypeOf(entry);
+      while (done + len < bytes && type != ClusterType::kCompressed) {
+        STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc + 1));
+        if (TypeOf(next) != type) break;
+        if (type == ClusterType::kNormal &&
+            (next & kL2OffsetMask) !=
+                (entry & kL2OffsetMask) + ((gc + 1 - (pos >> cluster_bits_)) << cluster_bits_)) {
+          break;
+        }
+        ++gc;
+        len += std::min(cluster_size_, bytes - done - len);
       }
-      ++gc;
-      len += std::min(cluster_size_, bytes - done - len);
+      if (type == ClusterType::kNormal) {
+        uint64_t host = entry & kL2OffsetMask;
+        if (host % cluster_size_ != 0) {
+          return ErrnoError(EIO, "Cluster allocation offset unaligned");
+        }
+        deferred.push_back({host + in_cluster, len, qiov.Slice(done, len)});
+      } else {
+        STRATA_RETURN_IF_ERROR(
+            ReadFromEntry(pos >> cluster_bits_, entry, in_cluster, len, qiov.Slice(done, len)));
+      }
+      done += len;
     }
-    STRATA_RETURN_IF_ERROR(
-        ReadFromEntry(pos >> cluster_bits_, entry, in_cluster, len, qiov.Slice(done, len)));
-    done += len;
+    if (deferred.empty()) return absl::OkStatus();
+    ++inflight_io_;
   }
-  return absl::OkStatus();
+  absl::Status status;
+  for (const DataSegment& d : deferred) {
+    file_->NotifyDebugEvent(DebugEvent::kReadAio);
+    status = file_->node().Preadv(d.host, d.len, d.iov);
+    if (!status.ok()) break;
+  }
+  absl::MutexLock lock(&mu_);
+  --inflight_io_;
+  return status;
 }
 
 absl::Status Qcow2Instance::AllocatingWrite(uint64_t offset, uint64_t bytes,
@@ -361,38 +386,54 @@ absl::Status Qcow2Instance::AllocatingWrite(uint64_t offset, uint64_t bytes,
 
 absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                     uint32_t flags) {
-  absl::MutexLock lock(&mu_);
-  uint64_t done = 0;
-  while (done < bytes) {
-    uint64_t pos = offset + done;
-    uint64_t gc = pos >> cluster_bits_;
-    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-    if (TypeOf(entry) == ClusterType::kNormal && (entry & kOflagCopied)) {
-      // In place; extend over following clusters that are writable and host-contiguous.
-      const uint64_t in_cluster = pos & (cluster_size_ - 1);
-      const uint64_t base_host = entry & kL2OffsetMask;
-      uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
-      while (done + len < bytes) {
-        uint64_t next_gc = gc + ((in_cluster + len) >> cluster_bits_);
-        STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(next_gc));
-        if (TypeOf(next) != ClusterType::kNormal || !(next & kOflagCopied) ||
-            (next & kL2OffsetMask) != base_host + ((next_gc - gc) << cluster_bits_)) {
-          break;
+  // Allocating writes (data and metadata) run under the lock; writes into clusters this
+  // image already owns (COPIED) run after it is released, like reads.
+  std::vector<DataSegment> deferred;
+  {
+    absl::MutexLock lock(&mu_);
+    uint64_t done = 0;
+    while (done < bytes) {
+      uint64_t pos = offset + done;
+      uint64_t gc = pos >> cluster_bits_;
+      STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+      if (TypeOf(entry) == ClusterType::kNormal && (entry & kOflagCopied)) {
+        // In place; extend over following clusters that are writable and host-contiguous.
+        const uint64_t in_cluster = pos & (cluster_size_ - 1);
+        const uint64_t base_host = entry & kL2OffsetMask;
+        uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
+        while (done + len < bytes) {
+          uint64_t next_gc = gc + ((in_cluster + len) >> cluster_bits_);
+          STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(next_gc));
+          if (TypeOf(next) != ClusterType::kNormal || !(next & kOflagCopied) ||
+              (next & kL2OffsetMask) != base_host + ((next_gc - gc) << cluster_bits_)) {
+            break;
+          }
+          len += std::min(cluster_size_, bytes - done - len);
         }
-        len += std::min(cluster_size_, bytes - done - len);
+        deferred.push_back({base_host + in_cluster, len, qiov.Slice(done, len)});
+        done += len;
+        continue;
       }
-      const uint64_t host = base_host + in_cluster;
-      file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-      STRATA_RETURN_IF_ERROR(file_->node().Pwritev(host, len, qiov.Slice(done, len), flags));
-      done += len;
-      continue;
+      uint64_t written = 0;
+      STRATA_RETURN_IF_ERROR(AllocatingWrite(pos, bytes - done, qiov.Slice(done, bytes - done),
+                                             &written));
+      done += written;
     }
-    uint64_t written = 0;
-    STRATA_RETURN_IF_ERROR(AllocatingWrite(pos, bytes - done, qiov.Slice(done, bytes - done),
-                                           &written));
-    done += written;
+    if (!deferred.empty()) ++inflight_io_;
   }
-  if (flags & kReqFua) STRATA_RETURN_IF_ERROR(FlushMetadata());
+  absl::Status status;
+  for (const DataSegment& d : deferred) {
+    file_->NotifyDebugEvent(DebugEvent::kWriteAio);
+    status = file_->node().Pwritev(d.host, d.len, d.iov, flags & ~uint32_t{kReqFua});
+    if (!status.ok()) break;
+  }
+  absl::MutexLock lock(&mu_);
+  if (!deferred.empty()) --inflight_io_;
+  STRATA_RETURN_IF_ERROR(status);
+  if (flags & kReqFua) {
+    STRATA_RETURN_IF_ERROR(FlushMetadata());
+    return file_->node().Flush();
+  }
   return absl::OkStatus();
 }
 
@@ -488,7 +529,10 @@ absl::Status Qcow2Instance::FlushMetadata() {
     if (!pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
   }
   if (!pending_frees_.empty()) {
-    // Nothing on disk references these clusters any more.
+    // Nothing on disk references these clusters any more; wait until no request reads or
+    // writes data outside the lock, since it may be using one of them.
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &inflight_io_));
     std::vector<std::pair<uint64_t, uint64_t>> frees;
     frees.swap(pending_frees_);
     for (auto [offset, count] : frees) {

@@ -8,8 +8,11 @@
 // then applies deferred refcount decrements, so that after a crash at any point every
 // cluster reads old or new data and check finds at worst leaks.
 //
-// Thread safety: every entry point takes `mu_`, so requests are serialised (correct but
-// not parallel; finer locking with in-flight allocation tracking is future work).
+// Thread safety: every entry point takes `mu_` for mapping and metadata. Reads, and writes
+// into clusters the image already owns, transfer their data after releasing it, so such
+// requests run in parallel; allocating writes still hold it for their data write (finer
+// in-flight allocation tracking is future work). Deferred cluster frees wait until no
+// unlocked transfer is in flight, so a cluster is never reused under a running request.
 #ifndef STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 #define STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 
@@ -95,6 +98,14 @@ class Qcow2Instance : public DriverInstance {
   std::unique_ptr<Qcow2TableCache> l2_cache_;
   std::unique_ptr<Qcow2Refcounts> refcounts_;
   std::vector<std::pair<uint64_t, uint64_t>> pending_frees_ ABSL_GUARDED_BY(mu_);
+  // Requests doing data I/O outside `mu_` on clusters they mapped under it.
+  int inflight_io_ ABSL_GUARDED_BY(mu_) = 0;
+  // A data transfer planned under the lock and done after it is released.
+  struct DataSegment {
+    uint64_t host;
+    uint64_t len;
+    IoVector iov;
+  };
   bool closed_ = false;
 };
 
