@@ -529,12 +529,14 @@ absl::Status Qcow2Instance::FlushMetadata() {
     if (!pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
   }
   if (!pending_frees_.empty()) {
-    // Nothing on disk references these clusters any more; wait until no request reads or
-    // writes data outside the lock, since it may be using one of them.
-    mu_.Await(absl::Condition(
-        +[](int* n) { return *n == 0; }, &inflight_io_));
+    // Nothing on disk references these clusters any more. Take exactly this batch before
+    // waiting: Await releases mu_, and frees queued meanwhile belong to L2 changes that are
+    // not on disk yet (they wait for the next flush). Then wait until no request moves
+    // data outside the lock, since it may be using one of these clusters.
     std::vector<std::pair<uint64_t, uint64_t>> frees;
     frees.swap(pending_frees_);
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &inflight_io_));
     for (auto [offset, count] : frees) {
       l2_cache_->Discard(offset);
       STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(offset, count));
