@@ -39,8 +39,17 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
                                                                    BdrvChild* file) {
   const OpenFlags& flags = ctx.flags();
   STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file->node().GetLength());
-  std::vector<uint8_t> buf(std::min<uint64_t>(file_length, uint64_t{1} << kMaxClusterBits));
+  // Cluster 0 holds the header and its extensions: read the fixed fields to learn the
+  // cluster size, then just that cluster (the parser rejects bad sizes itself).
+  std::vector<uint8_t> buf(std::min<uint64_t>(file_length, kV3HeaderBytes));
   STRATA_RETURN_IF_ERROR(file->node().Pread(0, buf.size(), buf.data()));
+  if (buf.size() >= kV2HeaderBytes) {
+    uint32_t bits = LoadBe32(&buf[20]);
+    if (bits >= kMinClusterBits && bits <= kMaxClusterBits) {
+      buf.resize(std::min<uint64_t>(file_length, uint64_t{1} << bits));
+      STRATA_RETURN_IF_ERROR(file->node().Pread(0, buf.size(), buf.data()));
+    }
+  }
   STRATA_ASSIGN_OR_RETURN(Qcow2Header header, ParseHeader(buf, file_length));
   if (!flags.read_only && !flags.check_mode && (header.incompatible_features & kIncompatCorrupt)) {
     return ErrnoError(EACCES, "qcow2: Image is corrupt; cannot be opened read/write");
