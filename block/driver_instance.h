@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -48,12 +49,19 @@ struct BlockStatus {
   bool recurse = false;
 };
 
-// Key/value lines a driver adds to `info` ("Format specific information"), in print order.
-// Values are already formatted as qemu-img prints them; `json_value` is the JSON literal.
+// One key/value line a driver adds to `info` ("Format specific information"), in print
+// order. Tools format the typed value: human output prints bools as true/false, JSON keeps
+// the type.
 struct FormatSpecificEntry {
-  std::string key;         // QEMU's key with dashes ("lazy-refcounts").
-  std::string human_value;  // "false", "1.1", "16".
-  std::string json_value;   // "false", "\"1.1\"", "16".
+  std::string key;  // QEMU's key with dashes ("lazy-refcounts").
+  std::variant<bool, int64_t, std::string> value;
+
+  // The value as qemu-img's human output prints it ("false", "16", "1.1").
+  std::string HumanValue() const {
+    if (const bool* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
+    if (const int64_t* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
+    return std::get<std::string>(value);
+  }
 };
 struct FormatSpecificInfo {
   std::string type;  // "qcow2"; empty when the driver has none.

@@ -18,8 +18,8 @@ absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
 
 absl::Status Qcow2TableCache::EvictIfFull() {
   if (entries_.size() < max_entries_) return absl::OkStatus();
-  // Evict the least recently used clean entry; if all are dirty the owner must flush
-  // first (it does so when HasDirty() and the cache is full), so we simply grow.
+  // Evict the least recently used clean entry. If every entry is dirty the cache grows past
+  // its size (a soft limit): dirty tables leave only through the owner's ordered flush.
   for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) {
     auto e = entries_.find(*it);
     if (!e->second.dirty) {

@@ -3,7 +3,8 @@
 //
 // Entries are loaded on demand and written back only by Flush(): the owner decides the
 // order between caches (refcount blocks before the L2 tables that reference new
-// clusters, L2 tables before L1). Not thread-safe: the qcow2 instance's lock guards it.
+// clusters, L2 tables before L1). The size is a soft limit: only clean entries are
+// evicted. Not thread-safe: the qcow2 instance's lock guards it.
 #ifndef STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
 #define STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
 

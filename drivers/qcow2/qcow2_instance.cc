@@ -142,6 +142,24 @@ Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
   return ClusterType::kUnallocated;
 }
 
+absl::StatusOr<uint64_t> Qcow2Instance::MappingRunBytes(uint64_t offset, uint64_t bytes,
+                                                        uint64_t entry) {
+  const uint64_t first_gc = offset >> cluster_bits_;
+  const ClusterType type = TypeOf(entry);
+  const uint64_t host = entry & kL2OffsetMask;
+  uint64_t run = std::min(cluster_size_ - (offset & (cluster_size_ - 1)), bytes);
+  for (uint64_t gc = first_gc + 1; run < bytes && type != ClusterType::kCompressed; ++gc) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc));
+    if (TypeOf(next) != type) break;
+    if ((type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
+        (next & kL2OffsetMask) != host + ((gc - first_gc) << cluster_bits_)) {
+      break;
+    }
+    run += std::min(cluster_size_, bytes - run);
+  }
+  return run;
+}
+
 absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
   uint64_t l1_index = gc / l2_entries_;
   if (l1_index >= l1_.size()) return 0;
@@ -299,21 +317,8 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
       uint64_t gc = pos >> cluster_bits_;
       uint64_t in_cluster = pos & (cluster_size_ - 1);
       STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-      uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
-      // Extend over following clusters that continue the same kind of mapping.
-      ClusterType type = TypeOf(entry);
-      while (done + len < bytes && type != ClusterType::kCompressed) {
-        STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc + 1));
-        if (TypeOf(next) != type) break;
-        if (type == ClusterType::kNormal &&
-            (next & kL2OffsetMask) !=
-                (entry & kL2OffsetMask) + ((gc + 1 - (pos >> cluster_bits_)) << cluster_bits_)) {
-          break;
-        }
-        ++gc;
-        len += std::min(cluster_size_, bytes - done - len);
-      }
-      if (type == ClusterType::kNormal) {
+      STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
+      if (TypeOf(entry) == ClusterType::kNormal) {
         uint64_t host = entry & kL2OffsetMask;
         if (host % cluster_size_ != 0) {
           return ErrnoError(EIO, "Cluster allocation offset unaligned");
@@ -630,20 +635,10 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
   absl::MutexLock lock(&mu_);
   uint64_t gc = offset >> cluster_bits_;
   STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-  ClusterType type = TypeOf(entry);
+  const ClusterType type = TypeOf(entry);
+  const uint64_t host = entry & kL2OffsetMask;
   BlockStatus s;
-  s.bytes = std::min(cluster_size_ - (offset & (cluster_size_ - 1)), bytes);
-  uint64_t host = entry & kL2OffsetMask;
-  while (s.bytes < bytes) {
-    STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc + 1));
-    if (TypeOf(next) != type || type == ClusterType::kCompressed) break;
-    if ((type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
-        (next & kL2OffsetMask) != host + ((gc + 1 - (offset >> cluster_bits_)) << cluster_bits_)) {
-      break;
-    }
-    ++gc;
-    s.bytes += std::min(cluster_size_, bytes - s.bytes);
-  }
+  STRATA_ASSIGN_OR_RETURN(s.bytes, MappingRunBytes(offset, bytes, entry));
   switch (type) {
     case ClusterType::kUnallocated:
       s.zero = backing_ == nullptr;
@@ -712,27 +707,23 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   absl::MutexLock lock(&mu_);
   FormatSpecificInfo fs;
   fs.type = "qcow2";
-  auto add = [&](const char* key, std::string human, std::string json) {
-    fs.entries.push_back({key, std::move(human), std::move(json)});
+  auto add = [&](const char* key, std::variant<bool, int64_t, std::string> value) {
+    fs.entries.push_back({key, std::move(value)});
   };
-  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-  std::string compression = header_.compression_type == 1 ? "zstd" : "zlib";
+  const std::string compression = header_.compression_type == 1 ? "zstd" : "zlib";
+  const int64_t refcount_bits = header_.refcount_bits();
   if (header_.version == 2) {
-    add("compat", "0.10", "\"0.10\"");
-    add("compression-type", compression, "\"" + compression + "\"");
-    add("refcount-bits", absl::StrCat(header_.refcount_bits()),
-        absl::StrCat(header_.refcount_bits()));
+    add("compat", std::string("0.10"));
+    add("compression-type", compression);
+    add("refcount-bits", refcount_bits);
     return fs;
   }
-  bool lazy = header_.compatible_features & kCompatLazyRefcounts;
-  bool corrupt = header_.incompatible_features & kIncompatCorrupt;
-  add("compat", "1.1", "\"1.1\"");
-  add("compression-type", compression, "\"" + compression + "\"");
-  add("lazy-refcounts", b(lazy), b(lazy));
-  add("refcount-bits", absl::StrCat(header_.refcount_bits()),
-      absl::StrCat(header_.refcount_bits()));
-  add("corrupt", b(corrupt), b(corrupt));
-  add("extended-l2", "false", "false");
+  add("compat", std::string("1.1"));
+  add("compression-type", compression);
+  add("lazy-refcounts", (header_.compatible_features & kCompatLazyRefcounts) != 0);
+  add("refcount-bits", refcount_bits);
+  add("corrupt", (header_.incompatible_features & kIncompatCorrupt) != 0);
+  add("extended-l2", false);
   return fs;
 }
 

@@ -58,6 +58,11 @@ class Qcow2Instance : public DriverInstance {
   ClusterType TypeOf(uint64_t l2_entry) const;
 
   absl::StatusOr<uint64_t> GetL2Entry(uint64_t guest_cluster) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bytes from `offset` (at most `bytes`) over which the mapping continues like `entry`,
+  // the L2 entry of offset's cluster: same cluster type and, for clusters with a host
+  // offset, host-contiguous. A compressed cluster is a run of its own.
+  absl::StatusOr<uint64_t> MappingRunBytes(uint64_t offset, uint64_t bytes, uint64_t entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The L2 table for `l1_index`, allocating it (or a private copy of a shared one) if
   // needed; grows the L1 table if `l1_index` is past its end.
   absl::StatusOr<uint64_t> EnsureL2Table(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -82,7 +87,6 @@ class Qcow2Instance : public DriverInstance {
                                uint64_t* written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status SetBacking(BdrvChild* backing) { backing_ = backing; return absl::OkStatus(); }
 
   BdrvChild* const file_;
   BdrvChild* backing_ = nullptr;

@@ -33,7 +33,7 @@ class JsonValue {
 
   // Pretty form as qemu-img prints it (no trailing newline).
   std::string Pretty(int indent = 0) const;
-  // One-line form "{ "a": 1, ... }"? Not QEMU's; compact without spaces.
+  // One-line form with the same member order, for tests and logs (QEMU prints none).
   std::string Compact() const;
 
  private:

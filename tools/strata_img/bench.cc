@@ -24,10 +24,7 @@ int BenchMain(const Args& args) {
   int pattern = 0;
   bool write = false, quiet = false, image_opts = false, drain = true;
   std::string fmt, cache = "writeback";
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kFlushInterval = 256, kNoDrain, kPattern, kImageOpts, kObject };
   static const struct option kLong[] = {
       {"help", no_argument, nullptr, 'h'},
@@ -47,7 +44,7 @@ int BenchMain(const Args& args) {
     return *v;
   };
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "hc:d:f:ni:o:qs:S:t:wU", kLong,
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hc:d:f:ni:o:qs:S:t:wU", kLong,
                           nullptr)) != -1) {
     std::optional<uint64_t> v;
     switch (c) {
@@ -72,16 +69,11 @@ int BenchMain(const Args& args) {
       case kImageOpts: image_opts = true; break;
       case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   (void)drain;
-  if (optind != static_cast<int>(args.size()) - 1) {
-    tools::ErrorReport("Expecting one image file name");
-    return 1;
-  }
+  if (!ExpectOneFilename(args)) return 1;
   if (step == 0) step = size;
   if (depth < 1) depth = 1;
   std::unique_ptr<BlockBackend> blk = OpenForTool(args[optind], fmt, write, image_opts, cache);

@@ -82,10 +82,7 @@ int CheckMain(const Args& args) {
   std::string fmt, output = "human", cache = "writeback";
   uint32_t fix = 0;
   bool quiet = false, image_opts = false, force_share = false;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kOutput = 256, kImageOpts, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"format", required_argument, nullptr, 'f'},
@@ -96,7 +93,7 @@ int CheckMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:r:T:qU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:r:T:qU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'r':
@@ -117,19 +114,14 @@ int CheckMain(const Args& args) {
       case kImageOpts: image_opts = true; break;
       case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   if (output != "human" && output != "json") {
     tools::ErrorReport("--output must be used with human or json as argument.");
     return 1;
   }
-  if (optind != static_cast<int>(args.size()) - 1) {
-    tools::ErrorReport("Expecting one image file name");
-    return 1;
-  }
+  if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
   ImageOpenRequest request;
   request.filename = filename;

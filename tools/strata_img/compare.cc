@@ -31,10 +31,7 @@ int64_t FirstMismatch(const uint8_t* a, const uint8_t* b, uint64_t len) {
 int CompareMain(const Args& args) {
   std::string fmt1, fmt2, cache = "writeback";
   bool quiet = false, strict = false, image_opts = false, force_share = false;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kImageOpts = 256, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"object", required_argument, nullptr, kObject},
@@ -42,7 +39,7 @@ int CompareMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:F:T:pqsU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:F:T:pqsU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt1 = optarg; break;
       case 'F': fmt2 = optarg; break;
@@ -54,9 +51,7 @@ int CompareMain(const Args& args) {
       case kImageOpts: image_opts = true; break;
       case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 2;
+        return TryHelp(2);
     }
   }
   if (optind != static_cast<int>(args.size()) - 2) {

@@ -28,10 +28,7 @@ int ConvertMain(const Args& args) {
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
   uint64_t sparse_bytes = 4096;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kImageOpts = 256, kObject, kTargetImageOpts, kTargetIsZero, kSalvage, kBitmaps };
   static const struct option kLong[] = {
       {"help", no_argument, nullptr, 'h'},
@@ -44,7 +41,7 @@ int ConvertMain(const Args& args) {
       {"force-share", no_argument, nullptr, 'U'},
       {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
                           kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': src_fmt = optarg; break;
@@ -77,9 +74,7 @@ int ConvertMain(const Args& args) {
         tools::ErrorReport(absl::StrCat("option -", std::string(1, static_cast<char>(c)), " is not supported yet"));
         return 1;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   if (quiet) progress = false;

@@ -35,15 +35,12 @@ int CreateMain(const Args& args) {
   std::string fmt = "raw", backing, backing_fmt;
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, unsafe = false;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"object", required_argument, nullptr, 'O'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), ":F:b:f:ho:qu", kLong, nullptr)) !=
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":F:b:f:ho:qu", kLong, nullptr)) !=
          -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
@@ -65,10 +62,8 @@ int CreateMain(const Args& args) {
         tools::ErrorReport(absl::StrCat("option requires an argument -- '", std::string(1, static_cast<char>(optopt)), "'"));
         return 1;
       default:
-        tools::ErrorReport(absl::StrCat("unrecognized option '", argv[optind - 1], "'"));
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        tools::ErrorReport(absl::StrCat("unrecognized option '", argv.argv()[optind - 1], "'"));
+        return TryHelp(1);
     }
   }
   (void)unsafe;

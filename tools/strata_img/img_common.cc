@@ -2,6 +2,8 @@
 #include "tools/strata_img/img_common.h"
 
 #include <cerrno>
+#include <getopt.h>
+
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,23 @@
 #include "tools/common/program.h"
 
 namespace strata::img {
+
+GetoptArgs::GetoptArgs(const Args& args) {
+  for (const auto& a : args) argv_.push_back(const_cast<char*>(a.c_str()));
+  argv_.push_back(nullptr);
+  optind = 1;
+}
+
+int TryHelp(int status) {
+  std::fprintf(stderr, "Try '%s --help' for more information\n", tools::ProgramName().c_str());
+  return status;
+}
+
+bool ExpectOneFilename(const Args& args) {
+  if (optind == static_cast<int>(args.size()) - 1) return true;
+  tools::ErrorReport("Expecting one image file name");
+  return false;
+}
 
 std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
                                           bool writable, bool image_opts,

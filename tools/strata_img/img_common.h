@@ -27,6 +27,25 @@ std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
     const std::string& text);
 
+// getopt wants a mutable, null-terminated argv and a reset optind; this provides both
+// over the subcommand's arguments (argv[0] is the subcommand name).
+class GetoptArgs {
+ public:
+  explicit GetoptArgs(const Args& args);
+  int argc() const { return static_cast<int>(argv_.size()) - 1; }
+  char** argv() { return argv_.data(); }
+
+ private:
+  std::vector<char*> argv_;
+};
+
+// Prints "Try '<program> --help' for more information" to stderr; returns `status`.
+int TryHelp(int status = 1);
+
+// True if exactly one argument follows the options (getopt's optind); otherwise reports
+// "Expecting one image file name".
+bool ExpectOneFilename(const Args& args);
+
 // Parses a qemu-img size argument ("64M", "1G", "512"); prints QEMU's error on failure.
 std::optional<uint64_t> ParseSizeArg(const std::string& text);
 

@@ -2,6 +2,8 @@
 #include <getopt.h>
 
 #include <cstdio>
+#include <type_traits>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "tools/common/human_size.h"
@@ -75,7 +77,7 @@ void PrintHuman(const ImageFacts& f) {
       for (char& c : key) {
         if (c == '-') c = ' ';
       }
-      std::printf("    %s: %s\n", key.c_str(), e.human_value.c_str());
+      std::printf("    %s: %s\n", key.c_str(), e.HumanValue().c_str());
     }
   }
 }
@@ -92,13 +94,14 @@ JsonValue ToJson(const ImageFacts& f) {
   if (!f.specific.type.empty()) {
     JsonValue data = JsonValue::Object();
     for (const auto& e : f.specific.entries) {
-      if (e.json_value == "true" || e.json_value == "false") {
-        data.Set(e.key, JsonValue::Bool(e.json_value == "true"));
-      } else if (!e.json_value.empty() && e.json_value[0] == '"') {
-        data.Set(e.key, JsonValue::String(e.json_value.substr(1, e.json_value.size() - 2)));
-      } else {
-        data.Set(e.key, JsonValue::Int(std::stoll(e.json_value)));
-      }
+      std::visit(
+          [&](const auto& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, bool>) data.Set(e.key, JsonValue::Bool(v));
+            else if constexpr (std::is_same_v<T, int64_t>) data.Set(e.key, JsonValue::Int(v));
+            else data.Set(e.key, JsonValue::String(v));
+          },
+          e.value);
     }
     JsonValue specific = JsonValue::Object();
     specific.Set("type", JsonValue::String(f.specific.type));
@@ -121,10 +124,7 @@ JsonValue ToJson(const ImageFacts& f) {
 int InfoMain(const Args& args) {
   std::string fmt, output = "human";
   bool image_opts = false, force_share = false;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kOutput = 256, kImageOpts, kBackingChain, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"format", required_argument, nullptr, 'f'},
@@ -135,7 +135,7 @@ int InfoMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "f:hU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), "f:hU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'U': force_share = true; break;
@@ -143,19 +143,14 @@ int InfoMain(const Args& args) {
       case kImageOpts: image_opts = true; break;
       case kBackingChain: case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   if (output != "human" && output != "json") {
     tools::ErrorReport("--output must be used with human or json as argument.");
     return 1;
   }
-  if (optind != static_cast<int>(args.size()) - 1) {
-    tools::ErrorReport("Expecting one image file name");
-    return 1;
-  }
+  if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
   std::unique_ptr<BlockBackend> blk =
       OpenForTool(filename, fmt, false, image_opts, "writeback", force_share);

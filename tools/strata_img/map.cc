@@ -64,10 +64,7 @@ int MapMain(const Args& args) {
   bool image_opts = false;
   uint64_t start = 0;
   std::optional<uint64_t> max_length;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kOutput = 256, kImageOpts, kStart, kMaxLen, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"format", required_argument, nullptr, 'f'},
@@ -79,7 +76,7 @@ int MapMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "f:hU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), "f:hU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'U': break;
@@ -99,19 +96,14 @@ int MapMain(const Args& args) {
       }
       case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   if (output != "human" && output != "json") {
     tools::ErrorReport("--output must be used with human or json as argument.");
     return 1;
   }
-  if (optind != static_cast<int>(args.size()) - 1) {
-    tools::ErrorReport("Expecting one image file name");
-    return 1;
-  }
+  if (!ExpectOneFilename(args)) return 1;
   std::unique_ptr<BlockBackend> blk = OpenForTool(args[optind], fmt, false, image_opts);
   if (!blk) return 1;
   uint64_t length = blk->GetLength().value_or(0);

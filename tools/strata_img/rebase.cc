@@ -24,10 +24,7 @@ int RebaseMain(const Args& args) {
   std::string fmt, backing, backing_fmt, cache = "writeback", src_cache = "writeback";
   bool unsafe = false, quiet = false, progress = false, image_opts = false;
   bool have_backing = false;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(args);
   enum { kImageOpts = 256, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"object", required_argument, nullptr, kObject},
@@ -35,7 +32,7 @@ int RebaseMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:F:b:upt:T:qU", kLong, nullptr)) !=
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:F:b:upt:T:qU", kLong, nullptr)) !=
          -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
@@ -50,9 +47,7 @@ int RebaseMain(const Args& args) {
       case kImageOpts: image_opts = true; break;
       case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   (void)quiet;
@@ -61,10 +56,7 @@ int RebaseMain(const Args& args) {
     tools::ErrorReport("Must specify backing file (-b)");
     return 1;
   }
-  if (optind != static_cast<int>(args.size()) - 1) {
-    tools::ErrorReport("Expecting one image file name");
-    return 1;
-  }
+  if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
   std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts, cache,
                                                   false, /*no_backing=*/unsafe);

@@ -22,10 +22,7 @@ int ResizeMain(const Args& args) {
   }
   std::string size_arg = rest.back();
   rest.pop_back();
-  std::vector<char*> argv;
-  for (const auto& a : rest) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  optind = 1;
+  GetoptArgs argv(rest);
   enum { kShrink = 256, kPrealloc, kImageOpts, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                         {"shrink", no_argument, nullptr, kShrink},
@@ -34,7 +31,7 @@ int ResizeMain(const Args& args) {
                                         {"object", required_argument, nullptr, kObject},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.size() - 1, argv.data(), "hf:q", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:q", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'q': quiet = true; break;
@@ -43,9 +40,7 @@ int ResizeMain(const Args& args) {
       case kImageOpts: image_opts = true; break;
       case kObject: break;
       default:
-        std::fprintf(stderr, "Try '%s --help' for more information\n",
-                     tools::ProgramName().c_str());
-        return 1;
+        return TryHelp(1);
     }
   }
   if (optind != static_cast<int>(rest.size()) - 1) {

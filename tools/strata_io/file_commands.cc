@@ -43,23 +43,18 @@ bool OpenCommand(IoSession& s, const Args& argv) {
       case 'r': request.flags.read_only = true; break;
       case 'U': request.flags.force_share = true; break;
       case 't': {
-        absl::StatusOr<CacheMode> mode = ParseCacheMode(p.value());
-        if (!mode.ok()) {
-          tools::ErrorReport(absl::StrCat("Invalid cache option: ", p.value()));
-          return false;
-        }
+        std::optional<CacheMode> mode = ParseCacheArg(p.value());
+        if (!mode) return false;
         request.flags.cache = *mode;
         writethrough = mode->writethrough;
         break;
       }
-      case 'd':
-        if (p.value() == "unmap" || p.value() == "on") request.flags.discard_unmap = true;
-        else if (p.value() == "ignore" || p.value() == "off") request.flags.discard_unmap = false;
-        else {
-          tools::ErrorReport(absl::StrCat("Invalid discard option: ", p.value()));
-          return false;
-        }
+      case 'd': {
+        std::optional<bool> unmap = ParseDiscardArg(p.value());
+        if (!unmap) return false;
+        request.flags.discard_unmap = *unmap;
         break;
+      }
       case 'o': {
         absl::StatusOr<google::protobuf::Struct> opts = ParseKeyval(p.value());
         if (!opts.ok()) {
@@ -119,7 +114,7 @@ bool InfoCommand(IoSession& s, const Args&) {
       for (char& ch : key) {
         if (ch == '-') ch = ' ';
       }
-      std::printf("    %s: %s\n", key.c_str(), e.human_value.c_str());
+      std::printf("    %s: %s\n", key.c_str(), e.HumanValue().c_str());
     }
   }
   return true;
@@ -135,17 +130,8 @@ bool LengthCommand(IoSession& s, const Args&) {
   return true;
 }
 
-namespace {
-
 // qemu-io 7.2's map reports allocation in the top image only (checked against the real
-// binary on a backing chain; a run inherited from the backing file is "not allocated").
-absl::StatusOr<uint64_t> IsAllocatedAbove(BlockDriverState& node, uint64_t offset,
-                                          uint64_t bytes, bool* allocated) {
-  return node.IsAllocated(offset, bytes, allocated);
-}
-
-}  // namespace
-
+// binary on a backing chain: a range inherited from the backing file is "not allocated").
 bool MapCommand(IoSession& s, const Args&) {
   BlockDriverState& root = s.backend().root();
   absl::StatusOr<uint64_t> len = s.backend().GetLength();
@@ -153,7 +139,7 @@ bool MapCommand(IoSession& s, const Args&) {
   uint64_t offset = 0;
   while (offset < *len) {
     bool allocated = false;
-    absl::StatusOr<uint64_t> n = IsAllocatedAbove(root, offset, *len - offset, &allocated);
+    absl::StatusOr<uint64_t> n = root.IsAllocated(offset, *len - offset, &allocated);
     if (!n.ok() || *n == 0) {
       std::printf("Failed to get allocation status: %s\n",
                   StrError(n.ok() ? EIO : ErrnoOf(n.status())).c_str());
@@ -164,7 +150,7 @@ bool MapCommand(IoSession& s, const Args&) {
     while (offset + run < *len) {
       bool next_alloc = false;
       absl::StatusOr<uint64_t> m =
-          IsAllocatedAbove(root, offset + run, *len - offset - run, &next_alloc);
+          root.IsAllocated(offset + run, *len - offset - run, &next_alloc);
       if (!m.ok() || *m == 0 || next_alloc != allocated) break;
       run += *m;
     }
@@ -309,11 +295,8 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
       case 'r': request.flags.read_only = true; ++rw_options; break;
       case 'w': request.flags.read_only = false; ++rw_options; break;
       case 'c': {
-        absl::StatusOr<CacheMode> mode = ParseCacheMode(p.value());
-        if (!mode.ok()) {
-          tools::ErrorReport(absl::StrCat("Invalid cache option: ", p.value()));
-          return false;
-        }
+        std::optional<CacheMode> mode = ParseCacheArg(p.value());
+        if (!mode) return false;
         request.flags.cache = *mode;
         writethrough = mode->writethrough;
         break;

@@ -140,6 +140,22 @@ std::optional<int> ParsePattern(const std::string& arg) {
   return static_cast<int>(v);
 }
 
+std::optional<CacheMode> ParseCacheArg(const std::string& name) {
+  absl::StatusOr<CacheMode> mode = ParseCacheMode(name);
+  if (!mode.ok()) {
+    tools::ErrorReport("Invalid cache option: " + name);
+    return std::nullopt;
+  }
+  return *mode;
+}
+
+std::optional<bool> ParseDiscardArg(const std::string& mode) {
+  if (mode == "unmap" || mode == "on") return true;
+  if (mode == "ignore" || mode == "off") return false;
+  tools::ErrorReport("Invalid discard option: " + mode);
+  return std::nullopt;
+}
+
 void PrintUsage(const char* name) {
   for (const Command& c : Commands()) {
     if (std::string(c.name) == name) {

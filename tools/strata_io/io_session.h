@@ -14,6 +14,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "block/block_backend.h"
+#include "block/cache_mode.h"
 #include "block/graph_builder.h"
 
 namespace strata::io {
@@ -87,6 +88,11 @@ class IoSession {
 std::optional<int64_t> ParseNumberArg(const std::string& arg);
 // Parses a pattern byte; on error prints "<arg> is not a valid pattern byte".
 std::optional<int> ParsePattern(const std::string& arg);
+// Parses a cache mode name (-t/-c); on error prints "<program>: Invalid cache option: X".
+std::optional<CacheMode> ParseCacheArg(const std::string& name);
+// Parses a discard mode (-d): true for unmap/on, false for ignore/off; on error prints
+// "<program>: Invalid discard option: X".
+std::optional<bool> ParseDiscardArg(const std::string& mode);
 // Prints the command's usage line ("name args -- oneline").
 void PrintUsage(const char* name);
 

@@ -70,23 +70,16 @@ int main(int argc, char** argv) {
       case 'r': read_only = true; break;
       case 'n': session.default_flags.cache.direct = true; session.writethrough = false; break;
       case 't': {
-        absl::StatusOr<strata::CacheMode> mode = strata::ParseCacheMode(optarg);
-        if (!mode.ok()) {
-          strata::tools::ErrorReport(absl::StrCat("Invalid cache option: ", optarg));
-          return 1;
-        }
+        std::optional<strata::CacheMode> mode = strata::io::ParseCacheArg(optarg);
+        if (!mode) return 1;
         session.default_flags.cache = *mode;
         session.writethrough = mode->writethrough;
         break;
       }
       case 'd': {
-        std::string m = optarg;
-        if (m == "unmap" || m == "on") session.default_flags.discard_unmap = true;
-        else if (m == "ignore" || m == "off") session.default_flags.discard_unmap = false;
-        else {
-          strata::tools::ErrorReport(absl::StrCat("Invalid discard option: ", m));
-          return 1;
-        }
+        std::optional<bool> unmap = strata::io::ParseDiscardArg(optarg);
+        if (!unmap) return 1;
+        session.default_flags.discard_unmap = *unmap;
         break;
       }
       case 'U': session.default_flags.force_share = true; break;
