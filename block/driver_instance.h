@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "block/debug_breakpoints.h"
 #include "block/debug_events.h"
 #include "block/io_vector.h"
 
@@ -141,6 +142,8 @@ class DriverInstance {
   // driver that overrides WantsDebugEvents() to true is ever called.
   virtual void HandleDebugEvent(DebugEvent event) {}
   virtual bool WantsDebugEvents() const { return false; }
+  // The node's breakpoint controls, if it has any (blkdebug). Owned by the instance.
+  virtual DebugBreakpoints* debug_breakpoints() { return nullptr; }
 
   // Offsets and lengths of requests must be multiples of this (power of two). Default 1.
   virtual uint32_t request_alignment() const { return 1; }

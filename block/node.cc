@@ -58,6 +58,18 @@ void BlockDriverState::SetInstance(std::unique_ptr<DriverInstance> instance) {
   instance_ = std::move(instance);
   alignment_ = instance_->request_alignment();
   if (alignment_ == 0) alignment_ = 1;
+  wants_events_ = instance_->WantsDebugEvents();
+}
+
+DebugBreakpoints* BlockDriverState::FindDebugBreakpoints() {
+  for (BlockDriverState* node = this; node != nullptr;) {
+    if (node->instance_) {
+      if (DebugBreakpoints* b = node->instance_->debug_breakpoints()) return b;
+    }
+    BdrvChild* primary = node->primary_child();
+    node = primary != nullptr ? &primary->node() : nullptr;
+  }
+  return nullptr;
 }
 
 absl::Status BlockDriverState::Close() {
@@ -132,7 +144,10 @@ void BlockDriverState::EndSerialised(uint64_t offset, uint64_t bytes) {
 absl::Status BlockDriverState::AlignedPwritev(uint64_t offset, uint64_t bytes,
                                               const IoVector& qiov, uint32_t flags) {
   write_generation_.fetch_add(1, std::memory_order_relaxed);
-  return instance_->Pwritev(offset, bytes, qiov, flags);
+  NotifySelf(DebugEvent::kPwritev);
+  absl::Status s = instance_->Pwritev(offset, bytes, qiov, flags);
+  NotifySelf(DebugEvent::kPwritevDone);
+  return s;
 }
 
 absl::Status BlockDriverState::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -160,11 +175,15 @@ absl::Status BlockDriverState::PaddedPwritev(uint64_t offset, uint64_t bytes,
   uint64_t tail_len = end - (offset + bytes);
   bool same_block = end - begin == alignment_;
   if (head_len > 0 || same_block) {
+    NotifySelf(DebugEvent::kPwritevRmwHead);
     STRATA_RETURN_IF_ERROR(instance_->Preadv(begin, alignment_, head.AsIoVector(), 0));
+    NotifySelf(DebugEvent::kPwritevRmwAfterHead);
   }
   if (tail_len > 0 && !same_block) {
+    NotifySelf(DebugEvent::kPwritevRmwTail);
     STRATA_RETURN_IF_ERROR(
         instance_->Preadv(end - alignment_, alignment_, tail.AsIoVector(), 0));
+    NotifySelf(DebugEvent::kPwritevRmwAfterTail);
   }
   IoVector padded;
   if (same_block) {
@@ -184,7 +203,9 @@ absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uin
   if (bytes == 0) return absl::OkStatus();
   if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
     write_generation_.fetch_add(1, std::memory_order_relaxed);
+    NotifySelf(DebugEvent::kPwritevZero);
     absl::Status s = instance_->PwriteZeroes(offset, bytes, flags);
+    NotifySelf(DebugEvent::kPwritevDone);
     if (ErrnoOf(s) != ENOTSUP) return s;
     if (flags & kReqNoFallback) return s;
   } else if (flags & kReqNoFallback) {

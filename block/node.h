@@ -78,6 +78,9 @@ class BlockDriverState {
   // Delivers a debug event to this node's driver (called by BdrvChild).
   void HandleDebugEvent(DebugEvent event) { instance_->HandleDebugEvent(event); }
   bool WantsDebugEvents() const { return instance_ && instance_->WantsDebugEvents(); }
+  // The breakpoint controls of the first node down the primary-child chain (this one
+  // first) that has them (a blkdebug node), or nullptr.
+  DebugBreakpoints* FindDebugBreakpoints();
 
   // --- Graph ---
   BdrvChild* AddChild(std::string name, ChildRole role,
@@ -103,6 +106,10 @@ class BlockDriverState {
 
  private:
   absl::Status CheckWritable() const;
+  // Block-layer events about this node's own requests (QEMU bdrv_debug_event(bs, ...)).
+  void NotifySelf(DebugEvent event) {
+    if (ABSL_PREDICT_FALSE(wants_events_)) instance_->HandleDebugEvent(event);
+  }
   absl::Status AlignedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                               uint32_t flags);
   absl::Status PaddedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -118,6 +125,7 @@ class BlockDriverState {
   const OpenFlags flags_;
   std::unique_ptr<DriverInstance> instance_;
   uint32_t alignment_ = 1;  // Constant after SetInstance.
+  bool wants_events_ = false;  // Constant after SetInstance.
   std::vector<std::unique_ptr<BdrvChild>> children_;
   bool closed_ = false;
 

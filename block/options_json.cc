@@ -204,8 +204,13 @@ absl::StatusOr<Struct> NormaliseMessage(
   for (const auto& [raw_key, value] : in.fields()) {
     std::string key = NormaliseKey(raw_key);
     const FieldDescriptor* field = d->FindFieldByName(key);
+    // Fields whose QEMU name is not a usable C++ name carry it as their JSON name.
+    for (int i = 0; field == nullptr && i < d->field_count(); ++i) {
+      if (d->field(i)->has_json_name() && d->field(i)->json_name() == raw_key) field = d->field(i);
+    }
     if (field == nullptr) return unknown(raw_key);
-    STRATA_ASSIGN_OR_RETURN((*out.mutable_fields())[key], NormaliseField(raw_key, field, value));
+    STRATA_ASSIGN_OR_RETURN((*out.mutable_fields())[field->name()],
+                            NormaliseField(raw_key, field, value));
   }
   return out;
 }

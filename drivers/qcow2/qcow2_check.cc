@@ -45,13 +45,12 @@ struct ReferenceMap {
 absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
   absl::MutexLock lock(&mu_);
   if (fix != 0 && read_only_) return ErrnoError(EACCES, "Image is read-only");
-  STRATA_RETURN_IF_ERROR(FlushMetadata());
+  WaitForAllocations(0, UINT64_MAX);
+  STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/fix != 0));
   CheckResult r;
-  STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file_->node().GetLength());
-  const uint64_t nb_clusters = DivRoundUp(file_length, cluster_size_);
+  uint64_t nb_clusters = 0;
   ReferenceMap map;
-  map.refs.assign(nb_clusters, 0);
-  map.Add(0, cluster_size_, cluster_bits_);
+  bool needs_rebuild = false;
   const uint32_t x = 62 - (cluster_bits_ - 8);
 
   // Walks one L1 table; `active` also gathers the allocation statistics.
@@ -146,68 +145,81 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     return absl::OkStatus();
   };
 
-  STRATA_RETURN_IF_ERROR(walk_l1(header_.l1_table_offset, l1_.size(), true));
-  // Snapshots: their table and their L1/L2/data clusters.
-  if (header_.nb_snapshots > 0) {
-    uint64_t pos = header_.snapshots_offset;
-    for (uint32_t i = 0; i < header_.nb_snapshots; ++i) {
-      uint8_t fixed[40];
-      if (!file_->node().Pread(pos, sizeof(fixed), fixed).ok()) {
-        ++r.check_errors;
-        break;
+  // Counts every reference into `map` (sized to the file); corruptions found on the way
+  // go to `r`, a broken refcount table sets `needs_rebuild`.
+  auto count_references = [&]() -> absl::Status {
+    STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file_->node().GetLength());
+    nb_clusters = DivRoundUp(file_length, cluster_size_);
+    map = ReferenceMap();
+    map.refs.assign(nb_clusters, 0);
+    map.Add(0, cluster_size_, cluster_bits_);
+    STRATA_RETURN_IF_ERROR(walk_l1(header_.l1_table_offset, l1_.size(), true));
+    // Snapshots: their table and their L1/L2/data clusters.
+    if (header_.nb_snapshots > 0) {
+      uint64_t pos = header_.snapshots_offset;
+      for (uint32_t i = 0; i < header_.nb_snapshots; ++i) {
+        uint8_t fixed[40];
+        if (!file_->node().Pread(pos, sizeof(fixed), fixed).ok()) {
+          ++r.check_errors;
+          break;
+        }
+        uint64_t l1_offset = LoadBe64(fixed);
+        uint32_t l1_size = LoadBe32(fixed + 8);
+        uint16_t id_size = LoadBe16(fixed + 12), name_size = LoadBe16(fixed + 14);
+        uint32_t extra = LoadBe32(fixed + 36);
+        if (l1_offset % cluster_size_ != 0) {
+          std::fprintf(stderr, "ERROR snapshot %u: L1 table is not cluster aligned; snapshot "
+                       "table entry corrupted\n", i);
+          ++map.corruptions;
+        } else {
+          STRATA_RETURN_IF_ERROR(walk_l1(l1_offset, l1_size, false));
+        }
+        pos = AlignUp(pos + 40 + extra + id_size + name_size, 8);
       }
-      uint64_t l1_offset = LoadBe64(fixed);
-      uint32_t l1_size = LoadBe32(fixed + 8);
-      uint16_t id_size = LoadBe16(fixed + 12), name_size = LoadBe16(fixed + 14);
-      uint32_t extra = LoadBe32(fixed + 36);
-      if (l1_offset % cluster_size_ != 0) {
-        std::fprintf(stderr, "ERROR snapshot %u: L1 table is not cluster aligned; snapshot "
+      map.Add(header_.snapshots_offset, pos - header_.snapshots_offset, cluster_bits_);
+    }
+    // The refcount structures themselves.
+    const uint64_t reftable_offset = refcounts_->table_offset();
+    const uint32_t reftable_clusters = refcounts_->table_clusters();
+    map.Add(reftable_offset, uint64_t{reftable_clusters} * cluster_size_, cluster_bits_);
+    std::vector<uint8_t> reftable(uint64_t{reftable_clusters} * cluster_size_);
+    STRATA_RETURN_IF_ERROR(file_->node().Pread(reftable_offset, reftable.size(), reftable.data()));
+    for (uint64_t i = 0; i < reftable.size() / 8; ++i) {
+      uint64_t e = LoadBe64(&reftable[i * 8]);
+      if (e & kReftableReservedMask) {
+        std::fprintf(stderr, "ERROR refcount table entry %" PRIu64 " has reserved bits set\n", i);
+        ++map.corruptions;
+        needs_rebuild = true;
+        continue;
+      }
+      uint64_t off = e & kReftableOffsetMask;
+      if (off == 0) continue;
+      if (off % cluster_size_ != 0) {
+        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount "
                      "table entry corrupted\n", i);
         ++map.corruptions;
-      } else {
-        STRATA_RETURN_IF_ERROR(walk_l1(l1_offset, l1_size, false));
+        needs_rebuild = true;
+        continue;
       }
-      pos = AlignUp(pos + 40 + extra + id_size + name_size, 8);
+      if ((off >> cluster_bits_) >= nb_clusters) {
+        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is outside image\n", i);
+        ++map.corruptions;
+        needs_rebuild = true;
+        continue;
+      }
+      map.Add(off, cluster_size_, cluster_bits_);
     }
-    map.Add(header_.snapshots_offset, pos - header_.snapshots_offset, cluster_bits_);
-  }
-  // The refcount structures themselves.
-  const uint64_t reftable_offset = refcounts_->table_offset();
-  const uint32_t reftable_clusters = refcounts_->table_clusters();
-  map.Add(reftable_offset, uint64_t{reftable_clusters} * cluster_size_, cluster_bits_);
-  std::vector<uint8_t> reftable(uint64_t{reftable_clusters} * cluster_size_);
-  STRATA_RETURN_IF_ERROR(file_->node().Pread(reftable_offset, reftable.size(), reftable.data()));
-  bool needs_rebuild = false;
-  for (uint64_t i = 0; i < reftable.size() / 8; ++i) {
-    uint64_t e = LoadBe64(&reftable[i * 8]);
-    if (e & kReftableReservedMask) {
-      std::fprintf(stderr, "ERROR refcount table entry %" PRIu64 " has reserved bits set\n", i);
-      ++map.corruptions;
-      needs_rebuild = true;
-      continue;
-    }
-    uint64_t off = e & kReftableOffsetMask;
-    if (off == 0) continue;
-    if (off % cluster_size_ != 0) {
-      std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount "
-                   "table entry corrupted\n", i);
-      ++map.corruptions;
-      needs_rebuild = true;
-      continue;
-    }
-    if ((off >> cluster_bits_) >= nb_clusters) {
-      std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is outside image\n", i);
-      ++map.corruptions;
-      needs_rebuild = true;
-      continue;
-    }
-    map.Add(off, cluster_size_, cluster_bits_);
-  }
-  r.corruptions = map.corruptions;
+    r.corruptions += map.corruptions;
+    return absl::OkStatus();
+  };
+  STRATA_RETURN_IF_ERROR(count_references());
 
-  // Compare. A first pass counts; with repair requested a second pass fixes.
+  // Compares on-disk refcounts with `map`, fixing what `mask` allows (QEMU's
+  // compare_refcounts): an on-disk 0 for a referenced cluster needs a rebuild.
   uint64_t highest = 0;
-  auto compare = [&](bool repair) -> absl::Status {
+  std::vector<uint64_t> freed;  // clusters a repair left unreferenced
+  auto compare = [&](uint32_t mask) -> absl::Status {
+    highest = 0;
     for (uint64_t c = 0; c < nb_clusters; ++c) {
       absl::StatusOr<uint64_t> on_disk = refcounts_->GetRefcount(c);
       if (!on_disk.ok()) {
@@ -216,45 +228,80 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         ++r.check_errors;
         continue;
       }
-      uint64_t computed = map.refs[c];
+      uint64_t computed = c < map.refs.size() ? map.refs[c] : 0;
       if (*on_disk > 0 || computed > 0) highest = std::max(highest, c + 1);
       if (*on_disk == computed) continue;
-      bool is_leak = *on_disk > computed;
-      bool fixing = repair && (is_leak ? (fix & kCheckFixLeaks) : (fix & kCheckFixErrors));
-      if (!repair) {
-        if (!is_leak && *on_disk == 0) needs_rebuild = true;
-        if (is_leak) ++r.leaks; else ++r.corruptions;
+      int64_t* fixed = nullptr;
+      if (*on_disk == 0) {
+        needs_rebuild = true;
+      } else if (*on_disk > computed && (mask & kCheckFixLeaks)) {
+        fixed = &r.leaks_fixed;
+      } else if (*on_disk < computed && (mask & kCheckFixErrors)) {
+        fixed = &r.corruptions_fixed;
       }
-      if (repair && !fixing) continue;
       std::fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
-                   fixing ? "Repairing" : (is_leak ? "Leaked" : "ERROR"), c, *on_disk, computed);
-      if (fixing) {
-        absl::Status s = refcounts_->UpdateRefcount(
-            c, static_cast<int64_t>(computed) - static_cast<int64_t>(*on_disk));
-        if (!s.ok()) {
-          ++r.check_errors;
-          continue;
-        }
-        if (is_leak) {
-          ++r.leaks_fixed;
-          --r.leaks;
-        } else {
-          ++r.corruptions_fixed;
-          --r.corruptions;
-        }
+                   fixed ? "Repairing" : (*on_disk < computed ? "ERROR" : "Leaked"), c,
+                   *on_disk, computed);
+      if (fixed != nullptr &&
+          refcounts_->UpdateRefcount(c, static_cast<int64_t>(computed) -
+                                            static_cast<int64_t>(*on_disk)).ok()) {
+        ++*fixed;
+        if (computed == 0) freed.push_back(c);
+        continue;
       }
+      if (*on_disk < computed) ++r.corruptions; else ++r.leaks;
     }
     return absl::OkStatus();
   };
-  STRATA_RETURN_IF_ERROR(compare(false));
-  if (fix != 0 && (r.leaks > 0 || r.corruptions > 0)) {
-    if (needs_rebuild && (fix & kCheckFixErrors) == 0 && r.corruptions > 0) {
+  const CheckResult before_compare = r;
+  STRATA_RETURN_IF_ERROR(compare(0));
+  if (needs_rebuild && (fix & kCheckFixErrors)) {
+    const CheckResult old = r;
+    std::fprintf(stderr, "Rebuilding refcount structure\n");
+    absl::Status rebuilt = RebuildRefcountStructure(map.refs);
+    if (!rebuilt.ok()) {
+      ++r.check_errors;
+      return rebuilt;
+    }
+    r.corruptions = 0;
+    r.leaks = 0;
+    needs_rebuild = false;
+    // The structure moved: count again (statistics are kept from the first count).
+    const CheckResult stats = r;
+    STRATA_RETURN_IF_ERROR(count_references());
+    r.allocated_clusters = stats.allocated_clusters;
+    r.fragmented_clusters = stats.fragmented_clusters;
+    r.compressed_clusters = stats.compressed_clusters;
+    int64_t fresh_leaks = 0;
+    if (fix & kCheckFixLeaks) {
+      // The old structure is leaked now; free it. Leaks left were made by the rebuild.
+      const CheckResult saved = r;
+      r = CheckResult();
+      STRATA_RETURN_IF_ERROR(compare(kCheckFixLeaks));
+      if (needs_rebuild) std::fprintf(stderr, "ERROR rebuilt refcount structure is still broken\n");
+      fresh_leaks = r.leaks;
+      r = saved;
+    }
+    if (r.corruptions < old.corruptions) r.corruptions_fixed += old.corruptions - r.corruptions;
+    if (r.leaks < old.leaks) r.leaks_fixed += old.leaks - r.leaks;
+    r.leaks += fresh_leaks;
+  } else if (fix != 0) {
+    if (needs_rebuild) {
       std::fprintf(stderr, "ERROR need to rebuild refcount structures\n");
       ++r.check_errors;
-    } else {
-      STRATA_RETURN_IF_ERROR(compare(true));
-      STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+      return ErrnoError(EIO);
     }
+    if (r.leaks > 0 || r.corruptions > 0) {
+      r = before_compare;
+      STRATA_RETURN_IF_ERROR(compare(fix));
+    }
+  }
+  STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  if (!freed.empty()) {
+    // Like QEMU, hand clusters a repair freed back to the file system (after their
+    // refcount is written, so no structure on disk can name them any more).
+    STRATA_RETURN_IF_ERROR(file_->node().Flush());
+    for (uint64_t c : freed) (void)file_->node().Pdiscard(c << cluster_bits_, cluster_size_);
   }
 
   // COPIED flags of the active tables against the on-disk refcounts.
@@ -301,14 +348,16 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       }
     }
   }
-  if (fix != 0) STRATA_RETURN_IF_ERROR(FlushMetadata());
+  if (fix != 0) STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));
   r.image_end_offset = highest * cluster_size_;
   r.total_clusters = DivRoundUp(header_.size, cluster_size_);
   // A repair that left nothing wrong makes the image clean and consistent again.
-  if (fix != 0 && r.check_errors == 0 && r.corruptions == 0 &&
-      (header_.incompatible_features & (kIncompatDirty | kIncompatCorrupt))) {
-    header_.incompatible_features &= ~(kIncompatDirty | kIncompatCorrupt);
-    STRATA_RETURN_IF_ERROR(WriteHeaderBytes(72, 8));
+  if (fix != 0 && r.check_errors == 0 && r.corruptions == 0) {
+    STRATA_RETURN_IF_ERROR(MarkClean());
+    if (header_.incompatible_features & kIncompatCorrupt) {
+      header_.incompatible_features &= ~kIncompatCorrupt;
+      STRATA_RETURN_IF_ERROR(WriteHeaderBytes(72, 8));
+    }
   }
   return r;
 }

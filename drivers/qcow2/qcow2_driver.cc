@@ -114,6 +114,11 @@ class Qcow2Driver : public BlockDriver {
         ctx.OpenChild("file", ChildRole::kFile, ctx.options().qcow2().file(),
                       FormatChildPermissions(ctx.flags().read_only), ctx.flags()));
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Qcow2Instance> inst, Qcow2Instance::Open(ctx, file));
+    // A dirty image opened for writing is checked and repaired first (not for a check
+    // run, which reports and repairs on its own terms).
+    if (!ctx.flags().read_only && !ctx.flags().check_mode) {
+      STRATA_RETURN_IF_ERROR(inst->RepairIfDirty());
+    }
     return std::unique_ptr<DriverInstance>(std::move(inst));
   }
 

@@ -33,6 +33,7 @@ Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only
       cluster_bits_(header.cluster_bits),
       cluster_size_(header.cluster_size()),
       l2_entries_(header.cluster_size() / 8),
+      version_(header.version),
       header_(std::move(header)) {}
 
 absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& ctx,
@@ -54,13 +55,17 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   if (!flags.read_only && !flags.check_mode && (header.incompatible_features & kIncompatCorrupt)) {
     return ErrnoError(EACCES, "qcow2: Image is corrupt; cannot be opened read/write");
   }
-  if (!flags.read_only && !flags.check_mode && (header.incompatible_features & kIncompatDirty)) {
-    // Repairing a dirty image needs the consistency check, which strata does not have yet.
-    return ErrnoError(ENOTSUP, "Could not repair dirty image: Operation not supported");
+  const proto::Qcow2Options& qopts = ctx.options().qcow2();
+  bool lazy = (header.compatible_features & kCompatLazyRefcounts) != 0;
+  if (qopts.has_lazy_refcounts()) lazy = qopts.lazy_refcounts();
+  if (lazy && header.version < 3) {
+    return ErrnoError(EINVAL, "Lazy refcounts require a qcow2 image with at least qemu 1.1 "
+                              "compatibility level");
   }
   auto inst = std::unique_ptr<Qcow2Instance>(
       new Qcow2Instance(file, std::move(header), flags.read_only));
   absl::MutexLock lock(&inst->mu_);
+  inst->lazy_refcounts_ = lazy;
   Qcow2Header& h = inst->header_;
   // L2 cache: enough entries to map the whole image, within [16, 32 MiB worth].
   uint64_t l2_tables = DivRoundUp(h.size, inst->cluster_size_ * inst->l2_entries_);
@@ -135,7 +140,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
 
 Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
   if (e & kOflagCompressed) return ClusterType::kCompressed;
-  if ((e & kOflagZero) && header_.version >= 3) {
+  if ((e & kOflagZero) && version_ >= 3) {
     return (e & kL2OffsetMask) ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
   }
   if (e & kL2OffsetMask) return ClusterType::kNormal;
@@ -180,6 +185,10 @@ absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
   if (l2_offset != 0 && (l1_entry & kOflagCopied)) return l2_offset;
   // A new L2 table, or a private copy of one shared with a snapshot.
   STRATA_ASSIGN_OR_RETURN(uint64_t new_offset, refcounts_->AllocateClusters(1));
+  // The table's own refcount goes to disk now, even with lazy refcounts (as in QEMU), so
+  // a crash never leaves an L1 entry naming a table whose refcount was never written.
+  STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  STRATA_RETURN_IF_ERROR(file_->node().Flush());
   std::vector<uint8_t> old;
   if (l2_offset != 0) {
     file_->NotifyDebugEvent(DebugEvent::kL2AllocCowRead);
@@ -311,6 +320,7 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
   std::vector<DataSegment> deferred;
   {
     absl::MutexLock lock(&mu_);
+    WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
     uint64_t done = 0;
     while (done < bytes) {
       uint64_t pos = offset + done;
@@ -344,105 +354,162 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
   return status;
 }
 
-absl::Status Qcow2Instance::AllocatingWrite(uint64_t offset, uint64_t bytes,
-                                            const IoVector& qiov, uint64_t* written) {
-  const uint64_t first_gc = offset >> cluster_bits_;
+void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
+  struct Span {
+    const std::vector<InflightAllocation>* inflight;
+    uint64_t first, last;
+  } span{&inflight_allocs_, first_gc, last_gc};
+  mu_.Await(absl::Condition(
+      +[](Span* s) {
+        for (const InflightAllocation& a : *s->inflight) {
+          if (a.first_gc <= s->last && s->first < a.first_gc + a.count) return false;
+        }
+        return true;
+      },
+      &span));
+}
+
+absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
+    uint64_t offset, uint64_t bytes, const IoVector& qiov) {
+  AllocationPlan plan;
+  plan.first_gc = offset >> cluster_bits_;
+  plan.offset = offset;
   // How many clusters from first_gc need allocation, within this request and this L2 table.
-  uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
-  uint64_t table_end = (first_gc / l2_entries_ + 1) * l2_entries_;
-  std::vector<uint64_t> old_entries;
-  for (uint64_t gc = first_gc; gc <= last_gc && gc < table_end; ++gc) {
+  const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
+  const uint64_t table_end = (plan.first_gc / l2_entries_ + 1) * l2_entries_;
+  for (uint64_t gc = plan.first_gc; gc <= last_gc && gc < table_end; ++gc) {
     STRATA_ASSIGN_OR_RETURN(uint64_t e, GetL2Entry(gc));
     if (TypeOf(e) == ClusterType::kNormal && (e & kOflagCopied)) break;
-    old_entries.push_back(e);
+    plan.old_entries.push_back(e);
   }
-  const uint64_t n = old_entries.size();
-  // The L2 table first, then the data (QEMU's order, so layouts match).
-  STRATA_RETURN_IF_ERROR(EnsureL2Table(first_gc / l2_entries_).status());
-  STRATA_ASSIGN_OR_RETURN(uint64_t host, refcounts_->AllocateClusters(n));
-  if (host < cluster_size_) {
+  plan.count = plan.old_entries.size();
+  // The L2 table first, then the data clusters (QEMU's order, so layouts match).
+  STRATA_RETURN_IF_ERROR(EnsureL2Table(plan.first_gc / l2_entries_).status());
+  STRATA_ASSIGN_OR_RETURN(plan.host, refcounts_->AllocateClusters(plan.count));
+  if (plan.host < cluster_size_) {
     return ErrnoError(EIO, "Preventing invalid allocation of cluster at offset 0");
   }
-  const uint64_t run_start = first_gc << cluster_bits_;
-  const uint64_t run_end = (first_gc + n) << cluster_bits_;
-  const uint64_t data_end = std::min(offset + bytes, run_end);
-  // Copy-on-write: only the head and tail the request does not cover.
-  std::vector<uint8_t> head(offset - run_start), tail(run_end - data_end);
+  const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
+  plan.data_end = std::min(offset + bytes, run_end);
+  plan.data = qiov.Slice(0, plan.data_end - offset);
+  inflight_allocs_.push_back({plan.first_gc, plan.count});
+  return plan;
+}
+
+absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
+  const uint64_t run_start = plan.first_gc << cluster_bits_;
+  const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
+  // Copy-on-write: only the head and tail the request does not cover, in one write with
+  // the guest data.
+  std::vector<uint8_t> head(plan.offset - run_start), tail(run_end - plan.data_end);
   if (!head.empty()) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
-    STRATA_RETURN_IF_ERROR(ReadFromEntry(first_gc, old_entries.front(), 0, head.size(),
-                                         IoVector(head.data(), head.size())));
+    STRATA_RETURN_IF_ERROR(ReadFromEntry(plan.first_gc, plan.old_entries.front(), 0,
+                                         head.size(), IoVector(head.data(), head.size())));
   }
   if (!tail.empty()) {
-    uint64_t tail_gc = (data_end - 1) >> cluster_bits_;
+    uint64_t tail_gc = (plan.data_end - 1) >> cluster_bits_;
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
-    STRATA_RETURN_IF_ERROR(ReadFromEntry(tail_gc, old_entries[tail_gc - first_gc],
-                                         data_end & (cluster_size_ - 1), tail.size(),
+    STRATA_RETURN_IF_ERROR(ReadFromEntry(tail_gc, plan.old_entries[tail_gc - plan.first_gc],
+                                         plan.data_end & (cluster_size_ - 1), tail.size(),
                                          IoVector(tail.data(), tail.size())));
   }
   IoVector combined;
   if (!head.empty()) combined.Append(head.data(), head.size());
-  combined.Concat(qiov.Slice(0, data_end - offset));
+  combined.Concat(plan.data);
   if (!tail.empty()) combined.Append(tail.data(), tail.size());
   file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-  absl::Status s = file_->node().Pwritev(host, combined.size(), combined, 0);
-  if (!s.ok()) {
-    (void)refcounts_->FreeClusters(host, n);  // Unreferenced: give them back.
-    return s;
+  return file_->node().Pwritev(plan.host, combined.size(), combined, 0);
+}
+
+absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
+                                             absl::Status written) {
+  absl::Status status = written;
+  if (status.ok()) {
+    status = MarkDirtyForLazyRefcounts();
   }
-  for (uint64_t i = 0; i < n; ++i) {
-    STRATA_RETURN_IF_ERROR(SetL2Entry(first_gc + i, (host + (i << cluster_bits_)) | kOflagCopied));
-    ReleaseLater(old_entries[i]);
+  if (status.ok()) {
+    for (uint64_t i = 0; i < plan.count && status.ok(); ++i) {
+      status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied);
+      if (status.ok()) ReleaseLater(plan.old_entries[i]);
+    }
+  } else {
+    // Nothing references the new clusters: give them back.
+    (void)refcounts_->FreeClusters(plan.host, plan.count);
   }
-  *written = data_end - offset;
-  return absl::OkStatus();
+  for (auto it = inflight_allocs_.begin(); it != inflight_allocs_.end(); ++it) {
+    if (it->first_gc == plan.first_gc && it->count == plan.count) {
+      inflight_allocs_.erase(it);
+      break;
+    }
+  }
+  return status;
 }
 
 absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                     uint32_t flags) {
-  // Allocating writes (data and metadata) run under the lock; writes into clusters this
-  // image already owns (COPIED) run after it is released, like reads.
-  std::vector<DataSegment> deferred;
+  // Three phases. Under the lock: wait until no other request is allocating any of our
+  // clusters, then map: writes into clusters the image owns (COPIED) become plain data
+  // segments; the rest get new host clusters (refcounts taken, L2 table present) and are
+  // registered in-flight. Without the lock: copy-on-write reads and all data writes, so
+  // requests run in parallel (and a breakpoint can park one while others proceed). Under
+  // the lock again: link the written clusters into L2 (or give them back on failure).
+  std::vector<DataSegment> in_place;
+  std::vector<AllocationPlan> plans;
   {
     absl::MutexLock lock(&mu_);
+    WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
+    absl::Status planned;
     uint64_t done = 0;
-    while (done < bytes) {
+    while (done < bytes && planned.ok()) {
       uint64_t pos = offset + done;
       uint64_t gc = pos >> cluster_bits_;
-      STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-      if (TypeOf(entry) == ClusterType::kNormal && (entry & kOflagCopied)) {
-        // In place; extend over following clusters that are writable and host-contiguous.
-        const uint64_t in_cluster = pos & (cluster_size_ - 1);
-        const uint64_t base_host = entry & kL2OffsetMask;
-        uint64_t len = std::min(cluster_size_ - in_cluster, bytes - done);
-        while (done + len < bytes) {
-          uint64_t next_gc = gc + ((in_cluster + len) >> cluster_bits_);
-          STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(next_gc));
-          if (TypeOf(next) != ClusterType::kNormal || !(next & kOflagCopied) ||
-              (next & kL2OffsetMask) != base_host + ((next_gc - gc) << cluster_bits_)) {
-            break;
-          }
-          len += std::min(cluster_size_, bytes - done - len);
+      absl::StatusOr<uint64_t> entry = GetL2Entry(gc);
+      if (!entry.ok()) {
+        planned = entry.status();
+        break;
+      }
+      if (TypeOf(*entry) == ClusterType::kNormal && (*entry & kOflagCopied)) {
+        absl::StatusOr<uint64_t> len = WritableRunBytes(pos, bytes - done, *entry);
+        if (!len.ok()) {
+          planned = len.status();
+          break;
         }
-        deferred.push_back({base_host + in_cluster, len, qiov.Slice(done, len)});
-        done += len;
+        const uint64_t host = (*entry & kL2OffsetMask) + (pos & (cluster_size_ - 1));
+        in_place.push_back({host, *len, qiov.Slice(done, *len)});
+        done += *len;
         continue;
       }
-      uint64_t written = 0;
-      STRATA_RETURN_IF_ERROR(AllocatingWrite(pos, bytes - done, qiov.Slice(done, bytes - done),
-                                             &written));
-      done += written;
+      absl::StatusOr<AllocationPlan> plan =
+          PlanAllocation(pos, bytes - done, qiov.Slice(done, bytes - done));
+      if (!plan.ok()) {
+        planned = plan.status();
+        break;
+      }
+      done = plan->data_end - offset;
+      plans.push_back(*std::move(plan));
     }
-    if (!deferred.empty()) ++inflight_io_;
+    if (!planned.ok()) {
+      for (const AllocationPlan& p : plans) (void)FinishAllocation(p, planned);
+      return planned;
+    }
+    ++inflight_io_;
   }
+  std::vector<absl::Status> results;
+  results.reserve(plans.size());
+  for (const AllocationPlan& p : plans) results.push_back(WriteAllocation(p));
   absl::Status status;
-  for (const DataSegment& d : deferred) {
+  for (const DataSegment& d : in_place) {
     file_->NotifyDebugEvent(DebugEvent::kWriteAio);
     status = file_->node().Pwritev(d.host, d.len, d.iov, flags & ~uint32_t{kReqFua});
     if (!status.ok()) break;
   }
   absl::MutexLock lock(&mu_);
-  if (!deferred.empty()) --inflight_io_;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    absl::Status s = FinishAllocation(plans[i], results[i]);
+    if (status.ok()) status = s;
+  }
+  --inflight_io_;
   STRATA_RETURN_IF_ERROR(status);
   if (flags & kReqFua) {
     STRATA_RETURN_IF_ERROR(FlushMetadata());
@@ -451,7 +518,28 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t bytes,
+                                                         uint64_t entry) {
+  // In place; extend over following clusters that are writable and host-contiguous.
+  const uint64_t gc = pos >> cluster_bits_;
+  const uint64_t in_cluster = pos & (cluster_size_ - 1);
+  const uint64_t base_host = entry & kL2OffsetMask;
+  uint64_t len = std::min(cluster_size_ - in_cluster, bytes);
+  while (len < bytes) {
+    uint64_t next_gc = gc + ((in_cluster + len) >> cluster_bits_);
+    STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(next_gc));
+    if (TypeOf(next) != ClusterType::kNormal || !(next & kOflagCopied) ||
+        (next & kL2OffsetMask) != base_host + ((next_gc - gc) << cluster_bits_)) {
+      break;
+    }
+    len += std::min(cluster_size_, bytes - len);
+  }
+  return len;
+}
+
 absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap) {
+  if (count == 0) return absl::OkStatus();
+  WaitForAllocations(first_gc, first_gc + count - 1);
   for (uint64_t gc = first_gc; gc < first_gc + count; ++gc) {
     STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
     ClusterType type = TypeOf(old);
@@ -502,6 +590,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
 
 absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   absl::MutexLock lock(&mu_);
+  WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
   uint64_t length = header_.size;
   uint64_t start = AlignUp(offset, cluster_size_);
@@ -527,10 +616,13 @@ absl::Status Qcow2Instance::WriteL1() {
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Instance::FlushMetadata() {
+absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
   if (read_only_) return absl::OkStatus();
   bool later = l2_cache_->HasDirty() || l1_dirty_;
-  if (refcounts_->HasDirty()) {
+  // Lazy refcounts: while the dirty bit is on disk, refcounts may lag behind L2 (a crash
+  // is repaired on the next open), so L2 no longer waits for them.
+  const bool lazy_dirty = lazy_refcounts_ && (header_.incompatible_features & kIncompatDirty);
+  if (refcounts_->HasDirty() && (!lazy_dirty || with_refcounts)) {
     STRATA_RETURN_IF_ERROR(refcounts_->Flush());
     if (later) STRATA_RETURN_IF_ERROR(file_->node().Flush());
   }
@@ -555,9 +647,48 @@ absl::Status Qcow2Instance::FlushMetadata() {
       l2_cache_->Discard(offset);
       STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(offset, count));
     }
-    STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+    if (!lazy_dirty || with_refcounts) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
   }
   return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::MarkDirtyForLazyRefcounts() {
+  if (!lazy_refcounts_ || (header_.incompatible_features & kIncompatDirty)) {
+    return absl::OkStatus();
+  }
+  // The bit must be stable before any L2 entry can point at clusters whose refcount is
+  // not on disk.
+  header_.incompatible_features |= kIncompatDirty;
+  absl::Status s = WriteHeaderBytes(72, 8);
+  if (!s.ok()) header_.incompatible_features &= ~kIncompatDirty;
+  return s;
+}
+
+absl::Status Qcow2Instance::MarkClean() {
+  if (read_only_ || !(header_.incompatible_features & kIncompatDirty)) return absl::OkStatus();
+  // Everything the dirty bit excused must be on disk before the bit goes.
+  STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));
+  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  header_.incompatible_features &= ~kIncompatDirty;
+  absl::Status s = WriteHeaderBytes(72, 8);
+  if (!s.ok()) header_.incompatible_features |= kIncompatDirty;
+  return s;
+}
+
+absl::Status Qcow2Instance::RepairIfDirty() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (read_only_ || !(header_.incompatible_features & kIncompatDirty)) {
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<CheckResult> result = Check(kCheckFixLeaks | kCheckFixErrors);
+  if (!result.ok() || result->check_errors > 0) {
+    int error = result.ok() ? EIO : ErrnoOf(result.status());
+    return Prefixed("Could not repair dirty image", ErrnoError(error));
+  }
+  absl::MutexLock lock(&mu_);
+  return MarkClean();
 }
 
 absl::Status Qcow2Instance::FlushToOs() {
@@ -600,6 +731,7 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
 
 absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   absl::MutexLock lock(&mu_);
+  WaitForAllocations(0, UINT64_MAX);
   if (length % 512 != 0) return ErrnoError(EINVAL, "The new size must be a multiple of 512");
   if (prealloc != PreallocMode::kOff) {
     return ErrnoError(ENOTSUP, "Preallocation is not supported by strata's qcow2 yet");
@@ -633,6 +765,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetLength() {
 
 absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
   absl::MutexLock lock(&mu_);
+  WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   uint64_t gc = offset >> cluster_bits_;
   STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
   const ClusterType type = TypeOf(entry);
@@ -669,9 +802,13 @@ absl::Status Qcow2Instance::Close() {
   absl::MutexLock lock(&mu_);
   if (closed_) return absl::OkStatus();
   closed_ = true;
+  WaitForAllocations(0, UINT64_MAX);
   absl::Status s = FlushMetadata();
   if (!s.ok()) return s;
-  if (!read_only_) return file_->node().Flush();
+  if (read_only_) return absl::OkStatus();
+  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  // A clean close of a lazily dirty image writes the refcounts and clears the bit.
+  if (lazy_refcounts_) return MarkClean();
   return absl::OkStatus();
 }
 

@@ -46,6 +46,9 @@ class Qcow2Instance : public DriverInstance {
   absl::Status Close() override;
   absl::Status ChangeBackingFile(const std::string& name, const std::string& format) override;
   absl::StatusOr<CheckResult> Check(uint32_t fix) override;  // qcow2_check.cc
+  // Opening read-write: if the image is dirty (lazy refcounts, interrupted operation),
+  // checks and repairs it and clears the bit. Per-cluster findings go to stderr.
+  absl::Status RepairIfDirty();
   DriverInfo GetInfo() override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
 
@@ -70,21 +73,71 @@ class Qcow2Instance : public DriverInstance {
   absl::Status SetL2Entry(uint64_t guest_cluster, uint64_t entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads [offset, offset+len) of guest cluster `gc` whose L2 entry is `entry` into buf.
+  // Needs no lock: touches only the file and backing children.
   absl::Status ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t in_cluster, uint64_t len,
-                             const IoVector& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                             const IoVector& out);
   absl::Status ReadBacking(uint64_t offset, uint64_t len, const IoVector& out);
   absl::Status ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
                               const IoVector& out);
   // Schedules the release of the host cluster(s) an old L2 entry referenced; applied after
   // the L2 change is on disk.
   void ReleaseLater(uint64_t old_entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Writes metadata in crash-safe order (see the class comment).
-  absl::Status FlushMetadata() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes metadata in crash-safe order (see the class comment). While the image is
+  // dirty with lazy refcounts, refcount blocks stay in the cache unless
+  // `with_refcounts` (a repair or a clean close needs them on disk).
+  absl::Status FlushMetadata(bool with_refcounts = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes everything and clears the dirty bit (clean close, end of a repair).
+  absl::Status MarkClean() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_rebuild.cc: replaces the refcount structure by one built from `refs` (the
+  // check's reference counts, extended with the new structure's own clusters).
+  absl::Status RebuildRefcountStructure(std::vector<uint64_t>& refs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the refblocks for the used clusters in [first_cluster, end_cluster), allocating
+  // missing ones; returns whether `reftable` had to grow.
+  absl::StatusOr<bool> WriteRebuiltRefblocks(std::vector<uint64_t>& refs,
+                                             uint64_t first_cluster, uint64_t end_cluster,
+                                             std::vector<uint64_t>& reftable)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status GrowL1(uint64_t min_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteHeaderBytes(uint64_t offset, uint64_t len);
-  absl::Status AllocatingWrite(uint64_t offset, uint64_t bytes, const IoVector& qiov,
-                               uint64_t* written) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An allocating write planned under mu_: `count` new host clusters at `host` for the
+  // guest clusters from `first_gc`, linked into L2 only after their data is written.
+  struct AllocationPlan {
+    uint64_t first_gc = 0;
+    uint64_t count = 0;
+    uint64_t host = 0;
+    std::vector<uint64_t> old_entries;  // what the clusters mapped to before
+    uint64_t offset = 0;                // guest offset where the request's data starts
+    uint64_t data_end = 0;              // guest offset where it ends within this run
+    IoVector data;                      // the request's data for [offset, data_end)
+  };
+  // Guest clusters some request is allocating right now (between plan and finish).
+  struct InflightAllocation {
+    uint64_t first_gc;
+    uint64_t count;
+  };
+  // Blocks (releasing mu_) until no in-flight allocation overlaps [first_gc, last_gc].
+  void WaitForAllocations(uint64_t first_gc, uint64_t last_gc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Allocates host clusters for the allocating run starting at `offset` (at most `bytes`,
+  // within one L2 table) and registers it in-flight.
+  absl::StatusOr<AllocationPlan> PlanAllocation(uint64_t offset, uint64_t bytes,
+                                                const IoVector& qiov)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Without mu_: reads the copy-on-write head and tail and writes them with the data.
+  absl::Status WriteAllocation(const AllocationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
+  // Links the clusters into L2 if `written` is OK, else frees them; ends the in-flight
+  // registration either way. Returns the first error.
+  absl::Status FinishAllocation(const AllocationPlan& plan, absl::Status written)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bytes from `pos` (at most `bytes`) writable in place: clusters with COPIED set and
+  // host-contiguous with the first (whose L2 entry is `entry`).
+  absl::StatusOr<uint64_t> WritableRunBytes(uint64_t pos, uint64_t bytes, uint64_t entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // With lazy refcounts: sets the dirty bit on disk (once) before the first L2 update
+  // that links new clusters. Otherwise nothing.
+  absl::Status MarkDirtyForLazyRefcounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -94,6 +147,7 @@ class Qcow2Instance : public DriverInstance {
   const uint32_t cluster_bits_;
   const uint64_t cluster_size_;
   const uint64_t l2_entries_;
+  const uint32_t version_;
 
   absl::Mutex mu_;
   Qcow2Header header_ ABSL_GUARDED_BY(mu_);
@@ -104,6 +158,7 @@ class Qcow2Instance : public DriverInstance {
   std::vector<std::pair<uint64_t, uint64_t>> pending_frees_ ABSL_GUARDED_BY(mu_);
   // Requests doing data I/O outside `mu_` on clusters they mapped under it.
   int inflight_io_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<InflightAllocation> inflight_allocs_ ABSL_GUARDED_BY(mu_);
   // A data transfer planned under the lock and done after it is released.
   struct DataSegment {
     uint64_t host;
@@ -111,6 +166,8 @@ class Qcow2Instance : public DriverInstance {
     IoVector iov;
   };
   bool closed_ = false;
+  // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
+  bool lazy_refcounts_ = false;
 };
 
 }  // namespace strata::qcow2

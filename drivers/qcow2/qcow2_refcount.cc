@@ -38,6 +38,15 @@ absl::Status Qcow2Refcounts::Load(uint64_t table_offset, uint32_t table_clusters
   return absl::OkStatus();
 }
 
+std::vector<uint8_t> Qcow2Refcounts::EncodeBlock(const std::vector<uint64_t>& refcounts,
+                                                 uint64_t first) const {
+  std::vector<uint8_t> block(cluster_size_, 0);
+  for (uint64_t i = 0; i < entries_per_block_ && first + i < refcounts.size(); ++i) {
+    SetEntry(block.data(), i, std::min(refcounts[first + i], refcount_max_));
+  }
+  return block;
+}
+
 uint64_t Qcow2Refcounts::GetEntry(const uint8_t* block, uint64_t index) const {
   const uint32_t bits = 1u << refcount_order_;
   if (bits >= 8) {

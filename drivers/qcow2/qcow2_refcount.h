@@ -50,6 +50,17 @@ class Qcow2Refcounts {
   absl::Status Flush() { return cache_.Flush(); }
   bool HasDirty() const { return cache_.HasDirty(); }
 
+  // Forgets every cached refcount block, dirty or not (after the structure was replaced).
+  void DropCache() { cache_.Clear(); }
+  // Refcount entries per refcount block.
+  uint64_t entries_per_block() const { return entries_per_block_; }
+  // Encodes refcounts[first, first + entries_per_block()) (missing ones are 0) as one
+  // on-disk refcount block.
+  std::vector<uint8_t> EncodeBlock(const std::vector<uint64_t>& refcounts,
+                                   uint64_t first) const;
+  // The largest refcount the entry width holds.
+  uint64_t refcount_max() const { return refcount_max_; }
+
   uint64_t table_offset() const { return table_offset_; }
   uint32_t table_clusters() const { return table_clusters_; }
   // One past the highest cluster index known to be in use or allocated.

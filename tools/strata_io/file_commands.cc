@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "block/cache_mode.h"
 #include "block/keyval.h"
 #include "block/options_json.h"
@@ -337,28 +338,56 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
   return true;
 }
 
-// Breakpoints live in blkdebug nodes; strata has no blkdebug driver yet, so these answer
-// as qemu-io does for a graph without one. (qemu-io's wait_break then hangs forever;
-// strata-io refuses instead.)
-bool BreakCommand(IoSession&, const Args&) {
-  std::printf("Could not set breakpoint: %s\n", StrError(ENOTSUP).c_str());
-  return false;
+// Breakpoints live in a blkdebug node of the graph (qemu-io looks down the primary-child
+// chain). Without one, each command fails with ENOTSUP as qemu-io's do.
+bool BreakCommand(IoSession& s, const Args& argv) {
+  DebugBreakpoints* bp = s.breakpoints();
+  absl::Status st = bp ? bp->AddBreakpoint(argv[1], argv[2]) : ErrnoError(ENOTSUP);
+  if (!st.ok()) {
+    std::printf("Could not set breakpoint: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  return true;
 }
 
-bool RemoveBreakCommand(IoSession&, const Args& argv) {
-  std::printf("Could not remove breakpoint %s: %s\n", argv[1].c_str(),
-              StrError(ENOTSUP).c_str());
-  return false;
+bool RemoveBreakCommand(IoSession& s, const Args& argv) {
+  DebugBreakpoints* bp = s.breakpoints();
+  absl::Status st = bp ? bp->RemoveBreakpoint(argv[1]) : ErrnoError(ENOTSUP);
+  if (!st.ok()) {
+    std::printf("Could not remove breakpoint %s: %s\n", argv[1].c_str(),
+                StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  return true;
 }
 
-bool ResumeCommand(IoSession&, const Args&) {
-  std::printf("Could not resume request: %s\n", StrError(ENOTSUP).c_str());
-  return false;
+bool ResumeCommand(IoSession& s, const Args& argv) {
+  DebugBreakpoints* bp = s.breakpoints();
+  absl::Status st = bp ? bp->Resume(argv[1]) : ErrnoError(ENOTSUP);
+  if (!st.ok()) {
+    std::printf("Could not resume request: %s\n", StrError(ErrnoOf(st)).c_str());
+    return false;
+  }
+  return true;
 }
 
-bool WaitBreakCommand(IoSession&, const Args&) {
-  std::printf("Could not wait for a breakpoint: %s\n", StrError(ENOTSUP).c_str());
-  return false;
+// Waits until a request tagged `tag` is suspended. qemu-io waits forever when none will
+// be; strata-io gives up once no aio request is left that could reach the breakpoint.
+bool WaitBreakCommand(IoSession& s, const Args& argv) {
+  DebugBreakpoints* bp = s.breakpoints();
+  if (bp == nullptr) {
+    std::printf("Could not wait for a breakpoint: %s\n", StrError(ENOTSUP).c_str());
+    return false;
+  }
+  while (!bp->IsSuspended(argv[1])) {
+    if (s.RunningAio() == bp->SuspendedCount()) {
+      std::printf("Could not wait for breakpoint %s: no request in flight can reach it\n",
+                  argv[1].c_str());
+      return false;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
 }
 
 }  // namespace strata::io

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "block/status.h"
 #include "tools/common/human_size.h"
 #include "tools/common/program.h"
@@ -38,11 +39,36 @@ void IoSession::Close() {
 
 void IoSession::StartAio(std::function<std::function<void()>()> work) {
   uint64_t seq = next_aio_seq_++;
+  {
+    absl::MutexLock lock(&aio_mu_);
+    ++running_aio_;
+  }
   aio_threads_.emplace_back([this, seq, work = std::move(work)] {
     std::function<void()> report = work();
     absl::MutexLock lock(&aio_mu_);
     finished_.emplace_back(seq, std::move(report));
+    --running_aio_;
   });
+}
+
+int IoSession::RunningAio() {
+  absl::MutexLock lock(&aio_mu_);
+  return running_aio_;
+}
+
+DebugBreakpoints* IoSession::breakpoints() {
+  return backend_ ? backend_->root().FindDebugBreakpoints() : nullptr;
+}
+
+void IoSession::WaitForUnsuspendedAio() {
+  DebugBreakpoints* bp = breakpoints();
+  if (bp == nullptr) return WaitForAio();
+  for (;;) {
+    int running = RunningAio();
+    if (running == 0) return WaitForAio();
+    if (running <= bp->SuspendedCount()) return;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
 }
 
 void IoSession::PrintFinishedAio() {
@@ -58,6 +84,14 @@ void IoSession::PrintFinishedAio() {
 }
 
 void IoSession::WaitForAio() {
+  // A request suspended at a breakpoint would never finish: release it (qemu-io would
+  // hang here instead).
+  if (DebugBreakpoints* bp = breakpoints()) {
+    while (RunningAio() > 0) {
+      if (bp->SuspendedCount() > 0) bp->ResumeAll();
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  }
   for (std::thread& t : aio_threads_) t.join();
   aio_threads_.clear();
 }
@@ -112,7 +146,7 @@ bool IoSession::Run(const std::vector<std::string>& argv) {
   // command sees its effect. Reports of finished aio requests are printed only by
   // aio_flush, close and exit: qemu-io prints them whenever its event loop happens to run,
   // which scripts cannot rely on (iotests always use aio_flush).
-  if (!cmd->async) WaitForAio();
+  if (!cmd->async) WaitForUnsuspendedAio();
   return cmd->run(*this, argv);
 }
 

@@ -61,8 +61,16 @@ class IoSession {
   void StartAio(std::function<std::function<void()>()> work);
   // Prints the reports of aio requests that finished, in submission order.
   void PrintFinishedAio();
-  // Waits for every aio request without printing.
+  // Waits for every aio request without printing (releasing any suspended at a
+  // breakpoint).
   void WaitForAio();
+  // Waits until every aio request has finished or is suspended at a breakpoint: what a
+  // synchronous command needs before it runs (qemu-io runs it while others are parked).
+  void WaitForUnsuspendedAio();
+  // Aio requests submitted and not finished (including suspended ones).
+  int RunningAio();
+  // The breakpoint controls of the open image's graph, or nullptr.
+  DebugBreakpoints* breakpoints();
   // Waits for every aio request, then prints their reports.
   void DrainAio();
 
@@ -80,6 +88,7 @@ class IoSession {
   std::vector<std::thread> aio_threads_;
   absl::Mutex aio_mu_;
   uint64_t next_aio_seq_ = 0;
+  int running_aio_ ABSL_GUARDED_BY(aio_mu_) = 0;
   std::vector<std::pair<uint64_t, std::function<void()>>> finished_ ABSL_GUARDED_BY(aio_mu_);
 };
 
