@@ -68,8 +68,10 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     STRATA_RETURN_IF_ERROR(Check(IoType::kDiscard, offset, bytes));
     return image_->node().Pdiscard(offset, bytes);
   }
-  // The node flushes the image child after this; a flush rule fails it here first.
-  absl::Status FlushToOs() override { return Check(IoType::kFlush, 0, 0); }
+  // Flush rules apply where QEMU's blkdebug checks them: at the flush to disk, which the
+  // node skips when nothing was written since the last one. The node flushes the image
+  // child afterwards.
+  absl::Status FlushToDisk() override { return Check(IoType::kFlush, 0, 0); }
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override {
     return image_->node().Truncate(length, exact, prealloc);
   }

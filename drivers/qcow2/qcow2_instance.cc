@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
@@ -43,7 +44,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   // Cluster 0 holds the header and its extensions: read the fixed fields to learn the
   // cluster size, then just that cluster (the parser rejects bad sizes itself).
   std::vector<uint8_t> buf(std::min<uint64_t>(file_length, kV3HeaderBytes));
-  STRATA_RETURN_IF_ERROR(file->node().Pread(0, buf.size(), buf.data()));
+  absl::Status read = file->node().Pread(0, buf.size(), buf.data());
+  if (!read.ok()) return Prefixed("Could not read qcow2 header", ErrnoError(ErrnoOf(read)));
   if (buf.size() >= kV2HeaderBytes) {
     uint32_t bits = LoadBe32(&buf[20]);
     if (bits >= kMinClusterBits && bits <= kMaxClusterBits) {
@@ -183,27 +185,55 @@ absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
   uint64_t l1_entry = l1_[l1_index];
   uint64_t l2_offset = l1_entry & kL1OffsetMask;
   if (l2_offset != 0 && (l1_entry & kOflagCopied)) return l2_offset;
-  // A new L2 table, or a private copy of one shared with a snapshot.
+  // A new L2 table, or a private copy of one shared with a snapshot. QEMU's order, which
+  // keeps every step crash safe: the table's refcount is made stable, the table is
+  // written and made stable, and only then the L1 entry that points at it (one sector,
+  // synchronously).
   STRATA_ASSIGN_OR_RETURN(uint64_t new_offset, refcounts_->AllocateClusters(1));
-  // The table's own refcount goes to disk now, even with lazy refcounts (as in QEMU), so
-  // a crash never leaves an L1 entry naming a table whose refcount was never written.
-  STRATA_RETURN_IF_ERROR(refcounts_->Flush());
-  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  auto give_back = [&](absl::Status s) {
+    l2_cache_->Discard(new_offset);
+    (void)refcounts_->FreeClusters(new_offset, 1);
+    return s;
+  };
+  absl::Status s = refcounts_->Flush();
+  if (s.ok()) s = file_->node().Flush();
+  if (!s.ok()) return give_back(s);
   std::vector<uint8_t> old;
   if (l2_offset != 0) {
     file_->NotifyDebugEvent(DebugEvent::kL2AllocCowRead);
-    STRATA_ASSIGN_OR_RETURN(uint8_t * t, l2_cache_->Get(l2_offset));
-    old.assign(t, t + cluster_size_);
+    absl::StatusOr<uint8_t*> t = l2_cache_->Get(l2_offset);
+    if (!t.ok()) return give_back(t.status());
+    old.assign(*t, *t + cluster_size_);
   }
+  absl::StatusOr<uint8_t*> table = l2_cache_->Create(new_offset);
+  if (!table.ok()) return give_back(table.status());
+  if (!old.empty()) std::memcpy(*table, old.data(), cluster_size_);
   file_->NotifyDebugEvent(DebugEvent::kL2AllocWrite);
-  STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Create(new_offset));
-  if (!old.empty()) {
-    std::memcpy(table, old.data(), cluster_size_);
-    pending_frees_.emplace_back(l2_offset, 1);
-  }
+  l2_cache_->MarkDirty(new_offset);
+  s = l2_cache_->Flush();
+  if (s.ok()) s = file_->node().Flush();
+  if (!s.ok()) return give_back(s);
   l1_[l1_index] = new_offset | kOflagCopied;
-  l1_dirty_ = true;
+  s = WriteL1Entry(l1_index);
+  if (!s.ok()) {
+    l1_[l1_index] = l1_entry;
+    return give_back(s);
+  }
+  if (!old.empty()) pending_frees_.emplace_back(l2_offset, 1);
   return new_offset;
+}
+
+absl::Status Qcow2Instance::WriteL1Entry(uint64_t l1_index) {
+  // The 512-byte sector of the table that holds the entry, made stable before returning.
+  constexpr uint64_t kEntriesPerSector = 64;
+  const uint64_t first = l1_index / kEntriesPerSector * kEntriesPerSector;
+  const uint64_t count = std::min<uint64_t>(kEntriesPerSector, l1_.size() - first);
+  std::vector<uint8_t> raw(count * 8);
+  for (uint64_t i = 0; i < count; ++i) StoreBe64(&raw[i * 8], l1_[first + i]);
+  file_->NotifyDebugEvent(DebugEvent::kL1Update);
+  STRATA_RETURN_IF_ERROR(
+      file_->node().Pwrite(header_.l1_table_offset + first * 8, raw.size(), raw.data()));
+  return file_->node().Flush();
 }
 
 absl::Status Qcow2Instance::SetL2Entry(uint64_t gc, uint64_t entry) {
@@ -402,12 +432,19 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   // Copy-on-write: only the head and tail the request does not cover, in one write with
   // the guest data.
   std::vector<uint8_t> head(plan.offset - run_start), tail(run_end - plan.data_end);
-  if (!head.empty()) {
+  // Regions that were never allocated anywhere in the chain read as zeroes: no reads
+  // (QEMU zeroes such a new area instead of copying, and says so with cluster_alloc_space).
+  const bool zero_cow = backing_ == nullptr && (!head.empty() || !tail.empty()) &&
+                        TypeOf(plan.old_entries.front()) == ClusterType::kUnallocated &&
+                        TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
+  if (zero_cow) {
+    file_->NotifyDebugEvent(DebugEvent::kClusterAllocSpace);
+  } else if (!head.empty()) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
     STRATA_RETURN_IF_ERROR(ReadFromEntry(plan.first_gc, plan.old_entries.front(), 0,
                                          head.size(), IoVector(head.data(), head.size())));
   }
-  if (!tail.empty()) {
+  if (!tail.empty() && !zero_cow) {
     uint64_t tail_gc = (plan.data_end - 1) >> cluster_bits_;
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
     STRATA_RETURN_IF_ERROR(ReadFromEntry(tail_gc, plan.old_entries[tail_gc - plan.first_gc],
@@ -710,18 +747,32 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
   file_->NotifyDebugEvent(DebugEvent::kL1GrowAllocTable);
   uint64_t clusters = DivRoundUp(new_size * 8, cluster_size_);
   STRATA_ASSIGN_OR_RETURN(uint64_t offset, refcounts_->AllocateClusters(clusters));
-  STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  // On any failure from here the new table is unreferenced: give its clusters back.
+  auto give_back = [&](absl::Status s) {
+    (void)refcounts_->FreeClusters(offset, clusters);
+    return s;
+  };
+  absl::Status s = refcounts_->Flush();
   std::vector<uint8_t> raw(new_size * 8, 0);
   for (size_t i = 0; i < l1_.size(); ++i) StoreBe64(&raw[i * 8], l1_[i]);
-  file_->NotifyDebugEvent(DebugEvent::kL1GrowWriteTable);
-  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(offset, raw.size(), raw.data()));
-  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  if (s.ok()) {
+    file_->NotifyDebugEvent(DebugEvent::kL1GrowWriteTable);
+    s = file_->node().Pwrite(offset, raw.size(), raw.data());
+  }
+  if (s.ok()) s = file_->node().Flush();
+  if (!s.ok()) return give_back(s);
   uint64_t old_offset = header_.l1_table_offset;
+  uint32_t old_size = header_.l1_size;
   uint64_t old_clusters = DivRoundUp(l1_.size() * 8, cluster_size_);
   header_.l1_size = static_cast<uint32_t>(new_size);
   header_.l1_table_offset = offset;
   file_->NotifyDebugEvent(DebugEvent::kL1GrowActivateTable);
-  STRATA_RETURN_IF_ERROR(WriteHeaderBytes(36, 12));
+  s = WriteHeaderBytes(36, 12);
+  if (!s.ok()) {
+    header_.l1_size = old_size;
+    header_.l1_table_offset = old_offset;
+    return give_back(s);
+  }
   l1_.resize(new_size, 0);
   if (old_clusters > 0 && old_offset != 0) {
     STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(old_offset, old_clusters));
@@ -752,7 +803,10 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
     return ErrnoError(ENOTSUP, "Can't resize a v2 image which has snapshots");
   }
   uint64_t needed_l1 = DivRoundUp(length, cluster_size_ * l2_entries_);
-  if (needed_l1 > l1_.size()) STRATA_RETURN_IF_ERROR(GrowL1(needed_l1));
+  if (needed_l1 > l1_.size()) {
+    absl::Status grown = GrowL1(needed_l1);
+    if (!grown.ok()) return Prefixed("Failed to grow the L1 table", ErrnoError(ErrnoOf(grown)));
+  }
   STRATA_RETURN_IF_ERROR(FlushMetadata());
   header_.size = length;
   return WriteHeaderBytes(24, 8);
@@ -803,11 +857,25 @@ absl::Status Qcow2Instance::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
   WaitForAllocations(0, UINT64_MAX);
-  absl::Status s = FlushMetadata();
-  if (!s.ok()) return s;
   if (read_only_) return absl::OkStatus();
-  STRATA_RETURN_IF_ERROR(file_->node().Flush());
-  // A clean close of a lazily dirty image writes the refcounts and clears the bit.
+  // Like QEMU: write back the L2 tables (with what they depend on), then the refcount
+  // blocks, each made stable; report each failure as its own line.
+  std::vector<std::string> failures;
+  int error = 0;
+  absl::Status s = FlushMetadata(/*with_refcounts=*/true);
+  if (s.ok()) s = file_->node().Flush();
+  if (!s.ok()) {
+    error = ErrnoOf(s);
+    failures.push_back("Failed to flush the L2 table cache: " + StrError(error));
+  }
+  s = refcounts_->Flush();
+  if (s.ok()) s = file_->node().Flush();
+  if (!s.ok()) {
+    error = ErrnoOf(s);
+    failures.push_back("Failed to flush the refcount block cache: " + StrError(error));
+  }
+  if (!failures.empty()) return ErrnoError(error, absl::StrJoin(failures, "\n"));
+  // A clean close of a lazily dirty image clears the bit (everything is on disk now).
   if (lazy_refcounts_) return MarkClean();
   return absl::OkStatus();
 }

@@ -99,6 +99,8 @@ class Qcow2Instance : public DriverInstance {
                                              std::vector<uint64_t>& reftable)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the sector of the L1 table holding entry `l1_index` and flushes.
+  absl::Status WriteL1Entry(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status GrowL1(uint64_t min_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteHeaderBytes(uint64_t offset, uint64_t len);
   // An allocating write planned under mu_: `count` new host clusters at `host` for the

@@ -78,7 +78,7 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::GetRefcount(uint64_t cluster_index) {
   if (table_index >= table_.size()) return 0;
   uint64_t block_offset = table_[table_index] & kReftableOffsetMask;
   if (block_offset == 0) return 0;
-  file_->NotifyDebugEvent(DebugEvent::kRefblockLoad);
+  // No refblock_load here: QEMU raises it only for lookups that modify (UpdateRefcount).
   STRATA_ASSIGN_OR_RETURN(uint8_t * block, cache_.Get(block_offset));
   return GetEntry(block, cluster_index % entries_per_block_);
 }

@@ -33,7 +33,12 @@ void IoSession::Close() {
   DrainAio();
   if (!backend_) return;
   absl::Status s = backend_->Close();
-  if (!s.ok()) tools::ErrorReport(s.message());
+  if (!s.ok()) {
+    // A driver may report several failures, one per line (qcow2: each metadata cache).
+    for (absl::string_view line : absl::StrSplit(s.message(), '\n')) {
+      tools::ErrorReport(line);
+    }
+  }
   backend_.reset();
 }
 
