@@ -78,15 +78,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
   absl::StatusOr<uint64_t> GetLength() override { return image_->node().GetLength(); }
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
     STRATA_RETURN_IF_ERROR(Check(IoType::kBlockStatus, offset, bytes));
-    BlockStatus s;
-    s.bytes = bytes;
-    s.recurse = true;
-    s.offset_valid = true;
-    s.host_offset = offset;
-    s.file = &image_->node();
-    s.allocated = true;
-    s.data = true;
-    return s;
+    return PassThroughStatus(&image_->node(), offset, bytes);
   }
   absl::StatusOr<uint64_t> AllocatedFileSize() override {
     return image_->node().AllocatedFileSize();

@@ -50,6 +50,21 @@ struct BlockStatus {
   bool recurse = false;
 };
 
+// The answer of a driver that maps [offset, offset + bytes) one to one onto `file` at
+// `host_offset` (raw, filters): "ask the file".
+inline BlockStatus PassThroughStatus(BlockDriverState* file, uint64_t host_offset,
+                                     uint64_t bytes) {
+  BlockStatus s;
+  s.bytes = bytes;
+  s.recurse = true;
+  s.offset_valid = true;
+  s.host_offset = host_offset;
+  s.file = file;
+  s.allocated = true;
+  s.data = true;
+  return s;
+}
+
 // One key/value line a driver adds to `info` ("Format specific information"), in print
 // order. Tools format the typed value: human output prints bools as true/false, JSON keeps
 // the type.
@@ -155,6 +170,11 @@ class DriverInstance {
   // Rewrites the image's record of its backing file ("" = none) and its format. Does not
   // open or check the new backing file. Default: ENOTSUP.
   virtual absl::Status ChangeBackingFile(const std::string& name, const std::string& format);
+
+  // Drops every cluster of the image so that it reads through to its backing file (after
+  // a commit copied its data there). Must leave the image consistent, or dirty so that the
+  // next read-write open repairs it, if it fails. Default: ENOTSUP.
+  virtual absl::Status MakeEmpty();
 
   // Consistency check (qemu-img check). `fix` is a mask of kCheckFix* bits. Per-cluster
   // findings go to stderr as QEMU prints them. Default: ENOTSUP.

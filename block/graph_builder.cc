@@ -116,6 +116,15 @@ absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
   return node;
 }
 
+std::string ResolveBackingPath(const std::string& image, const std::string& backing) {
+  if (backing.empty() || backing[0] == '/' || backing.find(':') != std::string::npos) {
+    return backing;
+  }
+  size_t slash = image.rfind('/');
+  if (slash == std::string::npos) return backing;
+  return image.substr(0, slash + 1) + backing;
+}
+
 absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::string& filename) {
   if (absl::StartsWith(filename, "json:")) return ParseJsonObject(filename.substr(5));
   google::protobuf::Struct tree;

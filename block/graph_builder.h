@@ -41,6 +41,10 @@ struct OpenedImage {
 // Resolves `request` into options (probing the format if needed) and opens the graph.
 absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request);
 
+// Resolves a backing file name as an image names it: relative to the directory of the
+// image (unless absolute or a protocol filename such as "json:..." or "nbd:...").
+std::string ResolveBackingPath(const std::string& image, const std::string& backing);
+
 // The options a plain filename stands for: a prefixed protocol, or driver=file.
 absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::string& filename);
 

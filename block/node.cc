@@ -36,6 +36,8 @@ absl::StatusOr<BlockStatus> DriverInstance::GetBlockStatus(uint64_t offset, uint
 absl::Status DriverInstance::ChangeBackingFile(const std::string&, const std::string&) {
   return ErrnoError(ENOTSUP);
 }
+absl::Status DriverInstance::MakeEmpty() { return ErrnoError(ENOTSUP); }
+
 absl::StatusOr<CheckResult> DriverInstance::Check(uint32_t) {
   return ErrnoError(ENOTSUP, "This image format does not support checks");
 }

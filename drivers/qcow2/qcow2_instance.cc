@@ -10,23 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "block/graph_builder.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 
 namespace strata::qcow2 {
-namespace {
-
-// Resolves a backing file name relative to the directory of the image that names it.
-std::string ResolveBackingPath(const std::string& image, const std::string& backing) {
-  if (backing.empty() || backing[0] == '/' || backing.find(':') != std::string::npos) {
-    return backing;
-  }
-  size_t slash = image.rfind('/');
-  if (slash == std::string::npos) return backing;
-  return image.substr(0, slash + 1) + backing;
-}
-
-}  // namespace
 
 Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only)
     : file_(file),
@@ -350,6 +338,7 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
   std::vector<DataSegment> deferred;
   {
     absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(CheckUsable());
     WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
     uint64_t done = 0;
     while (done < bytes) {
@@ -495,6 +484,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   std::vector<AllocationPlan> plans;
   {
     absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(CheckUsable());
     WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
     absl::Status planned;
     uint64_t done = 0;
@@ -627,6 +617,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
 
 absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   absl::MutexLock lock(&mu_);
+  STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
   uint64_t length = header_.size;
@@ -730,6 +721,7 @@ absl::Status Qcow2Instance::RepairIfDirty() {
 
 absl::Status Qcow2Instance::FlushToOs() {
   absl::MutexLock lock(&mu_);
+  STRATA_RETURN_IF_ERROR(CheckUsable());
   return FlushMetadata();
 }
 
@@ -782,6 +774,7 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
 
 absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   absl::MutexLock lock(&mu_);
+  STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
   if (length % 512 != 0) return ErrnoError(EINVAL, "The new size must be a multiple of 512");
   if (prealloc != PreallocMode::kOff) {
@@ -857,7 +850,7 @@ absl::Status Qcow2Instance::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
   WaitForAllocations(0, UINT64_MAX);
-  if (read_only_) return absl::OkStatus();
+  if (read_only_ || disabled_) return absl::OkStatus();
   // Like QEMU: write back the L2 tables (with what they depend on), then the refcount
   // blocks, each made stable; report each failure as its own line.
   std::vector<std::string> failures;

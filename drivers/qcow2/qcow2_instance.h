@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "block/driver.h"
 #include "block/node.h"
+#include "block/status.h"
 #include "drivers/qcow2/qcow2_cache.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_refcount.h"
@@ -49,6 +50,7 @@ class Qcow2Instance : public DriverInstance {
   // Opening read-write: if the image is dirty (lazy refcounts, interrupted operation),
   // checks and repairs it and clears the bit. Per-cluster findings go to stderr.
   absl::Status RepairIfDirty();
+  absl::Status MakeEmpty() override;  // qcow2_make_empty.cc
   DriverInfo GetInfo() override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
 
@@ -86,6 +88,14 @@ class Qcow2Instance : public DriverInstance {
   // dirty with lazy refcounts, refcount blocks stay in the cache unless
   // `with_refcounts` (a repair or a clean close needs them on disk).
   absl::Status FlushMetadata(bool with_refcounts = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // make_empty's steps 3-7 (see qcow2_make_empty.cc), and its slow path.
+  absl::Status MakeEmptyFast(uint64_t l1_clusters) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status DiscardEverything() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // EIO once an interrupted make_empty left the caches out of step with the file.
+  absl::Status CheckUsable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return disabled_ ? ErrnoError(EIO, "Image is unusable after a failed make_empty")
+                     : absl::OkStatus();
+  }
   // Writes everything and clears the dirty bit (clean close, end of a repair).
   absl::Status MarkClean() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // qcow2_rebuild.cc: replaces the refcount structure by one built from `refs` (the
@@ -168,6 +178,7 @@ class Qcow2Instance : public DriverInstance {
     IoVector iov;
   };
   bool closed_ = false;
+  bool disabled_ ABSL_GUARDED_BY(mu_) = false;
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;
 };

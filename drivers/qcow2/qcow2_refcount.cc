@@ -97,6 +97,21 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count) {
   }
 }
 
+void Qcow2Refcounts::ResetToEmptyTable(uint64_t offset, uint32_t clusters) {
+  cache_.Clear();
+  table_offset_ = offset;
+  table_clusters_ = clusters;
+  table_.assign(uint64_t{clusters} * cluster_size_ / 8, 0);
+  free_hint_ = 0;
+  end_cluster_ = 0;
+}
+
+absl::Status Qcow2Refcounts::HookBlock(uint64_t index, uint64_t block_offset) {
+  table_[index] = block_offset;
+  STRATA_RETURN_IF_ERROR(WriteTableEntry(index));
+  return file_->node().Flush();
+}
+
 absl::Status Qcow2Refcounts::WriteTableEntry(uint64_t table_index) {
   uint8_t be[8];
   StoreBe64(be, table_[table_index]);

@@ -50,6 +50,14 @@ class Qcow2Refcounts {
   absl::Status Flush() { return cache_.Flush(); }
   bool HasDirty() const { return cache_.HasDirty(); }
 
+  // Replaces the in-memory table by an empty one of `clusters` clusters at `offset` whose
+  // on-disk copy the caller has zeroed (make_empty); drops the cache, restarts the
+  // allocator at cluster 0.
+  void ResetToEmptyTable(uint64_t offset, uint32_t clusters);
+  // Points table entry `index` at the refcount block at `block_offset` and writes that
+  // entry to disk synchronously (make_empty's hook-up of its first block).
+  absl::Status HookBlock(uint64_t index, uint64_t block_offset);
+
   // Forgets every cached refcount block, dirty or not (after the structure was replaced).
   void DropCache() { cache_.Clear(); }
   // Refcount entries per refcount block.

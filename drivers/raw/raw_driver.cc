@@ -46,15 +46,7 @@ class RawInstance : public DriverInstance {
     return len < offset_ ? 0 : len - offset_;
   }
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
-    BlockStatus s;
-    s.bytes = bytes;
-    s.recurse = true;
-    s.offset_valid = true;
-    s.host_offset = offset_ + offset;
-    s.file = &file_->node();
-    s.allocated = true;
-    s.data = true;
-    return s;
+    return PassThroughStatus(&file_->node(), offset_ + offset, bytes);
   }
   absl::StatusOr<uint64_t> AllocatedFileSize() override {
     return file_->node().AllocatedFileSize();

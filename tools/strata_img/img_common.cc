@@ -28,6 +28,7 @@ int TryHelp(int status) {
 bool ExpectOneFilename(const Args& args) {
   if (optind == static_cast<int>(args.size()) - 1) return true;
   tools::ErrorReport("Expecting one image file name");
+  TryHelp();
   return false;
 }
 

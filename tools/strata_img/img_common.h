@@ -43,7 +43,7 @@ class GetoptArgs {
 int TryHelp(int status = 1);
 
 // True if exactly one argument follows the options (getopt's optind); otherwise reports
-// "Expecting one image file name".
+// "Expecting one image file name" and the --help hint (qemu-img's error_exit).
 bool ExpectOneFilename(const Args& args);
 
 // Parses a qemu-img size argument ("64M", "1G", "512"); prints QEMU's error on failure.
@@ -53,6 +53,7 @@ std::optional<uint64_t> ParseSizeArg(const std::string& text);
 int CreateMain(const Args& args);
 int InfoMain(const Args& args);
 int CheckMain(const Args& args);
+int CommitMain(const Args& args);
 int MapMain(const Args& args);
 int CompareMain(const Args& args);
 int ConvertMain(const Args& args);

@@ -15,7 +15,8 @@ struct Subcommand {
 };
 
 constexpr Subcommand kSubcommands[] = {
-    {"bench", strata::img::BenchMain},     {"check", strata::img::CheckMain},     {"compare", strata::img::CompareMain},
+    {"bench", strata::img::BenchMain},     {"check", strata::img::CheckMain},
+    {"commit", strata::img::CommitMain},   {"compare", strata::img::CompareMain},
     {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
     {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
     {"rebase", strata::img::RebaseMain},   {"resize", strata::img::ResizeMain},
@@ -24,7 +25,7 @@ constexpr Subcommand kSubcommands[] = {
 void Usage() {
   std::printf("%s version 7.2.0 (strata)\n"
               "usage: %s [standard options] command [command options]\n"
-              "Commands: bench check compare convert create info map rebase resize\n",
+              "Commands: bench check commit compare convert create info map rebase resize\n",
               strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 

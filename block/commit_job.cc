@@ -1,0 +1,84 @@
+// strata: the commit block job (see commit_job.h).
+#include "block/commit_job.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "block/io_vector.h"
+#include "block/status.h"
+
+namespace strata {
+namespace {
+
+// Size of one copy step (and the granularity of progress reports and cancellation).
+constexpr uint64_t kPieceBytes = 1 << 20;
+
+// The topmost image of `above` that has [offset, offset + *bytes) allocated, or nullptr;
+// shortens *bytes to the run over which that answer holds for every image consulted.
+absl::StatusOr<BlockDriverState*> SourceOf(const std::vector<BlockDriverState*>& above,
+                                           uint64_t offset, uint64_t* bytes) {
+  for (BlockDriverState* image : above) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t image_len, image->GetLength());
+    if (offset >= image_len) continue;  // a shorter image holds nothing there
+    bool allocated = false;
+    STRATA_ASSIGN_OR_RETURN(uint64_t run,
+                            image->IsAllocated(offset, std::min(*bytes, image_len - offset),
+                                               &allocated));
+    if (run == 0) return ErrnoError(EIO, "Block status returned an empty run");
+    *bytes = std::min(*bytes, run);
+    if (allocated) return image;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status RunCommit(const CommitRequest& request) {
+  if (request.above.empty() || request.base == nullptr) {
+    return ErrnoError(EINVAL, "Commit needs a top image and a base");
+  }
+  BlockDriverState* top = request.above.front();
+  BlockDriverState* base = request.base;
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, top->GetLength());
+  STRATA_ASSIGN_OR_RETURN(uint64_t base_length, base->GetLength());
+  if (base_length < length) {
+    STRATA_RETURN_IF_ERROR(Prefixed("Top image is larger than base image, and resizing the "
+                                    "base image failed",
+                                    base->Truncate(length, /*exact=*/false)));
+  }
+  const uint64_t base_cluster = std::max<uint64_t>(
+      base->instance().GetInfo().cluster_size_bytes, 1);
+  std::vector<uint8_t> buffer(kPieceBytes);
+  const absl::Time start = absl::Now();
+  uint64_t copied = 0;
+  for (uint64_t offset = 0; offset < length;) {
+    if (request.cancel != nullptr && request.cancel->load()) return ErrnoError(ECANCELED);
+    uint64_t bytes = std::min(kPieceBytes, length - offset);
+    STRATA_ASSIGN_OR_RETURN(BlockDriverState * source, SourceOf(request.above, offset, &bytes));
+    if (source != nullptr) {
+      STRATA_ASSIGN_OR_RETURN(BlockStatus status, source->GetBlockStatus(offset, bytes));
+      bytes = std::min(bytes, status.bytes);
+      if (status.zero && !status.data && offset % base_cluster == 0 &&
+          bytes % base_cluster == 0) {
+        STRATA_RETURN_IF_ERROR(base->PwriteZeroes(offset, bytes, kReqMayUnmap));
+      } else {
+        STRATA_RETURN_IF_ERROR(source->Pread(offset, bytes, buffer.data()));
+        STRATA_RETURN_IF_ERROR(base->Pwrite(offset, bytes, buffer.data()));
+      }
+      copied += bytes;
+      if (request.rate_limit > 0) {
+        // Sleep until the average since the start is within the limit.
+        absl::Duration due = absl::Seconds(static_cast<double>(copied) / request.rate_limit);
+        absl::Duration elapsed = absl::Now() - start;
+        if (due > elapsed) absl::SleepFor(due - elapsed);
+      }
+    }
+    offset += bytes;
+    if (request.progress) request.progress(offset, length);
+  }
+  return base->Flush();
+}
+
+}  // namespace strata

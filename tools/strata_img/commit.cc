@@ -1,0 +1,162 @@
+// strata-img commit: copy the top image's data into its backing file (or, with -b, into
+// an image further down the chain), then empty the top image (unless -d, or -b).
+//
+// Each image of the chain is opened on its own: the ones above the base without their
+// backing files (the job reads each range from the topmost image that holds it), the base
+// writable. Messages and exit codes are qemu-img's.
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "block/commit_job.h"
+#include "block/graph_builder.h"
+#include "block/options_json.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+
+namespace strata::img {
+namespace {
+
+// True if `name` (as the user gave it with -b) names the image at `path`, which the
+// chain names `as_written`.
+bool NamesImage(const std::string& name, const std::string& path, const std::string& as_written) {
+  if (name == path || name == as_written) return true;
+  char a[PATH_MAX], b[PATH_MAX];
+  return realpath(name.c_str(), a) != nullptr && realpath(path.c_str(), b) != nullptr &&
+         std::string(a) == b;
+}
+
+void PrintProgress(double percent) {
+  std::printf("    (%3.2f/100%%)\r", percent);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int CommitMain(const Args& args) {
+  std::string fmt, cache = "writeback", base_name;
+  bool progress = false, quiet = false, keep = false, image_opts = false;
+  uint64_t rate = 0;
+  GetoptArgs argv(args);
+  enum { kObject = 256, kImageOpts };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:t:b:dpqr:", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'f': fmt = optarg; break;
+      case 't': cache = optarg; break;
+      case 'b': base_name = optarg; keep = true; break;  // -b implies -d
+      case 'd': keep = true; break;
+      case 'p': progress = true; break;
+      case 'q': quiet = true; break;
+      case 'r': {
+        absl::StatusOr<uint64_t> r = ParseSize(optarg);
+        if (!r.ok() || optarg[0] == '-') {
+          tools::ErrorReport("Invalid rate limit specified. You may use k, M, G, T, P or E "
+                             "suffixes for");
+          tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
+                             "exabytes.");
+          return 1;
+        }
+        rate = *r;
+        break;
+      }
+      case kObject: break;
+      case kImageOpts: image_opts = true; break;
+      default: return TryHelp(1);
+    }
+  }
+  if (quiet) progress = false;
+  if (!ExpectOneFilename(args)) return 1;
+  const std::string filename = args[optind];
+
+  // The chain above the base, each image without its backing file.
+  std::vector<std::unique_ptr<BlockBackend>> above;
+  above.push_back(OpenForTool(filename, fmt, /*writable=*/true, image_opts, cache,
+                              /*force_share=*/false, /*no_backing=*/true));
+  if (!above.back()) return 1;
+  std::string base_path, base_format;
+  std::vector<std::string> seen;
+  for (;;) {
+    BlockBackend& image = *above.back();
+    DriverInfo info = image.root().instance().GetInfo();
+    if (info.backing_filename.empty()) {
+      if (base_name.empty()) {
+        tools::ErrorReport("Image does not have a backing file");
+      } else {
+        tools::ErrorReport(absl::StrCat("Did not find '", base_name,
+                                        "' in the backing chain of '", filename, "'"));
+      }
+      return 1;
+    }
+    const std::string path = ResolveBackingPath(image.root().filename(), info.backing_filename);
+    char real[PATH_MAX];
+    std::string key = realpath(path.c_str(), real) != nullptr ? real : path;
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      tools::ErrorReport(absl::StrCat("Backing chain of '", filename, "' has a loop at '",
+                                      path, "'"));
+      return 1;
+    }
+    seen.push_back(key);
+    if (base_name.empty() || NamesImage(base_name, path, info.backing_filename)) {
+      base_path = path;
+      base_format = info.backing_format;
+      break;
+    }
+    std::unique_ptr<BlockBackend> next =
+        OpenForTool(path, info.backing_format, false, false, cache, false, true);
+    if (!next) return 1;
+    above.push_back(std::move(next));
+  }
+  std::unique_ptr<BlockBackend> base = OpenForTool(base_path, base_format, true, false, cache);
+  if (!base) return 1;
+
+  CommitRequest request;
+  for (auto& image : above) request.above.push_back(&image->root());
+  request.base = &base->root();
+  request.rate_limit = rate;
+  if (progress) {
+    PrintProgress(0);
+    request.progress = [](uint64_t done, uint64_t total) {
+      PrintProgress(total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / total);
+    };
+  }
+  absl::Status s = RunCommit(request);
+  if (progress) std::printf("\n");
+  if (!s.ok()) {
+    tools::ErrorReport(s.message());
+    return 1;
+  }
+  if (!keep) {
+    absl::Status empty = above.front()->root().instance().MakeEmpty();
+    if (!empty.ok() && ErrnoOf(empty) != ENOTSUP) {
+      tools::ErrorReport(absl::StrCat("Failed to empty ", filename, ": ",
+                                      StrError(ErrnoOf(empty))));
+      return 1;
+    }
+  }
+  for (auto& image : above) {
+    absl::Status closed = image->Close();
+    if (!closed.ok()) {
+      tools::ErrorReport(closed.message());
+      return 1;
+    }
+  }
+  absl::Status closed = base->Close();
+  if (!closed.ok()) {
+    tools::ErrorReport(closed.message());
+    return 1;
+  }
+  if (!quiet) std::printf("Image committed.\n");
+  return 0;
+}
+
+}  // namespace strata::img
