@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "block/node.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -102,6 +103,12 @@ class FileInstance : public DriverInstance {
       AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096));
       qiov.CopyTo(0, bounce.data(), bytes);
       STRATA_RETURN_IF_ERROR(WriteFully(offset, bounce.AsIoVector()));
+    } else if (!direct_ && !is_block_device_) {
+      // Buffered writes to a regular file serialise on the inode lock in the kernel
+      // anyway; taking turns here lets waiting threads sleep instead of spinning on it
+      // (with more writer threads than cores the spinning costs more than the writes).
+      absl::MutexLock lock(&buffered_write_mu_);
+      STRATA_RETURN_IF_ERROR(WriteFully(offset, qiov));
     } else {
       STRATA_RETURN_IF_ERROR(WriteFully(offset, qiov));
     }
@@ -243,6 +250,7 @@ class FileInstance : public DriverInstance {
   }
 
   UniqueFd fd_;
+  absl::Mutex buffered_write_mu_;
   const std::string filename_;
   const bool direct_;
   const bool is_block_device_;
