@@ -94,6 +94,17 @@ struct DriverInfo {
   std::string backing_format;
 };
 
+// One internal snapshot as `snapshot -l` and `info` list it (QEMU QEMUSnapshotInfo).
+struct SnapshotInfo {
+  std::string id;
+  std::string name;
+  uint64_t vm_state_size = 0;
+  uint32_t date_sec = 0;
+  uint32_t date_nsec = 0;
+  uint64_t vm_clock_nsec = 0;
+  int64_t icount = -1;  // -1: not recorded
+};
+
 // What a consistency check found (QEMU BdrvCheckResult).
 struct CheckResult {
   int64_t corruptions = 0;
@@ -175,6 +186,15 @@ class DriverInstance {
   // a commit copied its data there). Must leave the image consistent, or dirty so that the
   // next read-write open repairs it, if it fails. Default: ENOTSUP.
   virtual absl::Status MakeEmpty();
+
+  // Internal snapshots. Default: none to list; ENOTSUP for the rest. `name` finds a
+  // snapshot by ID first, then by name (QEMU's rule). ENOENT: no such snapshot.
+  virtual absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() {
+    return std::vector<SnapshotInfo>{};
+  }
+  virtual absl::Status CreateSnapshot(const std::string& name);
+  virtual absl::Status ApplySnapshot(const std::string& name);
+  virtual absl::Status DeleteSnapshot(const std::string& name);
 
   // Consistency check (qemu-img check). `fix` is a mask of kCheckFix* bits. Per-cluster
   // findings go to stderr as QEMU prints them. Default: ENOTSUP.

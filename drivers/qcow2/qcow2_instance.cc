@@ -78,6 +78,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
     STRATA_RETURN_IF_ERROR(file->node().Pread(h.l1_table_offset, raw.size(), raw.data()));
     for (uint32_t i = 0; i < h.l1_size; ++i) inst->l1_[i] = LoadBe64(&raw[i * 8]);
   }
+  absl::Status snapshots = inst->LoadSnapshots();
+  if (!snapshots.ok() && !flags.check_mode) return snapshots;
   // A writer clears autoclear bits it does not understand (QEMU does the same).
   if (!flags.read_only && (h.autoclear_features & ~kAutoclearKnownMask) && h.version >= 3) {
     h.autoclear_features &= kAutoclearKnownMask;

@@ -26,6 +26,7 @@
 #include "drivers/qcow2/qcow2_cache.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_refcount.h"
+#include "drivers/qcow2/qcow2_snapshot.h"
 
 namespace strata::qcow2 {
 
@@ -51,6 +52,11 @@ class Qcow2Instance : public DriverInstance {
   // checks and repairs it and clears the bit. Per-cluster findings go to stderr.
   absl::Status RepairIfDirty();
   absl::Status MakeEmpty() override;  // qcow2_make_empty.cc
+  // qcow2_snapshot.cc
+  absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() override;
+  absl::Status CreateSnapshot(const std::string& name) override;
+  absl::Status ApplySnapshot(const std::string& name) override;
+  absl::Status DeleteSnapshot(const std::string& name) override;
   DriverInfo GetInfo() override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
 
@@ -88,6 +94,20 @@ class Qcow2Instance : public DriverInstance {
   // dirty with lazy refcounts, refcount blocks stay in the cache unless
   // `with_refcounts` (a repair or a clean close needs them on disk).
   absl::Status FlushMetadata(bool with_refcounts = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Snapshot helpers (qcow2_snapshot.cc). LoadSnapshots reads the table at open.
+  absl::Status LoadSnapshots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int FindSnapshot(const std::string& name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<uint64_t>> ReadL1Table(uint64_t offset, uint32_t size);
+  // Adds `delta` to the refcount of every L2 table and data cluster `l1` reaches.
+  absl::Status UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets COPIED on the active L1/L2 entries whose cluster has refcount 1, clears it on
+  // the others (in the caches; the next flush writes them).
+  absl::Status FixCopiedFlags() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `table` to new clusters, switches the header to it, frees the old one.
+  absl::Status WriteSnapshotTable(std::vector<Qcow2Snapshot> table)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   // make_empty's steps 3-7 (see qcow2_make_empty.cc), and its slow path.
   absl::Status MakeEmptyFast(uint64_t l1_clusters) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DiscardEverything() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -179,6 +199,7 @@ class Qcow2Instance : public DriverInstance {
   };
   bool closed_ = false;
   bool disabled_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<Qcow2Snapshot> snapshots_ ABSL_GUARDED_BY(mu_);
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;
 };

@@ -8,6 +8,7 @@
 #     leaks in strata's image, and `qemu-img compare` finds both equal.
 #  3. Commit (default, -d, -b) of v2 and v3 chains made by either tool: strata-img commit
 #     and qemu-img commit give images that compare equal, and strata's check clean.
+#  4. Internal snapshots created, applied and deleted across the two tools.
 # Usage: qcow2_interop_test.sh STRATA_IMG STRATA_IO [SEED]
 set -u
 strata_img=$(readlink -f "$1")
@@ -180,6 +181,50 @@ for writer in qemu strata; do
         qemu-img check -q "s-$f.qcow2" || fail "$what: $f does not check clean"
       done
     done
+  done
+done
+
+# ---- 4. internal snapshots, both ways ----
+# The same writes and snapshot operations with QEMU's tools only (the reference) and with
+# strata doing the writes or the snapshot operations: each snapshot, applied by the other
+# tool, must read back as the reference's; deleting one and checking stays clean.
+snapshot_run() {  # snapshot_run PREFIX WRITER MANAGER COMPAT
+  local p=$1 io img mgr
+  if [ "$2" = qemu ]; then io=qemu-io; img=qemu-img; else io=$strata_io; img=$strata_img; fi
+  if [ "$3" = qemu ]; then mgr=qemu-img; else mgr=$strata_img; fi
+  rm -f "$p".qcow2
+  $img create -q -f qcow2 -o compat=$4,cluster_size=4k "$p.qcow2" 2M
+  $io -f qcow2 "${snap_ops1[@]}" "$p.qcow2" >/dev/null 2>&1
+  $mgr snapshot -c first "$p.qcow2"
+  $io -f qcow2 "${snap_ops2[@]}" "$p.qcow2" >/dev/null 2>&1
+  $mgr snapshot -c second "$p.qcow2"
+  $io -f qcow2 "${snap_ops3[@]}" "$p.qcow2" >/dev/null 2>&1
+}
+to_args() { local op; for op in "$@"; do printf '%s\0' -c "$op"; done; }
+mapfile -d '' snap_ops1 < <(to_args $(true) "write -P 0x31 0 2M")
+mapfile -t tmp < <(random_ops 15 2097152 | grep -v flush); mapfile -d '' snap_ops2 < <(to_args "${tmp[@]}")
+mapfile -t tmp < <(random_ops 15 2097152 | grep -v flush); mapfile -d '' snap_ops3 < <(to_args "${tmp[@]}")
+for compat in 0.10 1.1; do
+  snapshot_run ref qemu qemu $compat
+  for pair in "strata qemu" "qemu strata" "strata strata"; do
+    set -- $pair
+    checks=$((checks + 1))
+    what="snapshots (v$compat, writes by $1, snapshots by $2)"
+    snapshot_run t $1 $2 $compat
+    qemu-img check -q t.qcow2 || fail "$what: check after create"
+    [ "$(qemu-img snapshot -l t.qcow2 | wc -l)" = 4 ] || fail "$what: qemu-img lists"
+    [ "$("$strata_img" snapshot -l t.qcow2 | wc -l)" = 4 ] || fail "$what: strata-img lists"
+    qemu-img compare -q ref.qcow2 t.qcow2 || fail "$what: active image differs"
+    for sn in first second; do
+      cp ref.qcow2 ref_a.qcow2; cp t.qcow2 t_a.qcow2
+      qemu-img snapshot -a $sn ref_a.qcow2
+      if [ "$2" = qemu ]; then "$strata_img" snapshot -a $sn t_a.qcow2; else qemu-img snapshot -a $sn t_a.qcow2; fi
+      qemu-img compare -q ref_a.qcow2 t_a.qcow2 || fail "$what: snapshot $sn differs"
+      qemu-img check -q t_a.qcow2 || fail "$what: check after applying $sn"
+    done
+    if [ "$2" = qemu ]; then "$strata_img" snapshot -d first t.qcow2; else qemu-img snapshot -d first t.qcow2; fi
+    qemu-img check -q t.qcow2 || fail "$what: check after delete"
+    qemu-img compare -q ref.qcow2 t.qcow2 || fail "$what: active image differs after delete"
   done
 done
 

@@ -59,6 +59,7 @@ int CompareMain(const Args& args);
 int ConvertMain(const Args& args);
 int RebaseMain(const Args& args);
 int ResizeMain(const Args& args);
+int SnapshotMain(const Args& args);
 int BenchMain(const Args& args);
 
 }  // namespace strata::img

@@ -10,6 +10,7 @@
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
 #include "tools/strata_img/img_common.h"
+#include "tools/strata_img/snapshot_list.h"
 
 namespace strata::img {
 namespace {
@@ -24,6 +25,7 @@ struct ImageFacts {
   DriverInfo info;
   FormatSpecificInfo specific;
   std::string backing_filename;
+  std::vector<SnapshotInfo> snapshots;
 };
 
 ImageFacts Collect(BlockBackend& blk, const std::string& filename) {
@@ -36,6 +38,7 @@ ImageFacts Collect(BlockBackend& blk, const std::string& filename) {
   if (actual.ok()) f.actual_size = *actual;
   f.info = root.instance().GetInfo();
   f.specific = root.instance().GetFormatSpecificInfo();
+  f.snapshots = root.instance().ListSnapshots().value_or(std::vector<SnapshotInfo>{});
   return f;
 }
 
@@ -70,6 +73,7 @@ void PrintHuman(const ImageFacts& f) {
       std::printf("backing file format: %s\n", f.info.backing_format.c_str());
     }
   }
+  if (!f.snapshots.empty()) PrintSnapshotTable(f.snapshots);
   if (!f.specific.type.empty()) {
     std::printf("Format specific information:\n");
     for (const auto& e : f.specific.entries) {
@@ -114,6 +118,11 @@ JsonValue ToJson(const ImageFacts& f) {
     if (!f.info.backing_format.empty()) {
       v.Set("backing-filename-format", JsonValue::String(f.info.backing_format));
     }
+  }
+  if (!f.snapshots.empty()) {
+    JsonValue list = JsonValue::Array();
+    for (const SnapshotInfo& sn : f.snapshots) list.Append(SnapshotJson(sn));
+    v.Set("snapshots", std::move(list));
   }
   v.Set("dirty-flag", JsonValue::Bool(f.info.is_dirty));
   return v;

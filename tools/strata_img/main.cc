@@ -20,12 +20,13 @@ constexpr Subcommand kSubcommands[] = {
     {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
     {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
     {"rebase", strata::img::RebaseMain},   {"resize", strata::img::ResizeMain},
+    {"snapshot", strata::img::SnapshotMain},
 };
 
 void Usage() {
   std::printf("%s version 7.2.0 (strata)\n"
               "usage: %s [standard options] command [command options]\n"
-              "Commands: bench check commit compare convert create info map rebase resize\n",
+              "Commands: bench check commit compare convert create info map rebase resize snapshot\n",
               strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 

@@ -1,0 +1,101 @@
+// strata-img snapshot: list (-l), create (-c), apply (-a) and delete (-d) internal
+// snapshots, silently on success, with qemu-img's messages on failure.
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+#include "tools/strata_img/snapshot_list.h"
+
+namespace strata::img {
+
+int SnapshotMain(const Args& args) {
+  enum class Action { kNone, kList, kCreate, kApply, kDelete };
+  Action action = Action::kNone;
+  std::string fmt, name;
+  bool quiet = false, image_opts = false, force_share = false;
+  GetoptArgs argv(args);
+  enum { kObject = 256, kImageOpts };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {"force-share", no_argument, nullptr, 'U'},
+                                        {nullptr, 0, nullptr, 0}};
+  auto set_action = [&](Action a) {
+    if (action != Action::kNone) {
+      tools::ErrorReport("Cannot mix '-l', '-a', '-c', '-d'");
+      return false;
+    }
+    action = a;
+    if (optarg != nullptr) name = optarg;
+    return true;
+  };
+  int c;
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hla:c:d:f:qU", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'l': if (!set_action(Action::kList)) return TryHelp(1); break;
+      case 'a': if (!set_action(Action::kApply)) return TryHelp(1); break;
+      case 'c': if (!set_action(Action::kCreate)) return TryHelp(1); break;
+      case 'd': if (!set_action(Action::kDelete)) return TryHelp(1); break;
+      case 'f': fmt = optarg; break;
+      case 'q': quiet = true; break;
+      case 'U': force_share = true; break;
+      case kObject: break;
+      case kImageOpts: image_opts = true; break;
+      default: return TryHelp(1);
+    }
+  }
+  if (!ExpectOneFilename(args)) return 1;
+  const std::string filename = args[optind];
+  if (action == Action::kNone) action = Action::kList;
+  const bool writable = action != Action::kList;
+  std::unique_ptr<BlockBackend> blk =
+      OpenForTool(filename, fmt, writable, image_opts, "writeback", force_share,
+                  /*no_backing=*/true);
+  if (!blk) return 1;
+  DriverInstance& image = blk->root().instance();
+  absl::Status s;
+  switch (action) {
+    case Action::kList: {
+      absl::StatusOr<std::vector<SnapshotInfo>> list = image.ListSnapshots();
+      if (list.ok() && !list->empty()) PrintSnapshotTable(*list);
+      break;
+    }
+    case Action::kCreate:
+      s = image.CreateSnapshot(name);
+      if (!s.ok()) {
+        tools::ErrorReport(absl::StrCat("Could not create snapshot '", name, "': ",
+                                        ErrnoOf(s) == ENOTSUP ? std::string(s.message())
+                                                              : StrError(ErrnoOf(s))));
+      }
+      break;
+    case Action::kApply:
+      s = image.ApplySnapshot(name);
+      if (!s.ok()) {
+        tools::ErrorReport(absl::StrCat("Could not apply snapshot '", name,
+                                        "': Failed to load snapshot: ", StrError(ErrnoOf(s))));
+      }
+      break;
+    case Action::kDelete:
+      s = image.DeleteSnapshot(name);
+      if (!s.ok()) {
+        tools::ErrorReport(absl::StrCat("Could not delete snapshot '", name, "': ",
+                                        s.message()));
+      }
+      break;
+    case Action::kNone:
+      break;
+  }
+  absl::Status closed = blk->Close();
+  if (s.ok() && !closed.ok()) {
+    tools::ErrorReport(closed.message());
+    return 1;
+  }
+  (void)quiet;
+  return s.ok() ? 0 : 1;
+}
+
+}  // namespace strata::img
