@@ -195,6 +195,9 @@ class DriverInstance {
   virtual absl::Status CreateSnapshot(const std::string& name);
   virtual absl::Status ApplySnapshot(const std::string& name);
   virtual absl::Status DeleteSnapshot(const std::string& name);
+  // Read-only images: from now on, reads see snapshot `id`/`name` (either may be empty
+  // to match any) instead of the active image (qemu-img convert -l). ENOENT: not found.
+  virtual absl::Status LoadSnapshotForReading(const std::string& id, const std::string& name);
 
   // Consistency check (qemu-img check). `fix` is a mask of kCheckFix* bits. Per-cluster
   // findings go to stderr as QEMU prints them. Default: ENOTSUP.

@@ -40,6 +40,9 @@ absl::Status DriverInstance::MakeEmpty() { return ErrnoError(ENOTSUP); }
 absl::Status DriverInstance::CreateSnapshot(const std::string&) { return ErrnoError(ENOTSUP); }
 absl::Status DriverInstance::ApplySnapshot(const std::string&) { return ErrnoError(ENOTSUP); }
 absl::Status DriverInstance::DeleteSnapshot(const std::string&) { return ErrnoError(ENOTSUP); }
+absl::Status DriverInstance::LoadSnapshotForReading(const std::string&, const std::string&) {
+  return ErrnoError(ENOTSUP);
+}
 
 absl::StatusOr<CheckResult> DriverInstance::Check(uint32_t) {
   return ErrnoError(ENOTSUP, "This image format does not support checks");

@@ -57,6 +57,7 @@ class Qcow2Instance : public DriverInstance {
   absl::Status CreateSnapshot(const std::string& name) override;
   absl::Status ApplySnapshot(const std::string& name) override;
   absl::Status DeleteSnapshot(const std::string& name) override;
+  absl::Status LoadSnapshotForReading(const std::string& id, const std::string& name) override;
   DriverInfo GetInfo() override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
 

@@ -279,4 +279,26 @@ absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
   return file_->node().Flush();
 }
 
+absl::Status Qcow2Instance::LoadSnapshotForReading(const std::string& id,
+                                                   const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  if (!read_only_) return ErrnoError(EINVAL, "Only read-only images can load a snapshot");
+  int index = -1;
+  for (size_t i = 0; i < snapshots_.size() && index < 0; ++i) {
+    const bool by_id = !id.empty() && snapshots_[i].id == id;
+    const bool by_name = !name.empty() && snapshots_[i].name == name;
+    if ((id.empty() || by_id) && (name.empty() || by_name) && (by_id || by_name)) {
+      index = static_cast<int>(i);
+    }
+  }
+  if (index < 0 && name.empty() && !id.empty()) index = FindSnapshot(id);  // id-or-name form
+  if (index < 0) return ErrnoError(ENOENT, "Can't find snapshot");
+  const Qcow2Snapshot& sn = snapshots_[index];
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint64_t> sn_l1, ReadL1Table(sn.l1_table_offset, sn.l1_size));
+  l1_ = std::move(sn_l1);
+  header_.size = sn.DiskSize(header_.size);
+  l2_cache_->Clear();
+  return absl::OkStatus();
+}
+
 }  // namespace strata::qcow2

@@ -8,7 +8,8 @@
 #     leaks in strata's image, and `qemu-img compare` finds both equal.
 #  3. Commit (default, -d, -b) of v2 and v3 chains made by either tool: strata-img commit
 #     and qemu-img commit give images that compare equal, and strata's check clean.
-#  4. Internal snapshots created, applied and deleted across the two tools.
+#  4. Internal snapshots created, applied, copied out (convert -l) and deleted across the
+#     two tools.
 # Usage: qcow2_interop_test.sh STRATA_IMG STRATA_IO [SEED]
 set -u
 strata_img=$(readlink -f "$1")
@@ -216,6 +217,9 @@ for compat in 0.10 1.1; do
     [ "$("$strata_img" snapshot -l t.qcow2 | wc -l)" = 4 ] || fail "$what: strata-img lists"
     qemu-img compare -q ref.qcow2 t.qcow2 || fail "$what: active image differs"
     for sn in first second; do
+      qemu-img convert -l $sn -O raw ref.qcow2 ref.raw
+      "$strata_img" convert -l $sn -O raw t.qcow2 t.raw
+      cmp -s ref.raw t.raw || fail "$what: convert -l $sn differs"
       cp ref.qcow2 ref_a.qcow2; cp t.qcow2 t_a.qcow2
       qemu-img snapshot -a $sn ref_a.qcow2
       if [ "$2" = qemu ]; then "$strata_img" snapshot -a $sn t_a.qcow2; else qemu-img snapshot -a $sn t_a.qcow2; fi

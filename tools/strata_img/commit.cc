@@ -31,11 +31,6 @@ bool NamesImage(const std::string& name, const std::string& path, const std::str
          std::string(a) == b;
 }
 
-void PrintProgress(double percent) {
-  std::printf("    (%3.2f/100%%)\r", percent);
-  std::fflush(stdout);
-}
-
 }  // namespace
 
 int CommitMain(const Args& args) {

@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "tools/common/program.h"
@@ -16,15 +19,11 @@ namespace {
 
 constexpr uint64_t kChunkBytes = 2 << 20;
 
-void PrintProgress(double percent) {
-  std::printf("    (%3.2f/100%%)\r", percent);
-  std::fflush(stdout);
-}
-
 }  // namespace
 
 int ConvertMain(const Args& args) {
   std::string src_fmt, out_fmt = "raw", cache = "unsafe", src_cache = "writeback";
+  std::string snapshot_param;
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
   uint64_t sparse_bytes = 4096;
@@ -70,7 +69,8 @@ int ConvertMain(const Args& args) {
       case 'm': case 'W': case 'U': case 'C': case 'r': case kObject: case kTargetIsZero:
       case kSalvage: case kBitmaps: case kTargetImageOpts:
         break;
-      case 'c': case 'B': case 'l': case 'F':
+      case 'l': snapshot_param = optarg; break;
+      case 'c': case 'B': case 'F':
         tools::ErrorReport(absl::StrCat("option -", std::string(1, static_cast<char>(c)), " is not supported yet"));
         return 1;
       default:
@@ -88,6 +88,22 @@ int ConvertMain(const Args& args) {
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
     auto src = OpenForTool(args[i], src_fmt, false, image_opts, src_cache);
     if (!src) return 1;
+    if (!snapshot_param.empty()) {
+      // "-l NAME" (an ID or a name) or "-l snapshot.id=ID,snapshot.name=NAME".
+      std::string id = snapshot_param, name;
+      if (absl::StartsWith(snapshot_param, "snapshot.")) {
+        id.clear();
+        for (absl::string_view kv : absl::StrSplit(snapshot_param, ',')) {
+          if (absl::ConsumePrefix(&kv, "snapshot.id=")) id = std::string(kv);
+          else if (absl::ConsumePrefix(&kv, "snapshot.name=")) name = std::string(kv);
+        }
+      }
+      absl::Status loaded = src->root().instance().LoadSnapshotForReading(id, name);
+      if (!loaded.ok()) {
+        tools::ErrorReport(absl::StrCat("Failed to load snapshot: ", loaded.message()));
+        return 1;
+      }
+    }
     total += src->GetLength().value_or(0);
     sources.push_back(std::move(src));
   }

@@ -25,6 +25,11 @@ int TryHelp(int status) {
   return status;
 }
 
+void PrintProgress(double percent) {
+  std::printf("    (%3.2f/100%%)\r", percent);
+  std::fflush(stdout);
+}
+
 bool ExpectOneFilename(const Args& args) {
   if (optind == static_cast<int>(args.size()) - 1) return true;
   tools::ErrorReport("Expecting one image file name");

@@ -46,6 +46,9 @@ int TryHelp(int status = 1);
 // "Expecting one image file name" and the --help hint (qemu-img's error_exit).
 bool ExpectOneFilename(const Args& args);
 
+// Prints one qemu-img progress update ("    (12.50/100%)" and a carriage return).
+void PrintProgress(double percent);
+
 // Parses a qemu-img size argument ("64M", "1G", "512"); prints QEMU's error on failure.
 std::optional<uint64_t> ParseSizeArg(const std::string& text);
 
