@@ -44,6 +44,9 @@ struct OpenFlags {
   bool check_mode = false;
   // QEMU discard=unmap: pass discards down. Default for qemu-io.
   bool discard_unmap = true;
+  // Canonical paths of the images above the one being opened in its backing chain, so a
+  // chain that loops back is refused instead of opened forever.
+  std::vector<std::string> images_above;
 };
 
 // Everything a driver's Open needs: its node, options, flags, and a way to open children.

@@ -4,7 +4,10 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +18,15 @@
 #include "drivers/qcow2/qcow2_format.h"
 
 namespace strata::qcow2 {
+namespace {
+
+// `path` with symlinks and relative parts resolved (itself when it does not resolve).
+std::string CanonicalPath(const std::string& path) {
+  char real[PATH_MAX];
+  return realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
+}
+
+}  // namespace
 
 Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only)
     : file_(file),
@@ -100,6 +112,13 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
                                             FormatChildPermissions(true), backing_flags));
     } else if (!h.backing_file.empty()) {
       std::string path = ResolveBackingPath(file->node().filename(), h.backing_file);
+      backing_flags.images_above.push_back(CanonicalPath(file->node().filename()));
+      const std::string canonical = CanonicalPath(path);
+      if (std::find(backing_flags.images_above.begin(), backing_flags.images_above.end(),
+                    canonical) != backing_flags.images_above.end()) {
+        return ErrnoError(ELOOP, absl::StrCat("Backing file '", h.backing_file,
+                                              "' creates an infinite loop"));
+      }
       proto::BlockdevRef ref;
       if (!h.backing_format.empty()) {
         proto::BlockdevOptions* o = ref.mutable_options();

@@ -10,6 +10,7 @@
 #     and qemu-img commit give images that compare equal, and strata's check clean.
 #  4. Internal snapshots created, applied, copied out (convert -l) and deleted across the
 #     two tools.
+#  5. A backing chain with a loop is refused with a clear error (no hang, no crash).
 # Usage: qcow2_interop_test.sh STRATA_IMG STRATA_IO [SEED]
 set -u
 strata_img=$(readlink -f "$1")
@@ -231,6 +232,17 @@ for compat in 0.10 1.1; do
     qemu-img compare -q ref.qcow2 t.qcow2 || fail "$what: active image differs after delete"
   done
 done
+
+# ---- 5. a backing chain that loops (QEMU's own tools hang on it) ----
+checks=$((checks + 1))
+qemu-img create -q -f qcow2 loop1.qcow2 1M
+qemu-img create -q -f qcow2 -b loop1.qcow2 -F qcow2 loop2.qcow2
+qemu-img rebase -u -f qcow2 -b loop2.qcow2 -F qcow2 loop1.qcow2
+timeout 20 "$strata_io" -r -c "read 0 512" loop2.qcow2 > loop.out 2>&1
+[ $? = 1 ] && grep -q "creates an infinite loop" loop.out || fail "loop: strata-io: $(cat loop.out)"
+timeout 20 "$strata_img" info loop2.qcow2 > /dev/null 2>&1 || fail "loop: info must still work"
+timeout 20 "$strata_img" commit -b nowhere loop2.qcow2 > loop.out 2>&1
+[ $? = 1 ] || fail "loop: commit must fail cleanly: $(cat loop.out)"
 
 echo "$checks interop checks, $failures failed (seed $seed)"
 [ "$failures" -eq 0 ]

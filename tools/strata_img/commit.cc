@@ -80,6 +80,10 @@ int CommitMain(const Args& args) {
   if (!above.back()) return 1;
   std::string base_path, base_format;
   std::vector<std::string> seen;
+  {
+    char real[PATH_MAX];
+    seen.push_back(realpath(filename.c_str(), real) != nullptr ? real : filename);
+  }
   for (;;) {
     BlockBackend& image = *above.back();
     DriverInfo info = image.root().instance().GetInfo();

@@ -162,7 +162,8 @@ int InfoMain(const Args& args) {
   if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
   std::unique_ptr<BlockBackend> blk =
-      OpenForTool(filename, fmt, false, image_opts, "writeback", force_share);
+      OpenForTool(filename, fmt, false, image_opts, "writeback", force_share,
+                  /*no_backing=*/true);  // qemu-img info does not open the chain
   if (!blk) return 1;
   ImageFacts facts = Collect(*blk, filename);
   if (output == "json") {
