@@ -131,7 +131,8 @@ int CommitMain(const Args& args) {
   absl::Status s = RunCommit(request);
   if (progress) std::printf("\n");
   if (!s.ok()) {
-    tools::ErrorReport(s.message());
+    // qemu-img runs the commit as a block job and reports its end like this.
+    tools::ErrorReport(absl::StrCat("Block job failed: ", StrError(ErrnoOf(s))));
     return 1;
   }
   if (!keep) {
