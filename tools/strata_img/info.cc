@@ -1,11 +1,16 @@
 // strata-img info: image facts in qemu-img's human and JSON formats.
 #include <getopt.h>
 
+#include <limits.h>
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <type_traits>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "block/graph_builder.h"
 #include "tools/common/human_size.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
@@ -132,7 +137,7 @@ JsonValue ToJson(const ImageFacts& f) {
 
 int InfoMain(const Args& args) {
   std::string fmt, output = "human";
-  bool image_opts = false, force_share = false;
+  bool image_opts = false, force_share = false, backing_chain = false;
   GetoptArgs argv(args);
   enum { kOutput = 256, kImageOpts, kBackingChain, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
@@ -150,7 +155,8 @@ int InfoMain(const Args& args) {
       case 'U': force_share = true; break;
       case kOutput: output = optarg; break;
       case kImageOpts: image_opts = true; break;
-      case kBackingChain: case kObject: break;
+      case kBackingChain: backing_chain = true; break;
+      case kObject: break;
       default:
         return TryHelp(1);
     }
@@ -161,15 +167,42 @@ int InfoMain(const Args& args) {
   }
   if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
-  std::unique_ptr<BlockBackend> blk =
-      OpenForTool(filename, fmt, false, image_opts, "writeback", force_share,
-                  /*no_backing=*/true);  // qemu-img info does not open the chain
-  if (!blk) return 1;
-  ImageFacts facts = Collect(*blk, filename);
+  // Each image is opened on its own (qemu-img info does not open backing files); with
+  // --backing-chain the chain is followed by name, refusing a loop.
+  std::vector<ImageFacts> chain;
+  std::vector<std::string> seen;
+  std::string name = filename, format = fmt;
+  for (;;) {
+    char real[PATH_MAX];
+    std::string canonical = realpath(name.c_str(), real) != nullptr ? real : name;
+    if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) {
+      tools::ErrorReport(absl::StrCat("Backing file '", name, "' creates an infinite loop."));
+      return 1;
+    }
+    seen.push_back(canonical);
+    std::unique_ptr<BlockBackend> blk =
+        OpenForTool(name, format, false, chain.empty() && image_opts, "writeback", force_share,
+                    /*no_backing=*/true);
+    if (!blk) return 1;
+    chain.push_back(Collect(*blk, name));
+    const DriverInfo& info = chain.back().info;
+    if (!backing_chain || info.backing_filename.empty()) break;
+    name = ResolveBackingPath(blk->root().filename(), info.backing_filename);
+    format = info.backing_format;
+  }
   if (output == "json") {
-    std::printf("%s\n", ToJson(facts).Pretty().c_str());
+    if (!backing_chain) {
+      std::printf("%s\n", ToJson(chain.front()).Pretty().c_str());
+    } else {
+      JsonValue list = JsonValue::Array();
+      for (const ImageFacts& f : chain) list.Append(ToJson(f));
+      std::printf("%s\n", list.Pretty().c_str());
+    }
   } else {
-    PrintHuman(facts);
+    for (size_t i = 0; i < chain.size(); ++i) {
+      if (i > 0) std::printf("\n");
+      PrintHuman(chain[i]);
+    }
   }
   return 0;
 }
