@@ -11,4 +11,8 @@ absl::Status BlockDriver::Create(const CreateRequest&) const {
   return ErrnoError(ENOTSUP, "Driver does not support image creation");
 }
 
+absl::StatusOr<MeasureResult> BlockDriver::Measure(const MeasureRequest&) const {
+  return ErrnoError(ENOTSUP, "Format driver does not support measure");
+}
+
 }  // namespace strata

@@ -82,6 +82,20 @@ struct CreateRequest {
   std::map<std::string, std::string> options;
 };
 
+// What `qemu-img measure` asks: the size of a new image with `options` (-o), for a virtual
+// size or for the contents of an open image.
+struct MeasureRequest {
+  uint64_t size_bytes = 0;  // used when `input` is null
+  std::map<std::string, std::string> options;
+  BlockDriverState* input = nullptr;
+};
+struct MeasureResult {
+  uint64_t required = 0;
+  uint64_t fully_allocated = 0;
+  bool has_bitmaps = false;  // qcow2 v3 from an input image: "bitmaps size: 0"
+  uint64_t bitmaps = 0;
+};
+
 class BlockDriver {
  public:
   virtual ~BlockDriver() = default;
@@ -104,6 +118,8 @@ class BlockDriver {
   virtual std::vector<CreateOptionSpec> create_options() const { return {}; }
   // Creates an image. Default: ENOTSUP ("Driver does not support image creation").
   virtual absl::Status Create(const CreateRequest& request) const;
+  // Size estimate for a new image (qemu-img measure). Default: ENOTSUP.
+  virtual absl::StatusOr<MeasureResult> Measure(const MeasureRequest& request) const;
 };
 
 }  // namespace strata

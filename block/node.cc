@@ -311,9 +311,10 @@ absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatus(uint64_t offset, ui
   if (want_zero && s.data && !s.zero && s.offset_valid && s.file != nullptr && s.file != this) {
     // Allocated data that the file below stores as a hole reads as zeroes.
     absl::StatusOr<BlockStatus> below = s.file->GetBlockStatus(s.host_offset, s.bytes, true);
-    if (below.ok() && below->bytes > 0 && below->zero && !below->data) {
-      s.bytes = below->bytes;
-      s.zero = true;
+    if (below.ok() && below->bytes > 0) {
+      // The answer holds only as far as the file's does (data, then a hole, ...).
+      s.bytes = std::min(s.bytes, below->bytes);
+      if (below->zero && !below->data) s.zero = true;
     }
   }
   return s;

@@ -95,6 +95,64 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
   return p;
 }
 
+// Refcount table and block clusters needed to count `clusters` clusters plus themselves:
+// the fixed point of "blocks for everything, table for the blocks" (QEMU's estimate).
+uint64_t RefcountMetadataBytes(uint64_t clusters, uint64_t cluster_size,
+                               uint32_t refcount_order) {
+  const uint64_t blocks_per_table_cluster = cluster_size / 8;
+  const uint64_t refcounts_per_block = cluster_size * 8 / (uint64_t{1} << refcount_order);
+  uint64_t table = 0, blocks = 0, n = 0, last;
+  do {
+    last = n;
+    blocks = DivRoundUp(clusters + table + blocks, refcounts_per_block);
+    table = DivRoundUp(blocks, blocks_per_table_cluster);
+    n = clusters + blocks + table;
+  } while (n != last);
+  return (blocks + table) * cluster_size;
+}
+
+// The file size of a fully allocated image of `size` bytes: header, L2 and L1 tables,
+// refcount structure, data (QEMU's qcow2_calc_prealloc_size).
+uint64_t FullyAllocatedBytes(uint64_t size, uint64_t cluster_size, uint32_t refcount_order) {
+  const uint64_t aligned = AlignUp(size, cluster_size);
+  uint64_t meta = cluster_size;
+  const uint64_t l2_entries = AlignUp(aligned / cluster_size, cluster_size / 8);
+  meta += l2_entries * 8;
+  const uint64_t l1_entries = AlignUp(l2_entries * 8 / cluster_size, cluster_size / 8);
+  meta += l1_entries * 8;
+  meta += RefcountMetadataBytes((meta + aligned) / cluster_size, cluster_size, refcount_order);
+  return meta + aligned;
+}
+
+// Bytes of `input` (through its whole backing chain) that hold data, counted in whole
+// clusters of `cluster_size`; zero and unallocated regions are free.
+absl::StatusOr<uint64_t> RequiredDataBytes(BlockDriverState* input, uint64_t cluster_size) {
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, input->GetLength());
+  uint64_t required = 0;
+  for (uint64_t offset = 0; offset < length;) {
+    BlockDriverState* node = input;
+    STRATA_ASSIGN_OR_RETURN(BlockStatus s, node->GetBlockStatus(offset, length - offset));
+    uint64_t run = std::max<uint64_t>(s.bytes, 1);
+    while (!s.allocated && !s.zero && node->backing() != nullptr) {
+      node = &node->backing()->node();
+      STRATA_ASSIGN_OR_RETURN(uint64_t backing_len, node->GetLength());
+      if (offset >= backing_len) {
+        s = BlockStatus{};
+        s.zero = true;
+        break;
+      }
+      STRATA_ASSIGN_OR_RETURN(s, node->GetBlockStatus(offset, std::min(run, backing_len - offset)));
+      run = std::min(run, std::max<uint64_t>(s.bytes, 1));
+    }
+    if (!s.zero && s.data) {
+      run = AlignUp(offset + run, cluster_size) - offset;
+      required += offset % cluster_size + run;
+    }
+    offset += run;
+  }
+  return required;
+}
+
 class Qcow2Driver : public BlockDriver {
  public:
   absl::string_view name() const override { return "qcow2"; }
@@ -120,6 +178,46 @@ class Qcow2Driver : public BlockDriver {
       STRATA_RETURN_IF_ERROR(inst->RepairIfDirty());
     }
     return std::unique_ptr<DriverInstance>(std::move(inst));
+  }
+
+  absl::StatusOr<MeasureResult> Measure(const MeasureRequest& request) const override {
+    CreateRequest create;
+    create.size_bytes = request.size_bytes;
+    create.options = request.options;
+    std::string prealloc = "off";
+    if (auto it = create.options.find("preallocation"); it != create.options.end()) {
+      prealloc = it->second;
+      create.options.erase(it);
+      if (prealloc != "off" && prealloc != "metadata" && prealloc != "falloc" &&
+          prealloc != "full") {
+        return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", prealloc, "'"));
+      }
+    }
+    STRATA_ASSIGN_OR_RETURN(CreateParams p, ParseCreateOptions(create));
+    const uint64_t cluster_size = uint64_t{1} << p.cluster_bits;
+    uint64_t virtual_size = AlignUp(request.size_bytes, cluster_size);
+    uint64_t required = 0;
+    if (request.input != nullptr) {
+      STRATA_ASSIGN_OR_RETURN(uint64_t length, request.input->GetLength());
+      virtual_size = AlignUp(length, cluster_size);
+      if (!p.backing_file.empty()) {
+        required = virtual_size;  // nothing known to be shared with the new backing file
+      } else {
+        STRATA_ASSIGN_OR_RETURN(required, RequiredDataBytes(request.input, cluster_size));
+      }
+    }
+    if (prealloc == "full" || prealloc == "falloc") required = virtual_size;
+    MeasureResult r;
+    r.fully_allocated = FullyAllocatedBytes(virtual_size, cluster_size, p.refcount_order);
+    r.required = r.fully_allocated - virtual_size + required;
+    // Bitmaps are counted when both sides could hold them: v3 output, qcow2 v3 input.
+    r.has_bitmaps = false;
+    if (p.version >= 3 && request.input != nullptr && request.input->driver().name() == "qcow2") {
+      for (const FormatSpecificEntry& e : request.input->instance().GetFormatSpecificInfo().entries) {
+        if (e.key == "compat") r.has_bitmaps = e.HumanValue() == "1.1";
+      }
+    }
+    return r;
   }
 
   std::vector<CreateOptionSpec> create_options() const override {

@@ -103,6 +103,22 @@ class RawDriver : public BlockDriver {
     return {{"size", "size", "Virtual disk size", ""}};
   }
 
+  // A raw image holds exactly its virtual size (QEMU counts it all as required).
+  absl::StatusOr<MeasureResult> Measure(const MeasureRequest& request) const override {
+    for (const auto& [key, value] : request.options) {
+      if (key != "size" && key != "preallocation") {
+        return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, "'"));
+      }
+    }
+    uint64_t size = request.size_bytes;
+    if (request.input != nullptr) {
+      STRATA_ASSIGN_OR_RETURN(size, request.input->GetLength());
+    }
+    MeasureResult r;
+    r.required = r.fully_allocated = (size + 511) / 512 * 512;
+    return r;
+  }
+
   absl::Status Create(const CreateRequest& request) const override {
     const BlockDriver* file = DriverRegistry::Global().Find("file");
     if (file == nullptr) return ErrnoError(ENOTSUP, "Unknown protocol 'file'");

@@ -11,6 +11,7 @@
 #  4. Internal snapshots created, applied, copied out (convert -l) and deleted across the
 #     two tools.
 #  5. A backing chain with a loop is refused with a clear error (no hang, no crash).
+#  6. measure prints what qemu-img measure prints, for images and for sizes.
 # Usage: qcow2_interop_test.sh STRATA_IMG STRATA_IO [SEED]
 set -u
 strata_img=$(readlink -f "$1")
@@ -243,6 +244,23 @@ timeout 20 "$strata_io" -r -c "read 0 512" loop2.qcow2 > loop.out 2>&1
 timeout 20 "$strata_img" info loop2.qcow2 > /dev/null 2>&1 || fail "loop: info must still work"
 timeout 20 "$strata_img" commit -b nowhere loop2.qcow2 > loop.out 2>&1
 [ $? = 1 ] || fail "loop: commit must fail cleanly: $(cat loop.out)"
+
+# ---- 6. measure: the same estimates as qemu-img ----
+for img in v1.1_512_16.qcow2 v1.1_64k_16.qcow2 v0.10_4k_16.qcow2 comp_zlib.qcow2 t.qcow2; do
+  [ -f "$img" ] || continue
+  for opts in "-O qcow2" "-O qcow2 -o cluster_size=4k,refcount_bits=1" "-O raw" \
+              "-O qcow2 -o compat=0.10,cluster_size=512" "--output=json -O qcow2"; do
+    checks=$((checks + 1))
+    expected=$(qemu-img measure $opts "$img" 2>&1)
+    actual=$("$strata_img" measure $opts "$img" 2>&1)
+    [ "$expected" = "$actual" ] || fail "measure $opts $img: '$actual' vs '$expected'"
+  done
+done
+for size in 1M 1G 100G; do
+  checks=$((checks + 1))
+  [ "$(qemu-img measure -O qcow2 --size $size)" = "$("$strata_img" measure -O qcow2 --size $size)" ] ||
+    fail "measure --size $size"
+done
 
 echo "$checks interop checks, $failures failed (seed $seed)"
 [ "$failures" -eq 0 ]

@@ -58,6 +58,7 @@ int InfoMain(const Args& args);
 int CheckMain(const Args& args);
 int CommitMain(const Args& args);
 int MapMain(const Args& args);
+int MeasureMain(const Args& args);
 int CompareMain(const Args& args);
 int ConvertMain(const Args& args);
 int RebaseMain(const Args& args);

@@ -19,6 +19,7 @@ constexpr Subcommand kSubcommands[] = {
     {"commit", strata::img::CommitMain},   {"compare", strata::img::CompareMain},
     {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
     {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
+    {"measure", strata::img::MeasureMain},
     {"rebase", strata::img::RebaseMain},   {"resize", strata::img::ResizeMain},
     {"snapshot", strata::img::SnapshotMain},
 };
@@ -26,7 +27,7 @@ constexpr Subcommand kSubcommands[] = {
 void Usage() {
   std::printf("%s version 7.2.0 (strata)\n"
               "usage: %s [standard options] command [command options]\n"
-              "Commands: bench check commit compare convert create info map rebase resize snapshot\n",
+              "Commands: bench check commit compare convert create info map measure rebase resize snapshot\n",
               strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 
