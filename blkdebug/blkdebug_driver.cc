@@ -35,8 +35,11 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
         write_zero_align_(write_zero_align),
         discard_align_(discard_align) {}
 
-  RuleEngine& engine() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return engine_; }
-  absl::Mutex& mu() { return mu_; }
+  // Adds the inject-error and set-state rules of `rules` (blkdebug_config.h).
+  absl::Status LoadRules(const proto::BlkdebugOptions& rules) {
+    absl::MutexLock lock(&mu_);
+    return AddRules(rules, &engine_);
+  }
 
   absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                       uint32_t flags) override {
@@ -254,10 +257,7 @@ class BlkdebugDriver : public BlockDriver {
     auto instance = std::make_unique<BlkdebugInstance>(
         image, align, max_transfer, std::max<uint64_t>(opts.opt_write_zero(), align.value_or(1)),
         std::max<uint64_t>(opts.opt_discard(), align.value_or(1)));
-    {
-      absl::MutexLock lock(&instance->mu());
-      STRATA_RETURN_IF_ERROR(AddRules(rules, &instance->engine()));
-    }
+    STRATA_RETURN_IF_ERROR(instance->LoadRules(rules));
     instance->HandleDebugEvent(DebugEvent::kNone);
     return instance;
   }

@@ -1,6 +1,9 @@
 // strata: the open path (see graph_builder.h).
 #include "block/graph_builder.h"
 
+#include <limits.h>
+#include <stdlib.h>
+
 #include <cerrno>
 #include <vector>
 
@@ -123,6 +126,11 @@ std::string ResolveBackingPath(const std::string& image, const std::string& back
   size_t slash = image.rfind('/');
   if (slash == std::string::npos) return backing;
   return image.substr(0, slash + 1) + backing;
+}
+
+std::string CanonicalPath(const std::string& path) {
+  char real[PATH_MAX];
+  return realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
 }
 
 absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::string& filename) {

@@ -45,6 +45,10 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request);
 // image (unless absolute or a protocol filename such as "json:..." or "nbd:...").
 std::string ResolveBackingPath(const std::string& image, const std::string& backing);
 
+// `path` with symlinks and relative parts resolved; `path` itself when it does not resolve
+// (a missing file, a protocol filename). Identifies images when following chains.
+std::string CanonicalPath(const std::string& path);
+
 // The options a plain filename stands for: a prefixed protocol, or driver=file.
 absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::string& filename);
 

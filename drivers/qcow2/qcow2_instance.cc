@@ -4,8 +4,6 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include <climits>
-#include <cstdlib>
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
@@ -18,15 +16,6 @@
 #include "drivers/qcow2/qcow2_format.h"
 
 namespace strata::qcow2 {
-namespace {
-
-// `path` with symlinks and relative parts resolved (itself when it does not resolve).
-std::string CanonicalPath(const std::string& path) {
-  char real[PATH_MAX];
-  return realpath(path.c_str(), real) != nullptr ? std::string(real) : path;
-}
-
-}  // namespace
 
 Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only)
     : file_(file),

@@ -117,10 +117,7 @@ int CheckMain(const Args& args) {
         return TryHelp(1);
     }
   }
-  if (output != "human" && output != "json") {
-    tools::ErrorReport("--output must be used with human or json as argument.");
-    return 1;
-  }
+  if (!CheckOutputFormat(output)) return 1;
   if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
   ImageOpenRequest request;

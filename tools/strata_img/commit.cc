@@ -5,9 +5,6 @@
 // backing files (the job reads each range from the topmost image that holds it), the base
 // writable. Messages and exit codes are qemu-img's.
 #include <getopt.h>
-#include <limits.h>
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdio>
 
@@ -25,10 +22,7 @@ namespace {
 // True if `name` (as the user gave it with -b) names the image at `path`, which the
 // chain names `as_written`.
 bool NamesImage(const std::string& name, const std::string& path, const std::string& as_written) {
-  if (name == path || name == as_written) return true;
-  char a[PATH_MAX], b[PATH_MAX];
-  return realpath(name.c_str(), a) != nullptr && realpath(path.c_str(), b) != nullptr &&
-         std::string(a) == b;
+  return name == path || name == as_written || CanonicalPath(name) == CanonicalPath(path);
 }
 
 }  // namespace
@@ -79,11 +73,7 @@ int CommitMain(const Args& args) {
                               /*force_share=*/false, /*no_backing=*/true));
   if (!above.back()) return 1;
   std::string base_path, base_format;
-  std::vector<std::string> seen;
-  {
-    char real[PATH_MAX];
-    seen.push_back(realpath(filename.c_str(), real) != nullptr ? real : filename);
-  }
+  std::vector<std::string> seen = {CanonicalPath(filename)};
   for (;;) {
     BlockBackend& image = *above.back();
     DriverInfo info = image.root().instance().GetInfo();
@@ -97,8 +87,7 @@ int CommitMain(const Args& args) {
       return 1;
     }
     const std::string path = ResolveBackingPath(image.root().filename(), info.backing_filename);
-    char real[PATH_MAX];
-    std::string key = realpath(path.c_str(), real) != nullptr ? real : path;
+    const std::string key = CanonicalPath(path);
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
       tools::ErrorReport(absl::StrCat("Backing chain of '", filename, "' has a loop at '",
                                       path, "'"));

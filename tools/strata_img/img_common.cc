@@ -25,6 +25,12 @@ int TryHelp(int status) {
   return status;
 }
 
+bool CheckOutputFormat(const std::string& output) {
+  if (output == "human" || output == "json") return true;
+  tools::ErrorReport("--output must be used with human or json as argument.");
+  return false;
+}
+
 void PrintProgress(double percent) {
   std::printf("    (%3.2f/100%%)\r", percent);
   std::fflush(stdout);

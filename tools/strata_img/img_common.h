@@ -46,6 +46,9 @@ int TryHelp(int status = 1);
 // "Expecting one image file name" and the --help hint (qemu-img's error_exit).
 bool ExpectOneFilename(const Args& args);
 
+// True for "human" and "json"; otherwise reports qemu-img's --output error.
+bool CheckOutputFormat(const std::string& output);
+
 // Prints one qemu-img progress update ("    (12.50/100%)" and a carriage return).
 void PrintProgress(double percent);
 

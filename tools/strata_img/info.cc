@@ -1,9 +1,6 @@
 // strata-img info: image facts in qemu-img's human and JSON formats.
 #include <getopt.h>
 
-#include <limits.h>
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <type_traits>
@@ -49,10 +46,7 @@ ImageFacts Collect(BlockBackend& blk, const std::string& filename) {
 
 // The backing file name resolved against the image's directory (QEMU's full name).
 std::string FullBackingName(const ImageFacts& f) {
-  const std::string& b = f.info.backing_filename;
-  size_t slash = f.filename.rfind('/');
-  if (b.empty() || b[0] == '/' || slash == std::string::npos) return b;
-  return f.filename.substr(0, slash + 1) + b;
+  return ResolveBackingPath(f.filename, f.info.backing_filename);
 }
 
 void PrintHuman(const ImageFacts& f) {
@@ -161,10 +155,7 @@ int InfoMain(const Args& args) {
         return TryHelp(1);
     }
   }
-  if (output != "human" && output != "json") {
-    tools::ErrorReport("--output must be used with human or json as argument.");
-    return 1;
-  }
+  if (!CheckOutputFormat(output)) return 1;
   if (!ExpectOneFilename(args)) return 1;
   const std::string& filename = args[optind];
   // Each image is opened on its own (qemu-img info does not open backing files); with
@@ -173,8 +164,7 @@ int InfoMain(const Args& args) {
   std::vector<std::string> seen;
   std::string name = filename, format = fmt;
   for (;;) {
-    char real[PATH_MAX];
-    std::string canonical = realpath(name.c_str(), real) != nullptr ? real : name;
+    const std::string canonical = CanonicalPath(name);
     if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) {
       tools::ErrorReport(absl::StrCat("Backing file '", name, "' creates an infinite loop."));
       return 1;

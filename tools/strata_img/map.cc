@@ -99,10 +99,7 @@ int MapMain(const Args& args) {
         return TryHelp(1);
     }
   }
-  if (output != "human" && output != "json") {
-    tools::ErrorReport("--output must be used with human or json as argument.");
-    return 1;
-  }
+  if (!CheckOutputFormat(output)) return 1;
   if (!ExpectOneFilename(args)) return 1;
   std::unique_ptr<BlockBackend> blk = OpenForTool(args[optind], fmt, false, image_opts);
   if (!blk) return 1;

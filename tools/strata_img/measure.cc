@@ -50,10 +50,7 @@ int MeasureMain(const Args& args) {
       default: return TryHelp(1);
     }
   }
-  if (output != "human" && output != "json") {
-    tools::ErrorReport("--output must be used with human or json as argument.");
-    return 1;
-  }
+  if (!CheckOutputFormat(output)) return 1;
   const int files = static_cast<int>(args.size()) - optind;
   if (!size_arg.empty() && files > 0) {
     tools::ErrorReport("--size N cannot be used together with a filename.");

@@ -16,7 +16,7 @@ int SnapshotMain(const Args& args) {
   enum class Action { kNone, kList, kCreate, kApply, kDelete };
   Action action = Action::kNone;
   std::string fmt, name;
-  bool quiet = false, image_opts = false, force_share = false;
+  bool image_opts = false, force_share = false;
   GetoptArgs argv(args);
   enum { kObject = 256, kImageOpts };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
@@ -41,7 +41,7 @@ int SnapshotMain(const Args& args) {
       case 'c': if (!set_action(Action::kCreate)) return TryHelp(1); break;
       case 'd': if (!set_action(Action::kDelete)) return TryHelp(1); break;
       case 'f': fmt = optarg; break;
-      case 'q': quiet = true; break;
+      case 'q': break;  // the subcommand prints nothing on success anyway
       case 'U': force_share = true; break;
       case kObject: break;
       case kImageOpts: image_opts = true; break;
@@ -94,7 +94,6 @@ int SnapshotMain(const Args& args) {
     tools::ErrorReport(closed.message());
     return 1;
   }
-  (void)quiet;
   return s.ok() ? 0 : 1;
 }
 
