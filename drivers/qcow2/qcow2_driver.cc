@@ -24,6 +24,7 @@ struct CreateParams {
   uint8_t compression_type = 0;
   std::string backing_file, backing_fmt;
   uint64_t size = 0;
+  PreallocMode prealloc = PreallocMode::kOff;
 };
 
 absl::StatusOr<bool> ParseOnOff(const std::string& v, const std::string& name) {
@@ -67,10 +68,12 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
       STRATA_ASSIGN_OR_RETURN(bool on, ParseOnOff(v, k));
       if (on) return ErrnoError(ENOTSUP, "Extended L2 entries are not supported by strata yet");
     } else if (k == "preallocation") {
-      if (v != "off") {
-        return ErrnoError(ENOTSUP, absl::StrCat("Preallocation mode '", v,
-                                                "' is not supported by strata's qcow2 yet"));
-      }
+      if (v == "off") p.prealloc = PreallocMode::kOff;
+      else if (v == "metadata") p.prealloc = PreallocMode::kMetadata;
+      else if (v == "falloc") p.prealloc = PreallocMode::kFalloc;
+      else if (v == "full") p.prealloc = PreallocMode::kFull;
+      else return ErrnoError(EINVAL, absl::StrCat("Parameter 'preallocation' does not accept "
+                                                  "value '", v, "'"));
     } else if (k == "data_file" || k == "data_file_raw" || k == "encryption" ||
                k == "encrypt.format") {
       return ErrnoError(ENOTSUP, absl::StrCat("Option '", k, "' is not supported by strata yet"));
@@ -79,6 +82,10 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
     } else {
       return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
     }
+  }
+  if (!p.backing_file.empty() && p.prealloc != PreallocMode::kOff) {
+    return ErrnoError(EINVAL, "Backing file and preallocation can only be used at the same "
+                              "time if extended_l2 is on");
   }
   if (p.version == 2 && p.lazy_refcounts) {
     return ErrnoError(EINVAL, "Lazy refcounts only supported with compatibility level 1.1 "
@@ -184,16 +191,14 @@ class Qcow2Driver : public BlockDriver {
     CreateRequest create;
     create.size_bytes = request.size_bytes;
     create.options = request.options;
-    std::string prealloc = "off";
-    if (auto it = create.options.find("preallocation"); it != create.options.end()) {
-      prealloc = it->second;
+    // measure takes a backing file and preallocation together (only create refuses them).
+    std::string backing_file;
+    if (auto it = create.options.find("backing_file"); it != create.options.end()) {
+      backing_file = it->second;
       create.options.erase(it);
-      if (prealloc != "off" && prealloc != "metadata" && prealloc != "falloc" &&
-          prealloc != "full") {
-        return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", prealloc, "'"));
-      }
     }
     STRATA_ASSIGN_OR_RETURN(CreateParams p, ParseCreateOptions(create));
+    p.backing_file = backing_file;
     const uint64_t cluster_size = uint64_t{1} << p.cluster_bits;
     uint64_t virtual_size = AlignUp(request.size_bytes, cluster_size);
     uint64_t required = 0;
@@ -206,7 +211,9 @@ class Qcow2Driver : public BlockDriver {
         STRATA_ASSIGN_OR_RETURN(required, RequiredDataBytes(request.input, cluster_size));
       }
     }
-    if (prealloc == "full" || prealloc == "falloc") required = virtual_size;
+    if (p.prealloc == PreallocMode::kFull || p.prealloc == PreallocMode::kFalloc) {
+      required = virtual_size;
+    }
     MeasureResult r;
     r.fully_allocated = FullyAllocatedBytes(virtual_size, cluster_size, p.refcount_order);
     r.required = r.fully_allocated - virtual_size + required;
@@ -288,7 +295,7 @@ class Qcow2Driver : public BlockDriver {
     no_backing.no_backing = true;
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> node,
                             OpenGraph(qcow2_opts, no_backing, PermissionSet{}));
-    STRATA_RETURN_IF_ERROR(node->Truncate(p.size));
+    STRATA_RETURN_IF_ERROR(node->Truncate(p.size, false, p.prealloc));
     return node->Close();
   }
 };

@@ -787,8 +787,8 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
   if (length % 512 != 0) return ErrnoError(EINVAL, "The new size must be a multiple of 512");
-  if (prealloc != PreallocMode::kOff) {
-    return ErrnoError(ENOTSUP, "Preallocation is not supported by strata's qcow2 yet");
+  if (prealloc != PreallocMode::kOff && length < header_.size) {
+    return ErrnoError(ENOTSUP, "Preallocation can't be used for shrinking an image");
   }
   if (length < header_.size) {
     if (header_.nb_snapshots > 0) {
@@ -809,6 +809,12 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
   if (needed_l1 > l1_.size()) {
     absl::Status grown = GrowL1(needed_l1);
     if (!grown.ok()) return Prefixed("Failed to grow the L1 table", ErrnoError(ErrnoOf(grown)));
+  }
+  if (prealloc != PreallocMode::kOff && length > header_.size) {
+    // Over a backing file, the old partial last cluster keeps showing the backing data.
+    const uint64_t first_gc = backing_ != nullptr ? DivRoundUp(header_.size, cluster_size_)
+                                                  : header_.size >> cluster_bits_;
+    STRATA_RETURN_IF_ERROR(Preallocate(first_gc, DivRoundUp(length, cluster_size_), prealloc));
   }
   STRATA_RETURN_IF_ERROR(FlushMetadata());
   header_.size = length;

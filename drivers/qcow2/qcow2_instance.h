@@ -8,11 +8,12 @@
 // then applies deferred refcount decrements, so that after a crash at any point every
 // cluster reads old or new data and check finds at worst leaks.
 //
-// Thread safety: every entry point takes `mu_` for mapping and metadata. Reads, and writes
-// into clusters the image already owns, transfer their data after releasing it, so such
-// requests run in parallel; allocating writes still hold it for their data write (finer
-// in-flight allocation tracking is future work). Deferred cluster frees wait until no
-// unlocked transfer is in flight, so a cluster is never reused under a running request.
+// Thread safety: every entry point takes `mu_` for mapping and metadata. Data transfers
+// run after releasing it: reads, writes into clusters the image already owns, and
+// allocating writes, whose new clusters are registered in flight between planning and
+// linking (a second request touching them waits instead of allocating again). Deferred
+// cluster frees wait until no unlocked transfer is in flight, so a cluster is never
+// reused under a running request.
 #ifndef STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 #define STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 
@@ -171,6 +172,10 @@ class Qcow2Instance : public DriverInstance {
   // With lazy refcounts: sets the dirty bit on disk (once) before the first L2 update
   // that links new clusters. Otherwise nothing.
   absl::Status MarkDirtyForLazyRefcounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_preallocate.cc: gives every unallocated guest cluster in [first_gc, end_gc) a
+  // host cluster reading as zeroes (see there for `mode` and the ordering).
+  absl::Status Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

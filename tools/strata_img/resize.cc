@@ -78,6 +78,10 @@ int ResizeMain(const Args& args) {
     tools::ErrorReport("New image size must be positive");
     return 1;
   }
+  if (static_cast<uint64_t>(target) < current && mode != PreallocMode::kOff) {
+    tools::ErrorReport("Preallocation can only be used for growing images");
+    return 1;
+  }
   if (static_cast<uint64_t>(target) < current) {
     if (!shrink) {
       tools::ErrorReport("Use the --shrink option to perform a shrink operation.");
