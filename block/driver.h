@@ -116,6 +116,8 @@ class BlockDriver {
 
   // Create options, in the order `Formatting ...` prints them.
   virtual std::vector<CreateOptionSpec> create_options() const { return {}; }
+  // Options `amend` can change on an existing image; none = amend unsupported.
+  virtual std::vector<CreateOptionSpec> amend_options() const { return {}; }
   // Creates an image. Default: ENOTSUP ("Driver does not support image creation").
   virtual absl::Status Create(const CreateRequest& request) const;
   // Size estimate for a new image (qemu-img measure). Default: ENOTSUP.

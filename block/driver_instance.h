@@ -187,6 +187,11 @@ class DriverInstance {
   // next read-write open repairs it, if it fails. Default: ENOTSUP.
   virtual absl::Status MakeEmpty();
 
+  // Changes options of an existing image (qemu-img amend), `options` in command-line
+  // order (a later one wins). All are validated before anything changes; each step
+  // leaves a consistent image. Default: ENOTSUP.
+  virtual absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options);
+
   // Internal snapshots. Default: none to list; ENOTSUP for the rest. `name` finds a
   // snapshot by ID first, then by name (QEMU's rule). ENOENT: no such snapshot.
   virtual absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() {

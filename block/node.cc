@@ -37,6 +37,9 @@ absl::Status DriverInstance::ChangeBackingFile(const std::string&, const std::st
   return ErrnoError(ENOTSUP);
 }
 absl::Status DriverInstance::MakeEmpty() { return ErrnoError(ENOTSUP); }
+absl::Status DriverInstance::Amend(const std::vector<std::pair<std::string, std::string>>&) {
+  return ErrnoError(ENOTSUP);
+}
 absl::Status DriverInstance::CreateSnapshot(const std::string&) { return ErrnoError(ENOTSUP); }
 absl::Status DriverInstance::ApplySnapshot(const std::string&) { return ErrnoError(ENOTSUP); }
 absl::Status DriverInstance::DeleteSnapshot(const std::string&) { return ErrnoError(ENOTSUP); }

@@ -246,6 +246,19 @@ class Qcow2Driver : public BlockDriver {
     };
   }
 
+  std::vector<CreateOptionSpec> amend_options() const override {
+    return {
+        {"backing_file", "str", "File name of a base image", ""},
+        {"backing_fmt", "str", "Image format of the base image", ""},
+        {"compat", "str", "Compatibility level (v2 [0.10] or v3 [1.1])", ""},
+        {"data_file", "str", "File name of an external data file", ""},
+        {"data_file_raw", "bool", "The external data file must stay valid as a raw image", ""},
+        {"lazy_refcounts", "bool", "Postpone refcount updates", ""},
+        {"refcount_bits", "num", "Width of a reference count entry in bits", ""},
+        {"size", "size", "Virtual disk size", ""},
+    };
+  }
+
   absl::Status Create(const CreateRequest& request) const override {
     STRATA_ASSIGN_OR_RETURN(CreateParams p, ParseCreateOptions(request));
     const BlockDriver* file_driver = DriverRegistry::Global().Find("file");

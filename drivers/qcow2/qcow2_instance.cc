@@ -63,14 +63,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   size_t max_l2 = std::clamp<uint64_t>(l2_tables + 1, 16, (32u << 20) / inst->cluster_size_);
   inst->l2_cache_ = std::make_unique<Qcow2TableCache>(file, inst->cluster_size_, max_l2,
                                                       DebugEvent::kL2Load, DebugEvent::kL2Update);
-  Qcow2Instance* self = inst.get();
-  inst->refcounts_ = std::make_unique<Qcow2Refcounts>(
-      file, h.cluster_bits, h.refcount_order,
-      [self](uint64_t offset, uint32_t clusters) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        self->header_.refcount_table_offset = offset;
-        self->header_.refcount_table_clusters = clusters;
-        return self->WriteHeaderBytes(48, 12);
-      });
+  inst->refcounts_ = inst->NewRefcounts(h.refcount_order);
   STRATA_RETURN_IF_ERROR(
       inst->refcounts_->Load(h.refcount_table_offset, h.refcount_table_clusters, file_length));
   inst->l1_.assign(h.l1_size, 0);
@@ -735,6 +728,23 @@ absl::Status Qcow2Instance::FlushToOs() {
   return FlushMetadata();
 }
 
+std::unique_ptr<Qcow2Refcounts> Qcow2Instance::NewRefcounts(uint32_t refcount_order) {
+  return std::make_unique<Qcow2Refcounts>(
+      file_, cluster_bits_, refcount_order,
+      [this](uint64_t offset, uint32_t clusters) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        header_.refcount_table_offset = offset;
+        header_.refcount_table_clusters = clusters;
+        return WriteHeaderBytes(48, 12);
+      });
+}
+
+absl::Status Qcow2Instance::RewriteHeader() {
+  // The whole header cluster in one write, so a crash leaves the old or the new header.
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(header_));
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(0, cluster0.size(), cluster0.data()));
+  return file_->node().Flush();
+}
+
 absl::Status Qcow2Instance::WriteHeaderBytes(uint64_t offset, uint64_t len) {
   Qcow2Header copy = header_;
   STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(copy));
@@ -790,11 +800,13 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
   if (prealloc != PreallocMode::kOff && length < header_.size) {
     return ErrnoError(ENOTSUP, "Preallocation can't be used for shrinking an image");
   }
+  // Snapshots keep their own size in v3's snapshot table, not in v2's.
+  if (header_.nb_snapshots > 0 && header_.version < 3) {
+    return ErrnoError(ENOTSUP, "Can't resize a v2 image which has snapshots");
+  }
   if (length < header_.size) {
-    if (header_.nb_snapshots > 0) {
-      return ErrnoError(ENOTSUP, "Can't resize an image which has snapshots");
-    }
-    // Drop every cluster past the new end (a partial last cluster keeps its data).
+    // Drop every cluster past the new end (a partial last cluster keeps its data); a
+    // table shared with a snapshot is copied first, the snapshot keeps its clusters.
     for (uint64_t gc = DivRoundUp(length, cluster_size_);
          gc < DivRoundUp(header_.size, cluster_size_); ++gc) {
       STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
@@ -802,8 +814,6 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
       STRATA_RETURN_IF_ERROR(SetL2Entry(gc, 0));
       ReleaseLater(old);
     }
-  } else if (header_.nb_snapshots > 0 && header_.version < 3) {
-    return ErrnoError(ENOTSUP, "Can't resize a v2 image which has snapshots");
   }
   uint64_t needed_l1 = DivRoundUp(length, cluster_size_ * l2_entries_);
   if (needed_l1 > l1_.size()) {
@@ -894,15 +904,12 @@ absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,
   absl::MutexLock lock(&mu_);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(FlushMetadata());
-  Qcow2Header updated = header_;
-  updated.backing_file = name;
-  updated.backing_format = name.empty() ? "" : format;
-  // The whole header in one write of cluster 0, so a crash leaves old or new.
-  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(updated));
-  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(0, cluster0.size(), cluster0.data()));
-  STRATA_RETURN_IF_ERROR(file_->node().Flush());
-  header_ = std::move(updated);
-  return absl::OkStatus();
+  const Qcow2Header old = header_;
+  header_.backing_file = name;
+  header_.backing_format = name.empty() ? "" : format;
+  absl::Status s = RewriteHeader();
+  if (!s.ok()) header_ = old;
+  return s;
 }
 
 DriverInfo Qcow2Instance::GetInfo() {

@@ -53,6 +53,8 @@ class Qcow2Instance : public DriverInstance {
   // checks and repairs it and clears the bit. Per-cluster findings go to stderr.
   absl::Status RepairIfDirty();
   absl::Status MakeEmpty() override;  // qcow2_make_empty.cc
+  // qcow2_amend.cc: compat (upgrade, downgrade), refcount_bits, lazy_refcounts, size.
+  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options) override;
   // qcow2_snapshot.cc
   absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() override;
   absl::Status CreateSnapshot(const std::string& name) override;
@@ -124,11 +126,33 @@ class Qcow2Instance : public DriverInstance {
   // check's reference counts, extended with the new structure's own clusters).
   absl::Status RebuildRefcountStructure(std::vector<uint64_t>& refs)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes a complete refcount structure in `layout`'s entry width describing `refs`
+  // (extended with the structure's own clusters, placed where `refs` is 0) and makes it
+  // stable; returns the table's offset and clusters. Switching to it is the caller's.
+  absl::StatusOr<std::pair<uint64_t, uint32_t>> WriteRefcountStructure(
+      const Qcow2Refcounts& layout, std::vector<uint64_t>& refs)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the refblocks for the used clusters in [first_cluster, end_cluster), allocating
   // missing ones; returns whether `reftable` had to grow.
-  absl::StatusOr<bool> WriteRebuiltRefblocks(std::vector<uint64_t>& refs,
+  absl::StatusOr<bool> WriteRebuiltRefblocks(const Qcow2Refcounts& layout,
+                                             std::vector<uint64_t>& refs,
                                              uint64_t first_cluster, uint64_t end_cluster,
                                              std::vector<uint64_t>& reftable)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A refcount accessor for this file in `refcount_order`'s width (not loaded).
+  std::unique_ptr<Qcow2Refcounts> NewRefcounts(uint32_t refcount_order);
+  // Writes header_ (with its extensions) as the whole first cluster, synchronously.
+  absl::Status RewriteHeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_amend.cc: the steps of Amend, each leaving a consistent image.
+  absl::Status ChangeRefcountOrder(uint32_t refcount_order) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SetLazyRefcounts(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Downgrade() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The active L1 table and every snapshot's, as read now.
+  absl::StatusOr<std::vector<std::vector<uint64_t>>> AllL1Tables()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Turns every zero cluster reachable from `l1` into an unallocated one (no backing
+  // file) or a data cluster of zeroes (with one), for a v2 image.
+  absl::Status ExpandZeroClusters(const std::vector<uint64_t>& l1)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the sector of the L1 table holding entry `l1_index` and flushes.
@@ -185,7 +209,7 @@ class Qcow2Instance : public DriverInstance {
   const uint32_t cluster_bits_;
   const uint64_t cluster_size_;
   const uint64_t l2_entries_;
-  const uint32_t version_;
+  uint32_t version_;  // changes only in Amend, with no request in flight
 
   absl::Mutex mu_;
   Qcow2Header header_ ABSL_GUARDED_BY(mu_);

@@ -48,11 +48,12 @@ uint64_t AllocateInMemory(std::vector<uint64_t>& refs, uint64_t count, uint64_t*
 
 }  // namespace
 
-absl::StatusOr<bool> Qcow2Instance::WriteRebuiltRefblocks(std::vector<uint64_t>& refs,
+absl::StatusOr<bool> Qcow2Instance::WriteRebuiltRefblocks(const Qcow2Refcounts& layout,
+                                                          std::vector<uint64_t>& refs,
                                                           uint64_t first_cluster,
                                                           uint64_t end_cluster,
                                                           std::vector<uint64_t>& reftable) {
-  const uint64_t per_block = refcounts_->entries_per_block();
+  const uint64_t per_block = layout.entries_per_block();
   uint64_t first_free = 0;
   bool grown = false;
   for (uint64_t cluster = first_cluster; cluster < end_cluster; ++cluster) {
@@ -74,24 +75,25 @@ absl::StatusOr<bool> Qcow2Instance::WriteRebuiltRefblocks(std::vector<uint64_t>&
       }
       reftable[index] = block_offset;
     }
-    std::vector<uint8_t> block = refcounts_->EncodeBlock(refs, block_start);
+    std::vector<uint8_t> block = layout.EncodeBlock(refs, block_start);
     STRATA_RETURN_IF_ERROR(file_->node().Pwrite(block_offset, block.size(), block.data()));
     cluster = block_start + per_block - 1;  // this block is done
   }
   return grown;
 }
 
-absl::Status Qcow2Instance::RebuildRefcountStructure(std::vector<uint64_t>& refs) {
-  refcounts_->DropCache();
+absl::StatusOr<std::pair<uint64_t, uint32_t>> Qcow2Instance::WriteRefcountStructure(
+    const Qcow2Refcounts& layout, std::vector<uint64_t>& refs) {
   std::vector<uint64_t> reftable;
-  STRATA_ASSIGN_OR_RETURN(bool grown, WriteRebuiltRefblocks(refs, 0, refs.size(), reftable));
+  STRATA_ASSIGN_OR_RETURN(bool grown,
+                          WriteRebuiltRefblocks(layout, refs, 0, refs.size(), reftable));
   uint64_t table_cluster = 0, table_clusters = 0;
   while (grown) {
     uint64_t first_free = 0;
     table_clusters = DivRoundUp(reftable.size() * 8, cluster_size_);
     table_cluster = AllocateInMemory(refs, table_clusters, &first_free,
-                                     refcounts_->entries_per_block());
-    STRATA_ASSIGN_OR_RETURN(grown, WriteRebuiltRefblocks(refs, table_cluster,
+                                     layout.entries_per_block());
+    STRATA_ASSIGN_OR_RETURN(grown, WriteRebuiltRefblocks(layout, refs, table_cluster,
                                                          table_cluster + table_clusters,
                                                          reftable));
     if (grown) {
@@ -104,11 +106,17 @@ absl::Status Qcow2Instance::RebuildRefcountStructure(std::vector<uint64_t>& refs
   const uint64_t table_offset = table_cluster << cluster_bits_;
   STRATA_RETURN_IF_ERROR(file_->node().Pwrite(table_offset, raw.size(), raw.data()));
   STRATA_RETURN_IF_ERROR(file_->node().Flush());
-  header_.refcount_table_offset = table_offset;
-  header_.refcount_table_clusters = static_cast<uint32_t>(table_clusters);
+  return std::make_pair(table_offset, static_cast<uint32_t>(table_clusters));
+}
+
+absl::Status Qcow2Instance::RebuildRefcountStructure(std::vector<uint64_t>& refs) {
+  refcounts_->DropCache();
+  STRATA_ASSIGN_OR_RETURN(auto table, WriteRefcountStructure(*refcounts_, refs));
+  header_.refcount_table_offset = table.first;
+  header_.refcount_table_clusters = table.second;
   STRATA_RETURN_IF_ERROR(WriteHeaderBytes(48, 12));
   STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file_->node().GetLength());
-  return refcounts_->Load(table_offset, static_cast<uint32_t>(table_clusters), file_length);
+  return refcounts_->Load(table.first, table.second, file_length);
 }
 
 }  // namespace strata::qcow2

@@ -70,6 +70,8 @@ class Qcow2Refcounts {
   uint64_t refcount_max() const { return refcount_max_; }
 
   uint64_t table_offset() const { return table_offset_; }
+  // The refcount table's entries (refcount block offsets, 0 where none).
+  const std::vector<uint64_t>& table() const { return table_; }
   uint32_t table_clusters() const { return table_clusters_; }
   // One past the highest cluster index known to be in use or allocated.
   uint64_t end_cluster() const { return end_cluster_; }

@@ -17,14 +17,8 @@ namespace strata::img {
 namespace {
 
 void PrintOptionHelp(const BlockDriver& driver) {
-  std::vector<CreateOptionSpec> specs = driver.create_options();
-  std::sort(specs.begin(), specs.end(),
-            [](const auto& a, const auto& b) { return a.name < b.name; });
   std::printf("Supported %s options:\n", std::string(driver.name()).c_str());
-  for (const auto& s : specs) {
-    std::string left = absl::StrCat("  ", s.name, "=<", s.type, ">");
-    std::printf("%-24s - %s\n", left.c_str(), s.help.c_str());
-  }
+  PrintOptionList(driver.create_options());
   std::printf("\nThe protocol level may support further options.\n"
               "Specify the target filename to include those options.\n");
 }

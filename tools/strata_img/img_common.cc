@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <getopt.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -34,6 +35,16 @@ bool CheckOutputFormat(const std::string& output) {
 void PrintProgress(double percent) {
   std::printf("    (%3.2f/100%%)\r", percent);
   std::fflush(stdout);
+}
+
+void PrintOptionList(std::vector<CreateOptionSpec> specs) {
+  std::sort(specs.begin(), specs.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (const auto& s : specs) {
+    const std::string type = s.type == "bool" ? "bool (on/off)" : s.type;
+    std::string left = absl::StrCat("  ", s.name, "=<", type, ">");
+    std::printf("%-24s - %s\n", left.c_str(), s.help.c_str());
+  }
 }
 
 bool ExpectOneFilename(const Args& args) {

@@ -49,6 +49,9 @@ bool ExpectOneFilename(const Args& args);
 // True for "human" and "json"; otherwise reports qemu-img's --output error.
 bool CheckOutputFormat(const std::string& output);
 
+// Prints option specs sorted by name as qemu-img's `-o help` lists them.
+void PrintOptionList(std::vector<CreateOptionSpec> specs);
+
 // Prints one qemu-img progress update ("    (12.50/100%)" and a carriage return).
 void PrintProgress(double percent);
 
@@ -68,6 +71,7 @@ int RebaseMain(const Args& args);
 int ResizeMain(const Args& args);
 int SnapshotMain(const Args& args);
 int BenchMain(const Args& args);
+int AmendMain(const Args& args);
 
 }  // namespace strata::img
 

@@ -15,7 +15,7 @@ struct Subcommand {
 };
 
 constexpr Subcommand kSubcommands[] = {
-    {"bench", strata::img::BenchMain},     {"check", strata::img::CheckMain},
+    {"amend", strata::img::AmendMain},     {"bench", strata::img::BenchMain},     {"check", strata::img::CheckMain},
     {"commit", strata::img::CommitMain},   {"compare", strata::img::CompareMain},
     {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
     {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
@@ -27,7 +27,7 @@ constexpr Subcommand kSubcommands[] = {
 void Usage() {
   std::printf("%s version 7.2.0 (strata)\n"
               "usage: %s [standard options] command [command options]\n"
-              "Commands: bench check commit compare convert create info map measure rebase resize snapshot\n",
+              "Commands: amend bench check commit compare convert create info map measure rebase resize snapshot\n",
               strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 

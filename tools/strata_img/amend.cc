@@ -1,0 +1,105 @@
+// strata-img amend: changes format options of an existing image (-o, repeatable; later
+// ones win), silently on success, with qemu-img's messages on failure.
+#include <getopt.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "block/registry.h"
+#include "block/status.h"
+#include "tools/common/program.h"
+#include "tools/strata_img/img_common.h"
+
+namespace strata::img {
+
+int AmendMain(const Args& args) {
+  std::string fmt, cache = "writeback";
+  std::vector<std::pair<std::string, std::string>> options;
+  bool quiet = false, progress = false, image_opts = false, any_options = false;
+  GetoptArgs argv(args);
+  enum { kObject = 256, kImageOpts, kForce };
+  static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                        {"object", required_argument, nullptr, kObject},
+                                        {"image-opts", no_argument, nullptr, kImageOpts},
+                                        {"force", no_argument, nullptr, kForce},
+                                        {nullptr, 0, nullptr, 0}};
+  int c;
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":ho:f:t:pq", kLong, nullptr)) != -1) {
+    switch (c) {
+      case 'o': {
+        absl::StatusOr<std::vector<std::pair<std::string, std::string>>> split =
+            SplitOptions(optarg);
+        if (!split.ok()) {
+          tools::ErrorReport(split.status().message());
+          return 1;
+        }
+        options.insert(options.end(), split->begin(), split->end());
+        any_options = true;
+        break;
+      }
+      case 'f': fmt = optarg; break;
+      case 't': cache = optarg; break;
+      case 'p': progress = true; break;
+      case 'q': quiet = true; break;
+      case kObject: case kForce: break;
+      case kImageOpts: image_opts = true; break;
+      case ':':
+        tools::ErrorReport(absl::StrCat("option requires an argument -- '",
+                                        std::string(1, static_cast<char>(optopt)), "'"));
+        return TryHelp(1);
+      default: return TryHelp(1);
+    }
+  }
+  if (!any_options) {
+    tools::ErrorReport("Must specify options (-o)");
+    return TryHelp(1);
+  }
+  if (quiet) progress = false;
+  const bool wants_help = std::any_of(options.begin(), options.end(), [](const auto& o) {
+    return o.first == "help" || o.first == "?";
+  });
+  if (wants_help && !fmt.empty()) {
+    const BlockDriver* driver = DriverRegistry::Global().Find(fmt);
+    if (driver == nullptr) {
+      tools::ErrorReport(absl::StrCat("Unknown file format '", fmt, "'"));
+      return 1;
+    }
+    std::printf("Amend options for '%s':\n", fmt.c_str());
+    PrintOptionList(driver->amend_options());
+    return 0;
+  }
+  if (optind != static_cast<int>(args.size()) - 1) {
+    tools::ErrorReport("Expecting one image file name");
+    return TryHelp(1);
+  }
+  const std::string filename = args[optind];
+  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, !wants_help, image_opts, cache);
+  if (!blk) return 1;
+  const BlockDriver& driver = blk->root().driver();
+  if (wants_help) {
+    std::printf("Amend options for '%s':\n", std::string(driver.name()).c_str());
+    PrintOptionList(driver.amend_options());
+    return 0;
+  }
+  if (driver.amend_options().empty()) {
+    tools::ErrorReport(absl::StrCat("Format driver '", driver.name(),
+                                    "' does not support option amendment"));
+    return 1;
+  }
+  if (progress) PrintProgress(0);
+  absl::Status s = blk->root().instance().Amend(options);
+  if (progress && s.ok()) {
+    PrintProgress(100);
+    PrintProgress(100);
+  }
+  if (progress) std::printf("\n");
+  absl::Status closed = blk->Close();
+  if (s.ok()) s = closed;
+  if (!s.ok()) {
+    tools::ErrorReport(s.message());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace strata::img
