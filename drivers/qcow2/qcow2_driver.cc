@@ -83,6 +83,9 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
       return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
     }
   }
+  if (p.backing_file.empty() && !p.backing_fmt.empty()) {
+    return ErrnoError(EINVAL, "Backing format cannot be used without backing file");
+  }
   if (!p.backing_file.empty() && p.prealloc != PreallocMode::kOff) {
     return ErrnoError(EINVAL, "Backing file and preallocation can only be used at the same "
                               "time if extended_l2 is on");

@@ -2,6 +2,7 @@
 // format. Zero runs are skipped on a freshly created target and written as zeroes with -n.
 #include <getopt.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <vector>
 
@@ -23,7 +24,7 @@ constexpr uint64_t kChunkBytes = 2 << 20;
 
 int ConvertMain(const Args& args) {
   std::string src_fmt, out_fmt = "raw", cache = "unsafe", src_cache = "writeback";
-  std::string snapshot_param;
+  std::string snapshot_param, backing, backing_fmt;
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
   uint64_t sparse_bytes = 4096;
@@ -70,8 +71,10 @@ int ConvertMain(const Args& args) {
       case kSalvage: case kBitmaps: case kTargetImageOpts:
         break;
       case 'l': snapshot_param = optarg; break;
-      case 'c': case 'B': case 'F':
-        tools::ErrorReport(absl::StrCat("option -", std::string(1, static_cast<char>(c)), " is not supported yet"));
+      case 'B': backing = optarg; break;
+      case 'F': backing_fmt = optarg; break;
+      case 'c':
+        tools::ErrorReport("option -c is not supported yet");
         return 1;
       default:
         return TryHelp(1);
@@ -83,6 +86,15 @@ int ConvertMain(const Args& args) {
     return 1;
   }
   std::string out_name = args.back();
+  if (!backing.empty() && static_cast<int>(args.size()) - optind > 2) {
+    tools::ErrorReport("Having a backing file for the target makes no sense when "
+                       "concatenating multiple input images");
+    return 1;
+  }
+  if (!backing.empty() && backing_fmt.empty()) {
+    tools::ErrorReport("Use of backing file requires explicit backing format");
+    return 1;
+  }
   std::vector<std::unique_ptr<BlockBackend>> sources;
   uint64_t total = 0;
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
@@ -112,56 +124,104 @@ int ConvertMain(const Args& args) {
     tools::ErrorReport(absl::StrCat("Unknown file format '", out_fmt, "'"));
     return 1;
   }
+  const std::vector<CreateOptionSpec> create_options = driver->create_options();
+  if (!backing.empty() && !no_create &&
+      std::none_of(create_options.begin(), create_options.end(),
+                   [](const CreateOptionSpec& o) { return o.name == "backing_file"; })) {
+    tools::ErrorReport(absl::StrCat("Backing file not supported for file format '", out_fmt,
+                                    "'"));
+    return 1;
+  }
   if (!no_create) {
     CreateRequest request;
     request.filename = out_name;
     request.size_bytes = total;
     for (const auto& [k, v] : options) request.options[k] = v;
+    if (!backing.empty()) request.options["backing_file"] = backing;
+    if (!backing_fmt.empty()) request.options["backing_fmt"] = backing_fmt;
     absl::Status st = driver->Create(request);
     if (!st.ok()) {
-      tools::ErrorReport(absl::StrCat(out_name, ": ", st.message()));
+      tools::ErrorReport(absl::StrCat(out_name, ": error while converting ", out_fmt, ": ",
+                                      st.message()));
       return 1;
     }
   }
+  // With a backing file the target starts out reading the backing file's data: only what
+  // the source's top image holds is copied, and its zeroes must be written as zeroes.
+  const bool target_has_backing = !backing.empty();
   std::unique_ptr<BlockBackend> out = OpenForTool(out_name, out_fmt, true, false, cache);
   if (!out) return 1;
   std::vector<uint8_t> buf(kChunkBytes);
   uint64_t out_off = 0;
   if (progress) PrintProgress(0);
+  // Copies source bytes [src_off, src_off + n) (n <= kChunkBytes) to the target at
+  // dst_off: non-zero runs of sparse_bytes granularity are written; zero runs are left as
+  // holes on a fresh target and written as zeroes where the target may hold other data.
+  const bool write_zero_runs = no_create || target_has_backing;
+  auto copy = [&](BlockBackend& src, uint64_t src_off, uint64_t dst_off, uint64_t n) {
+    absl::Status st = src.Pread(src_off, n, buf.data());
+    if (!st.ok()) {
+      tools::ErrorReport(absl::StrCat("error while reading at byte ", dst_off, ": ",
+                                      StrError(ErrnoOf(st))));
+      return false;
+    }
+    const uint64_t gran = sparse_bytes == 0 ? n : sparse_bytes;
+    for (uint64_t pos = 0; pos < n;) {
+      uint64_t piece = std::min(gran - (dst_off + pos) % gran, n - pos);
+      bool zero = sparse_bytes != 0 && BufferIsZero(buf.data() + pos, piece);
+      uint64_t run = piece;
+      while (pos + run < n) {
+        uint64_t next = std::min(gran, n - pos - run);
+        bool next_zero = sparse_bytes != 0 && BufferIsZero(buf.data() + pos + run, next);
+        if (next_zero != zero) break;
+        run += next;
+      }
+      absl::Status ws;
+      if (!zero) {
+        ws = out->Pwrite(dst_off + pos, run, buf.data() + pos);
+      } else if (write_zero_runs) {
+        ws = out->PwriteZeroes(dst_off + pos, run, kReqMayUnmap);
+      }
+      if (!ws.ok()) {
+        tools::ErrorReport(absl::StrCat("error while writing at byte ", dst_off + pos, ": ",
+                                        StrError(ErrnoOf(ws))));
+        return false;
+      }
+      pos += run;
+    }
+    return true;
+  };
   for (auto& src : sources) {
     uint64_t len = src->GetLength().value_or(0);
+    BlockDriverState& top = src->root();
     for (uint64_t off = 0; off < len; off += kChunkBytes) {
-      uint64_t n = std::min(kChunkBytes, len - off);
-      absl::Status st = src->Pread(off, n, buf.data());
-      if (!st.ok()) {
-        tools::ErrorReport(absl::StrCat("error while reading at byte ", out_off + off, ": ",
-                                        StrError(ErrnoOf(st))));
-        return 1;
-      }
-      // Write non-zero runs of sparse_bytes granularity; zero runs are holes.
-      uint64_t gran = sparse_bytes == 0 ? n : sparse_bytes;
-      for (uint64_t pos = 0; pos < n;) {
-        uint64_t piece = std::min(gran - (out_off + off + pos) % gran, n - pos);
-        bool zero = sparse_bytes != 0 && BufferIsZero(buf.data() + pos, piece);
-        uint64_t run = piece;
-        while (pos + run < n) {
-          uint64_t next = std::min(gran, n - pos - run);
-          bool next_zero = sparse_bytes != 0 && BufferIsZero(buf.data() + pos + run, next);
-          if (next_zero != zero) break;
-          run += next;
+      const uint64_t n = std::min(kChunkBytes, len - off);
+      if (!target_has_backing) {
+        if (!copy(*src, off, out_off + off, n)) return 1;
+      } else {
+        // Only what the top image decides itself; the rest stays with the backing file.
+        for (uint64_t pos = off; pos < off + n;) {
+          absl::StatusOr<BlockStatus> status = top.GetBlockStatus(pos, off + n - pos);
+          if (!status.ok()) {
+            tools::ErrorReport(absl::StrCat("error while reading block status at offset ",
+                                            pos, ": ", StrError(ErrnoOf(status.status()))));
+            return 1;
+          }
+          const uint64_t run = std::min(std::max<uint64_t>(status->bytes, 1), off + n - pos);
+          const bool decided_here = status->allocated || top.backing() == nullptr;
+          absl::Status ws;
+          if (decided_here && status->zero) {
+            ws = out->PwriteZeroes(out_off + pos, run, kReqMayUnmap);
+          } else if (decided_here && !copy(*src, pos, out_off + pos, run)) {
+            return 1;
+          }
+          if (!ws.ok()) {
+            tools::ErrorReport(absl::StrCat("error while writing at byte ", out_off + pos,
+                                            ": ", StrError(ErrnoOf(ws))));
+            return 1;
+          }
+          pos += run;
         }
-        absl::Status ws;
-        if (!zero) {
-          ws = out->Pwrite(out_off + off + pos, run, buf.data() + pos);
-        } else if (no_create) {
-          ws = out->PwriteZeroes(out_off + off + pos, run, kReqMayUnmap);
-        }
-        if (!ws.ok()) {
-          tools::ErrorReport(absl::StrCat("error while writing at byte ", out_off + off + pos,
-                                          ": ", StrError(ErrnoOf(ws))));
-          return 1;
-        }
-        pos += run;
       }
       if (progress && total > 0) PrintProgress(100.0 * (out_off + off + n) / total);
     }
