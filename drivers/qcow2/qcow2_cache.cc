@@ -35,6 +35,7 @@ absl::StatusOr<uint8_t*> Qcow2TableCache::Get(uint64_t offset) {
   auto it = entries_.find(offset);
   if (it != entries_.end()) {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
+    it->second.used = true;
     return it->second.data.data();
   }
   STRATA_RETURN_IF_ERROR(EvictIfFull());
@@ -59,6 +60,7 @@ absl::StatusOr<uint8_t*> Qcow2TableCache::Create(uint64_t offset) {
     it = entries_.emplace(offset, std::move(e)).first;
   } else {
     std::fill(it->second.data.begin(), it->second.data.end(), 0);
+    it->second.used = true;
   }
   MarkDirty(offset);
   return it->second.data.data();
@@ -96,6 +98,22 @@ void Qcow2TableCache::Discard(uint64_t offset) {
   if (it->second.dirty) --dirty_count_;
   lru_.erase(it->second.lru);
   entries_.erase(it);
+}
+
+size_t Qcow2TableCache::DropUnused() {
+  size_t dropped = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    Entry& e = it->second;
+    if (!e.used && !e.dirty) {
+      lru_.erase(e.lru);
+      it = entries_.erase(it);
+      ++dropped;
+      continue;
+    }
+    e.used = false;
+    ++it;
+  }
+  return dropped;
 }
 
 }  // namespace strata::qcow2

@@ -42,11 +42,17 @@ class Qcow2TableCache {
   void Clear();
   // Drops the entry at `offset` without writing it (its cluster was freed).
   void Discard(uint64_t offset);
+  // Drops every clean entry not used since the previous call (cache-clean-interval);
+  // returns how many went.
+  size_t DropUnused();
+  size_t size() const { return entries_.size(); }
+  size_t max_entries() const { return max_entries_; }
 
  private:
   struct Entry {
     std::vector<uint8_t> data;
     bool dirty = false;
+    bool used = true;  // since the last DropUnused
     std::list<uint64_t>::iterator lru;
   };
   absl::Status EvictIfFull();

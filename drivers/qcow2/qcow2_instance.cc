@@ -58,11 +58,17 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   absl::MutexLock lock(&inst->mu_);
   inst->lazy_refcounts_ = lazy;
   Qcow2Header& h = inst->header_;
-  // L2 cache: enough entries to map the whole image, within [16, 32 MiB worth].
-  uint64_t l2_tables = DivRoundUp(h.size, inst->cluster_size_ * inst->l2_entries_);
-  size_t max_l2 = std::clamp<uint64_t>(l2_tables + 1, 16, (32u << 20) / inst->cluster_size_);
-  inst->l2_cache_ = std::make_unique<Qcow2TableCache>(file, inst->cluster_size_, max_l2,
-                                                      DebugEvent::kL2Load, DebugEvent::kL2Update);
+  CacheSizeOptions cache_options;
+  if (qopts.has_l2_cache_size()) cache_options.l2_cache_size = qopts.l2_cache_size();
+  if (qopts.has_refcount_cache_size()) {
+    cache_options.refcount_cache_size = qopts.refcount_cache_size();
+  }
+  if (qopts.has_cache_size()) cache_options.cache_size = qopts.cache_size();
+  STRATA_ASSIGN_OR_RETURN(inst->cache_sizes_,
+                          ComputeCacheSizes(cache_options, h.size, inst->cluster_size_));
+  inst->l2_cache_ = std::make_unique<Qcow2TableCache>(
+      file, inst->cluster_size_, inst->cache_sizes_.l2_tables, DebugEvent::kL2Load,
+      DebugEvent::kL2Update);
   inst->refcounts_ = inst->NewRefcounts(h.refcount_order);
   STRATA_RETURN_IF_ERROR(
       inst->refcounts_->Load(h.refcount_table_offset, h.refcount_table_clusters, file_length));
@@ -128,8 +134,37 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
       inst->backing_ = *backing;
     }
   }
+  // QEMU's default interval on Linux is 600 s; 0 disables the cleaner.
+  const uint64_t interval = qopts.has_cache_clean_interval() ? qopts.cache_clean_interval() : 600;
+  if (interval > UINT32_MAX) return ErrnoError(EINVAL, "Cache clean interval too big");
+  if (interval > 0) {
+    inst->cleaner_ = std::thread([self = inst.get(), interval] {
+      self->RunCacheCleaner(absl::Seconds(interval));
+    });
+  }
   return inst;
 }
+
+void Qcow2Instance::RunCacheCleaner(absl::Duration interval) {
+  absl::MutexLock lock(&mu_);
+  while (!stop_cleaner_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stop_cleaner_), interval);
+    if (stop_cleaner_) break;
+    l2_cache_->DropUnused();
+    refcounts_->DropUnusedBlocks();
+  }
+}
+
+void Qcow2Instance::StopCacheCleaner() {
+  if (!cleaner_.joinable()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_cleaner_ = true;
+  }
+  cleaner_.join();
+}
+
+Qcow2Instance::~Qcow2Instance() { StopCacheCleaner(); }
 
 Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
   if (e & kOflagCompressed) return ClusterType::kCompressed;
@@ -730,7 +765,7 @@ absl::Status Qcow2Instance::FlushToOs() {
 
 std::unique_ptr<Qcow2Refcounts> Qcow2Instance::NewRefcounts(uint32_t refcount_order) {
   return std::make_unique<Qcow2Refcounts>(
-      file_, cluster_bits_, refcount_order,
+      file_, cluster_bits_, refcount_order, cache_sizes_.refcount_blocks,
       [this](uint64_t offset, uint32_t clusters) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         header_.refcount_table_offset = offset;
         header_.refcount_table_clusters = clusters;
@@ -872,6 +907,7 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
 }
 
 absl::Status Qcow2Instance::Close() {
+  StopCacheCleaner();
   absl::MutexLock lock(&mu_);
   if (closed_) return absl::OkStatus();
   closed_ = true;

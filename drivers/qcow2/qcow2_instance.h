@@ -18,6 +18,7 @@
 #define STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -25,6 +26,7 @@
 #include "block/node.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_cache.h"
+#include "drivers/qcow2/qcow2_cache_sizing.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_refcount.h"
 #include "drivers/qcow2/qcow2_snapshot.h"
@@ -65,8 +67,24 @@ class Qcow2Instance : public DriverInstance {
   FormatSpecificInfo GetFormatSpecificInfo() override;
 
   const Qcow2Header& header() const { return header_; }
+  ~Qcow2Instance() override;
+
+  // Cache occupancy, for tests of the sizing and cleaning rules.
+  size_t cached_l2_tables() {
+    absl::MutexLock lock(&mu_);
+    return l2_cache_->size();
+  }
+  size_t cached_refcount_blocks() {
+    absl::MutexLock lock(&mu_);
+    return refcounts_->cached_blocks();
+  }
+  const CacheSizes& cache_sizes() const { return cache_sizes_; }
 
  private:
+  // The cache-clean-interval thread: every `interval`, drops the clean cache entries
+  // nothing used since the previous round. Stopped (and joined) by Close or destruction.
+  void RunCacheCleaner(absl::Duration interval) ABSL_LOCKS_EXCLUDED(mu_);
+  void StopCacheCleaner() ABSL_LOCKS_EXCLUDED(mu_);
   Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only);
 
   enum class ClusterType { kUnallocated, kZeroPlain, kZeroAlloc, kNormal, kCompressed };
@@ -232,6 +250,9 @@ class Qcow2Instance : public DriverInstance {
   std::vector<Qcow2Snapshot> snapshots_ ABSL_GUARDED_BY(mu_);
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;
+  CacheSizes cache_sizes_;
+  bool stop_cleaner_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread cleaner_;  // joined by Close or the destructor, before the caches go
 };
 
 }  // namespace strata::qcow2

@@ -11,7 +11,7 @@
 namespace strata::qcow2 {
 
 Qcow2Refcounts::Qcow2Refcounts(BdrvChild* file, uint32_t cluster_bits, uint32_t refcount_order,
-                               SwitchTableFn switch_table)
+                               size_t cache_blocks, SwitchTableFn switch_table)
     : file_(file),
       cluster_bits_(cluster_bits),
       cluster_size_(uint64_t{1} << cluster_bits),
@@ -20,7 +20,7 @@ Qcow2Refcounts::Qcow2Refcounts(BdrvChild* file, uint32_t cluster_bits, uint32_t 
       refcount_max_(refcount_order == 6 ? ~uint64_t{0}
                                         : (uint64_t{1} << (1u << refcount_order)) - 1),
       switch_table_(std::move(switch_table)),
-      cache_(file, uint64_t{1} << cluster_bits, 256, std::nullopt,
+      cache_(file, uint64_t{1} << cluster_bits, cache_blocks, std::nullopt,
              DebugEvent::kRefblockUpdatePart) {}
 
 absl::Status Qcow2Refcounts::Load(uint64_t table_offset, uint32_t table_clusters,

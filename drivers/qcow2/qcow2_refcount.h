@@ -30,8 +30,9 @@ class Qcow2Refcounts {
   // write; the owner keeps its header copy in sync.
   using SwitchTableFn = std::function<absl::Status(uint64_t offset, uint32_t clusters)>;
 
+  // `cache_blocks`: how many refcount blocks the cache holds (a soft limit).
   Qcow2Refcounts(BdrvChild* file, uint32_t cluster_bits, uint32_t refcount_order,
-                 SwitchTableFn switch_table);
+                 size_t cache_blocks, SwitchTableFn switch_table);
 
   // Reads the refcount table. `file_length` seeds the allocator.
   absl::Status Load(uint64_t table_offset, uint32_t table_clusters, uint64_t file_length);
@@ -60,6 +61,9 @@ class Qcow2Refcounts {
 
   // Forgets every cached refcount block, dirty or not (after the structure was replaced).
   void DropCache() { cache_.Clear(); }
+  // Drops cached blocks unused since the previous call (see Qcow2TableCache::DropUnused).
+  size_t DropUnusedBlocks() { return cache_.DropUnused(); }
+  size_t cached_blocks() const { return cache_.size(); }
   // Refcount entries per refcount block.
   uint64_t entries_per_block() const { return entries_per_block_; }
   // Encodes refcounts[first, first + entries_per_block()) (missing ones are 0) as one
