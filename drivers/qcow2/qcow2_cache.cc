@@ -9,6 +9,7 @@
 namespace strata::qcow2 {
 
 absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
+  if (write_check_) STRATA_RETURN_IF_ERROR(write_check_(offset));
   file_->NotifyDebugEvent(write_event_);
   STRATA_RETURN_IF_ERROR(file_->node().Pwrite(offset, table_bytes_, e.data.data()));
   e.dirty = false;

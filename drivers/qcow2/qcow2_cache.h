@@ -9,6 +9,7 @@
 #define STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <optional>
 #include <unordered_map>
@@ -35,6 +36,9 @@ class Qcow2TableCache {
   // A new all-zero table at `offset` (not read from disk), marked dirty.
   absl::StatusOr<uint8_t*> Create(uint64_t offset);
   void MarkDirty(uint64_t offset);
+  // Runs before every table write; an error fails the write (overlap checks).
+  using WriteCheck = std::function<absl::Status(uint64_t offset)>;
+  void set_write_check(WriteCheck check) { write_check_ = std::move(check); }
   bool HasDirty() const { return dirty_count_ > 0; }
   // Writes every dirty table. After OK, all are clean (not yet stable: caller flushes).
   absl::Status Flush();
@@ -66,6 +70,7 @@ class Qcow2TableCache {
   std::unordered_map<uint64_t, Entry> entries_;
   std::list<uint64_t> lru_;  // Most recently used first.
   size_t dirty_count_ = 0;
+  WriteCheck write_check_;
 };
 
 }  // namespace strata::qcow2

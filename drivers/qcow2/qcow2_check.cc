@@ -208,6 +208,13 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         continue;
       }
       map.Add(off, cluster_size_, cluster_bits_);
+      // A refcount block must be referenced by the table alone.
+      const uint64_t refs = map.refs[off >> cluster_bits_];
+      if (refs != 1) {
+        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " refcount=%" PRIu64 "\n", i, refs);
+        ++map.corruptions;
+        needs_rebuild = true;
+      }
     }
     r.corruptions += map.corruptions;
     return absl::OkStatus();

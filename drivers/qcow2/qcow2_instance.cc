@@ -69,6 +69,23 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   inst->l2_cache_ = std::make_unique<Qcow2TableCache>(
       file, inst->cluster_size_, inst->cache_sizes_.l2_tables, DebugEvent::kL2Load,
       DebugEvent::kL2Update);
+  const std::string& overlap = qopts.overlap_check();
+  if (overlap == "none") {
+    inst->overlap_ignore_ = ~uint32_t{0};
+  } else if (overlap == "constant") {
+    inst->overlap_ignore_ = MetadataOverlapIndex::kActiveL2 |
+                            MetadataOverlapIndex::kRefcountBlock |
+                            MetadataOverlapIndex::kInactiveL1;
+  } else if (!overlap.empty() && overlap != "cached" && overlap != "all") {
+    return ErrnoError(EINVAL, absl::StrCat("Unsupported value '", overlap,
+                                           "' for qcow2 option 'overlap-check'. Allowed are any "
+                                           "of the following: none, constant, cached, all"));
+  }
+  Qcow2Instance* self = inst.get();
+  inst->l2_cache_->set_write_check([self](uint64_t offset) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return self->CheckMetadataOverlap(offset, self->cluster_size_,
+                                      self->overlap_ignore_ | MetadataOverlapIndex::kActiveL2);
+  });
   inst->refcounts_ = inst->NewRefcounts(h.refcount_order);
   STRATA_RETURN_IF_ERROR(
       inst->refcounts_->Load(h.refcount_table_offset, h.refcount_table_clusters, file_length));
@@ -199,8 +216,8 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
   uint64_t l2_offset = l1_[l1_index] & kL1OffsetMask;
   if (l2_offset == 0) return 0;
   if (l2_offset % cluster_size_ != 0) {
-    return ErrnoError(EIO, absl::StrFormat("L2 table offset %#x unaligned (L1 index: %#x)",
-                                           l2_offset, l1_index));
+    return SignalCorruption(true, absl::StrFormat("L2 table offset %#x unaligned (L1 index: "
+                                                  "%#x)", l2_offset, l1_index));
   }
   STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
   return LoadBe64(table + (gc % l2_entries_) * 8);
@@ -240,9 +257,11 @@ absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
   if (s.ok()) s = file_->node().Flush();
   if (!s.ok()) return give_back(s);
   l1_[l1_index] = new_offset | kOflagCopied;
+  ++l1_epoch_;
   s = WriteL1Entry(l1_index);
   if (!s.ok()) {
     l1_[l1_index] = l1_entry;
+    ++l1_epoch_;
     return give_back(s);
   }
   if (!old.empty()) pending_frees_.emplace_back(l2_offset, 1);
@@ -388,7 +407,10 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
       if (TypeOf(entry) == ClusterType::kNormal) {
         uint64_t host = entry & kL2OffsetMask;
         if (host % cluster_size_ != 0) {
-          return ErrnoError(EIO, "Cluster allocation offset unaligned");
+          return SignalCorruption(
+              true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
+                                    "L2 index: %#x)", host, l1_[gc / l2_entries_] & kL1OffsetMask,
+                                    gc % l2_entries_));
         }
         deferred.push_back({host + in_cluster, len, qiov.Slice(done, len)});
       } else {
@@ -446,6 +468,8 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   if (plan.host < cluster_size_) {
     return ErrnoError(EIO, "Preventing invalid allocation of cluster at offset 0");
   }
+  STRATA_RETURN_IF_ERROR(
+      CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
   const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
   plan.data_end = std::min(offset + bytes, run_end);
   plan.data = qiov.Slice(0, plan.data_end - offset);
@@ -540,7 +564,15 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
           planned = len.status();
           break;
         }
+        if ((*entry & kL2OffsetMask) % cluster_size_ != 0) {
+          planned = SignalCorruption(
+              true, absl::StrFormat("Data cluster offset %#x unaligned (guest offset: %#x)",
+                                    *entry & kL2OffsetMask, gc << cluster_bits_));
+          break;
+        }
         const uint64_t host = (*entry & kL2OffsetMask) + (pos & (cluster_size_ - 1));
+        planned = CheckMetadataOverlap(host, *len, overlap_ignore_);
+        if (!planned.ok()) break;
         in_place.push_back({host, *len, qiov.Slice(done, *len)});
         done += *len;
         continue;
@@ -764,13 +796,23 @@ absl::Status Qcow2Instance::FlushToOs() {
 }
 
 std::unique_ptr<Qcow2Refcounts> Qcow2Instance::NewRefcounts(uint32_t refcount_order) {
-  return std::make_unique<Qcow2Refcounts>(
+  // Every callback runs inside a refcount operation, under mu_.
+  auto refcounts = std::make_unique<Qcow2Refcounts>(
       file_, cluster_bits_, refcount_order, cache_sizes_.refcount_blocks,
       [this](uint64_t offset, uint32_t clusters) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         header_.refcount_table_offset = offset;
         header_.refcount_table_clusters = clusters;
         return WriteHeaderBytes(48, 12);
       });
+  refcounts->set_corruption_handler(
+      [this](const std::string& message) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return SignalCorruption(true, message);
+      });
+  refcounts->set_write_check([this](uint64_t offset) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return CheckMetadataOverlap(offset, cluster_size_,
+                                overlap_ignore_ | MetadataOverlapIndex::kRefcountBlock);
+  });
+  return refcounts;
 }
 
 absl::Status Qcow2Instance::RewriteHeader() {
@@ -821,6 +863,7 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
     return give_back(s);
   }
   l1_.resize(new_size, 0);
+  ++l1_epoch_;
   if (old_clusters > 0 && old_offset != 0) {
     STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(old_offset, old_clusters));
   }
@@ -912,7 +955,7 @@ absl::Status Qcow2Instance::Close() {
   if (closed_) return absl::OkStatus();
   closed_ = true;
   WaitForAllocations(0, UINT64_MAX);
-  if (read_only_ || disabled_) return absl::OkStatus();
+  if (read_only_ || !unusable_.ok()) return absl::OkStatus();
   // Like QEMU: write back the L2 tables (with what they depend on), then the refcount
   // blocks, each made stable; report each failure as its own line.
   std::vector<std::string> failures;

@@ -28,6 +28,7 @@
 #include "drivers/qcow2/qcow2_cache.h"
 #include "drivers/qcow2/qcow2_cache_sizing.h"
 #include "drivers/qcow2/qcow2_header.h"
+#include "drivers/qcow2/qcow2_overlap.h"
 #include "drivers/qcow2/qcow2_refcount.h"
 #include "drivers/qcow2/qcow2_snapshot.h"
 
@@ -133,11 +134,22 @@ class Qcow2Instance : public DriverInstance {
   // make_empty's steps 3-7 (see qcow2_make_empty.cc), and its slow path.
   absl::Status MakeEmptyFast(uint64_t l1_clusters) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DiscardEverything() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // EIO once an interrupted make_empty left the caches out of step with the file.
-  absl::Status CheckUsable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return disabled_ ? ErrnoError(EIO, "Image is unusable after a failed make_empty")
-                     : absl::OkStatus();
-  }
+  // Fails once the image was disabled: EIO after an interrupted make_empty left the
+  // caches out of step with the file, ENOMEDIUM after a fatal corruption (as QEMU).
+  absl::Status CheckUsable() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return unusable_; }
+  // qcow2_corruption.cc. Reports metadata found corrupt, QEMU's way: the first time (or
+  // a fatal one after non-fatal ones) prints "qcow2: Marking image as corrupt: <message>;
+  // further corruption events will be suppressed" (fatal, image writable: sets the
+  // corrupt bit and disables the image) or "qcow2: Image is corrupt: ...". Returns the
+  // EIO the request that found it fails with.
+  absl::Status SignalCorruption(bool fatal, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A fatal corruption if host bytes [offset, offset + bytes) hold metadata of a kind
+  // not in `ignore` (MetadataOverlapIndex::Kind bits); OK otherwise.
+  absl::Status CheckMetadataOverlap(uint64_t offset, uint64_t bytes, uint32_t ignore)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rebuilds overlap_index_ if the tables it was built from may have changed.
+  void RefreshOverlapIndex() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes everything and clears the dirty bit (clean close, end of a repair).
   absl::Status MarkClean() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // qcow2_rebuild.cc: replaces the refcount structure by one built from `refs` (the
@@ -246,7 +258,14 @@ class Qcow2Instance : public DriverInstance {
     IoVector iov;
   };
   bool closed_ = false;
-  bool disabled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status unusable_ ABSL_GUARDED_BY(mu_);
+  bool corruption_signaled_ ABSL_GUARDED_BY(mu_) = false;
+  // Bumped whenever an L1 entry's table offset or the L1 table itself may change.
+  uint64_t l1_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  MetadataOverlapIndex overlap_index_ ABSL_GUARDED_BY(mu_);
+  // Overlap kinds not checked (the overlap-check option: none, constant, cached/all).
+  uint32_t overlap_ignore_ = 0;
+  std::vector<uint64_t> overlap_key_ ABSL_GUARDED_BY(mu_);  // what the index was built from
   std::vector<Qcow2Snapshot> snapshots_ ABSL_GUARDED_BY(mu_);
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;

@@ -43,7 +43,8 @@ absl::Status Qcow2Instance::MakeEmpty() {
   }
   absl::Status s = MakeEmptyFast(l1_clusters);
   if (!s.ok()) {
-    disabled_ = true;  // caches and file disagree now; the dirty bit gets it repaired
+    // Caches and file disagree now; the dirty bit gets it repaired.
+    unusable_ = ErrnoError(EIO, "Image is unusable after a failed make_empty");
     return s;
   }
   // 8. Clean again (writes the new refblock), 9. then the file shrinks to the new layout.
@@ -57,6 +58,7 @@ absl::Status Qcow2Instance::MakeEmptyFast(uint64_t l1_clusters) {
   file_->NotifyDebugEvent(DebugEvent::kL1Update);
   STRATA_RETURN_IF_ERROR(file_->node().PwriteZeroes(header_.l1_table_offset, l1_clusters * cs));
   std::fill(l1_.begin(), l1_.end(), 0);
+  ++l1_epoch_;
   l1_dirty_ = false;
   // 4. The area of the new reftable (cluster 1), refblock (2) and L1 (3...).
   file_->NotifyDebugEvent(DebugEvent::kEmptyImagePrepare);

@@ -3,7 +3,10 @@
 
 #include <cerrno>
 
+#include <cinttypes>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "block/node.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
@@ -32,6 +35,7 @@ absl::Status Qcow2Refcounts::Load(uint64_t table_offset, uint32_t table_clusters
   file_->NotifyDebugEvent(DebugEvent::kReftableLoad);
   STRATA_RETURN_IF_ERROR(file_->node().Pread(table_offset, raw.size(), raw.data()));
   table_.resize(entries);
+  ++table_epoch_;
   for (uint64_t i = 0; i < entries; ++i) table_[i] = LoadBe64(&raw[i * 8]);
   end_cluster_ = DivRoundUp(file_length, cluster_size_);
   free_hint_ = 0;
@@ -73,11 +77,20 @@ void Qcow2Refcounts::SetEntry(uint8_t* block, uint64_t index, uint64_t value) co
       static_cast<uint8_t>((block[index / per_byte] & ~mask) | ((value << shift) & mask));
 }
 
+absl::Status Qcow2Refcounts::CheckBlockOffset(uint64_t table_index, uint64_t block_offset) {
+  if ((block_offset & (cluster_size_ - 1)) == 0) return absl::OkStatus();
+  const std::string message =
+      absl::StrFormat("Refblock offset %#" PRIx64 " unaligned (reftable index: %#" PRIx64 ")",
+                      block_offset, table_index);
+  return corruption_ ? corruption_(message) : ErrnoError(EIO, message);
+}
+
 absl::StatusOr<uint64_t> Qcow2Refcounts::GetRefcount(uint64_t cluster_index) {
   uint64_t table_index = cluster_index / entries_per_block_;
   if (table_index >= table_.size()) return 0;
   uint64_t block_offset = table_[table_index] & kReftableOffsetMask;
   if (block_offset == 0) return 0;
+  STRATA_RETURN_IF_ERROR(CheckBlockOffset(table_index, block_offset));
   // No refblock_load here: QEMU raises it only for lookups that modify (UpdateRefcount).
   STRATA_ASSIGN_OR_RETURN(uint8_t * block, cache_.Get(block_offset));
   return GetEntry(block, cluster_index % entries_per_block_);
@@ -102,12 +115,14 @@ void Qcow2Refcounts::ResetToEmptyTable(uint64_t offset, uint32_t clusters) {
   table_offset_ = offset;
   table_clusters_ = clusters;
   table_.assign(uint64_t{clusters} * cluster_size_ / 8, 0);
+  ++table_epoch_;
   free_hint_ = 0;
   end_cluster_ = 0;
 }
 
 absl::Status Qcow2Refcounts::HookBlock(uint64_t index, uint64_t block_offset) {
   table_[index] = block_offset;
+  ++table_epoch_;
   STRATA_RETURN_IF_ERROR(WriteTableEntry(index));
   return file_->node().Flush();
 }
@@ -148,11 +163,13 @@ absl::Status Qcow2Refcounts::EnsureBlock(uint64_t table_index, bool* allocated) 
   STRATA_RETURN_IF_ERROR(cache_.Flush());
   STRATA_RETURN_IF_ERROR(file_->node().Flush());
   table_[table_index] = offset;
+  ++table_epoch_;
   file_->NotifyDebugEvent(DebugEvent::kRefblockAllocHookup);
   absl::Status s = WriteTableEntry(table_index);
   if (s.ok()) s = file_->node().Flush();
   if (!s.ok()) {
     table_[table_index] = 0;
+    ++table_epoch_;
     cache_.Discard(offset);
     return s;
   }
@@ -222,6 +239,7 @@ absl::Status Qcow2Refcounts::GrowTable(uint64_t needed_index) {
   const uint64_t old_offset = table_offset_;
   const uint64_t old_clusters = table_clusters_;
   table_ = std::move(new_table);
+  ++table_epoch_;
   table_offset_ = new_table_offset;
   table_clusters_ = static_cast<uint32_t>(table_clusters);
   end_cluster_ = std::max(end_cluster_, area_end);
@@ -234,6 +252,7 @@ absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delt
   bool allocated = false;
   STRATA_RETURN_IF_ERROR(EnsureBlock(table_index, &allocated));
   uint64_t block_offset = table_[table_index] & kReftableOffsetMask;
+  STRATA_RETURN_IF_ERROR(CheckBlockOffset(table_index, block_offset));
   file_->NotifyDebugEvent(DebugEvent::kRefblockLoad);
   STRATA_ASSIGN_OR_RETURN(uint8_t * block, cache_.Get(block_offset));
   uint64_t index = cluster_index % entries_per_block_;

@@ -76,6 +76,16 @@ class Qcow2Refcounts {
   uint64_t table_offset() const { return table_offset_; }
   // The refcount table's entries (refcount block offsets, 0 where none).
   const std::vector<uint64_t>& table() const { return table_; }
+  // Changes whenever table() may have changed.
+  uint64_t table_epoch() const { return table_epoch_; }
+  // Called with a description when a refcount block offset is found corrupt; its status
+  // is what the lookup fails with. Default: a plain EIO.
+  using CorruptionFn = std::function<absl::Status(const std::string& message)>;
+  void set_corruption_handler(CorruptionFn fn) { corruption_ = std::move(fn); }
+  // Called before each refcount block write (see Qcow2TableCache::set_write_check).
+  void set_write_check(Qcow2TableCache::WriteCheck check) {
+    cache_.set_write_check(std::move(check));
+  }
   uint32_t table_clusters() const { return table_clusters_; }
   // One past the highest cluster index known to be in use or allocated.
   uint64_t end_cluster() const { return end_cluster_; }
@@ -90,6 +100,8 @@ class Qcow2Refcounts {
   // when it had to allocate clusters (callers must then search for free space again).
   absl::Status EnsureBlock(uint64_t table_index, bool* allocated);
   absl::Status GrowTable(uint64_t needed_index);
+  // OK for a cluster-aligned block offset; otherwise reports the corruption.
+  absl::Status CheckBlockOffset(uint64_t table_index, uint64_t block_offset);
   absl::Status WriteTableEntry(uint64_t table_index);
 
   BdrvChild* const file_;
@@ -104,6 +116,8 @@ class Qcow2Refcounts {
   uint64_t table_offset_ = 0;
   uint32_t table_clusters_ = 0;
   uint64_t free_hint_ = 0;
+  uint64_t table_epoch_ = 0;
+  CorruptionFn corruption_;
   uint64_t end_cluster_ = 0;
 };
 

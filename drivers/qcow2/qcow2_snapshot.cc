@@ -296,6 +296,7 @@ absl::Status Qcow2Instance::LoadSnapshotForReading(const std::string& id,
   const Qcow2Snapshot& sn = snapshots_[index];
   STRATA_ASSIGN_OR_RETURN(std::vector<uint64_t> sn_l1, ReadL1Table(sn.l1_table_offset, sn.l1_size));
   l1_ = std::move(sn_l1);
+  ++l1_epoch_;
   header_.size = sn.DiskSize(header_.size);
   l2_cache_->Clear();
   return absl::OkStatus();
