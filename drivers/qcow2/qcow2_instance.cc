@@ -43,6 +43,11 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
     }
   }
   STRATA_ASSIGN_OR_RETURN(Qcow2Header header, ParseHeader(buf, file_length));
+  // QEMU's limit for any node: INT64_MAX rounded down to its largest alignment (1 GiB).
+  constexpr uint64_t kMaxNodeLength = (uint64_t{INT64_MAX} >> 30) << 30;
+  if (header.size > kMaxNodeLength) {
+    return ErrnoError(EFBIG, "Could not refresh total sector count: File too large");
+  }
   if (!flags.read_only && !flags.check_mode && (header.incompatible_features & kIncompatCorrupt)) {
     return ErrnoError(EACCES, "qcow2: Image is corrupt; cannot be opened read/write");
   }
