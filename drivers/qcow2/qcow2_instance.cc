@@ -495,6 +495,17 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
                         TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
   if (zero_cow) {
     file_->NotifyDebugEvent(DebugEvent::kClusterAllocSpace);
+    // Zero the whole new run in the file (a cheap fallocate where the file system has
+    // one), then write just the guest data: far less I/O than writing the zeroes. Both
+    // land before the L2 entry links the run, so a crash still sees old or new data.
+    absl::Status zeroed =
+        file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
+    if (zeroed.ok()) {
+      file_->NotifyDebugEvent(DebugEvent::kWriteAio);
+      return file_->node().Pwritev(plan.offset - run_start + plan.host, plan.data.size(),
+                                   plan.data, 0);
+    }
+    if (ErrnoOf(zeroed) != ENOTSUP) return zeroed;
   } else if (!head.empty()) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
     STRATA_RETURN_IF_ERROR(ReadFromEntry(plan.first_gc, plan.old_entries.front(), 0,

@@ -10,6 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
+#include "block/copy_pipeline.h"
+#include "block/io_vector.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "tools/common/program.h"
@@ -27,6 +31,10 @@ int ConvertMain(const Args& args) {
   std::string snapshot_param, backing, backing_fmt;
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
+  bool out_of_order = false;
+  int coroutines = 8;  // -m: requests in flight (qemu-img's default)
+  absl::Mutex progress_mu;
+  uint64_t done_bytes = 0;
   uint64_t sparse_bytes = 4096;
   GetoptArgs argv(args);
   enum { kImageOpts = 256, kObject, kTargetImageOpts, kTargetIsZero, kSalvage, kBitmaps };
@@ -67,7 +75,15 @@ int ConvertMain(const Args& args) {
       case 't': cache = optarg; break;
       case 'T': src_cache = optarg; break;
       case kImageOpts: image_opts = true; break;
-      case 'm': case 'W': case 'U': case 'C': case 'r': case kObject: case kTargetIsZero:
+      case 'm':
+        if (!absl::SimpleAtoi(optarg, &coroutines) || coroutines < 1 || coroutines > 16) {
+          tools::ErrorReport("Invalid number of coroutines. Allowed number of coroutines is "
+                             "between 1 and 16");
+          return 1;
+        }
+        break;
+      case 'W': out_of_order = true; break;
+      case 'U': case 'C': case 'r': case kObject: case kTargetIsZero:
       case kSalvage: case kBitmaps: case kTargetImageOpts:
         break;
       case 'l': snapshot_param = optarg; break;
@@ -151,81 +167,114 @@ int ConvertMain(const Args& args) {
   const bool target_has_backing = !backing.empty();
   std::unique_ptr<BlockBackend> out = OpenForTool(out_name, out_fmt, true, false, cache);
   if (!out) return 1;
-  std::vector<uint8_t> buf(kChunkBytes);
-  uint64_t out_off = 0;
-  if (progress) PrintProgress(0);
-  // Copies source bytes [src_off, src_off + n) (n <= kChunkBytes) to the target at
-  // dst_off: non-zero runs of sparse_bytes granularity are written; zero runs are left as
-  // holes on a fresh target and written as zeroes where the target may hold other data.
+  // Writes source data `data` (n bytes) to the target at dst_off: non-zero runs of
+  // sparse_bytes granularity are written; zero runs are left as holes on a fresh target
+  // and written as zeroes where the target may hold other data.
   const bool write_zero_runs = no_create || target_has_backing;
-  auto copy = [&](BlockBackend& src, uint64_t src_off, uint64_t dst_off, uint64_t n) {
-    absl::Status st = src.Pread(src_off, n, buf.data());
-    if (!st.ok()) {
-      tools::ErrorReport(absl::StrCat("error while reading at byte ", dst_off, ": ",
-                                      StrError(ErrnoOf(st))));
-      return false;
-    }
+  auto write_data = [&](uint64_t dst_off, const uint8_t* data, uint64_t n) -> absl::Status {
     const uint64_t gran = sparse_bytes == 0 ? n : sparse_bytes;
     for (uint64_t pos = 0; pos < n;) {
       uint64_t piece = std::min(gran - (dst_off + pos) % gran, n - pos);
-      bool zero = sparse_bytes != 0 && BufferIsZero(buf.data() + pos, piece);
+      bool zero = sparse_bytes != 0 && BufferIsZero(data + pos, piece);
       uint64_t run = piece;
       while (pos + run < n) {
         uint64_t next = std::min(gran, n - pos - run);
-        bool next_zero = sparse_bytes != 0 && BufferIsZero(buf.data() + pos + run, next);
+        bool next_zero = sparse_bytes != 0 && BufferIsZero(data + pos + run, next);
         if (next_zero != zero) break;
         run += next;
       }
       absl::Status ws;
       if (!zero) {
-        ws = out->Pwrite(dst_off + pos, run, buf.data() + pos);
+        ws = out->Pwrite(dst_off + pos, run, data + pos);
       } else if (write_zero_runs) {
         ws = out->PwriteZeroes(dst_off + pos, run, kReqMayUnmap);
       }
       if (!ws.ok()) {
-        tools::ErrorReport(absl::StrCat("error while writing at byte ", dst_off + pos, ": ",
-                                        StrError(ErrnoOf(ws))));
-        return false;
+        return ErrnoError(ErrnoOf(ws), absl::StrCat("error while writing at byte ",
+                                                    dst_off + pos, ": ", StrError(ErrnoOf(ws))));
       }
       pos += run;
     }
-    return true;
+    return absl::OkStatus();
   };
+  // The copy in chunks: (source, offset in it, offset in the target, length).
+  struct Chunk {
+    BlockBackend* src;
+    uint64_t src_off, dst_off, bytes;
+  };
+  std::vector<Chunk> chunks;
+  uint64_t out_off = 0;
   for (auto& src : sources) {
-    uint64_t len = src->GetLength().value_or(0);
-    BlockDriverState& top = src->root();
+    const uint64_t len = src->GetLength().value_or(0);
     for (uint64_t off = 0; off < len; off += kChunkBytes) {
-      const uint64_t n = std::min(kChunkBytes, len - off);
-      if (!target_has_backing) {
-        if (!copy(*src, off, out_off + off, n)) return 1;
-      } else {
-        // Only what the top image decides itself; the rest stays with the backing file.
-        for (uint64_t pos = off; pos < off + n;) {
-          absl::StatusOr<BlockStatus> status = top.GetBlockStatus(pos, off + n - pos);
-          if (!status.ok()) {
-            tools::ErrorReport(absl::StrCat("error while reading block status at offset ",
-                                            pos, ": ", StrError(ErrnoOf(status.status()))));
-            return 1;
-          }
-          const uint64_t run = std::min(std::max<uint64_t>(status->bytes, 1), off + n - pos);
-          const bool decided_here = status->allocated || top.backing() == nullptr;
-          absl::Status ws;
-          if (decided_here && status->zero) {
-            ws = out->PwriteZeroes(out_off + pos, run, kReqMayUnmap);
-          } else if (decided_here && !copy(*src, pos, out_off + pos, run)) {
-            return 1;
-          }
-          if (!ws.ok()) {
-            tools::ErrorReport(absl::StrCat("error while writing at byte ", out_off + pos,
-                                            ": ", StrError(ErrnoOf(ws))));
-            return 1;
-          }
-          pos += run;
-        }
-      }
-      if (progress && total > 0) PrintProgress(100.0 * (out_off + off + n) / total);
+      chunks.push_back({src.get(), off, out_off + off, std::min(kChunkBytes, len - off)});
     }
     out_off += len;
+  }
+  // Read in parallel, write in order (unless -W): see block/copy_pipeline.h.
+  auto copy_chunk = [&](uint64_t index, const std::function<void()>& wait_turn) -> absl::Status {
+    const Chunk& c = chunks[index];
+    AlignedBuffer buf(c.bytes);
+    // What to write: (offset in the chunk, length, zeroes rather than data).
+    struct Run {
+      uint64_t pos, bytes;
+      bool zero;
+    };
+    std::vector<Run> runs;
+    BlockDriverState& top = c.src->root();
+    for (uint64_t pos = 0; pos < c.bytes;) {
+      uint64_t run = c.bytes - pos;
+      bool zero = false, copy = true;
+      if (target_has_backing) {
+        // Only what the top image decides itself; the rest stays with the backing file.
+        absl::StatusOr<BlockStatus> status = top.GetBlockStatus(c.src_off + pos, run);
+        if (!status.ok()) {
+          return ErrnoError(ErrnoOf(status.status()),
+                            absl::StrCat("error while reading block status at offset ",
+                                         c.src_off + pos, ": ",
+                                         StrError(ErrnoOf(status.status()))));
+        }
+        run = std::min(std::max<uint64_t>(status->bytes, 1), run);
+        const bool decided_here = status->allocated || top.backing() == nullptr;
+        zero = decided_here && status->zero;
+        copy = decided_here && !status->zero;
+      }
+      if (copy) {
+        absl::Status rs = c.src->Pread(c.src_off + pos, run, buf.data() + pos);
+        if (!rs.ok()) {
+          return ErrnoError(ErrnoOf(rs), absl::StrCat("error while reading at byte ",
+                                                      c.dst_off + pos, ": ",
+                                                      StrError(ErrnoOf(rs))));
+        }
+      }
+      if (copy || zero) runs.push_back({pos, run, zero});
+      pos += run;
+    }
+    wait_turn();
+    for (const Run& r : runs) {
+      if (r.zero) {
+        absl::Status ws = out->PwriteZeroes(c.dst_off + r.pos, r.bytes, kReqMayUnmap);
+        if (!ws.ok()) {
+          return ErrnoError(ErrnoOf(ws), absl::StrCat("error while writing at byte ",
+                                                      c.dst_off + r.pos, ": ",
+                                                      StrError(ErrnoOf(ws))));
+        }
+      } else {
+        STRATA_RETURN_IF_ERROR(write_data(c.dst_off + r.pos, buf.data() + r.pos, r.bytes));
+      }
+    }
+    if (progress && total > 0) {
+      absl::MutexLock lock(&progress_mu);
+      done_bytes += c.bytes;
+      PrintProgress(100.0 * done_bytes / total);
+    }
+    return absl::OkStatus();
+  };
+  if (progress) PrintProgress(0);
+  absl::Status copied = RunCopyPipeline(chunks.size(), coroutines, !out_of_order, copy_chunk);
+  if (!copied.ok()) {
+    tools::ErrorReport(copied.message());
+    return 1;
   }
   absl::Status st = out->Flush();
   if (st.ok()) st = out->Close();
