@@ -1,6 +1,7 @@
 // strata qcow2: the registered BlockDriver: probing, opening, and image creation in the
 // layout qemu-img makes (header, reftable at cluster 1, refblock at cluster 2, then the
 // L1 table allocated by a resize from 0, like QEMU's create-then-resize).
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/numbers.h"
@@ -250,16 +251,16 @@ class Qcow2Driver : public BlockDriver {
   }
 
   std::vector<CreateOptionSpec> amend_options() const override {
-    return {
-        {"backing_file", "str", "File name of a base image", ""},
-        {"backing_fmt", "str", "Image format of the base image", ""},
-        {"compat", "str", "Compatibility level (v2 [0.10] or v3 [1.1])", ""},
-        {"data_file", "str", "File name of an external data file", ""},
-        {"data_file_raw", "bool", "The external data file must stay valid as a raw image", ""},
-        {"lazy_refcounts", "bool", "Postpone refcount updates", ""},
-        {"refcount_bits", "num", "Width of a reference count entry in bits", ""},
-        {"size", "size", "Virtual disk size", ""},
-    };
+    // The create options an existing image can change (qcow2_amend.cc).
+    std::vector<CreateOptionSpec> specs = create_options();
+    specs.erase(std::remove_if(specs.begin(), specs.end(),
+                               [](const CreateOptionSpec& o) {
+                                 return o.name == "cluster_size" || o.name == "extended_l2" ||
+                                        o.name == "preallocation" ||
+                                        o.name == "compression_type";
+                               }),
+                specs.end());
+    return specs;
   }
 
   absl::Status Create(const CreateRequest& request) const override {
