@@ -485,12 +485,11 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
 absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   const uint64_t run_start = plan.first_gc << cluster_bits_;
   const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
-  // Copy-on-write: only the head and tail the request does not cover, in one write with
-  // the guest data.
-  std::vector<uint8_t> head(plan.offset - run_start), tail(run_end - plan.data_end);
+  const uint64_t head_bytes = plan.offset - run_start;
+  const uint64_t tail_bytes = run_end - plan.data_end;
   // Regions that were never allocated anywhere in the chain read as zeroes: no reads
   // (QEMU zeroes such a new area instead of copying, and says so with cluster_alloc_space).
-  const bool zero_cow = backing_ == nullptr && (!head.empty() || !tail.empty()) &&
+  const bool zero_cow = backing_ == nullptr && (head_bytes > 0 || tail_bytes > 0) &&
                         TypeOf(plan.old_entries.front()) == ClusterType::kUnallocated &&
                         TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
   if (zero_cow) {
@@ -506,7 +505,11 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
                                    plan.data, 0);
     }
     if (ErrnoOf(zeroed) != ENOTSUP) return zeroed;
-  } else if (!head.empty()) {
+  }
+  // Copy-on-write: only the head and tail the request does not cover, in one write with
+  // the guest data (zeroes for a zero_cow without a cheap write-zeroes).
+  std::vector<uint8_t> head(head_bytes), tail(tail_bytes);
+  if (!zero_cow && !head.empty()) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
     STRATA_RETURN_IF_ERROR(ReadFromEntry(plan.first_gc, plan.old_entries.front(), 0,
                                          head.size(), IoVector(head.data(), head.size())));
