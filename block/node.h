@@ -56,6 +56,9 @@ class BlockDriverState {
   // Makes the range read as zeroes; falls back to writing zero buffers when the driver
   // cannot, unless kReqNoFallback is set (then ENOTSUP).
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags = kReqNone);
+  // Writes zeroes with ordinary data writes (never a hole or an unwritten extent): the
+  // fallback of PwriteZeroes, and preallocation=full.
+  absl::Status ZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags = kReqNone);
   // Discards the range (ignored unless opened with discard=unmap).
   absl::Status Pdiscard(uint64_t offset, uint64_t bytes);
   // Writes back caches of this node and its children, then (unless cache.no-flush)
@@ -115,7 +118,6 @@ class BlockDriverState {
   absl::Status PaddedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                              uint32_t flags);
   absl::Status PaddedPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov);
-  absl::Status ZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
   // Waits until no tracked request overlaps [offset, offset+bytes), then tracks this one.
   void BeginSerialised(uint64_t offset, uint64_t bytes);
   void EndSerialised(uint64_t offset, uint64_t bytes);

@@ -14,13 +14,13 @@
 #include <cerrno>
 #include <cinttypes>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "block/options_json.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
+#include "drivers/qcow2/qcow2_options.h"
 
 namespace strata::qcow2 {
 namespace {
@@ -50,16 +50,9 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
       else if (value == "1.1" || value == "v3") r.version = 3;
       else return ErrnoError(EINVAL, absl::StrCat("Unknown compatibility level ", value));
     } else if (key == "lazy_refcounts") {
-      if (value == "on" || value == "true" || value == "yes") r.lazy_refcounts = true;
-      else if (value == "off" || value == "false" || value == "no") r.lazy_refcounts = false;
-      else return ErrnoError(EINVAL, "Parameter 'lazy_refcounts' expects 'on' or 'off'");
+      STRATA_ASSIGN_OR_RETURN(r.lazy_refcounts, ParseOnOff(value, key));
     } else if (key == "refcount_bits") {
-      uint64_t bits;
-      if (!absl::SimpleAtoi(value, &bits) || bits == 0 || bits > 64 || (bits & (bits - 1))) {
-        return ErrnoError(EINVAL,
-                          "Refcount width must be a power of two and may not exceed 64 bits");
-      }
-      r.refcount_order = __builtin_ctzll(bits);
+      STRATA_ASSIGN_OR_RETURN(r.refcount_order, ParseRefcountOrder(value));
     } else if (key == "size") {
       absl::StatusOr<uint64_t> size = ParseSize(value);
       if (!size.ok()) {

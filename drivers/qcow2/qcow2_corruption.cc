@@ -39,7 +39,7 @@ absl::Status Qcow2Instance::SignalCorruption(bool fatal, const std::string& mess
 }
 
 void Qcow2Instance::RefreshOverlapIndex() {
-  std::vector<uint64_t> key = {l1_epoch_,
+  const std::array<uint64_t, 10> key = {l1_epoch_,
                                refcounts_->table_epoch(),
                                reinterpret_cast<uintptr_t>(refcounts_.get()),
                                header_.l1_table_offset,
@@ -49,8 +49,9 @@ void Qcow2Instance::RefreshOverlapIndex() {
                                snapshots_.size(),
                                header_.refcount_table_offset,
                                header_.refcount_table_clusters};
-  if (key == overlap_key_) return;
-  overlap_key_ = std::move(key);
+  if (key == overlap_key_ && overlap_index_built_) return;
+  overlap_key_ = key;
+  overlap_index_built_ = true;
   using Index = MetadataOverlapIndex;
   Index& index = overlap_index_;
   index.Clear();

@@ -13,6 +13,7 @@
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_instance.h"
+#include "drivers/qcow2/qcow2_options.h"
 
 namespace strata::qcow2 {
 namespace {
@@ -27,12 +28,6 @@ struct CreateParams {
   uint64_t size = 0;
   PreallocMode prealloc = PreallocMode::kOff;
 };
-
-absl::StatusOr<bool> ParseOnOff(const std::string& v, const std::string& name) {
-  if (v == "on" || v == "true" || v == "yes") return true;
-  if (v == "off" || v == "false" || v == "no") return false;
-  return ErrnoError(EINVAL, absl::StrCat("Parameter '", name, "' expects 'on' or 'off'"));
-}
 
 absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
   CreateParams p;
@@ -49,12 +44,7 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
       }
       p.cluster_bits = __builtin_ctzll(cs);
     } else if (k == "refcount_bits") {
-      uint64_t bits;
-      if (!absl::SimpleAtoi(v, &bits) || bits == 0 || bits > 64 || (bits & (bits - 1)) != 0) {
-        return ErrnoError(EINVAL,
-                          "Refcount width must be a power of two and may not exceed 64 bits");
-      }
-      p.refcount_order = __builtin_ctzll(bits);
+      STRATA_ASSIGN_OR_RETURN(p.refcount_order, ParseRefcountOrder(v));
     } else if (k == "lazy_refcounts") {
       STRATA_ASSIGN_OR_RETURN(p.lazy_refcounts, ParseOnOff(v, k));
     } else if (k == "compression_type") {

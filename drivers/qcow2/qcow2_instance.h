@@ -17,6 +17,7 @@
 #ifndef STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 #define STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 
+#include <array>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -263,9 +264,11 @@ class Qcow2Instance : public DriverInstance {
   // Bumped whenever an L1 entry's table offset or the L1 table itself may change.
   uint64_t l1_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   MetadataOverlapIndex overlap_index_ ABSL_GUARDED_BY(mu_);
+  bool overlap_index_built_ ABSL_GUARDED_BY(mu_) = false;
   // Overlap kinds not checked (the overlap-check option: none, constant, cached/all).
   uint32_t overlap_ignore_ = 0;
-  std::vector<uint64_t> overlap_key_ ABSL_GUARDED_BY(mu_);  // what the index was built from
+  // What the index was built from (epochs, table offsets and sizes).
+  std::array<uint64_t, 10> overlap_key_ ABSL_GUARDED_BY(mu_) = {};
   std::vector<Qcow2Snapshot> snapshots_ ABSL_GUARDED_BY(mu_);
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;

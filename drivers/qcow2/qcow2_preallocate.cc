@@ -10,29 +10,12 @@
 // tables and the L1 table flushed, in the usual order, so a crash leaves at worst leaks.
 #include <algorithm>
 #include <cerrno>
-#include <vector>
 
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
 
 namespace strata::qcow2 {
-namespace {
-
-// Writes `bytes` zero bytes at `offset` with ordinary writes (preallocation=full).
-absl::Status WriteZeroBytes(BlockDriverState& file, uint64_t offset, uint64_t bytes) {
-  constexpr uint64_t kChunk = 1 << 20;
-  std::vector<uint8_t> zeroes(std::min(bytes, kChunk), 0);
-  for (uint64_t done = 0; done < bytes;) {
-    const uint64_t n = std::min<uint64_t>(zeroes.size(), bytes - done);
-    STRATA_RETURN_IF_ERROR(file.Pwrite(offset + done, n, zeroes.data()));
-    done += n;
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode) {
   STRATA_ASSIGN_OR_RETURN(const uint64_t old_file_end, file_->node().GetLength());
   uint64_t data_end = 0;  // one past the last data byte allocated
@@ -55,7 +38,7 @@ absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, Prea
     // Make the clusters read as zeroes before anything points at them.
     absl::Status zeroed;
     if (mode == PreallocMode::kFull) {
-      zeroed = WriteZeroBytes(file_->node(), host, bytes);
+      zeroed = file_->node().ZeroesByBuffer(host, bytes);
     } else if (mode == PreallocMode::kFalloc) {
       zeroed = file_->node().PwriteZeroes(host, bytes, kReqNone);
     } else if (host < old_file_end) {

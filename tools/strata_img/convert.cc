@@ -24,6 +24,12 @@ namespace {
 
 constexpr uint64_t kChunkBytes = 2 << 20;
 
+// qemu-img's "error while reading/writing at byte N: <strerror>", keeping the errno.
+absl::Status IoFailed(const char* what, uint64_t offset, const absl::Status& s) {
+  return ErrnoError(ErrnoOf(s), absl::StrCat("error while ", what, " at byte ", offset, ": ",
+                                             StrError(ErrnoOf(s))));
+}
+
 }  // namespace
 
 int ConvertMain(const Args& args) {
@@ -189,10 +195,7 @@ int ConvertMain(const Args& args) {
       } else if (write_zero_runs) {
         ws = out->PwriteZeroes(dst_off + pos, run, kReqMayUnmap);
       }
-      if (!ws.ok()) {
-        return ErrnoError(ErrnoOf(ws), absl::StrCat("error while writing at byte ",
-                                                    dst_off + pos, ": ", StrError(ErrnoOf(ws))));
-      }
+      if (!ws.ok()) return IoFailed("writing", dst_off + pos, ws);
       pos += run;
     }
     return absl::OkStatus();
@@ -241,11 +244,7 @@ int ConvertMain(const Args& args) {
       }
       if (copy) {
         absl::Status rs = c.src->Pread(c.src_off + pos, run, buf.data() + pos);
-        if (!rs.ok()) {
-          return ErrnoError(ErrnoOf(rs), absl::StrCat("error while reading at byte ",
-                                                      c.dst_off + pos, ": ",
-                                                      StrError(ErrnoOf(rs))));
-        }
+        if (!rs.ok()) return IoFailed("reading", c.dst_off + pos, rs);
       }
       if (copy || zero) runs.push_back({pos, run, zero});
       pos += run;
@@ -254,11 +253,7 @@ int ConvertMain(const Args& args) {
     for (const Run& r : runs) {
       if (r.zero) {
         absl::Status ws = out->PwriteZeroes(c.dst_off + r.pos, r.bytes, kReqMayUnmap);
-        if (!ws.ok()) {
-          return ErrnoError(ErrnoOf(ws), absl::StrCat("error while writing at byte ",
-                                                      c.dst_off + r.pos, ": ",
-                                                      StrError(ErrnoOf(ws))));
-        }
+        if (!ws.ok()) return IoFailed("writing", c.dst_off + r.pos, ws);
       } else {
         STRATA_RETURN_IF_ERROR(write_data(c.dst_off + r.pos, buf.data() + r.pos, r.bytes));
       }
