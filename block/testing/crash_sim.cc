@@ -55,6 +55,13 @@ uint64_t SimDisk::Length() {
   return current_.size();
 }
 
+std::vector<uint64_t> SimDisk::PendingWriteSizes() {
+  absl::MutexLock lock(&mu_);
+  std::vector<uint64_t> sizes;
+  for (const PendingWrite& w : pending_) sizes.push_back(w.data.size());
+  return sizes;
+}
+
 size_t SimDisk::PendingWrites() {
   absl::MutexLock lock(&mu_);
   return pending_.size();

@@ -31,6 +31,8 @@ class SimDisk {
   uint64_t Length();
   // Writes since the last flush.
   size_t PendingWrites();
+  // The sizes of those writes (as they reach the disk: whole sectors), in order.
+  std::vector<uint64_t> PendingWriteSizes();
 
   // A possible post-crash content: durable bytes, then each pending write (in a random
   // order) dropped, applied whole, or applied torn (a random subset of its sectors).

@@ -7,11 +7,21 @@
 #include "block/status.h"
 
 namespace strata::qcow2 {
+namespace {
+// The smallest table write: a page, the unit file systems and disks write anyway.
+constexpr uint64_t kWriteBlock = 4096;
+}  // namespace
 
 absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
   if (write_check_) STRATA_RETURN_IF_ERROR(write_check_(offset));
   file_->NotifyDebugEvent(write_event_);
-  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(offset, table_bytes_, e.data.data()));
+  // Whole blocks of the file around the changed bytes (at least its request alignment).
+  const uint64_t block = std::min<uint64_t>(
+      table_bytes_, std::max<uint64_t>(kWriteBlock, file_->node().request_alignment()));
+  const uint64_t begin = e.dirty_begin / block * block;
+  const uint64_t end = std::min(table_bytes_, (e.dirty_end + block - 1) / block * block);
+  STRATA_RETURN_IF_ERROR(
+      file_->node().Pwrite(offset + begin, end - begin, e.data.data() + begin));
   e.dirty = false;
   --dirty_count_;
   return absl::OkStatus();
@@ -67,12 +77,21 @@ absl::StatusOr<uint8_t*> Qcow2TableCache::Create(uint64_t offset) {
   return it->second.data.data();
 }
 
-void Qcow2TableCache::MarkDirty(uint64_t offset) {
+void Qcow2TableCache::MarkDirty(uint64_t offset) { MarkDirty(offset, 0, table_bytes_); }
+
+void Qcow2TableCache::MarkDirty(uint64_t offset, uint64_t begin, uint64_t len) {
   auto it = entries_.find(offset);
-  if (it != entries_.end() && !it->second.dirty) {
-    it->second.dirty = true;
+  if (it == entries_.end()) return;
+  Entry& e = it->second;
+  if (!e.dirty) {
+    e.dirty = true;
+    e.dirty_begin = begin;
+    e.dirty_end = begin + len;
     ++dirty_count_;
+    return;
   }
+  e.dirty_begin = std::min(e.dirty_begin, begin);
+  e.dirty_end = std::max(e.dirty_end, begin + len);
 }
 
 absl::Status Qcow2TableCache::Flush() {

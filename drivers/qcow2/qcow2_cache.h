@@ -4,7 +4,9 @@
 // Entries are loaded on demand and written back only by Flush(): the owner decides the
 // order between caches (refcount blocks before the L2 tables that reference new
 // clusters, L2 tables before L1). The size is a soft limit: only clean entries are
-// evicted. Not thread-safe: the qcow2 instance's lock guards it.
+// evicted. A write-back covers only the part of a table that changed (whole 4 KiB
+// blocks around the changed bytes): an allocating write in writethrough mode writes 4 KiB
+// of L2 table, not 64 KiB. Not thread-safe: the qcow2 instance's lock guards it.
 #ifndef STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
 #define STRATA_DRIVERS_QCOW2_QCOW2_CACHE_H_
 
@@ -35,7 +37,10 @@ class Qcow2TableCache {
   absl::StatusOr<uint8_t*> Get(uint64_t offset);
   // A new all-zero table at `offset` (not read from disk), marked dirty.
   absl::StatusOr<uint8_t*> Create(uint64_t offset);
+  // Marks the whole table at `offset` changed.
   void MarkDirty(uint64_t offset);
+  // Marks bytes [begin, begin + len) of the table at `offset` changed.
+  void MarkDirty(uint64_t offset, uint64_t begin, uint64_t len);
   // Runs before every table write; an error fails the write (overlap checks).
   using WriteCheck = std::function<absl::Status(uint64_t offset)>;
   void set_write_check(WriteCheck check) { write_check_ = std::move(check); }
@@ -56,6 +61,7 @@ class Qcow2TableCache {
   struct Entry {
     std::vector<uint8_t> data;
     bool dirty = false;
+    uint64_t dirty_begin = 0, dirty_end = 0;  // the changed bytes, while dirty
     bool used = true;  // since the last DropUnused
     std::list<uint64_t>::iterator lru;
   };

@@ -46,6 +46,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
   absl::MutexLock lock(&mu_);
   if (fix != 0 && read_only_) return ErrnoError(EACCES, "Image is read-only");
   WaitForAllocations(0, UINT64_MAX);
+  // Clusters counted ahead of use are not references: give them back first.
+  if (!read_only_) STRATA_RETURN_IF_ERROR(refcounts_->ReleasePool());
   STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/fix != 0));
   CheckResult r;
   uint64_t nb_clusters = 0;

@@ -94,6 +94,9 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   inst->refcounts_ = inst->NewRefcounts(h.refcount_order);
   STRATA_RETURN_IF_ERROR(
       inst->refcounts_->Load(h.refcount_table_offset, h.refcount_table_clusters, file_length));
+  if (!flags.read_only) {
+    inst->tail_reserve_ = std::make_unique<FileTailReservation>(file, file_length);
+  }
   inst->l1_.assign(h.l1_size, 0);
   if (h.l1_size > 0) {
     std::vector<uint8_t> raw(uint64_t{h.l1_size} * 8);
@@ -290,7 +293,7 @@ absl::Status Qcow2Instance::SetL2Entry(uint64_t gc, uint64_t entry) {
   STRATA_ASSIGN_OR_RETURN(uint64_t l2_offset, EnsureL2Table(gc / l2_entries_));
   STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
   StoreBe64(table + (gc % l2_entries_) * 8, entry);
-  l2_cache_->MarkDirty(l2_offset);
+  l2_cache_->MarkDirty(l2_offset, (gc % l2_entries_) * 8, 8);
   return absl::OkStatus();
 }
 
@@ -475,6 +478,7 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   }
   STRATA_RETURN_IF_ERROR(
       CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
+  if (tail_reserve_) tail_reserve_->Cover(refcounts_->end_cluster() << cluster_bits_);
   const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
   plan.data_end = std::min(offset + bytes, run_end);
   plan.data = qiov.Slice(0, plan.data_end - offset);
@@ -536,6 +540,7 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
     status = MarkDirtyForLazyRefcounts();
   }
   if (status.ok()) {
+    ++allocations_since_ordering_flush_;
     for (uint64_t i = 0; i < plan.count && status.ok(); ++i) {
       status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied);
       if (status.ok()) ReleaseLater(plan.old_entries[i]);
@@ -739,7 +744,11 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
   // Lazy refcounts: while the dirty bit is on disk, refcounts may lag behind L2 (a crash
   // is repaired on the next open), so L2 no longer waits for them.
   const bool lazy_dirty = lazy_refcounts_ && (header_.incompatible_features & kIncompatDirty);
+  if (with_refcounts) STRATA_RETURN_IF_ERROR(refcounts_->ReleasePool());
   if (refcounts_->HasDirty() && (!lazy_dirty || with_refcounts)) {
+    // The ordering flush (refcounts stable before the L2 tables): when it comes with
+    // nearly every allocation, count clusters ahead so that the next ones need none.
+    if (later && !with_refcounts) STRATA_RETURN_IF_ERROR(GrowRefcountPoolIfFlushingOften());
     STRATA_RETURN_IF_ERROR(refcounts_->Flush());
     if (later) STRATA_RETURN_IF_ERROR(file_->node().Flush());
   }
@@ -767,6 +776,23 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
     if (!lazy_dirty || with_refcounts) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
   }
   return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::GrowRefcountPoolIfFlushingOften() {
+  // Few allocations between ordering flushes, twice running: writethrough-like use.
+  constexpr uint64_t kFewAllocations = 4;
+  flushing_often_ =
+      allocations_since_ordering_flush_ <= kFewAllocations ? flushing_often_ + 1 : 0;
+  allocations_since_ordering_flush_ = 0;
+  if (flushing_often_ < 2) return absl::OkStatus();
+  // The pool doubles each time it ran dry, up to 256 clusters or 32 MiB: what a crash
+  // can leak at most.
+  const uint64_t max_pool =
+      std::max<uint64_t>(1, std::min<uint64_t>(256, (uint64_t{32} << 20) >> cluster_bits_));
+  if (refcounts_->pool_size() == 0) {
+    pool_target_ = std::min(max_pool, std::max<uint64_t>(8, pool_target_ * 2));
+  }
+  return refcounts_->FillPool(pool_target_);
 }
 
 absl::Status Qcow2Instance::MarkDirtyForLazyRefcounts() {
@@ -993,8 +1019,15 @@ absl::Status Qcow2Instance::Close() {
   }
   if (!failures.empty()) return ErrnoError(error, absl::StrJoin(failures, "\n"));
   // A clean close of a lazily dirty image clears the bit (everything is on disk now).
-  if (lazy_refcounts_) return MarkClean();
-  return absl::OkStatus();
+  if (lazy_refcounts_) STRATA_RETURN_IF_ERROR(MarkClean());
+  return TrimFileTail();
+}
+
+absl::Status Qcow2Instance::TrimFileTail() {
+  if (!tail_reserve_ || !tail_reserve_->extended()) return absl::OkStatus();
+  const uint64_t floor_cluster = tail_reserve_->floor() >> cluster_bits_;
+  STRATA_ASSIGN_OR_RETURN(uint64_t used_end, refcounts_->UsedEnd(floor_cluster));
+  return tail_reserve_->Trim(used_end << cluster_bits_);
 }
 
 absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,

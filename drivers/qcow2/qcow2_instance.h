@@ -28,6 +28,7 @@
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_cache.h"
 #include "drivers/qcow2/qcow2_cache_sizing.h"
+#include "drivers/qcow2/qcow2_file_reserve.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_overlap.h"
 #include "drivers/qcow2/qcow2_refcount.h"
@@ -81,6 +82,11 @@ class Qcow2Instance : public DriverInstance {
     return refcounts_->cached_blocks();
   }
   const CacheSizes& cache_sizes() const { return cache_sizes_; }
+  // Clusters counted ahead of use (the refcount pool), for tests.
+  size_t refcount_pool_size() {
+    absl::MutexLock lock(&mu_);
+    return refcounts_->pool_size();
+  }
 
  private:
   // The cache-clean-interval thread: every `interval`, drops the clean cache entries
@@ -151,6 +157,8 @@ class Qcow2Instance : public DriverInstance {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Rebuilds overlap_index_ if the tables it was built from may have changed.
   void RefreshOverlapIndex() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cuts the reserved file tail back to the last cluster in use (clean close).
+  absl::Status TrimFileTail() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes everything and clears the dirty bit (clean close, end of a repair).
   absl::Status MarkClean() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // qcow2_rebuild.cc: replaces the refcount structure by one built from `refs` (the
@@ -224,6 +232,10 @@ class Qcow2Instance : public DriverInstance {
   // host-contiguous with the first (whose L2 entry is `entry`).
   absl::StatusOr<uint64_t> WritableRunBytes(uint64_t pos, uint64_t bytes, uint64_t entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Called at each ordering flush (refcount blocks written and synced before L2 tables):
+  // if such flushes keep coming every few allocations, refills the refcount pool
+  // (Qcow2Refcounts::FillPool) so that the allocations after it need no ordering flush.
+  absl::Status GrowRefcountPoolIfFlushingOften() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With lazy refcounts: sets the dirty bit on disk (once) before the first L2 update
   // that links new clusters. Otherwise nothing.
   absl::Status MarkDirtyForLazyRefcounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -248,6 +260,8 @@ class Qcow2Instance : public DriverInstance {
   bool l1_dirty_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<Qcow2TableCache> l2_cache_;
   std::unique_ptr<Qcow2Refcounts> refcounts_;
+  // The file's tail extended ahead of allocations (writable images only).
+  std::unique_ptr<FileTailReservation> tail_reserve_;
   std::vector<std::pair<uint64_t, uint64_t>> pending_frees_ ABSL_GUARDED_BY(mu_);
   // Requests doing data I/O outside `mu_` on clusters they mapped under it.
   int inflight_io_ ABSL_GUARDED_BY(mu_) = 0;
@@ -273,6 +287,10 @@ class Qcow2Instance : public DriverInstance {
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;
   CacheSizes cache_sizes_;
+  // The refcount pool's heuristic (GrowRefcountPoolIfFlushingOften).
+  uint64_t allocations_since_ordering_flush_ ABSL_GUARDED_BY(mu_) = 0;
+  int flushing_often_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t pool_target_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_cleaner_ ABSL_GUARDED_BY(mu_) = false;
   std::thread cleaner_;  // joined by Close or the destructor, before the caches go
 };

@@ -49,7 +49,10 @@ absl::Status Qcow2Instance::MakeEmpty() {
   }
   // 8. Clean again (writes the new refblock), 9. then the file shrinks to the new layout.
   STRATA_RETURN_IF_ERROR(MarkClean());
-  return file_->node().Truncate((3 + l1_clusters) * cluster_size_, /*exact=*/false);
+  const uint64_t new_length = (3 + l1_clusters) * cluster_size_;
+  STRATA_RETURN_IF_ERROR(file_->node().Truncate(new_length, /*exact=*/false));
+  if (tail_reserve_) tail_reserve_->Reset(new_length);
+  return absl::OkStatus();
 }
 
 absl::Status Qcow2Instance::MakeEmptyFast(uint64_t l1_clusters) {

@@ -96,12 +96,22 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::GetRefcount(uint64_t cluster_index) {
   return GetEntry(block, cluster_index % entries_per_block_);
 }
 
+absl::StatusOr<uint64_t> Qcow2Refcounts::UsedEnd(uint64_t floor) {
+  uint64_t end = end_cluster_;
+  while (end > floor) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t rc, GetRefcount(end - 1));
+    if (rc != 0) break;
+    --end;
+  }
+  return std::max(end, floor);
+}
+
 absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count) {
   uint64_t start = free_hint_;
   uint64_t run = 0;
   for (uint64_t c = start;; ++c) {
     STRATA_ASSIGN_OR_RETURN(uint64_t rc, GetRefcount(c));
-    if (rc != 0) {
+    if (rc != 0 && (pool_.empty() || !pool_.contains(c))) {
       run = 0;
       start = c + 1;
       continue;
@@ -112,6 +122,7 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count) {
 
 void Qcow2Refcounts::ResetToEmptyTable(uint64_t offset, uint32_t clusters) {
   cache_.Clear();
+  pool_.clear();
   table_offset_ = offset;
   table_clusters_ = clusters;
   table_.assign(uint64_t{clusters} * cluster_size_ / 8, 0);
@@ -150,7 +161,10 @@ absl::Status Qcow2Refcounts::EnsureBlock(uint64_t table_index, bool* allocated) 
     bool inner = false;
     STRATA_RETURN_IF_ERROR(EnsureBlock(owner, &inner));
     if (inner) return EnsureBlock(table_index, allocated);
-    STRATA_RETURN_IF_ERROR(UpdateRefcount(cluster, 1));
+    // A pool cluster is counted already.
+    if (pool_.empty() || pool_.erase(cluster) == 0) {
+      STRATA_RETURN_IF_ERROR(UpdateRefcount(cluster, 1));
+    }
   }
   uint64_t offset = cluster << cluster_bits_;
   if (offset == 0) return ErrnoError(EIO, "Preventing invalid allocation of refcount block at offset 0");
@@ -264,7 +278,8 @@ absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delt
   }
   value += delta;
   SetEntry(block, index, value);
-  cache_.MarkDirty(block_offset);
+  const uint64_t bits = uint64_t{1} << refcount_order_;
+  cache_.MarkDirty(block_offset, index * bits / 8, std::max<uint64_t>(1, bits / 8));
   if (value == 0 && cluster_index < free_hint_) free_hint_ = cluster_index;
   if (value > 0) end_cluster_ = std::max(end_cluster_, cluster_index + 1);
   return absl::OkStatus();
@@ -283,12 +298,41 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateClusters(uint64_t count) {
     }
     if (allocated) continue;
     for (uint64_t c = start; c < start + count; ++c) {
+      if (!pool_.empty() && pool_.erase(c) > 0) continue;  // counted already
       STRATA_RETURN_IF_ERROR(UpdateRefcount(c, 1));
     }
     free_hint_ = start + count;
     return start << cluster_bits_;
   }
   return ErrnoError(EIO, "Could not allocate clusters");
+}
+
+absl::Status Qcow2Refcounts::FillPool(uint64_t target) {
+  uint64_t c = free_hint_;
+  while (pool_.size() < target) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t rc, GetRefcount(c));
+    if (rc != 0) {
+      ++c;
+      continue;
+    }
+    // The refcount block first; if that took clusters, `c` may be one of them: look again.
+    bool allocated = false;
+    STRATA_RETURN_IF_ERROR(EnsureBlock(c / entries_per_block_, &allocated));
+    if (allocated) continue;
+    STRATA_RETURN_IF_ERROR(UpdateRefcount(c, 1));
+    pool_.insert(c);
+    ++c;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Refcounts::ReleasePool() {
+  while (!pool_.empty()) {
+    const uint64_t c = *pool_.begin();
+    STRATA_RETURN_IF_ERROR(UpdateRefcount(c, -1));
+    pool_.erase(pool_.begin());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Qcow2Refcounts::FreeClusters(uint64_t offset, uint64_t count) {

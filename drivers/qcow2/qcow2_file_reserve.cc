@@ -1,0 +1,47 @@
+// strata qcow2: the file tail reservation (see qcow2_file_reserve.h).
+#include "drivers/qcow2/qcow2_file_reserve.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include "block/node.h"
+#include "block/status.h"
+
+namespace strata::qcow2 {
+namespace {
+constexpr uint64_t kMinStep = uint64_t{1} << 20;
+constexpr uint64_t kMaxStep = uint64_t{128} << 20;
+constexpr uint64_t kAlign = uint64_t{1} << 20;
+}  // namespace
+
+void FileTailReservation::Cover(uint64_t end) {
+  if (disabled_ || end <= known_length_) return;
+  absl::StatusOr<uint64_t> length = file_->node().GetLength();
+  if (!length.ok()) return;
+  known_length_ = *length;
+  if (end <= known_length_) return;
+  const uint64_t step = std::clamp(known_length_, kMinStep, kMaxStep);
+  const uint64_t new_end = (end + step + kAlign - 1) / kAlign * kAlign;
+  absl::Status s =
+      file_->node().PwriteZeroes(known_length_, new_end - known_length_, kReqNoFallback);
+  if (s.ok()) {
+    known_length_ = new_end;
+    extended_ = true;
+    return;
+  }
+  if (ErrnoOf(s) == ENOTSUP) disabled_ = true;
+}
+
+absl::Status FileTailReservation::Trim(uint64_t used_end) {
+  if (!extended_) return absl::OkStatus();
+  const uint64_t target = std::max(used_end, floor_);
+  STRATA_ASSIGN_OR_RETURN(uint64_t length, file_->node().GetLength());
+  if (length > target) {
+    STRATA_RETURN_IF_ERROR(file_->node().Truncate(target, /*exact=*/false, PreallocMode::kOff));
+  }
+  known_length_ = target;
+  extended_ = false;
+  return absl::OkStatus();
+}
+
+}  // namespace strata::qcow2

@@ -1,0 +1,67 @@
+// strata qcow2: keeps the image file extended ahead of the clusters in use.
+//
+// A write past the end of a file is the slow kind: the file system must extend
+// it synchronously, and (with O_DIRECT above all) such writes serialise on the
+// inode. So when an allocation reaches the end of the file, the file is
+// extended well past it in one zeroing fallocate, in steps that grow with the
+// file (1 MiB up to 128 MiB, QEMU's `preallocate` filter sizes), and allocating
+// writes land inside the file.
+//
+// Crash safety: nothing references the reserved tail; it reads as zeroes. After
+// a crash it is unused space past the last cluster in use (check reports
+// nothing; the allocator hands it out again). A clean close trims it off
+// (Trim), so a closed image has the length it would have had without the
+// reservation.
+#ifndef STRATA_DRIVERS_QCOW2_QCOW2_FILE_RESERVE_H_
+#define STRATA_DRIVERS_QCOW2_QCOW2_FILE_RESERVE_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "absl/status/status.h"
+#include "block/child.h"
+
+namespace strata::qcow2 {
+
+class FileTailReservation {
+ public:
+  // `file_length`: the file's length at open; the file is never trimmed below
+  // it.
+  FileTailReservation(BdrvChild *file, uint64_t file_length)
+      : file_(file), floor_(file_length), known_length_(file_length) {}
+
+  // Makes sure the file reaches at least `end`, extending it by a step past
+  // `end` when it does not. Best effort: a file that cannot be extended cheaply
+  // (no fallocate, a device) turns the reservation off; any other failure is
+  // left for the write itself.
+  void Cover(uint64_t end);
+
+  // If the file was extended here, truncates it to `used_end` (one past the
+  // last byte any metadata references), never below the length at open. Call
+  // only when nothing past `used_end` is in use or in flight.
+  absl::Status Trim(uint64_t used_end);
+
+  // The file's length changed behind this object (shrunk by make_empty or a
+  // resize): forget what is known, and never trim below `file_length`.
+  void Reset(uint64_t file_length) {
+    floor_ = file_length;
+    known_length_ = file_length;
+    extended_ = false;
+  }
+
+  // True if Trim may have something to cut (the file was extended here).
+  bool extended() const { return extended_; }
+  // Where Trim would stop at most: the length at open (or at the last Reset).
+  uint64_t floor() const { return floor_; }
+
+ private:
+  BdrvChild *const file_;
+  uint64_t floor_;
+  uint64_t known_length_;  // a lower bound of the file's length
+  bool extended_ = false;
+  bool disabled_ = false;
+};
+
+}  // namespace strata::qcow2
+
+#endif  // STRATA_DRIVERS_QCOW2_QCOW2_FILE_RESERVE_H_
