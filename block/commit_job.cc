@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/time/clock.h"
+#include "block/buffer_pool.h"
 #include "block/copy_pipeline.h"
 #include "block/io_vector.h"
 #include "block/status.h"
@@ -58,6 +59,7 @@ absl::Status RunCommit(const CommitRequest& request) {
   // Pieces are read in parallel and written in order (see copy_pipeline.h), so the base
   // gets its clusters in the same order as a serial copy, with several requests in flight.
   const uint64_t pieces = (length + kPieceBytes - 1) / kPieceBytes;
+  BufferPool buffers(kPieceBytes);
   auto copy_piece = [&](uint64_t index, const std::function<void()>& wait_turn) -> absl::Status {
     if (request.cancel != nullptr && request.cancel->load()) return ErrnoError(ECANCELED);
     const uint64_t piece_end = std::min(length, (index + 1) * kPieceBytes);
@@ -66,7 +68,7 @@ absl::Status RunCommit(const CommitRequest& request) {
       bool zero;
     };
     std::vector<Run> runs;
-    AlignedBuffer buffer(kPieceBytes);
+    BufferPool::Lease buffer = buffers.Take();  // bytes not read below are not written
     for (uint64_t offset = index * kPieceBytes; offset < piece_end;) {
       uint64_t bytes = piece_end - offset;
       STRATA_ASSIGN_OR_RETURN(BlockDriverState * source, SourceOf(request.above, offset, &bytes));

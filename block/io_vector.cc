@@ -111,12 +111,16 @@ bool BufferIsZero(const void* p, size_t n) {
   return true;
 }
 
-AlignedBuffer::AlignedBuffer(size_t size, size_t alignment) : size_(size) {
+AlignedBuffer::AlignedBuffer(size_t size, size_t alignment)
+    : AlignedBuffer(size, alignment, kUninitialized) {
+  std::memset(data_.get(), 0, size);
+}
+
+AlignedBuffer::AlignedBuffer(size_t size, size_t alignment, Uninitialized) : size_(size) {
   void* p = nullptr;
   if (posix_memalign(&p, alignment, size == 0 ? alignment : size) != 0) {
     throw std::bad_alloc();
   }
-  std::memset(p, 0, size);
   data_.reset(static_cast<uint8_t*>(p));
 }
 

@@ -63,6 +63,9 @@ class AlignedBuffer {
   // Allocates `size` bytes aligned to `alignment` (a power of two, >= sizeof(void*)).
   // Contents are zeroed. Aborts only if the allocator fails (as `new` would).
   AlignedBuffer(size_t size, size_t alignment = 4096);
+  // The same, contents left undefined: for buffers about to be filled whole.
+  enum Uninitialized { kUninitialized };
+  AlignedBuffer(size_t size, size_t alignment, Uninitialized);
 
   uint8_t* data() const { return data_.get(); }
   size_t size() const { return size_; }

@@ -27,20 +27,38 @@ wall_time() {  # wall_time CMD... -> seconds of wall clock
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}'; }
 
-# report NAME Q_TIMES S_TIMES RATIOS [RAW_TIMES RAW_RATIOS] (space-separated lists)
+# bytes_of BENCH_ARGS...: the bytes a qemu-img bench command line moves (-s times -c).
+bytes_of() {
+  local size=4096 count=75000
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -s) size=$2; shift ;;
+      -c) count=$2; shift ;;
+    esac
+    shift
+  done
+  size=${size/k/*1024}; size=${size/M/*1048576}
+  echo $((size * count))
+}
+
+# report NAME BYTES Q_TIMES S_TIMES RATIOS [RAW_TIMES RAW_RATIOS] (space-separated lists)
 report() {
-  local line
-  line=$(printf '%-52s qemu %7.3fs  strata %7.3fs  qemu/strata %5.2fx' "$1" \
-    "$(tr ' ' '\n' <<< "$2" | median)" "$(tr ' ' '\n' <<< "$3" | median)" \
-    "$(tr ' ' '\n' <<< "$4" | median)")
-  if [ $# -gt 4 ]; then
-    line+=$(printf '  raw %7.3fs  raw/strata %5.2fx' "$(tr ' ' '\n' <<< "$5" | median)" \
-      "$(tr ' ' '\n' <<< "$6" | median)")
+  local line s_median
+  s_median=$(tr ' ' '\n' <<< "$4" | median)
+  line=$(printf '%-52s qemu %7.3fs  strata %7.3fs (%5.0f MiB/s)  qemu/strata %5.2fx' "$1" \
+    "$(tr ' ' '\n' <<< "$3" | median)" "$s_median" \
+    "$(awk -v b="$2" -v t="$s_median" 'BEGIN {print (t > 0 ? b / t / 1048576 : 0)}')" \
+    "$(tr ' ' '\n' <<< "$5" | median)")
+  if [ $# -gt 5 ]; then
+    line+=$(printf '  raw %7.3fs  raw/strata %5.2fx' "$(tr ' ' '\n' <<< "$6" | median)" \
+      "$(tr ' ' '\n' <<< "$7" | median)")
   fi
   echo "$line"
 }
 
-# workload NAME PREPARE(alloc|fresh) CREATE_OPTS WITH_RAW(0|1) BENCH_ARGS...
+# workload NAME PREPARE(alloc|fresh) CREATE_OPTS RAW BENCH_ARGS...
+# RAW: 0 = no raw baseline, 1 = a sparse raw file, falloc = a preallocated raw file
+# (the disk's own speed).
 workload() {
   local name=$1 prep=$2 opts=$3 with_raw=$4
   shift 4
@@ -60,17 +78,23 @@ workload() {
       ts=$(run_time "$strata" bench "$@" s.qcow2); tq=$(run_time qemu-img bench "$@" q.qcow2)
     fi
     q+=("$tq"); s+=("$ts"); rq+=("$(ratio "$tq" "$ts")")
-    if [ "$with_raw" = 1 ]; then
+    if [ "$with_raw" != 0 ]; then
       rm -f r.raw
-      qemu-img create -q -f raw r.raw 1G
+      if [ "$with_raw" = falloc ]; then
+        qemu-img create -q -f raw -o preallocation=falloc r.raw 1G
+      else
+        qemu-img create -q -f raw r.raw 1G
+      fi
       tr=$(run_time qemu-img bench -f raw "$@" r.raw)
       raw+=("$tr"); rr+=("$(ratio "$tr" "$ts")")
     fi
   done
-  if [ "$with_raw" = 1 ]; then
-    report "$name" "${q[*]}" "${s[*]}" "${rq[*]}" "${raw[*]}" "${rr[*]}"
+  local bytes
+  bytes=$(bytes_of "$@")
+  if [ "$with_raw" != 0 ]; then
+    report "$name" "$bytes" "${q[*]}" "${s[*]}" "${rq[*]}" "${raw[*]}" "${rr[*]}"
   else
-    report "$name" "${q[*]}" "${s[*]}" "${rq[*]}"
+    report "$name" "$bytes" "${q[*]}" "${s[*]}" "${rq[*]}"
   fi
 }
 
@@ -92,7 +116,8 @@ convert_workload() {
     q+=("$tq"); s+=("$ts"); rq+=("$(ratio "$tq" "$ts")")
   done
   rm -f src.raw
-  report "convert raw->qcow2 512M, -t none -T none" "${q[*]}" "${s[*]}" "${rq[*]}"
+  report "convert raw->qcow2 512M, -t none -T none" $((512 << 20)) "${q[*]}" "${s[*]}" \
+    "${rq[*]}"
 }
 
 # commit_workload: a fully written 256 MiB overlay committed into its base.
@@ -115,13 +140,13 @@ commit_workload() {
     fi
     q+=("$tq"); s+=("$ts"); rq+=("$(ratio "$tq" "$ts")")
   done
-  report "commit of a 256M overlay, -t none" "${q[*]}" "${s[*]}" "${rq[*]}"
+  report "commit of a 256M overlay, -t none" $((256 << 20)) "${q[*]}" "${s[*]}" "${rq[*]}"
 }
 
 echo "strata vs QEMU $(qemu-img --version | head -1 | awk '{print $3}'), $rounds paired rounds, median"
 echo "(qemu/strata = qemu time / strata time, per round, median; > 1 = strata faster;"
 echo " raw/strata = raw file time / strata time: 1.0 = as fast as the raw file)"
-workload "seq 64k allocating writes, d16, cache=none" fresh "" 1 \
+workload "seq 64k allocating writes, d16, cache=none" fresh "" falloc \
   -w -s 64k -c 8192 -d 16 -t none
 workload "strided 4k allocating writes, d1, writethrough" fresh "" 1 \
   -w -s 4k -S 69632 -c 1000 -d 1 -t writethrough

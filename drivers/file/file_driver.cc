@@ -89,7 +89,8 @@ class FileInstance : public DriverInstance {
   absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                       uint32_t flags) override {
     if (direct_ && !qiov.IsAligned(alignment_, alignment_)) {
-      AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096));
+      AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096),
+                           AlignedBuffer::kUninitialized);
       STRATA_RETURN_IF_ERROR(ReadFully(offset, bounce.AsIoVector()));
       qiov.CopyFrom(0, bounce.data(), bytes);
       return absl::OkStatus();
@@ -100,7 +101,8 @@ class FileInstance : public DriverInstance {
   absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                        uint32_t flags) override {
     if (direct_ && !qiov.IsAligned(alignment_, alignment_)) {
-      AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096));
+      AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096),
+                           AlignedBuffer::kUninitialized);
       qiov.CopyTo(0, bounce.data(), bytes);
       STRATA_RETURN_IF_ERROR(WriteFully(offset, bounce.AsIoVector()));
     } else if (!direct_ && !is_block_device_) {

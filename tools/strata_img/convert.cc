@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
+#include "block/buffer_pool.h"
 #include "block/copy_pipeline.h"
 #include "block/io_vector.h"
 #include "block/registry.h"
@@ -215,9 +216,10 @@ int ConvertMain(const Args& args) {
     out_off += len;
   }
   // Read in parallel, write in order (unless -W): see block/copy_pipeline.h.
+  BufferPool buffers(kChunkBytes);
   auto copy_chunk = [&](uint64_t index, const std::function<void()>& wait_turn) -> absl::Status {
     const Chunk& c = chunks[index];
-    AlignedBuffer buf(c.bytes);
+    BufferPool::Lease buf = buffers.Take();  // only the bytes read below are written
     // What to write: (offset in the chunk, length, zeroes rather than data).
     struct Run {
       uint64_t pos, bytes;
