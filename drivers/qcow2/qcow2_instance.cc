@@ -472,7 +472,12 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   plan.count = plan.old_entries.size();
   // The L2 table first, then the data clusters (QEMU's order, so layouts match).
   STRATA_RETURN_IF_ERROR(EnsureL2Table(plan.first_gc / l2_entries_).status());
+  // Clusters past every cluster used since the image was opened (end_cluster() starts at
+  // the end of the file and covers every allocation since) were never written: they read
+  // as zeroes, past the end of the file or in the tail reserved by a zeroing fallocate.
+  const uint64_t never_used_from = refcounts_->end_cluster() << cluster_bits_;
   STRATA_ASSIGN_OR_RETURN(plan.host, refcounts_->AllocateClusters(plan.count));
+  plan.reads_as_zero = plan.host >= never_used_from;
   if (plan.host < cluster_size_) {
     return ErrnoError(EIO, "Preventing invalid allocation of cluster at offset 0");
   }
@@ -499,10 +504,13 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   if (zero_cow) {
     file_->NotifyDebugEvent(DebugEvent::kClusterAllocSpace);
     // Zero the whole new run in the file (a cheap fallocate where the file system has
-    // one), then write just the guest data: far less I/O than writing the zeroes. Both
-    // land before the L2 entry links the run, so a crash still sees old or new data.
+    // one; nothing at all where it was never written), then write just the guest data:
+    // far less I/O than writing the zeroes. Both land before the L2 entry links the run,
+    // so a crash still sees old or new data.
     absl::Status zeroed =
-        file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
+        plan.reads_as_zero
+            ? absl::OkStatus()
+            : file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
     if (zeroed.ok()) {
       file_->NotifyDebugEvent(DebugEvent::kWriteAio);
       return file_->node().Pwritev(plan.offset - run_start + plan.host, plan.data.size(),

@@ -204,6 +204,7 @@ class Qcow2Instance : public DriverInstance {
     uint64_t first_gc = 0;
     uint64_t count = 0;
     uint64_t host = 0;
+    bool reads_as_zero = false;  // the host clusters were never written since open
     std::vector<uint64_t> old_entries;  // what the clusters mapped to before
     uint64_t offset = 0;                // guest offset where the request's data starts
     uint64_t data_end = 0;              // guest offset where it ends within this run

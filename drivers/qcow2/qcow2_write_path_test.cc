@@ -221,10 +221,36 @@ TEST(Qcow2WritePathTest, TableWriteBackCoversOnlyTheChangedBlock) {
   // An allocation far into the table: one 8-byte L2 entry changes.
   ASSERT_OK(blk.Pwrite(5000 * kCluster, data.size(), data.data()));
   ASSERT_OK(blk.root().instance().FlushToOs());
-  // The new cluster zeroed, the guest data, the L2 table's changed 4 KiB (not 64 KiB).
-  EXPECT_EQ(disk->PendingWriteSizes(), (std::vector<uint64_t>{kCluster, 4096, 4096}));
+  // The guest data (the new cluster was never written: no zeroing needed), then the L2
+  // table's changed 4 KiB (not 64 KiB).
+  EXPECT_EQ(disk->PendingWriteSizes(), (std::vector<uint64_t>{4096, 4096}));
   ASSERT_OK(blk.Close());
   testing::SimDisk::Unregister("partial");
+}
+
+TEST(Qcow2WritePathTest, ReusedClusterIsZeroedAroundAPartialWrite) {
+  // A cluster freed by a discard still holds its old bytes; a partial write that gets it
+  // again must not show them (fresh clusters past the old end skip the zeroing).
+  const std::string path = MakeImage("reuse");
+  ASSERT_OK_AND_ASSIGN(OpenedImage img, Open(path));
+  BlockBackend blk(std::move(img.root), false);
+  const std::vector<uint8_t> old_data(kCluster, 0xaa);
+  ASSERT_OK(blk.Pwrite(0, old_data.size(), old_data.data()));
+  ASSERT_OK(blk.Flush());
+  ASSERT_OK(blk.Pdiscard(0, kCluster));
+  ASSERT_OK(blk.Flush());  // the host cluster is free now
+  const std::vector<uint8_t> data = Pattern(4096, 9);
+  ASSERT_OK(blk.Pwrite(7 * kCluster + 8192, data.size(), data.data()));
+  std::vector<uint8_t> back(kCluster);
+  ASSERT_OK(blk.Pread(7 * kCluster, back.size(), back.data()));
+  std::vector<uint8_t> want(kCluster, 0);
+  std::copy(data.begin(), data.end(), want.begin() + 8192);
+  EXPECT_EQ(back, want);
+  ASSERT_OK(blk.Close());
+  ASSERT_OK_AND_ASSIGN(OpenedImage again, Open(path, true));
+  ASSERT_OK(again.root->Pread(7 * kCluster, back.size(), back.data()));
+  EXPECT_EQ(back, want);
+  ASSERT_OK(again.root->Close());
 }
 
 }  // namespace

@@ -1,11 +1,13 @@
 // strata-img: shared helpers (see img_common.h).
 #include "tools/strata_img/img_common.h"
 
-#include <cerrno>
 #include <getopt.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "block/cache_mode.h"
@@ -125,6 +127,17 @@ std::optional<uint64_t> ParseSizeArg(const std::string& text) {
     return std::nullopt;
   }
   return *size;
+}
+
+std::optional<uint64_t> ParseCInteger(const std::string& text) {
+  if (text.empty() || text[0] == '-' || text[0] == '+' || std::isspace(text[0])) {
+    return std::nullopt;
+  }
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 0);
+  if (errno != 0 || *end != '\0') return std::nullopt;
+  return v;
 }
 
 }  // namespace strata::img

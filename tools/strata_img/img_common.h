@@ -58,6 +58,10 @@ void PrintProgress(double percent);
 // Parses a qemu-img size argument ("64M", "1G", "512"); prints QEMU's error on failure.
 std::optional<uint64_t> ParseSizeArg(const std::string& text);
 
+// Parses a whole integer the way C's strtoul reads one with base 0 (decimal, 0x hex, a
+// leading 0 for octal; no suffixes, no sign), as qemu-img reads counts and bytes.
+std::optional<uint64_t> ParseCInteger(const std::string& text);
+
 // The subcommands; each returns the process exit status.
 int CreateMain(const Args& args);
 int InfoMain(const Args& args);
