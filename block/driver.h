@@ -118,6 +118,8 @@ class BlockDriver {
   virtual std::vector<CreateOptionSpec> create_options() const { return {}; }
   // Options `amend` can change on an existing image; none = amend unsupported.
   virtual std::vector<CreateOptionSpec> amend_options() const { return {}; }
+  // Whether its nodes take writes with kReqWriteCompressed (qemu-img convert -c).
+  virtual bool supports_compressed_writes() const { return false; }
   // Creates an image. Default: ENOTSUP ("Driver does not support image creation").
   virtual absl::Status Create(const CreateRequest& request) const;
   // Size estimate for a new image (qemu-img measure). Default: ENOTSUP.

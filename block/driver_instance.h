@@ -32,6 +32,10 @@ enum RequestFlags : uint32_t {
   kReqFua = 1u << 0,         // Write must be on stable storage when it completes.
   kReqMayUnmap = 1u << 1,    // Write-zeroes may deallocate the range.
   kReqNoFallback = 1u << 2,  // Write-zeroes must not fall back to writing a zero buffer.
+  // Store the data compressed (whole clusters; drivers whose BlockDriver says
+  // supports_compressed_writes()). Other nodes fail such writes with ENOTSUP. An empty one
+  // ends a compressed copy: the file's end is rounded up to a 512-byte sector.
+  kReqWriteCompressed = 1u << 3,
 };
 
 // Preallocation for truncate/create (QEMU PreallocMode).

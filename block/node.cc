@@ -164,9 +164,15 @@ absl::Status BlockDriverState::AlignedPwritev(uint64_t offset, uint64_t bytes,
 absl::Status BlockDriverState::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                        uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
-  if (bytes == 0) return absl::OkStatus();
+  if ((flags & kReqWriteCompressed) && !driver_.supports_compressed_writes()) {
+    return ErrnoError(ENOTSUP);
+  }
+  // An empty compressed write means something to the driver (see kReqWriteCompressed).
+  if (bytes == 0 && !(flags & kReqWriteCompressed)) return absl::OkStatus();
   const IoVector data = qiov.size() == bytes ? qiov : qiov.Slice(0, bytes);
-  if (alignment_ == 1) return AlignedPwritev(offset, bytes, data, flags);
+  if (alignment_ == 1 || (flags & kReqWriteCompressed)) {
+    return AlignedPwritev(offset, bytes, data, flags);
+  }
   BeginSerialised(offset, bytes);
   absl::Status status = (offset % alignment_ == 0 && bytes % alignment_ == 0)
                             ? AlignedPwritev(offset, bytes, data, flags)

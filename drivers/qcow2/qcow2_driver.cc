@@ -158,6 +158,7 @@ class Qcow2Driver : public BlockDriver {
  public:
   absl::string_view name() const override { return "qcow2"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
+  bool supports_compressed_writes() const override { return true; }
 
   int Probe(absl::Span<const uint8_t> header, absl::string_view) const override {
     if (header.size() >= 8 && LoadBe32(header.data()) == kMagic &&

@@ -568,6 +568,7 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
 
 absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                     uint32_t flags) {
+  if (flags & kReqWriteCompressed) return PwriteCompressed(offset, bytes, qiov);
   // Three phases. Under the lock: wait until no other request is allocating any of our
   // clusters, then map: writes into clusters the image owns (COPIED) become plain data
   // segments; the rest get new host clusters (refcounts taken, L2 table present) and are
@@ -1035,6 +1036,11 @@ absl::Status Qcow2Instance::TrimFileTail() {
   if (!tail_reserve_ || !tail_reserve_->extended()) return absl::OkStatus();
   const uint64_t floor_cluster = tail_reserve_->floor() >> cluster_bits_;
   STRATA_ASSIGN_OR_RETURN(uint64_t used_end, refcounts_->UsedEnd(floor_cluster));
+  // Compressed data ends inside its cluster; when it is the last, so does the file (as
+  // QEMU leaves it).
+  if (compressed_end_ > 0 && ((compressed_end_ - 1) >> cluster_bits_) + 1 == used_end) {
+    return tail_reserve_->Trim(compressed_end_);
+  }
   return tail_reserve_->Trim(used_end << cluster_bits_);
 }
 

@@ -240,6 +240,14 @@ class Qcow2Instance : public DriverInstance {
   // With lazy refcounts: sets the dirty bit on disk (once) before the first L2 update
   // that links new clusters. Otherwise nothing.
   absl::Status MarkDirtyForLazyRefcounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_compressed_write.cc: a kReqWriteCompressed write: whole clusters (the image's
+  // last may be partial), each stored compressed in bytes packed after the previous
+  // compressed cluster, or as a normal cluster if it does not compress. Clusters that
+  // already have a host offset are refused with EIO (QEMU's rule).
+  absl::Status PwriteCompressed(uint64_t offset, uint64_t bytes, const IoVector& qiov)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status WriteCompressedCluster(uint64_t gc, const std::vector<uint8_t>& data)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // qcow2_preallocate.cc: gives every unallocated guest cluster in [first_gc, end_gc) a
   // host cluster reading as zeroes (see there for `mode` and the ordering).
   absl::Status Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode)
@@ -292,6 +300,8 @@ class Qcow2Instance : public DriverInstance {
   uint64_t allocations_since_ordering_flush_ ABSL_GUARDED_BY(mu_) = 0;
   int flushing_often_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t pool_target_ ABSL_GUARDED_BY(mu_) = 0;
+  // One past the last compressed byte written since open (the file may end there).
+  uint64_t compressed_end_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_cleaner_ ABSL_GUARDED_BY(mu_) = false;
   std::thread cleaner_;  // joined by Close or the destructor, before the caches go
 };

@@ -123,6 +123,7 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count) {
 void Qcow2Refcounts::ResetToEmptyTable(uint64_t offset, uint32_t clusters) {
   cache_.Clear();
   pool_.clear();
+  free_byte_offset_ = 0;
   table_offset_ = offset;
   table_clusters_ = clusters;
   table_.assign(uint64_t{clusters} * cluster_size_ / 8, 0);
@@ -305,6 +306,58 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateClusters(uint64_t count) {
     return start << cluster_bits_;
   }
   return ErrnoError(EIO, "Could not allocate clusters");
+}
+
+absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateBytes(uint64_t size) {
+  file_->NotifyDebugEvent(DebugEvent::kClusterAllocBytes);
+  if (size == 0 || size > cluster_size_) return ErrnoError(EINVAL);
+  uint64_t offset = free_byte_offset_;
+  if (offset != 0) {
+    // A full refcount, or a cluster freed meanwhile (it may be reused whole): start anew.
+    STRATA_ASSIGN_OR_RETURN(uint64_t rc, GetRefcount(offset >> cluster_bits_));
+    if (rc == refcount_max_ || rc == 0) offset = 0;
+  }
+  uint64_t free_in_cluster = cluster_size_ - (offset & (cluster_size_ - 1));
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    uint64_t new_cluster = UINT64_MAX;
+    bool precounted = false;  // the new cluster came from the pool (counted already)
+    if (offset == 0 || free_in_cluster < size) {
+      STRATA_ASSIGN_OR_RETURN(const uint64_t c, FindFree(1));
+      free_hint_ = c + 1;
+      if (c == 0) {
+        return corruption_ ? corruption_("Preventing invalid allocation of compressed cluster "
+                                         "at offset 0")
+                           : ErrnoError(EIO);
+      }
+      new_cluster = c;
+      precounted = !pool_.empty() && pool_.erase(c) > 0;
+      if (offset == 0 || ((offset + cluster_size_ - 1) >> cluster_bits_) != c) {
+        offset = c << cluster_bits_;
+        free_in_cluster = cluster_size_;
+      } else {
+        free_in_cluster += cluster_size_;
+      }
+    }
+    const uint64_t first = offset >> cluster_bits_;
+    const uint64_t last = (offset + size - 1) >> cluster_bits_;
+    // Refcount blocks first; if one had to be allocated, start over in a new cluster.
+    bool allocated = false;
+    for (uint64_t i = first / entries_per_block_; i <= last / entries_per_block_; ++i) {
+      STRATA_RETURN_IF_ERROR(EnsureBlock(i, &allocated));
+    }
+    if (allocated) {
+      if (precounted) pool_.insert(new_cluster);
+      offset = 0;
+      continue;
+    }
+    for (uint64_t c = first; c <= last; ++c) {
+      if (c == new_cluster && precounted) continue;
+      STRATA_RETURN_IF_ERROR(UpdateRefcount(c, 1));
+    }
+    free_byte_offset_ = (offset + size) & (cluster_size_ - 1) ? offset + size : 0;
+    return offset;
+  }
+  return ErrnoError(EIO, "Could not allocate bytes");
 }
 
 absl::Status Qcow2Refcounts::FillPool(uint64_t target) {

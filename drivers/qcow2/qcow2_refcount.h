@@ -54,6 +54,11 @@ class Qcow2Refcounts {
   // Finds `count` contiguous free clusters, sets their refcounts to 1 and returns the host
   // offset of the first. The clusters' contents are undefined.
   absl::StatusOr<uint64_t> AllocateClusters(uint64_t count);
+  // Allocates `size` bytes (at most a cluster) for compressed data, QEMU's way: packed
+  // after the previous compressed allocation while it fits (a run may continue into the
+  // next cluster if that one is free and adjacent), else at the first free cluster. Each
+  // cluster the bytes touch gains one reference. Returns the host byte offset.
+  absl::StatusOr<uint64_t> AllocateBytes(uint64_t size);
   // Decrements the refcounts of `count` clusters at `offset`.
   absl::Status FreeClusters(uint64_t offset, uint64_t count);
 
@@ -81,6 +86,7 @@ class Qcow2Refcounts {
   void DropCache() {
     cache_.Clear();
     pool_.clear();
+    free_byte_offset_ = 0;
   }
   // Drops cached blocks unused since the previous call (see Qcow2TableCache::DropUnused).
   size_t DropUnusedBlocks() { return cache_.DropUnused(); }
@@ -144,6 +150,7 @@ class Qcow2Refcounts {
   CorruptionFn corruption_;
   uint64_t end_cluster_ = 0;
   std::set<uint64_t> pool_;  // cluster indices counted ahead of use
+  uint64_t free_byte_offset_ = 0;  // where AllocateBytes packs next (0: a new cluster)
 };
 
 }  // namespace strata::qcow2

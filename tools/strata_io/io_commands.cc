@@ -236,7 +236,7 @@ bool WriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   absl::Status st;
   absl::Time start = absl::Now();
   uint32_t flags = (fua ? uint32_t{kReqFua} : 0u);
-  if (vmstate || compressed) {
+  if (vmstate) {
     st = ErrnoError(ENOTSUP);
   } else if (zero) {
     flags |= (unmap ? uint32_t{kReqMayUnmap} : 0u) | (no_fallback ? uint32_t{kReqNoFallback} : 0u);
@@ -258,6 +258,7 @@ bool WriteCommand(IoSession& s, const std::vector<std::string>& argv) {
     } else {
       std::memset(buf.data(), pattern.value_or(kDefaultWritePattern), *count);
     }
+    if (compressed) flags |= kReqWriteCompressed;
     st = s.backend().Pwrite(*offset, *count, buf.data(), flags);
   }
   absl::Duration elapsed = absl::Now() - start;

@@ -1,0 +1,157 @@
+// strata qcow2: compressed writes (kReqWriteCompressed: qemu-img convert -c, qemu-io
+// write -c).
+//
+// Each whole cluster is compressed as QEMU compresses it (raw deflate with a 4 KiB window
+// and memLevel 9 at the default level, or a zstd frame at the default level) into at most
+// a cluster minus one byte; what does not fit is written as a normal cluster instead. The
+// compressed bytes go where Qcow2Refcounts::AllocateBytes puts them (packed one after the
+// other, as QEMU packs them), so an image converted with -c is byte for byte the one
+// qemu-img makes.
+//
+// Ordering: the bytes' refcounts are raised (in the cache), the bytes written, and only
+// then the L2 entry set (in the cache); the usual flush writes refcounts before L2 tables.
+// A crash leaves the old entry (and at worst leaked bytes) or the new one.
+#include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include "block/status.h"
+#include "drivers/qcow2/qcow2_format.h"
+#include "drivers/qcow2/qcow2_instance.h"
+
+namespace strata::qcow2 {
+namespace {
+
+struct ZstdCctxFree {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+
+// One cluster compressed with `compression_type` (0 zlib, 1 zstd) into at most
+// cluster - 1 bytes; nullopt if it does not fit.
+absl::StatusOr<std::optional<std::vector<uint8_t>>> CompressCluster(uint8_t compression_type,
+                                                                    const uint8_t* data,
+                                                                    size_t cluster) {
+  std::vector<uint8_t> out(cluster - 1);
+  if (compression_type == 0) {
+    z_stream zs = {};
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) !=
+        Z_OK) {
+      return ErrnoError(ENOMEM);
+    }
+    zs.next_in = const_cast<uint8_t*>(data);
+    zs.avail_in = static_cast<uInt>(cluster);
+    zs.next_out = out.data();
+    zs.avail_out = static_cast<uInt>(out.size());
+    const int r = deflate(&zs, Z_FINISH);
+    deflateEnd(&zs);
+    if (r == Z_STREAM_END) {
+      out.resize(out.size() - zs.avail_out);
+      return std::optional<std::vector<uint8_t>>(std::move(out));
+    }
+    if (r == Z_OK || r == Z_BUF_ERROR) return std::optional<std::vector<uint8_t>>();
+    return ErrnoError(EIO);
+  }
+  std::unique_ptr<ZSTD_CCtx, ZstdCctxFree> cctx(ZSTD_createCCtx());
+  if (!cctx) return ErrnoError(ENOMEM);
+  ZSTD_outBuffer o = {out.data(), out.size(), 0};
+  ZSTD_inBuffer in = {data, cluster, 0};
+  // One call, as QEMU makes it: output that needs more room than a cluster does not fit.
+  const size_t r = ZSTD_compressStream2(cctx.get(), &o, &in, ZSTD_e_end);
+  if (ZSTD_isError(r)) {
+    if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall) {
+      return std::optional<std::vector<uint8_t>>();
+    }
+    return ErrnoError(EIO);
+  }
+  if (r > 0) return std::optional<std::vector<uint8_t>>();
+  out.resize(o.pos);
+  return std::optional<std::vector<uint8_t>>(std::move(out));
+}
+
+}  // namespace
+
+absl::Status Qcow2Instance::PwriteCompressed(uint64_t offset, uint64_t bytes,
+                                             const IoVector& qiov) {
+  if (bytes == 0) {
+    // The end of a compressed copy: the file ends on a sector boundary (QEMU's rule, for
+    // readers that read whole sectors), now and after a trim at close.
+    absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(CheckUsable());
+    compressed_end_ = (compressed_end_ + 511) / 512 * 512;
+    // The node's length counts whole sectors: truncating to it rounds the file up.
+    STRATA_ASSIGN_OR_RETURN(const uint64_t length, file_->node().GetLength());
+    return file_->node().Truncate(length, /*exact=*/false);
+  }
+  uint64_t image_size;
+  uint8_t compression_type;
+  {
+    absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(CheckUsable());
+    image_size = header_.size;
+    compression_type = header_.compression_type;
+  }
+  // Whole clusters; only the image's last one may be partial (padded with zeroes).
+  if (offset % cluster_size_ != 0) return ErrnoError(EINVAL);
+  if (bytes % cluster_size_ != 0 && offset + bytes != image_size) return ErrnoError(EINVAL);
+  // QEMU compresses up to 8 clusters at once and stops starting new ones after a failure:
+  // the first 8 clusters are all tried, the rest only while none failed. The request
+  // reports the first failure.
+  constexpr uint64_t kQemuWorkers = 8;
+  absl::Status first_error;
+  std::vector<uint8_t> cluster(cluster_size_);
+  for (uint64_t done = 0; done < bytes; done += cluster_size_) {
+    if (!first_error.ok() && done / cluster_size_ >= kQemuWorkers) break;
+    const uint64_t len = std::min(cluster_size_, bytes - done);
+    std::fill(cluster.begin() + len, cluster.end(), 0);
+    qiov.CopyTo(done, cluster.data(), len);
+    absl::StatusOr<std::optional<std::vector<uint8_t>>> compressed =
+        CompressCluster(compression_type, cluster.data(), cluster_size_);
+    absl::Status s = compressed.status();
+    if (s.ok() && !*compressed) {
+      s = Pwritev(offset + done, len, qiov.Slice(done, len), 0);
+    } else if (s.ok()) {
+      s = WriteCompressedCluster((offset + done) >> cluster_bits_, **compressed);
+    }
+    if (first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+absl::Status Qcow2Instance::WriteCompressedCluster(uint64_t gc, const std::vector<uint8_t>& data) {
+  absl::MutexLock lock(&mu_);
+  STRATA_RETURN_IF_ERROR(CheckUsable());
+  WaitForAllocations(gc, gc);
+  STRATA_RETURN_IF_ERROR(EnsureL2Table(gc / l2_entries_).status());
+  STRATA_ASSIGN_OR_RETURN(const uint64_t old, GetL2Entry(gc));
+  // Compression never overwrites: a cluster with a host offset (of any kind) is refused.
+  if ((old & kL2OffsetMask) != 0) return ErrnoError(EIO);
+  const uint64_t size = data.size();
+  STRATA_ASSIGN_OR_RETURN(const uint64_t host, refcounts_->AllocateBytes(size));
+  const uint32_t x = 62 - (cluster_bits_ - 8);
+  const uint64_t extra_sectors = ((host + size - 1) >> 9) - (host >> 9);
+  const uint64_t entry = kOflagCompressed | (extra_sectors << x) | host;
+  absl::Status s = CheckMetadataOverlap(host, size, overlap_ignore_);
+  file_->NotifyDebugEvent(DebugEvent::kL2UpdateCompressed);
+  if (s.ok()) {
+    file_->NotifyDebugEvent(DebugEvent::kWriteCompressed);
+    s = file_->node().Pwrite(host, size, data.data());
+  }
+  if (s.ok()) s = MarkDirtyForLazyRefcounts();
+  if (s.ok()) s = SetL2Entry(gc, entry);
+  if (!s.ok()) {
+    // Nothing references the bytes: drop their references again.
+    for (uint64_t c = host >> cluster_bits_; c <= (host + size - 1) >> cluster_bits_; ++c) {
+      (void)refcounts_->FreeClusters(c << cluster_bits_, 1);
+    }
+    return s;
+  }
+  ReleaseLater(old);
+  compressed_end_ = std::max(compressed_end_, host + size);
+  return absl::OkStatus();
+}
+
+}  // namespace strata::qcow2
