@@ -4,13 +4,9 @@
 # symlink. Output (with the run time masked) and exit status must be identical.
 # Usage: qemu_img_bench_args_test.sh STRATA_IMG
 set -u
-strata_img=$(readlink -f "$1")
-real_img=$(command -v qemu-img) || { echo "qemu-img not installed"; exit 1; }
-work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/bench_args.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/strata" "$work/qemu"
-ln -s "$strata_img" "$work/strata/qemu-img"
-ln -s "$real_img" "$work/qemu/qemu-img"
+source "$(dirname "$0")/side_by_side.sh"
+side_by_side qemu-img "$1"
+real_img=$(command -v qemu-img)
 
 # Each case: qemu-img bench arguments before the image name (t.qcow2, 1 MiB).
 cases=(

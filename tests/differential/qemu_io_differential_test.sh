@@ -4,13 +4,9 @@
 # filtered output, the exit status and the resulting image bytes must all be identical.
 # Usage: qemu_io_differential_test.sh STRATA_IO
 set -u
-strata_io=$(readlink -f "$1")
-real_io=$(command -v qemu-io) || { echo "qemu-io not installed"; exit 1; }
-work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/diff.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/strata" "$work/qemu"
-ln -s "$strata_io" "$work/strata/qemu-io"
-ln -s "$real_io" "$work/qemu/qemu-io"
+source "$(dirname "$0")/side_by_side.sh"
+side_by_side qemu-io "$1"
+real_io=$(command -v qemu-io)
 
 filter() {
   sed -E -e 's/[0-9]* ops; [0-9/:. sec]* \([0-9/.inf]* [EPTGMKiBbytes]*\/sec and [0-9/.inf]* ops\/sec\)/X ops; TIME/' \
