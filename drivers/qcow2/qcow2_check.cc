@@ -53,7 +53,6 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
   uint64_t nb_clusters = 0;
   ReferenceMap map;
   bool needs_rebuild = false;
-  const uint32_t x = 62 - (cluster_bits_ - 8);
 
   // Walks one L1 table; `active` also gathers the allocation statistics.
   auto walk_l1 = [&](uint64_t l1_offset, uint64_t l1_size, bool active) -> absl::Status {
@@ -94,15 +93,14 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         uint64_t entry = LoadBe64(&table[j * 8]);
         switch (TypeOf(entry)) {
           case ClusterType::kCompressed: {
+            const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
             if (entry & kOflagCopied) {
               std::fprintf(stderr, "ERROR: coffset=0x%" PRIx64
                            ": copied flag must never be set for compressed clusters\n",
-                           entry & ((uint64_t{1} << x) - 1));
+                           extent.offset);
               ++map.corruptions;
             }
-            uint64_t coffset = entry & ((uint64_t{1} << x) - 1);
-            uint64_t sectors = ((entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
-            map.Add(coffset & ~uint64_t{511}, sectors * 512, cluster_bits_);
+            map.Add(extent.sector_start(), extent.sectors * 512, cluster_bits_);
             if (active) {
               ++r.allocated_clusters;
               ++r.compressed_clusters;

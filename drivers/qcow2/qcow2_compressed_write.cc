@@ -131,9 +131,7 @@ absl::Status Qcow2Instance::WriteCompressedCluster(uint64_t gc, const std::vecto
   if ((old & kL2OffsetMask) != 0) return ErrnoError(EIO);
   const uint64_t size = data.size();
   STRATA_ASSIGN_OR_RETURN(const uint64_t host, refcounts_->AllocateBytes(size));
-  const uint32_t x = 62 - (cluster_bits_ - 8);
-  const uint64_t extra_sectors = ((host + size - 1) >> 9) - (host >> 9);
-  const uint64_t entry = kOflagCompressed | (extra_sectors << x) | host;
+  const uint64_t entry = EncodeCompressed(host, size, cluster_bits_);
   absl::Status s = CheckMetadataOverlap(host, size, overlap_ignore_);
   file_->NotifyDebugEvent(DebugEvent::kL2UpdateCompressed);
   if (s.ok()) {
@@ -144,7 +142,9 @@ absl::Status Qcow2Instance::WriteCompressedCluster(uint64_t gc, const std::vecto
   if (s.ok()) s = SetL2Entry(gc, entry);
   if (!s.ok()) {
     // Nothing references the bytes: drop their references again.
-    for (uint64_t c = host >> cluster_bits_; c <= (host + size - 1) >> cluster_bits_; ++c) {
+    const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
+    for (uint64_t c = extent.first_cluster(cluster_bits_);
+         c <= extent.last_cluster(cluster_bits_); ++c) {
       (void)refcounts_->FreeClusters(c << cluster_bits_, 1);
     }
     return s;

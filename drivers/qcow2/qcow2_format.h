@@ -52,6 +52,35 @@ inline constexpr uint64_t kL2StandardReservedMask = 0x3f000000000001feull;
 inline constexpr uint64_t kReftableOffsetMask = 0xfffffffffffffe00ull;
 inline constexpr uint64_t kReftableReservedMask = 0x1ffull;
 
+// A compressed cluster's descriptor (an L2 entry with kOflagCompressed): with
+// x = 62 - (cluster_bits - 8), bits 0..x-1 hold the host byte offset of the compressed
+// data and bits x..61 the number of 512-byte sectors it spans beyond the first.
+struct CompressedExtent {
+  uint64_t offset = 0;   // host byte offset of the compressed data
+  uint64_t sectors = 0;  // 512-byte sectors spanned, from offset's sector on
+  uint64_t sector_start() const { return offset & ~uint64_t{511}; }
+  // Bytes from `offset` to the end of its last sector (what a reader fetches).
+  uint64_t bytes() const { return sectors * 512 - (offset & 511); }
+  // The host clusters the sectors touch (each holds one reference for this extent).
+  uint64_t first_cluster(uint32_t cluster_bits) const { return sector_start() >> cluster_bits; }
+  uint64_t last_cluster(uint32_t cluster_bits) const {
+    return (sector_start() + sectors * 512 - 1) >> cluster_bits;
+  }
+};
+
+inline CompressedExtent DecodeCompressed(uint64_t entry, uint32_t cluster_bits) {
+  const uint32_t x = 62 - (cluster_bits - 8);
+  return {entry & ((uint64_t{1} << x) - 1),
+          ((entry >> x) & ((uint64_t{1} << (cluster_bits - 8)) - 1)) + 1};
+}
+
+// The L2 entry for `size` compressed bytes at host byte `offset`.
+inline uint64_t EncodeCompressed(uint64_t offset, uint64_t size, uint32_t cluster_bits) {
+  const uint32_t x = 62 - (cluster_bits - 8);
+  const uint64_t extra_sectors = ((offset + size - 1) >> 9) - (offset >> 9);
+  return kOflagCompressed | (extra_sectors << x) | offset;
+}
+
 // The feature name table QEMU writes (v3, cluster size > 4 KiB), in its order.
 struct FeatureName {
   uint8_t type;  // 0 incompatible, 1 compatible, 2 autoclear

@@ -304,12 +304,11 @@ void Qcow2Instance::ReleaseLater(uint64_t old_entry) {
       pending_frees_.emplace_back(old_entry & kL2OffsetMask, 1);
       break;
     case ClusterType::kCompressed: {
-      const uint32_t x = 62 - (cluster_bits_ - 8);
-      uint64_t coffset = old_entry & ((uint64_t{1} << x) - 1);
-      uint64_t sectors = ((old_entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
-      uint64_t first = coffset & ~(cluster_size_ - 1);
-      uint64_t last = ((coffset & ~uint64_t{511}) + sectors * 512 - 1) & ~(cluster_size_ - 1);
-      for (uint64_t c = first; c <= last; c += cluster_size_) pending_frees_.emplace_back(c, 1);
+      const CompressedExtent extent = DecodeCompressed(old_entry, cluster_bits_);
+      for (uint64_t c = extent.first_cluster(cluster_bits_);
+           c <= extent.last_cluster(cluster_bits_); ++c) {
+        pending_frees_.emplace_back(c << cluster_bits_, 1);
+      }
       break;
     }
     default:
@@ -334,10 +333,9 @@ absl::Status Qcow2Instance::ReadBacking(uint64_t offset, uint64_t len, const IoV
 
 absl::Status Qcow2Instance::ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
                                            const IoVector& out) {
-  const uint32_t x = 62 - (cluster_bits_ - 8);
-  uint64_t coffset = entry & ((uint64_t{1} << x) - 1);
-  uint64_t sectors = ((entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
-  uint64_t csize = sectors * 512 - (coffset & 511);
+  const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
+  const uint64_t coffset = extent.offset;
+  const uint64_t csize = extent.bytes();
   std::vector<uint8_t> compressed(csize);
   file_->NotifyDebugEvent(DebugEvent::kReadCompressed);
   STRATA_RETURN_IF_ERROR(file_->node().Pread(coffset, csize, compressed.data()));

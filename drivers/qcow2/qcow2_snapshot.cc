@@ -62,7 +62,6 @@ absl::StatusOr<std::vector<uint64_t>> Qcow2Instance::ReadL1Table(uint64_t offset
 }
 
 absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta) {
-  const uint32_t x = 62 - (cluster_bits_ - 8);
   for (uint64_t e : l1) {
     const uint64_t l2 = e & kL1OffsetMask;
     if (l2 == 0) continue;
@@ -78,12 +77,9 @@ absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1,
               refcounts_->UpdateRefcount((entry & kL2OffsetMask) >> cluster_bits_, delta));
           break;
         case ClusterType::kCompressed: {
-          const uint64_t coffset = entry & ((uint64_t{1} << x) - 1);
-          const uint64_t sectors =
-              ((entry >> x) & ((uint64_t{1} << (cluster_bits_ - 8)) - 1)) + 1;
-          const uint64_t first = (coffset & ~uint64_t{511}) >> cluster_bits_;
-          const uint64_t last = ((coffset & ~uint64_t{511}) + sectors * 512 - 1) >> cluster_bits_;
-          for (uint64_t c = first; c <= last; ++c) {
+          const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
+          for (uint64_t c = extent.first_cluster(cluster_bits_);
+               c <= extent.last_cluster(cluster_bits_); ++c) {
             STRATA_RETURN_IF_ERROR(refcounts_->UpdateRefcount(c, delta));
           }
           break;
