@@ -151,7 +151,14 @@ absl::Status ParseConfigFile(const std::string& path, proto::BlkdebugOptions* op
   std::string text;
   char buf[4096];
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, file.get())) > 0) text.append(buf, n);
+  // A config is a few lines; a huge or endless file (a device) is refused, not slurped.
+  constexpr size_t kMaxConfigBytes = 1 << 20;
+  while ((n = std::fread(buf, 1, sizeof buf, file.get())) > 0) {
+    text.append(buf, n);
+    if (text.size() > kMaxConfigBytes) {
+      return Prefixed("Could not read blkdebug config file", ErrnoError(EFBIG));
+    }
+  }
   if (std::ferror(file.get())) {
     return Prefixed("Could not read blkdebug config file", ErrnoError(EIO));
   }

@@ -47,6 +47,13 @@ struct OpenFlags {
   // Canonical paths of the images above the one being opened in its backing chain, so a
   // chain that loops back is refused instead of opened forever.
   std::vector<std::string> images_above;
+  // The format of this node was guessed by probing and came out raw (set by OpenImage for
+  // the node it probed only). The raw driver then refuses writes that would make the
+  // first sector probe as another format, as QEMU does.
+  bool format_probed = false;
+  // QEMU snapshot=on / qemu-io -s: writes go to a temporary qcow2 overlay that is deleted
+  // at close; the image itself is opened read-only and never written.
+  bool snapshot = false;
 };
 
 // Everything a driver's Open needs: its node, options, flags, and a way to open children.

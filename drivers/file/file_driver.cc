@@ -279,7 +279,8 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> FileDriver::Open(OpenContext& ct
   const std::string& filename = opts.filename();
   if (filename.empty()) return ErrnoError(EINVAL, "Parameter 'filename' is missing");
   const OpenFlags& flags = ctx.flags();
-  int oflags = (flags.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+  int oflags = (flags.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;
   if (flags.cache.direct) oflags |= O_DIRECT;
   UniqueFd fd(::open(filename.c_str(), oflags));
   if (fd.get() < 0) {
@@ -296,6 +297,18 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> FileDriver::Open(OpenContext& ct
     return ErrnoError(EISDIR, absl::StrCat("'", filename, "' is a directory"));
   }
   bool is_block_device = S_ISBLK(st.st_mode);
+  const bool host_device = ctx.options().has_host_device();
+  if (!host_device && !S_ISREG(st.st_mode) && !is_block_device) {
+    return ErrnoError(EINVAL, absl::StrCat("'file' driver requires '", filename,
+                                           "' to be a regular file"));
+  }
+  if (host_device && !is_block_device && !S_ISCHR(st.st_mode)) {
+    return ErrnoError(EINVAL, absl::StrCat("'host_device' driver requires '", filename,
+                                           "' to be either a character or block device"));
+  }
+  if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK) != 0) {
+    return ErrnoError(errno);
+  }
   bool locking = opts.locking() != "off";
   if (locking) {
     PermissionSet perms = ctx.permissions();

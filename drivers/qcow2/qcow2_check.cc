@@ -167,9 +167,18 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         uint32_t l1_size = LoadBe32(fixed + 8);
         uint16_t id_size = LoadBe16(fixed + 12), name_size = LoadBe16(fixed + 14);
         uint32_t extra = LoadBe32(fixed + 36);
+        // Named as QEMU names them: id and name from the table parsed at open.
+        const std::string id = i < snapshots_.size() ? snapshots_[i].id : "?";
+        const std::string name = i < snapshots_.size() ? snapshots_[i].name : "?";
         if (l1_offset % cluster_size_ != 0) {
-          std::fprintf(stderr, "ERROR snapshot %u: L1 table is not cluster aligned; snapshot "
-                       "table entry corrupted\n", i);
+          std::fprintf(stderr, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 table is not "
+                       "cluster aligned; snapshot table entry corrupted\n", id.c_str(),
+                       name.c_str(), l1_offset);
+          ++map.corruptions;
+        } else if (uint64_t{l1_size} * 8 > kMaxL1Bytes) {
+          std::fprintf(stderr, "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is too "
+                       "large; snapshot table entry corrupted\n", id.c_str(), name.c_str(),
+                       l1_size);
           ++map.corruptions;
         } else {
           STRATA_RETURN_IF_ERROR(walk_l1(l1_offset, l1_size, false));

@@ -80,6 +80,14 @@ void Qcow2Instance::RefreshOverlapIndex() {
   index.Seal();
 }
 
+bool Qcow2Instance::OverlapsMetadata(uint64_t offset, uint64_t bytes, uint32_t ignore) {
+  if (bytes == 0) return false;
+  RefreshOverlapIndex();
+  const uint64_t first = offset >> cluster_bits_;
+  const uint64_t last = (offset + bytes - 1) >> cluster_bits_;
+  return overlap_index_.Find(first, last - first + 1, ignore).has_value();
+}
+
 absl::Status Qcow2Instance::CheckMetadataOverlap(uint64_t offset, uint64_t bytes,
                                                  uint32_t ignore) {
   if (bytes == 0) return absl::OkStatus();

@@ -161,10 +161,9 @@ class Qcow2Driver : public BlockDriver {
   bool supports_compressed_writes() const override { return true; }
 
   int Probe(absl::Span<const uint8_t> header, absl::string_view) const override {
-    if (header.size() >= 8 && LoadBe32(header.data()) == kMagic &&
-        LoadBe32(header.data() + 4) >= 2) {
-      return 100;
-    }
+    // Any version: a version 1 image (QEMU's older "qcow" format, which strata does not
+    // read) must be refused at open, never taken for raw and written over.
+    if (header.size() >= 8 && LoadBe32(header.data()) == kMagic) return 100;
     return 0;
   }
 

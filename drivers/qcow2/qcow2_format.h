@@ -17,6 +17,8 @@ inline constexpr uint32_t kMaxClusterBits = 21;
 inline constexpr uint32_t kMaxRefcountOrder = 6;
 inline constexpr uint64_t kMaxReftableBytes = 8 << 20;
 inline constexpr uint64_t kMaxL1Bytes = 32 << 20;
+// QEMU's bound on the whole snapshot table (QCOW_MAX_SNAPSHOTS_SIZE: 1 KiB per entry).
+inline constexpr uint64_t kMaxSnapshotTableBytes = uint64_t{64} << 20;
 inline constexpr uint32_t kMaxBackingNameBytes = 1023;
 
 // Incompatible feature bits.

@@ -12,6 +12,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "block/graph_builder.h"
+#include "block/registry.h"
+#include "drivers/qcow2/qcow2_cache_cleaner.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 
@@ -88,6 +90,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   }
   Qcow2Instance* self = inst.get();
   inst->l2_cache_->set_write_check([self](uint64_t offset) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    self->NoteUncountedWrite(offset + self->cluster_size_);
     return self->CheckMetadataOverlap(offset, self->cluster_size_,
                                       self->overlap_ignore_ | MetadataOverlapIndex::kActiveL2);
   });
@@ -133,6 +136,11 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
                                               "' creates an infinite loop"));
       }
       proto::BlockdevRef ref;
+      if (!h.backing_format.empty() && DriverRegistry::Global().Find(h.backing_format) == nullptr) {
+        // Never probe instead: the image said what its backing file is.
+        return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", h.backing_format,
+                                               "'\nCould not open backing file"));
+      }
       if (!h.backing_format.empty()) {
         proto::BlockdevOptions* o = ref.mutable_options();
         o->set_driver(h.backing_format);
@@ -163,31 +171,19 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   const uint64_t interval = qopts.has_cache_clean_interval() ? qopts.cache_clean_interval() : 600;
   if (interval > UINT32_MAX) return ErrnoError(EINVAL, "Cache clean interval too big");
   if (interval > 0) {
-    inst->cleaner_ = std::thread([self = inst.get(), interval] {
-      self->RunCacheCleaner(absl::Seconds(interval));
-    });
+    inst->cleaner_ = CacheCleaner::Global().Register(
+        absl::Seconds(interval), [self = inst.get()] { self->CleanCaches(); });
   }
   return inst;
 }
 
-void Qcow2Instance::RunCacheCleaner(absl::Duration interval) {
+void Qcow2Instance::CleanCaches() {
   absl::MutexLock lock(&mu_);
-  while (!stop_cleaner_) {
-    mu_.AwaitWithTimeout(absl::Condition(&stop_cleaner_), interval);
-    if (stop_cleaner_) break;
-    l2_cache_->DropUnused();
-    refcounts_->DropUnusedBlocks();
-  }
+  l2_cache_->DropUnused();
+  refcounts_->DropUnusedBlocks();
 }
 
-void Qcow2Instance::StopCacheCleaner() {
-  if (!cleaner_.joinable()) return;
-  {
-    absl::MutexLock lock(&mu_);
-    stop_cleaner_ = true;
-  }
-  cleaner_.join();
-}
+void Qcow2Instance::StopCacheCleaner() { cleaner_.Reset(); }
 
 Qcow2Instance::~Qcow2Instance() { StopCacheCleaner(); }
 
@@ -228,7 +224,14 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
                                                   "%#x)", l2_offset, l1_index));
   }
   STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
-  return LoadBe64(table + (gc % l2_entries_) * 8);
+  const uint64_t entry = LoadBe64(table + (gc % l2_entries_) * 8);
+  // v2 has no zero clusters: the flag is corruption, not data (as QEMU reads it).
+  if (version_ < 3 && (entry & kOflagZero) && TypeOf(entry) != ClusterType::kCompressed) {
+    return SignalCorruption(true, absl::StrFormat("Zero cluster entry found in pre-v3 image "
+                                                  "(L2 offset: %#x, L2 index: %#x)",
+                                                  l2_offset, gc % l2_entries_));
+  }
+  return entry;
 }
 
 absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
@@ -284,6 +287,10 @@ absl::Status Qcow2Instance::WriteL1Entry(uint64_t l1_index) {
   std::vector<uint8_t> raw(count * 8);
   for (uint64_t i = 0; i < count; ++i) StoreBe64(&raw[i * 8], l1_[first + i]);
   file_->NotifyDebugEvent(DebugEvent::kL1Update);
+  // The L1 table itself may lie on other metadata (a hostile l1_table_offset of 0).
+  STRATA_RETURN_IF_ERROR(
+      CheckMetadataOverlap(header_.l1_table_offset + first * 8, raw.size(),
+                           overlap_ignore_ | MetadataOverlapIndex::kActiveL1));
   STRATA_RETURN_IF_ERROR(
       file_->node().Pwrite(header_.l1_table_offset + first * 8, raw.size(), raw.data()));
   return file_->node().Flush();
@@ -629,6 +636,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   absl::Status status;
   for (const DataSegment& d : in_place) {
     file_->NotifyDebugEvent(DebugEvent::kWriteAio);
+    NoteUncountedWrite(d.host + d.len);
     status = file_->node().Pwritev(d.host, d.len, d.iov, flags & ~uint32_t{kReqFua});
     if (!status.ok()) break;
   }
@@ -740,6 +748,8 @@ absl::Status Qcow2Instance::WriteL1() {
   std::vector<uint8_t> raw(l1_.size() * 8);
   for (size_t i = 0; i < l1_.size(); ++i) StoreBe64(&raw[i * 8], l1_[i]);
   file_->NotifyDebugEvent(DebugEvent::kL1Update);
+  STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(header_.l1_table_offset, raw.size(),
+                                              overlap_ignore_ | MetadataOverlapIndex::kActiveL1));
   STRATA_RETURN_IF_ERROR(file_->node().Pwrite(header_.l1_table_offset, raw.size(), raw.data()));
   l1_dirty_ = false;
   return absl::OkStatus();
@@ -859,6 +869,17 @@ std::unique_ptr<Qcow2Refcounts> Qcow2Instance::NewRefcounts(uint32_t refcount_or
   refcounts->set_corruption_handler(
       [this](const std::string& message) ABSL_NO_THREAD_SAFETY_ANALYSIS {
         return SignalCorruption(true, message);
+      });
+  // Whatever the refcounts say, nothing is allocated on metadata (all kinds checked, even
+  // with overlap-check=none: an allocation there could only destroy the image).
+  refcounts->set_allocation_check(
+      [this](uint64_t offset, uint64_t bytes) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return CheckMetadataOverlap(offset, bytes, 0);
+      });
+  refcounts->set_table_write_check(
+      [this](uint64_t offset, uint64_t bytes) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return CheckMetadataOverlap(offset, bytes,
+                                    overlap_ignore_ | MetadataOverlapIndex::kRefcountTable);
       });
   refcounts->set_write_check([this](uint64_t offset) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return CheckMetadataOverlap(offset, cluster_size_,
@@ -1034,6 +1055,10 @@ absl::Status Qcow2Instance::TrimFileTail() {
   if (!tail_reserve_ || !tail_reserve_->extended()) return absl::OkStatus();
   const uint64_t floor_cluster = tail_reserve_->floor() >> cluster_bits_;
   STRATA_ASSIGN_OR_RETURN(uint64_t used_end, refcounts_->UsedEnd(floor_cluster));
+  const uint64_t uncounted = uncounted_write_end_.load();
+  if (uncounted > used_end << cluster_bits_) {
+    return tail_reserve_->Trim(DivRoundUp(uncounted, cluster_size_) << cluster_bits_);
+  }
   // Compressed data ends inside its cluster; when it is the last, so does the file (as
   // QEMU leaves it).
   if (compressed_end_ > 0 && ((compressed_end_ - 1) >> cluster_bits_) + 1 == used_end) {

@@ -18,6 +18,7 @@
 #define STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "block/node.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_cache.h"
+#include "drivers/qcow2/qcow2_cache_cleaner.h"
 #include "drivers/qcow2/qcow2_cache_sizing.h"
 #include "drivers/qcow2/qcow2_file_reserve.h"
 #include "drivers/qcow2/qcow2_header.h"
@@ -91,7 +93,8 @@ class Qcow2Instance : public DriverInstance {
  private:
   // The cache-clean-interval thread: every `interval`, drops the clean cache entries
   // nothing used since the previous round. Stopped (and joined) by Close or destruction.
-  void RunCacheCleaner(absl::Duration interval) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops cache entries unused for an interval (called on the shared cleaner thread).
+  void CleanCaches() ABSL_LOCKS_EXCLUDED(mu_);
   void StopCacheCleaner() ABSL_LOCKS_EXCLUDED(mu_);
   Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only);
 
@@ -127,6 +130,8 @@ class Qcow2Instance : public DriverInstance {
   // Snapshot helpers (qcow2_snapshot.cc). LoadSnapshots reads the table at open.
   absl::Status LoadSnapshots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int FindSnapshot(const std::string& name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads a snapshot's L1 table, validated first as QEMU validates it (alignment, QEMU's
+  // size limit, inside the file): "Snapshot L1 table offset invalid" / "... too large".
   absl::StatusOr<std::vector<uint64_t>> ReadL1Table(uint64_t offset, uint32_t size);
   // Adds `delta` to the refcount of every L2 table and data cluster `l1` reaches.
   absl::Status UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta)
@@ -154,6 +159,10 @@ class Qcow2Instance : public DriverInstance {
   // A fatal corruption if host bytes [offset, offset + bytes) hold metadata of a kind
   // not in `ignore` (MetadataOverlapIndex::Kind bits); OK otherwise.
   absl::Status CheckMetadataOverlap(uint64_t offset, uint64_t bytes, uint32_t ignore)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if host bytes [offset, offset + bytes) hold metadata of a kind not in `ignore`.
+  // Only asks: reports nothing and marks nothing.
+  bool OverlapsMetadata(uint64_t offset, uint64_t bytes, uint32_t ignore)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Rebuilds overlap_index_ if the tables it was built from may have changed.
   void RefreshOverlapIndex() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -302,8 +311,16 @@ class Qcow2Instance : public DriverInstance {
   uint64_t pool_target_ ABSL_GUARDED_BY(mu_) = 0;
   // One past the last compressed byte written since open (the file may end there).
   uint64_t compressed_end_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_cleaner_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread cleaner_;  // joined by Close or the destructor, before the caches go
+  // One past the highest byte written where the refcounts may not account for it (data
+  // written in place, L2 table write-backs: hostile tables can point past every counted
+  // cluster). The tail trim never cuts below it, so no write reported done is cut off.
+  std::atomic<uint64_t> uncounted_write_end_{0};
+  void NoteUncountedWrite(uint64_t end) {
+    uint64_t seen = uncounted_write_end_.load(std::memory_order_relaxed);
+    while (end > seen && !uncounted_write_end_.compare_exchange_weak(seen, end)) {
+    }
+  }
+  CacheCleaner::Registration cleaner_;  // reset by Close or the destructor, before the caches go
 };
 
 }  // namespace strata::qcow2

@@ -80,7 +80,8 @@ absl::Status Qcow2Instance::MakeEmptyFast(uint64_t l1_clusters) {
   STRATA_RETURN_IF_ERROR(refcounts_->HookBlock(0, 2 * cs));
   // 7. Header, reftable, refblock and L1 are the first clusters again.
   STRATA_ASSIGN_OR_RETURN(uint64_t first,
-                          refcounts_->AllocateClusters(DivRoundUp(3 * cs + l1_.size() * 8, cs)));
+                          refcounts_->AllocateClusters(DivRoundUp(3 * cs + l1_.size() * 8, cs),
+                                                       /*counting_known_metadata=*/true));
   if (first != 0) return ErrnoError(EIO, "make_empty: metadata not allocated at offset 0");
   return absl::OkStatus();
 }

@@ -106,7 +106,7 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::UsedEnd(uint64_t floor) {
   return std::max(end, floor);
 }
 
-absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count) {
+absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count, bool check) {
   uint64_t start = free_hint_;
   uint64_t run = 0;
   for (uint64_t c = start;; ++c) {
@@ -116,7 +116,12 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::FindFree(uint64_t count) {
       start = c + 1;
       continue;
     }
-    if (++run == count) return start;
+    if (++run == count) {
+      if (allocation_check_ && check) {
+        STRATA_RETURN_IF_ERROR(allocation_check_(start << cluster_bits_, count << cluster_bits_));
+      }
+      return start;
+    }
   }
 }
 
@@ -142,6 +147,9 @@ absl::Status Qcow2Refcounts::HookBlock(uint64_t index, uint64_t block_offset) {
 absl::Status Qcow2Refcounts::WriteTableEntry(uint64_t table_index) {
   uint8_t be[8];
   StoreBe64(be, table_[table_index]);
+  if (table_write_check_) {
+    STRATA_RETURN_IF_ERROR(table_write_check_(table_offset_ + table_index * 8, 8));
+  }
   return file_->node().Pwrite(table_offset_ + table_index * 8, 8, be);
 }
 
@@ -216,6 +224,10 @@ absl::Status Qcow2Refcounts::GrowTable(uint64_t needed_index) {
     return ErrnoError(EFBIG, "Reference count table too large");
   }
   const uint64_t area_end = area + blocks + table_clusters;
+  if (allocation_check_) {
+    STRATA_RETURN_IF_ERROR(
+        allocation_check_(area << cluster_bits_, (area_end - area) << cluster_bits_));
+  }
   std::vector<uint64_t> new_table(table_clusters * entries_per_table_cluster, 0);
   std::copy(table_.begin(), table_.end(), new_table.begin());
   std::vector<uint8_t> block_data(blocks * cluster_size_, 0);
@@ -286,10 +298,11 @@ absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delt
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateClusters(uint64_t count) {
+absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateClusters(uint64_t count,
+                                                          bool counting_known_metadata) {
   file_->NotifyDebugEvent(DebugEvent::kClusterAlloc);
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    STRATA_ASSIGN_OR_RETURN(uint64_t start, FindFree(count));
+    STRATA_ASSIGN_OR_RETURN(uint64_t start, FindFree(count, !counting_known_metadata));
     // Refcount blocks for the whole run first; allocating one may take clusters from the
     // run, so search again whenever that happened.
     bool allocated = false;
@@ -372,6 +385,9 @@ absl::Status Qcow2Refcounts::FillPool(uint64_t target) {
     bool allocated = false;
     STRATA_RETURN_IF_ERROR(EnsureBlock(c / entries_per_block_, &allocated));
     if (allocated) continue;
+    if (allocation_check_) {
+      STRATA_RETURN_IF_ERROR(allocation_check_(c << cluster_bits_, cluster_size_));
+    }
     STRATA_RETURN_IF_ERROR(UpdateRefcount(c, 1));
     pool_.insert(c);
     ++c;

@@ -52,8 +52,10 @@ class Qcow2Refcounts {
   // needed). Fails with EINVAL if the result would be negative or overflow the width.
   absl::Status UpdateRefcount(uint64_t cluster_index, int64_t delta);
   // Finds `count` contiguous free clusters, sets their refcounts to 1 and returns the host
-  // offset of the first. The clusters' contents are undefined.
-  absl::StatusOr<uint64_t> AllocateClusters(uint64_t count);
+  // offset of the first. The clusters' contents are undefined. The run passes the
+  // allocation check unless `counting_known_metadata` (make_empty counting the header and
+  // tables it has just laid out at the start of the file).
+  absl::StatusOr<uint64_t> AllocateClusters(uint64_t count, bool counting_known_metadata = false);
   // Allocates `size` bytes (at most a cluster) for compressed data, QEMU's way: packed
   // after the previous compressed allocation while it fits (a run may continue into the
   // next cluster if that one is free and adjacent), else at the first free cluster. Each
@@ -113,6 +115,14 @@ class Qcow2Refcounts {
   void set_write_check(Qcow2TableCache::WriteCheck check) {
     cache_.set_write_check(std::move(check));
   }
+  // Called with every run of clusters the allocator is about to hand out (offset, bytes),
+  // before any refcount changes. The refcounts are untrusted input: a run they call free
+  // may hold the header or other metadata. A non-OK status (the instance marks the image
+  // corrupt) fails the allocation with nothing changed.
+  using RangeCheck = std::function<absl::Status(uint64_t offset, uint64_t bytes)>;
+  void set_allocation_check(RangeCheck check) { allocation_check_ = std::move(check); }
+  // Called before each write of refcount table entries (offset, bytes); non-OK: not written.
+  void set_table_write_check(RangeCheck check) { table_write_check_ = std::move(check); }
   uint32_t table_clusters() const { return table_clusters_; }
   // One past the highest cluster index known to be in use or allocated.
   uint64_t end_cluster() const { return end_cluster_; }
@@ -124,8 +134,9 @@ class Qcow2Refcounts {
   uint64_t EntriesPerBlock() const { return entries_per_block_; }
   uint64_t GetEntry(const uint8_t* block, uint64_t index) const;
   void SetEntry(uint8_t* block, uint64_t index, uint64_t value) const;
-  // First run of `count` clusters with refcount 0 at or after the allocation hint.
-  absl::StatusOr<uint64_t> FindFree(uint64_t count);
+  // First run of `count` clusters with refcount 0 at or after the allocation hint, passed
+  // through the allocation check.
+  absl::StatusOr<uint64_t> FindFree(uint64_t count, bool check = true);
   // Makes sure reftable entry `table_index` points at a refcount block. Sets *allocated
   // when it had to allocate clusters (callers must then search for free space again).
   absl::Status EnsureBlock(uint64_t table_index, bool* allocated);
@@ -148,6 +159,8 @@ class Qcow2Refcounts {
   uint64_t free_hint_ = 0;
   uint64_t table_epoch_ = 0;
   CorruptionFn corruption_;
+  RangeCheck allocation_check_;
+  RangeCheck table_write_check_;
   uint64_t end_cluster_ = 0;
   std::set<uint64_t> pool_;  // cluster indices counted ahead of use
   uint64_t free_byte_offset_ = 0;  // where AllocateBytes packs next (0: a new cluster)

@@ -37,6 +37,9 @@ absl::Status Qcow2Instance::LoadSnapshots() {
           file_->node().Pread(header_.snapshots_offset + pos, rest, table.data() + pos));
     }
     pos += rest;
+    if (pos > kMaxSnapshotTableBytes) {
+      return ErrnoError(EFBIG, "Snapshot table exceeds the maximum size");
+    }
   }
   STRATA_ASSIGN_OR_RETURN(snapshots_, ParseSnapshotTable(table, header_.nb_snapshots));
   return absl::OkStatus();
@@ -54,6 +57,14 @@ int Qcow2Instance::FindSnapshot(const std::string& name) const {
 
 absl::StatusOr<std::vector<uint64_t>> Qcow2Instance::ReadL1Table(uint64_t offset,
                                                                  uint32_t size) {
+  if (uint64_t{size} * 8 > kMaxL1Bytes) {
+    return ErrnoError(EFBIG, "Snapshot L1 table too large");
+  }
+  STRATA_ASSIGN_OR_RETURN(const uint64_t file_length, file_->node().GetLength());
+  if ((offset & (cluster_size_ - 1)) != 0 || offset > file_length ||
+      uint64_t{size} * 8 > file_length - offset) {
+    return ErrnoError(EINVAL, "Snapshot L1 table offset invalid");
+  }
   std::vector<uint8_t> raw(uint64_t{size} * 8);
   if (size > 0) STRATA_RETURN_IF_ERROR(file_->node().Pread(offset, raw.size(), raw.data()));
   std::vector<uint64_t> l1(size);
@@ -252,6 +263,21 @@ absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
   const Qcow2Snapshot sn = snapshots_[index];
   STRATA_ASSIGN_OR_RETURN(std::vector<uint64_t> sn_l1,
                           ReadL1Table(sn.l1_table_offset, sn.l1_size));
+  // Nothing changes until the whole snapshot tree checks out: its L1 table must not lie on
+  // other metadata, and each of its L2 tables must be aligned and off every structure but
+  // the active L2 tables (which it may share).
+  using Index = MetadataOverlapIndex;
+  if (OverlapsMetadata(sn.l1_table_offset, uint64_t{sn.l1_size} * 8, Index::kInactiveL1)) {
+    return ErrnoError(EINVAL, "Snapshot L1 table offset invalid");
+  }
+  for (uint64_t e : sn_l1) {
+    const uint64_t l2 = e & kL1OffsetMask;
+    if (l2 == 0) continue;
+    if ((l2 & (cluster_size_ - 1)) != 0 ||
+        OverlapsMetadata(l2, cluster_size_, Index::kActiveL2)) {
+      return ErrnoError(EINVAL, "Snapshot L1 table offset invalid");
+    }
+  }
   if (sn_l1.size() > l1_.size()) STRATA_RETURN_IF_ERROR(GrowL1(sn_l1.size()));
   STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));
   // The snapshot's tree gains the active image's reference (stable), then the active L1

@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "block/node.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -13,8 +14,8 @@ namespace {
 // A window [offset, offset + size) of the child. Stateless after open: thread-safe.
 class RawInstance : public DriverInstance {
  public:
-  RawInstance(BdrvChild* file, uint64_t offset, std::optional<uint64_t> size)
-      : file_(file), offset_(offset), size_(size) {}
+  RawInstance(BdrvChild* file, uint64_t offset, std::optional<uint64_t> size, bool probed)
+      : file_(file), offset_(offset), size_(size), probed_(probed) {}
 
   absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                       uint32_t flags) override {
@@ -24,6 +25,12 @@ class RawInstance : public DriverInstance {
   absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                        uint32_t flags) override {
     STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    if (probed_ && offset < kProbeSector && bytes > 0) {
+      // Check and write as one step, so two writes to sector 0 cannot race past the check.
+      absl::MutexLock lock(&sector0_mu_);
+      STRATA_RETURN_IF_ERROR(CheckSector0Write(offset, bytes, qiov));
+      return file_->node().Pwritev(offset_ + offset, bytes, qiov, flags);
+    }
     return file_->node().Pwritev(offset_ + offset, bytes, qiov, flags);
   }
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
@@ -54,6 +61,25 @@ class RawInstance : public DriverInstance {
   uint32_t request_alignment() const override { return 1; }
 
  private:
+  // Bytes of the first sector a format probe looks at (QEMU's BLOCK_PROBE_BUF_SIZE).
+  static constexpr uint64_t kProbeSector = 512;
+
+  // An image whose format was probed must not become another format by a guest write:
+  // refuses (EPERM) a write after which the first sector would probe as non-raw.
+  absl::Status CheckSector0Write(uint64_t offset, uint64_t bytes, const IoVector& qiov) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t length, GetLength());
+    std::vector<uint8_t> sector(std::min<uint64_t>(kProbeSector, std::max(length, offset + bytes)));
+    const uint64_t existing = std::min<uint64_t>(sector.size(), length);
+    if (existing > 0) {
+      STRATA_RETURN_IF_ERROR(file_->node().Pread(offset_, existing, sector.data()));
+    }
+    const uint64_t n = std::min<uint64_t>(bytes, sector.size() - offset);
+    qiov.CopyTo(0, sector.data() + offset, n);
+    const BlockDriver* probed = DriverRegistry::Global().ProbeFormat(sector, "");
+    if (probed != nullptr && probed->name() != "raw") return ErrnoError(EPERM);
+    return absl::OkStatus();
+  }
+
   absl::Status CheckWindow(uint64_t offset, uint64_t bytes) {
     if (size_.has_value() && (offset > *size_ || bytes > *size_ - offset)) {
       return ErrnoError(EIO);
@@ -64,6 +90,8 @@ class RawInstance : public DriverInstance {
   BdrvChild* const file_;
   const uint64_t offset_;
   const std::optional<uint64_t> size_;
+  const bool probed_;
+  absl::Mutex sector0_mu_;
 };
 
 // The raw format: probes with the lowest score, so any other format wins.
@@ -75,10 +103,12 @@ class RawDriver : public BlockDriver {
 
   absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {
     const proto::RawOptions& opts = ctx.options().raw();
+    OpenFlags child_flags = ctx.flags();
+    child_flags.format_probed = false;
     STRATA_ASSIGN_OR_RETURN(
         BdrvChild * file,
         ctx.OpenChild("file", ChildRole::kFile, opts.file(),
-                      PassThroughPermissions(ctx.flags().read_only), ctx.flags()));
+                      PassThroughPermissions(ctx.flags().read_only), child_flags));
     STRATA_ASSIGN_OR_RETURN(uint64_t file_len, file->node().GetLength());
     uint64_t offset = opts.offset();
     std::optional<uint64_t> size;
@@ -96,7 +126,7 @@ class RawDriver : public BlockDriver {
                                              "size of the containing file (",
                                              file_len, ")"));
     }
-    return std::make_unique<RawInstance>(file, offset, size);
+    return std::make_unique<RawInstance>(file, offset, size, ctx.flags().format_probed);
   }
 
   std::vector<CreateOptionSpec> create_options() const override {

@@ -34,4 +34,13 @@ void SetQemuStdioBuffering() {
   std::setvbuf(stderr, nullptr, _IONBF, 0);
 }
 
+void WarnProbedRaw(absl::string_view filename) {
+  std::fprintf(stderr,
+               "WARNING: Image format was not specified for '%.*s' and probing guessed raw.\n"
+               "         Automatically detecting the format is dangerous for raw images, "
+               "write operations on block 0 will be restricted.\n"
+               "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+               static_cast<int>(filename.size()), filename.data());
+}
+
 }  // namespace strata::tools

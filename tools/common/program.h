@@ -19,6 +19,10 @@ void ErrorReport(absl::string_view message);
 // Prints "<program>: warning: <message>\n" to stderr (QEMU warn_report).
 void WarnReport(absl::string_view message);
 
+// QEMU's warning when a writable image's format was guessed raw by probing (block 0
+// writes are then refused if they would make the image probe as another format).
+void WarnProbedRaw(absl::string_view filename);
+
 // Makes stdout fully buffered when it is not a terminal and stderr unbuffered, as C stdio
 // does by default; QEMU's goldens depend on the resulting interleaving (stderr first).
 void SetQemuStdioBuffering();

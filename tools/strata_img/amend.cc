@@ -72,7 +72,7 @@ int AmendMain(const Args& args) {
     tools::ErrorReport("Expecting one image file name");
     return TryHelp(1);
   }
-  const std::string filename = args[optind];
+  const std::string filename = argv[optind];
   std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, !wants_help, image_opts, cache);
   if (!blk) return 1;
   const BlockDriver& driver = blk->root().driver();

@@ -98,19 +98,19 @@ int BenchMain(const Args& args) {
     tools::ErrorReport("Flush interval can't be smaller than depth");
     return 1;
   }
-  if (!ExpectOneFilename(args)) return 1;
+  if (!ExpectOneFilename(argv)) return 1;
   if (step == 0) step = size;
   if (depth < 1) depth = 1;
   // Native AIO is QEMU's Linux AIO engine, which needs O_DIRECT; strata's requests run on
   // threads either way, but the same command lines are refused.
   absl::StatusOr<CacheMode> mode = ParseCacheMode(cache);
   if (native_aio && mode.ok() && !mode->direct) {
-    tools::ErrorReport(absl::StrCat("Could not open '", args[optind],
+    tools::ErrorReport(absl::StrCat("Could not open '", argv[optind],
                                     "': aio=native was specified, but it requires "
                                     "cache.direct=on, which was not specified."));
     return 1;
   }
-  std::unique_ptr<BlockBackend> blk = OpenForTool(args[optind], fmt, write, image_opts, cache);
+  std::unique_ptr<BlockBackend> blk = OpenForTool(argv[optind], fmt, write, image_opts, cache);
   if (!blk) return 1;
   const uint64_t image_size = blk->GetLength().value_or(0);
   {

@@ -118,8 +118,8 @@ int CheckMain(const Args& args) {
     }
   }
   if (!CheckOutputFormat(output)) return 1;
-  if (!ExpectOneFilename(args)) return 1;
-  const std::string& filename = args[optind];
+  if (!ExpectOneFilename(argv)) return 1;
+  const std::string& filename = argv[optind];
   ImageOpenRequest request;
   request.filename = filename;
   request.format = fmt;

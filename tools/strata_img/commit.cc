@@ -64,8 +64,8 @@ int CommitMain(const Args& args) {
     }
   }
   if (quiet) progress = false;
-  if (!ExpectOneFilename(args)) return 1;
-  const std::string filename = args[optind];
+  if (!ExpectOneFilename(argv)) return 1;
+  const std::string filename = argv[optind];
 
   // The chain above the base, each image without its backing file.
   std::vector<std::unique_ptr<BlockBackend>> above;

@@ -106,7 +106,7 @@ int ConvertMain(const Args& args) {
     tools::ErrorReport("Expecting image file name");
     return 1;
   }
-  std::string out_name = args.back();
+  std::string out_name = argv[argv.argc() - 1];
   if (!backing.empty() && static_cast<int>(args.size()) - optind > 2) {
     tools::ErrorReport("Having a backing file for the target makes no sense when "
                        "concatenating multiple input images");
@@ -119,7 +119,7 @@ int ConvertMain(const Args& args) {
   std::vector<std::unique_ptr<BlockBackend>> sources;
   uint64_t total = 0;
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
-    auto src = OpenForTool(args[i], src_fmt, false, image_opts, src_cache);
+    auto src = OpenForTool(argv[i], src_fmt, false, image_opts, src_cache);
     if (!src) return 1;
     if (!snapshot_param.empty()) {
       // "-l NAME" (an ID or a name) or "-l snapshot.id=ID,snapshot.name=NAME".

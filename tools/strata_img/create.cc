@@ -76,11 +76,11 @@ int CreateMain(const Args& args) {
     tools::ErrorReport("Expecting image file name");
     return 1;
   }
-  std::string filename = args[optind++];
+  std::string filename = argv[optind++];
   std::optional<std::string> size_text;
-  if (optind < static_cast<int>(args.size())) size_text = args[optind++];
+  if (optind < static_cast<int>(args.size())) size_text = argv[optind++];
   if (optind < static_cast<int>(args.size())) {
-    tools::ErrorReport(absl::StrCat("Unexpected argument: ", args[optind]));
+    tools::ErrorReport(absl::StrCat("Unexpected argument: ", argv[optind]));
     return 1;
   }
   if (driver == nullptr || driver->kind() != DriverKind::kFormat) {

@@ -20,7 +20,8 @@ namespace strata::img {
 GetoptArgs::GetoptArgs(const Args& args) {
   for (const auto& a : args) argv_.push_back(const_cast<char*>(a.c_str()));
   argv_.push_back(nullptr);
-  optind = 1;
+  optind = 0;  // 0, not 1: glibc then also resets its permutation state
+
 }
 
 int TryHelp(int status) {
@@ -49,8 +50,8 @@ void PrintOptionList(std::vector<CreateOptionSpec> specs) {
   }
 }
 
-bool ExpectOneFilename(const Args& args) {
-  if (optind == static_cast<int>(args.size()) - 1) return true;
+bool ExpectOneFilename(const GetoptArgs& argv) {
+  if (optind == argv.argc() - 1) return true;
   tools::ErrorReport("Expecting one image file name");
   TryHelp();
   return false;
@@ -79,6 +80,7 @@ std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std
                                     image.status().message()));
     return nullptr;
   }
+  if (image->probed_raw && writable) tools::WarnProbedRaw(filename);
   return std::make_unique<BlockBackend>(std::move(image->root), mode->writethrough);
 }
 

@@ -28,12 +28,17 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
     const std::string& text);
 
 // getopt wants a mutable, null-terminated argv and a reset optind; this provides both
-// over the subcommand's arguments (argv[0] is the subcommand name).
+// over the subcommand's arguments (argv[0] is the subcommand name). GNU getopt permutes
+// the pointer array so that options may follow operands, as in qemu-img: once the option
+// loop is done, operands must be read through operator[] (the permuted order), never from
+// the original Args.
 class GetoptArgs {
  public:
   explicit GetoptArgs(const Args& args);
   int argc() const { return static_cast<int>(argv_.size()) - 1; }
   char** argv() { return argv_.data(); }
+  // The i-th argument in getopt's current (permuted) order; argv[optind] is the first operand.
+  std::string operator[](int i) const { return argv_[i]; }
 
  private:
   std::vector<char*> argv_;
@@ -44,7 +49,7 @@ int TryHelp(int status = 1);
 
 // True if exactly one argument follows the options (getopt's optind); otherwise reports
 // "Expecting one image file name" and the --help hint (qemu-img's error_exit).
-bool ExpectOneFilename(const Args& args);
+bool ExpectOneFilename(const GetoptArgs& argv);
 
 // True for "human" and "json"; otherwise reports qemu-img's --output error.
 bool CheckOutputFormat(const std::string& output);

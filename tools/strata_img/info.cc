@@ -156,8 +156,8 @@ int InfoMain(const Args& args) {
     }
   }
   if (!CheckOutputFormat(output)) return 1;
-  if (!ExpectOneFilename(args)) return 1;
-  const std::string& filename = args[optind];
+  if (!ExpectOneFilename(argv)) return 1;
+  const std::string& filename = argv[optind];
   // Each image is opened on its own (qemu-img info does not open backing files); with
   // --backing-chain the chain is followed by name, refusing a loop.
   std::vector<ImageFacts> chain;

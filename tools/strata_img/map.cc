@@ -100,8 +100,8 @@ int MapMain(const Args& args) {
     }
   }
   if (!CheckOutputFormat(output)) return 1;
-  if (!ExpectOneFilename(args)) return 1;
-  std::unique_ptr<BlockBackend> blk = OpenForTool(args[optind], fmt, false, image_opts);
+  if (!ExpectOneFilename(argv)) return 1;
+  std::unique_ptr<BlockBackend> blk = OpenForTool(argv[optind], fmt, false, image_opts);
   if (!blk) return 1;
   uint64_t length = blk->GetLength().value_or(0);
   uint64_t end = max_length ? std::min(length, start + *max_length) : length;

@@ -73,7 +73,7 @@ int MeasureMain(const Args& args) {
     if (!size) return 1;
     request.size_bytes = *size;
   } else {
-    input = OpenForTool(args[optind], fmt, false, image_opts, "writeback", force_share);
+    input = OpenForTool(argv[optind], fmt, false, image_opts, "writeback", force_share);
     if (!input) return 1;
     if (!snapshot_param.empty()) {
       absl::Status loaded =

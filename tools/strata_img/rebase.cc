@@ -56,8 +56,8 @@ int RebaseMain(const Args& args) {
     tools::ErrorReport("Must specify backing file (-b)");
     return 1;
   }
-  if (!ExpectOneFilename(args)) return 1;
-  const std::string& filename = args[optind];
+  if (!ExpectOneFilename(argv)) return 1;
+  const std::string& filename = argv[optind];
   std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts, cache,
                                                   false, /*no_backing=*/unsafe);
   if (!blk) return 1;

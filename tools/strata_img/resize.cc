@@ -47,7 +47,7 @@ int ResizeMain(const Args& args) {
     tools::ErrorReport("Expecting image file name and size");
     return 1;
   }
-  const std::string& filename = rest[optind];
+  const std::string& filename = argv[optind];
   int sign = 0;
   std::string number = size_arg;
   if (!number.empty() && (number[0] == '+' || number[0] == '-')) {

@@ -48,8 +48,8 @@ int SnapshotMain(const Args& args) {
       default: return TryHelp(1);
     }
   }
-  if (!ExpectOneFilename(args)) return 1;
-  const std::string filename = args[optind];
+  if (!ExpectOneFilename(argv)) return 1;
+  const std::string filename = argv[optind];
   if (action == Action::kNone) action = Action::kList;
   const bool writable = action != Action::kList;
   std::unique_ptr<BlockBackend> blk =
@@ -67,14 +67,15 @@ int SnapshotMain(const Args& args) {
     case Action::kCreate:
       s = image.CreateSnapshot(name);
       if (!s.ok()) {
-        tools::ErrorReport(absl::StrCat("Could not create snapshot '", name, "': ",
-                                        ErrnoOf(s) == ENOTSUP ? std::string(s.message())
-                                                              : StrError(ErrnoOf(s))));
+        tools::ErrorReport(absl::StrCat("Could not create snapshot '", name, "': -",
+                                        ErrnoOf(s), " (", StrError(ErrnoOf(s)), ")"));
       }
       break;
     case Action::kApply:
       s = image.ApplySnapshot(name);
       if (!s.ok()) {
+        // QEMU reports why the snapshot could not be loaded on a line of its own first.
+        if (s.message() != StrError(ErrnoOf(s))) tools::ErrorReport(s.message());
         tools::ErrorReport(absl::StrCat("Could not apply snapshot '", name,
                                         "': Failed to load snapshot: ", StrError(ErrnoOf(s))));
       }

@@ -6,14 +6,20 @@
 namespace strata::io {
 
 std::optional<char> ArgParser::Next() {
-  if (char_index_ == 0) {
+  while (char_index_ == 0) {
     if (index_ >= argv_.size()) return std::nullopt;
     const std::string& a = argv_[index_];
     if (a == "--") {
       ++index_;
+      operands_.insert(operands_.end(), argv_.begin() + index_, argv_.end());
+      index_ = argv_.size();
       return std::nullopt;
     }
-    if (a.size() < 2 || a[0] != '-') return std::nullopt;
+    if (a.size() < 2 || a[0] != '-') {
+      operands_.push_back(a);
+      ++index_;
+      continue;
+    }
     char_index_ = 1;
   }
   const std::string& a = argv_[index_];
@@ -52,7 +58,9 @@ std::optional<char> ArgParser::Next() {
 }
 
 std::vector<std::string> ArgParser::Rest() const {
-  return std::vector<std::string>(argv_.begin() + std::min(index_, argv_.size()), argv_.end());
+  std::vector<std::string> rest = operands_;
+  rest.insert(rest.end(), argv_.begin() + std::min(index_, argv_.size()), argv_.end());
+  return rest;
 }
 
 }  // namespace strata::io

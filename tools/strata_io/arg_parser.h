@@ -9,8 +9,9 @@
 
 namespace strata::io {
 
-// Walks argv[1..] like POSIX getopt with option string `spec` ("bCP:q": P takes a value).
-// Option parsing stops at the first non-option argument or "--".
+// Walks argv[1..] like GNU getopt with option string `spec` ("bCP:q": P takes a value).
+// As in qemu-io (GNU getopt permutes), options may follow operands ("read 0 4k -v");
+// "--" ends the options and everything after it is an operand.
 class ArgParser {
  public:
   ArgParser(const std::vector<std::string>& argv, std::string spec)
@@ -21,7 +22,7 @@ class ArgParser {
   std::optional<char> Next();
   // The value of the option just returned.
   const std::string& value() const { return value_; }
-  // The arguments after the options.
+  // The operands (non-option arguments) in order; complete once Next() returned nullopt.
   std::vector<std::string> Rest() const;
 
  private:
@@ -30,6 +31,7 @@ class ArgParser {
   size_t index_ = 1;
   size_t char_index_ = 0;
   std::string value_;
+  std::vector<std::string> operands_;
 };
 
 }  // namespace strata::io

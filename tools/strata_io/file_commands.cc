@@ -39,7 +39,8 @@ bool OpenCommand(IoSession& s, const Args& argv) {
   bool writethrough = s.writethrough;
   while (auto c = p.Next()) {
     switch (*c) {
-      case 's': case 'C': case 'k': case 'i': break;
+      case 's': request.flags.snapshot = true; break;
+      case 'C': case 'k': case 'i': break;
       case 'n': request.flags.cache.direct = true; writethrough = false; break;
       case 'r': request.flags.read_only = true; break;
       case 'U': request.flags.force_share = true; break;

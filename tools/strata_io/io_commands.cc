@@ -1,5 +1,7 @@
 // strata-io: the data commands: read, readv, write, writev, aio_read, aio_write,
 // aio_flush, discard. Output lines and validation messages are qemu-io's.
+#include <fcntl.h>
+#include <unistd.h>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -53,10 +55,21 @@ std::optional<VectorArgs> ParseVectorArgs(const std::vector<std::string>& rest) 
   for (size_t i = 1; i < rest.size(); ++i) {
     std::optional<int64_t> len = ParseNumberArg(rest[i]);
     if (!len) return std::nullopt;
+    // Each length, then the running total, checked before adding (no overflow), with
+    // qemu-io's messages.
+    if (*len > static_cast<int64_t>(kMaxRequestBytes)) {
+      std::printf("Argument '%s' exceeds maximum size %" PRIu64 "\n", rest[i].c_str(),
+                  kMaxRequestBytes);
+      return std::nullopt;
+    }
+    if (v.total > static_cast<int64_t>(kMaxRequestBytes) - *len) {
+      std::printf("The total number of bytes exceed the maximum size %" PRIu64 "\n",
+                  kMaxRequestBytes);
+      return std::nullopt;
+    }
     v.lengths.push_back(*len);
     v.total += *len;
   }
-  if (!CheckLength(v.total, rest.back())) return std::nullopt;
   return v;
 }
 
@@ -131,7 +144,7 @@ bool ReadCommand(IoSession& s, const std::vector<std::string>& argv) {
   if (pattern) {
     ok = VerifyPattern(buf.data() + check_off, *pattern, *offset + check_off, check_len);
   }
-  if (dump) DumpBuffer(buf.data(), *offset, *count);
+  if (dump && !quiet) DumpBuffer(buf.data(), *offset, *count);  // -q silences -v too
   if (!quiet) PrintReport("read", elapsed, *offset, *count, *count, 1, machine);
   return ok;
 }
@@ -166,7 +179,7 @@ bool ReadvCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::vector<uint8_t> flat = bufs.Flatten();
   bool ok = !pattern || VerifyPattern(flat.data(), *pattern, v->offset, v->total);
-  if (dump) DumpBuffer(flat.data(), v->offset, v->total);
+  if (dump && !quiet) DumpBuffer(flat.data(), v->offset, v->total);
   if (!quiet) PrintReport("read", elapsed, v->offset, v->total, v->total, 1, machine);
   return ok;
 }
@@ -244,17 +257,27 @@ bool WriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   } else {
     AlignedBuffer buf(*count);
     if (!source_file.empty()) {
-      std::ifstream in(source_file, std::ios::binary);
-      std::vector<char> src((std::istreambuf_iterator<char>(in)), {});
-      if (!in.good() && !in.eof()) {
+      // As qemu-io: at most `count` bytes of the file, repeated if it is shorter. Never
+      // the whole file (it may be huge or endless), and a FIFO without a writer reads
+      // as empty instead of blocking.
+      const int fd = ::open(source_file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd < 0) {
         std::printf("Failed to open %s\n", source_file.c_str());
         return false;
       }
-      if (src.empty()) {
+      int64_t got = 0;
+      while (got < *count) {
+        const ssize_t n = ::read(fd, buf.data() + got, *count - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += n;
+      }
+      ::close(fd);
+      if (got == 0) {
         std::printf("Failed to read from %s\n", source_file.c_str());
         return false;
       }
-      for (int64_t i = 0; i < *count; ++i) buf.data()[i] = src[i % src.size()];
+      for (int64_t i = got; i < *count; ++i) buf.data()[i] = buf.data()[i % got];
     } else {
       std::memset(buf.data(), pattern.value_or(kDefaultWritePattern), *count);
     }
@@ -345,7 +368,7 @@ bool AioReadCommand(IoSession& s, const std::vector<std::string>& argv) {
       }
       std::vector<uint8_t> flat = bufs->Flatten();
       if (pattern) VerifyPattern(flat.data(), *pattern, v->offset, v->total);
-      if (dump) DumpBuffer(flat.data(), v->offset, v->total);
+      if (dump && !quiet) DumpBuffer(flat.data(), v->offset, v->total);
       if (!quiet) PrintReport("read", elapsed, v->offset, v->total, v->total, 1, machine);
     };
   });

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
+#include <system_error>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -17,14 +18,7 @@ IoSession::~IoSession() { Close(); }
 
 absl::Status IoSession::Open(const ImageOpenRequest& request) {
   STRATA_ASSIGN_OR_RETURN(OpenedImage image, OpenImage(request));
-  if (image.probed_raw && !request.flags.read_only) {
-    std::fprintf(stderr,
-                 "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
-                 "         Automatically detecting the format is dangerous for raw images, "
-                 "write operations on block 0 will be restricted.\n"
-                 "         Specify the 'raw' format explicitly to remove the restrictions.\n",
-                 request.filename.c_str());
-  }
+  if (image.probed_raw && !request.flags.read_only) tools::WarnProbedRaw(request.filename);
   backend_ = std::make_unique<BlockBackend>(std::move(image.root), writethrough);
   return absl::OkStatus();
 }
@@ -44,16 +38,36 @@ void IoSession::Close() {
 
 void IoSession::StartAio(std::function<std::function<void()>()> work) {
   uint64_t seq = next_aio_seq_++;
+  // A bounded number of worker threads: wait for a slot (requests parked at a breakpoint
+  // do not count, they may wait for a later command), and reap finished threads.
+  DebugBreakpoints* bp = breakpoints();
+  for (;;) {
+    const int running = RunningAio();
+    if (running < kMaxAioThreads || (bp != nullptr && running <= bp->SuspendedCount())) break;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  std::erase_if(aio_threads_, [](AioThread& t) {
+    if (!t.done->load()) return false;
+    t.thread.join();
+    return true;
+  });
   {
     absl::MutexLock lock(&aio_mu_);
     ++running_aio_;
   }
-  aio_threads_.emplace_back([this, seq, work = std::move(work)] {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  auto body = [this, seq, done, work = std::move(work)] {
     std::function<void()> report = work();
     absl::MutexLock lock(&aio_mu_);
     finished_.emplace_back(seq, std::move(report));
     --running_aio_;
-  });
+    done->store(true);
+  };
+  try {
+    aio_threads_.push_back(AioThread{std::thread(body), done});
+  } catch (const std::system_error&) {
+    body();  // no thread to be had: run the request here, to completion
+  }
 }
 
 int IoSession::RunningAio() {
@@ -97,7 +111,7 @@ void IoSession::WaitForAio() {
       absl::SleepFor(absl::Milliseconds(1));
     }
   }
-  for (std::thread& t : aio_threads_) t.join();
+  for (AioThread& t : aio_threads_) t.thread.join();
   aio_threads_.clear();
 }
 

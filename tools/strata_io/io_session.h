@@ -6,6 +6,7 @@
 #ifndef STRATA_TOOLS_STRATA_IO_IO_SESSION_H_
 #define STRATA_TOOLS_STRATA_IO_IO_SESSION_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -76,16 +77,28 @@ class IoSession {
 
   bool quit_requested = false;
   // Defaults for images opened by `open` (from the command line -t, -d, -U...).
-  OpenFlags default_flags;
-  bool writethrough = false;
+  // qemu-io's default cache mode is writethrough (every write flushed before it completes).
+  OpenFlags default_flags = [] {
+    OpenFlags f;
+    f.cache.writethrough = true;
+    return f;
+  }();
+  bool writethrough = true;
   std::string default_format;
   // The request of the last successful open, for reopen.
   ImageOpenRequest last_open;
   bool image_opts = false;
 
  private:
+  // Worker threads for aio requests (the asynchronous engine will replace them); at most
+  // kMaxAioThreads run at once, not counting requests parked at a breakpoint.
+  static constexpr int kMaxAioThreads = 256;
+  struct AioThread {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   std::unique_ptr<BlockBackend> backend_;
-  std::vector<std::thread> aio_threads_;
+  std::vector<AioThread> aio_threads_;
   absl::Mutex aio_mu_;
   uint64_t next_aio_seq_ = 0;
   int running_aio_ ABSL_GUARDED_BY(aio_mu_) = 0;

@@ -57,11 +57,9 @@ int main(int argc, char** argv) {
       {"image-opts", no_argument, nullptr, kOptImageOpts},
       {"force-share", no_argument, nullptr, 'U'}, {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argc, argv, "-hVc:d:f:rsnCmkt:T:Ui:", kLongOptions, nullptr)) != -1) {
+  // GNU getopt permutes: the file may come before the options, as with qemu-io.
+  while ((c = getopt_long(argc, argv, "hVc:d:f:rsnCmkt:T:Ui:", kLongOptions, nullptr)) != -1) {
     switch (c) {
-      case 1:  // A non-option argument: the file (must be last, like qemu-io's).
-        optind--;
-        goto done;
       case 'h': Usage(); return 0;
       case 'V': std::printf("%s version 7.2.0 (strata)\n", strata::tools::ProgramName().c_str());
         return 0;
@@ -84,14 +82,14 @@ int main(int argc, char** argv) {
       }
       case 'U': session.default_flags.force_share = true; break;
       case kOptImageOpts: session.image_opts = true; break;
-      case 's': case 'C': case 'm': case 'k': case 'i': case 'T': case kOptObject: break;
+      case 's': session.default_flags.snapshot = true; break;
+      case 'C': case 'm': case 'k': case 'i': case 'T': case kOptObject: break;
       default:
         std::fprintf(stderr, "Try '%s --help' for more information.\n",
                      strata::tools::ProgramName().c_str());
         return 1;
     }
   }
-done:
   if (argc - optind > 1) {
     std::fprintf(stderr, "%s: extra arguments\n", strata::tools::ProgramName().c_str());
     return 1;

@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""Drop-in corpus: generated qemu-img / qemu-io command lines, run through QEMU's tools and
+through strata's (installed under QEMU's names by a symlink), compared.
+
+Each case runs in two identical copies of a fixture folder made by QEMU's own tools. A case
+agrees when the filtered stdout+stderr, the exit status and the resulting images agree:
+files the command left byte-identical in both folders, or (where the bytes may differ by
+layout) equal in content by `qemu-img compare` with strata's image passing `qemu-img check`.
+Commands that promise not to write (info, check without -r, map, compare, measure,
+snapshot -l, qemu-io -r/-s, bench without -w) must also leave every fixture byte-identical
+in strata's folder, whatever QEMU does.
+
+The cases are generated, not picked: every option group of each subcommand alone and in
+pairs, placed before, between and after the operands (GNU getopt permutes), plus bad values
+for every option that takes one. `--slice K/N` runs every N-th case starting at K (CI runs
+a slice); with no slice every case runs.
+
+Known divergences (deliberate, or not fixed yet) are listed with a reason in
+known_divergences.txt; the run fails on a divergence not listed there and on a listed case
+that now agrees (so the list shrinks as fixes land). Prints a table: per subcommand, cases
+compared and cases agreeing.
+"""
+import argparse
+import collections
+import hashlib
+import itertools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+TIMEOUT = 30
+
+# Fixture files; made once with QEMU's tools, copied for every case.
+FIXTURE_SCRIPT = r"""
+set -e
+qemu-img create -q -f qcow2 base.qcow2 64M
+qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' base.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 64M
+qemu-io -f qcow2 -c 'write -P 0x33 32k 8k' top.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4k v2.qcow2 3M
+qemu-io -f qcow2 -c 'write -P 0x44 4k 4k' v2.qcow2 >/dev/null
+qemu-img create -q -f raw raw.img 8M
+qemu-io -f raw -c 'write -P 0x55 0 4k' -c 'write -P 0x66 1M 512' raw.img >/dev/null
+head -c 1000001 /dev/zero > odd.raw
+"""
+FIXTURES = ["base.qcow2", "top.qcow2", "v2.qcow2", "raw.img", "odd.raw"]
+
+# qemu-img subcommands: option groups (each a list of argv tokens), operand lists, and
+# whether the command promises not to write. A group whose last token is a value gets bad
+# values tried too (value_index marks it).
+IMG = {
+    "info": dict(groups=[["-f", "qcow2"], ["--output", "json"], ["--output=human"], ["-U"],
+                         ["--backing-chain"]],
+                 operands=[["top.qcow2"], ["odd.raw"]], readonly=True),
+    "check": dict(groups=[["-f", "qcow2"], ["--output", "json"], ["-q"], ["-U"],
+                          ["-T", "writeback"]],
+                  operands=[["base.qcow2"], ["v2.qcow2"]], readonly=True),
+    "map": dict(groups=[["-f", "qcow2"], ["--output", "json"], ["-U"],
+                        ["--output=human"]],
+                operands=[["top.qcow2"], ["raw.img"]], readonly=True),
+    "measure": dict(groups=[["-O", "qcow2"], ["-f", "qcow2"], ["--output", "json"],
+                            ["-o", "cluster_size=4k"]],
+                    operands=[["base.qcow2"]], readonly=True),
+    "compare": dict(groups=[["-f", "qcow2"], ["-F", "qcow2"], ["-s"], ["-q"], ["-U"]],
+                    operands=[["base.qcow2", "top.qcow2"]], readonly=True),
+    "create": dict(groups=[["-f", "qcow2"], ["-o", "cluster_size=4k"], ["-b", "base.qcow2"],
+                           ["-F", "qcow2"], ["-q"], ["-u"]],
+                   operands=[["new.qcow2", "64M"], ["new.img", "1000000"]], readonly=False),
+    "resize": dict(groups=[["-f", "qcow2"], ["-q"], ["--shrink"]],
+                   operands=[["v2.qcow2", "+1M"], ["raw.img", "4M"]], readonly=False),
+    "snapshot": dict(groups=[["-c", "s1"], ["-q"], ["-f", "qcow2"], ["-l"]],
+                     operands=[["base.qcow2"]], readonly=False),
+    "commit": dict(groups=[["-f", "qcow2"], ["-q"], ["-d"], ["-t", "writeback"]],
+                   operands=[["top.qcow2"]], readonly=False),
+    "convert": dict(groups=[["-f", "qcow2"], ["-O", "qcow2"], ["-c"], ["-q"],
+                            ["-o", "compat=0.10"], ["-S", "4k"]],
+                    operands=[["top.qcow2", "out.img"]], readonly=False),
+    "rebase": dict(groups=[["-f", "qcow2"], ["-u"], ["-b", "raw.img"], ["-F", "raw"], ["-q"]],
+                   operands=[["top.qcow2"]], readonly=False),
+    "amend": dict(groups=[["-f", "qcow2"], ["-o", "lazy_refcounts=on"], ["-q"]],
+                  operands=[["base.qcow2"]], readonly=False),
+    "bench": dict(groups=[["-c", "10"], ["-f", "qcow2"], ["-w"], ["-s", "4k"], ["-d", "2"]],
+                  operands=[["base.qcow2"]], readonly=False),
+}
+
+BAD_VALUES = ["bogus", "", "-1"]
+
+# qemu-io: program options and commands, each command with its flag groups.
+IO_OPTIONS = [["-f", "qcow2"], ["-r"], ["-s"], ["-U"], ["-t", "writeback"], ["-d", "unmap"],
+              ["-n"]]
+IO_COMMANDS = {
+    "read": ([["-v"], ["-q"], ["-P", "0x11"], ["-C"]], ["0", "4k"]),
+    "write": ([["-q"], ["-P", "0x77"], ["-z"], ["-f"], ["-u"]], ["8k", "4k"]),
+    "readv": ([["-v"], ["-q"], ["-P", "0x11"]], ["0", "512", "512"]),
+    "writev": ([["-q"], ["-P", "0x77"]], ["64k", "512", "512"]),
+    "discard": ([["-q"], ["-C"]], ["0", "64k"]),
+    "alloc": ([], ["0", "128k"]),
+    "map": ([], []),
+    "length": ([], []),
+    "info": ([], []),
+    "flush": ([], []),
+    "truncate": ([], ["32M"]),
+}
+
+
+def img_cases():
+    """Yields (group, argv, readonly) for qemu-img."""
+    for sub, spec in IMG.items():
+        groups, readonly = spec["groups"], spec["readonly"]
+        for operands in spec["operands"]:
+            yield sub, [sub] + operands, readonly
+            chosen = [[g] for g in groups] + [list(p) for p in itertools.combinations(groups, 2)]
+            for combo in chosen:
+                flat = [t for g in combo for t in g]
+                yield sub, [sub] + flat + operands, readonly          # all before
+                yield sub, [sub] + operands + flat, readonly          # all after
+                if len(combo) == 2:
+                    yield sub, [sub] + combo[0] + operands + combo[1], readonly
+                if len(operands) == 2:
+                    yield sub, [sub] + [operands[0]] + flat + [operands[1]], readonly
+            for g in groups:
+                if len(g) == 2:
+                    for bad in BAD_VALUES:
+                        yield sub, [sub, g[0], bad] + operands, readonly
+        yield sub, [sub], readonly                                    # no operands
+        yield sub, [sub, "--bogus-option"] + spec["operands"][0], readonly
+
+
+def io_cases():
+    """Yields (group, argv, readonly) for qemu-io."""
+    image = "base.qcow2"
+    for name, (groups, operands) in IO_COMMANDS.items():
+        writes = name in ("write", "writev", "discard", "truncate")
+        variants = [[]] + [[g] for g in groups] + [list(p) for p in itertools.combinations(groups, 2)]
+        for combo in variants:
+            flat = [t for g in combo for t in g]
+            for cmd in {" ".join([name] + flat + operands), " ".join([name] + operands + flat)}:
+                yield "io " + name, ["-f", "qcow2", "-c", cmd, image], False
+                yield "io " + name, ["-c", cmd, image, "-f", "qcow2"], False
+                yield "io " + name, ["-r", "-c", cmd, image], True
+                if writes:
+                    yield "io " + name, ["-s", "-c", cmd, image], True
+    for opt in IO_OPTIONS:
+        for cmd in ("write -P 0x99 0 4k", "read -P 0x11 0 4k", "map"):
+            ro = "-r" in opt or "-s" in opt or not cmd.startswith("write")
+            yield "io options", opt + ["-c", cmd, image], ro
+            yield "io options", ["-c", cmd, image] + opt, ro
+            yield "io options", ["-c", cmd] + opt + [image], ro
+
+
+FILTERS = [
+    (re.compile(r"[0-9]* ops; [0-9/:. sec]* \([0-9/.inf]* [EPTGMKiBbytes]*/sec and "
+                r"[0-9/.inf]* ops/sec\)"), "X ops; TIME"),
+    (re.compile(r"^[0-9]+,[0-9]+,[0-9:.]+,[0-9.]+,[0-9.]+$", re.M), "CSV"),
+    (re.compile(r"^disk size: .*$", re.M), "disk size: X"),
+    (re.compile(r'"actual-size": [0-9]+'), '"actual-size": X'),
+    (re.compile(r"Run completed in [0-9.]+ seconds\."), "Run completed in X seconds."),
+    (re.compile(r"/var/tmp/vl\.[A-Za-z0-9]+"), "TMP"),
+]
+
+
+def normalise(text, folder):
+    text = text.replace(folder + "/", "").replace(folder, ".")
+    for pattern, repl in FILTERS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.md5(f.read()).hexdigest()
+
+
+def run(tool_dir, tool, argv, cwd):
+    try:
+        p = subprocess.run([os.path.join(tool_dir, tool)] + argv, cwd=cwd, capture_output=True,
+                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
+        out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+        return out, p.returncode
+    except subprocess.TimeoutExpired:
+        return "TIMEOUT", -999
+
+
+def same_content(a, b):
+    """Two images equal in content (qemu-img compare -U), b passing qemu-img check."""
+    cmp = subprocess.run(["qemu-img", "compare", "-U", a, b], capture_output=True,
+                         timeout=TIMEOUT)
+    if cmp.returncode != 0:
+        return False
+    with open(b, "rb") as f:
+        if f.read(4) != b"QFI\xfb":
+            return True
+    chk = subprocess.run(["qemu-img", "check", "-U", b], capture_output=True, timeout=TIMEOUT)
+    return chk.returncode == 0
+
+
+def compare_case(work, tools, tool, argv, readonly):
+    """Returns None when the case agrees, else a short reason."""
+    outs = {}
+    before = {}
+    for impl in ("qemu", "strata"):
+        folder = os.path.join(work, impl)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(os.path.join(work, "fixtures"), folder)
+        before[impl] = {f: digest(os.path.join(folder, f)) for f in FIXTURES}
+        out, rc = run(tools[impl], tool, argv, folder)
+        outs[impl] = (normalise(out, folder), rc)
+    q, s = outs["qemu"], outs["strata"]
+    if s[1] == -999:
+        return "strata hangs"
+    if s[1] < 0 or s[1] >= 128:
+        return "strata crashed (status %d)" % s[1]
+    sdir, qdir = os.path.join(work, "strata"), os.path.join(work, "qemu")
+    if readonly:
+        for f in FIXTURES:
+            if digest(os.path.join(sdir, f)) != before["strata"][f]:
+                return "strata wrote %s although the command promises not to write" % f
+    if q != s:
+        return "output or status differs"
+    for f in sorted(set(os.listdir(qdir)) | set(os.listdir(sdir))):
+        qf, sf = os.path.join(qdir, f), os.path.join(sdir, f)
+        if os.path.exists(qf) != os.path.exists(sf):
+            return "file %s exists in one folder only" % f
+        if not os.path.isfile(qf) or digest(qf) == digest(sf):
+            continue
+        if not same_content(qf, sf):
+            return "image %s differs in content (or fails qemu-img check)" % f
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--strata-img", required=True)
+    ap.add_argument("--strata-io", required=True)
+    ap.add_argument("--slice", default="0/1", help="K/N: every N-th case from the K-th")
+    ap.add_argument("--known", default=os.path.join(os.path.dirname(__file__),
+                                                    "known_divergences.txt"))
+    ap.add_argument("--list-divergences", action="store_true",
+                    help="print every divergence as a known_divergences.txt line")
+    args = ap.parse_args()
+    k, n = (int(x) for x in args.slice.split("/"))
+
+    known = {}
+    with open(args.known) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line and not line.startswith("#"):
+                case, _, reason = line.partition("\t")
+                known[case] = reason
+
+    work = tempfile.mkdtemp(prefix="dropin.", dir=os.environ.get("TEST_TMPDIR"))
+    try:
+        tools = {"qemu": os.path.join(work, "bin-qemu"), "strata": os.path.join(work, "bin-strata")}
+        for impl in tools:
+            os.mkdir(tools[impl])
+        for tool, strata in (("qemu-img", args.strata_img), ("qemu-io", args.strata_io)):
+            os.symlink(shutil.which(tool), os.path.join(tools["qemu"], tool))
+            os.symlink(os.path.abspath(strata), os.path.join(tools["strata"], tool))
+        fixtures = os.path.join(work, "fixtures")
+        os.mkdir(fixtures)
+        subprocess.run(["bash", "-c", FIXTURE_SCRIPT], cwd=fixtures, check=True)
+
+        cases = [("qemu-img",) + c for c in img_cases()] + [("qemu-io",) + c for c in io_cases()]
+        seen = set()
+        table = collections.OrderedDict()
+        new_divergences, fixed = [], []
+        for index, (tool, group, argv, readonly) in enumerate(cases):
+            key = tool + " " + " ".join(repr(a) if (" " in a or a == "") else a for a in argv)
+            if key in seen:
+                continue
+            seen.add(key)
+            if index % n != k:
+                continue
+            reason = compare_case(work, tools, tool, argv, readonly)
+            row = table.setdefault(group, [0, 0])
+            row[0] += 1
+            if reason is None:
+                row[1] += 1
+                if key in known:
+                    fixed.append(key)
+            elif args.list_divergences:
+                print("%s\t%s" % (key, reason))
+            elif key not in known:
+                new_divergences.append((key, reason))
+        print("%-16s %8s %8s" % ("subcommand", "compared", "agree"))
+        for group, (compared, agree) in table.items():
+            print("%-16s %8d %8d" % (group, compared, agree))
+        total = sum(r[0] for r in table.values())
+        agree = sum(r[1] for r in table.values())
+        print("%-16s %8d %8d" % ("total", total, agree))
+        for key, reason in new_divergences:
+            print("NEW DIVERGENCE: %s: %s" % (key, reason))
+        for key in fixed:
+            print("NOW AGREES (remove from known_divergences.txt): %s" % key)
+        return 1 if (new_divergences or fixed) and not args.list_divergences else 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
