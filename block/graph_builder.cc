@@ -21,6 +21,8 @@ namespace {
 
 // Bytes of the image header given to format probes.
 constexpr uint64_t kProbeBytes = 2048;
+// How deeply child nodes may nest in options (a backing chain given inline counts too).
+constexpr int kMaxOptionDepth = 512;
 
 OpenFlags FlagsFromOptions(const proto::BlockdevOptions& options, OpenFlags flags) {
   if (options.has_read_only()) flags.read_only = options.read_only();
@@ -154,6 +156,44 @@ absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenWithTemporaryOverlay(
   return OpenGraph(options, flags, PermissionSet{});
 }
 
+// QEMU's rule for a child given by a filename but no driver: a node's "file" child is a
+// protocol node (driver from the filename's prefix, else "file"); any other child
+// ("image" of blkdebug, "backing", ...) is an image whose format is probed. Fills in the
+// drivers throughout `tree`, so that a nested format node needs no explicit driver.
+absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags& flags,
+                                 int depth = 0) {
+  if (depth > kMaxOptionDepth) return ErrnoError(EINVAL, "Options nest too deeply");
+  static constexpr const char* kChildKeys[] = {"file", "image", "backing", "data-file"};
+  auto& fields = *tree.mutable_fields();
+  for (const char* key : kChildKeys) {
+    auto it = fields.find(key);
+    if (it == fields.end() || !it->second.has_struct_value()) continue;
+    google::protobuf::Struct& child = *it->second.mutable_struct_value();
+    auto& cf = *child.mutable_fields();
+    auto filename = cf.find("filename");
+    if (!cf.contains("driver") && filename != cf.end() &&
+        filename->second.kind_case() == google::protobuf::Value::kStringValue) {
+      const std::string name = filename->second.string_value();
+      STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct protocol, ProtocolTreeForFilename(name));
+      if (std::string(key) == "file") {
+        MergeTree(protocol, &child);
+      } else {
+        STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> header, ReadProbeHeader(protocol, flags));
+        const BlockDriver* probed = DriverRegistry::Global().ProbeFormat(header, name);
+        cf.erase("filename");
+        MergeTree(child, &protocol);
+        google::protobuf::Struct format;
+        auto& ff = *format.mutable_fields();
+        ff["driver"].set_string_value(probed != nullptr ? std::string(probed->name()) : "raw");
+        *ff["file"].mutable_struct_value() = std::move(protocol);
+        child = std::move(format);
+      }
+    }
+    STRATA_RETURN_IF_ERROR(FillImplicitDrivers(child, flags, depth + 1));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
@@ -255,6 +295,7 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
   } else if (!request.format.empty()) {
     fields["driver"].set_string_value(request.format);
   }
+  STRATA_RETURN_IF_ERROR(FillImplicitDrivers(tree, request.flags));
 
   OpenFlags flags = request.flags;
   flags.format_probed = result.probed_raw;

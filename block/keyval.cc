@@ -49,6 +49,13 @@ absl::StatusOr<google::protobuf::Struct> ParseKeyval(absl::string_view text) {
     if (pos < text.size()) ++pos;  // Skip the separating comma.
 
     std::vector<absl::string_view> fragments = absl::StrSplit(key, '.');
+    // Every part is a level of nesting, and later steps recurse over it: bounded.
+    constexpr size_t kMaxKeyParts = 256;
+    if (fragments.size() > kMaxKeyParts) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter '", key.substr(0, 64),
+                                             "...' nests more than ", kMaxKeyParts,
+                                             " levels"));
+    }
     google::protobuf::Struct* node = &root;
     for (size_t i = 0; i < fragments.size(); ++i) {
       if (fragments[i].empty()) {

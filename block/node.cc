@@ -191,15 +191,21 @@ absl::Status BlockDriverState::PaddedPwritev(uint64_t offset, uint64_t bytes,
   uint64_t head_len = offset - begin;
   uint64_t tail_len = end - (offset + bytes);
   bool same_block = end - begin == alignment_;
-  if (head_len > 0 || same_block) {
+  // QEMU's events: the head pair when there is a head, the tail pair when there is a
+  // tail. A write within one block reads that block once (into `head`).
+  if (head_len > 0) {
     NotifySelf(DebugEvent::kPwritevRmwHead);
     STRATA_RETURN_IF_ERROR(instance_->Preadv(begin, alignment_, head.AsIoVector(), 0));
     NotifySelf(DebugEvent::kPwritevRmwAfterHead);
   }
-  if (tail_len > 0 && !same_block) {
+  if (tail_len > 0) {
     NotifySelf(DebugEvent::kPwritevRmwTail);
-    STRATA_RETURN_IF_ERROR(
-        instance_->Preadv(end - alignment_, alignment_, tail.AsIoVector(), 0));
+    if (!same_block) {
+      STRATA_RETURN_IF_ERROR(
+          instance_->Preadv(end - alignment_, alignment_, tail.AsIoVector(), 0));
+    } else if (head_len == 0) {
+      STRATA_RETURN_IF_ERROR(instance_->Preadv(begin, alignment_, head.AsIoVector(), 0));
+    }
     NotifySelf(DebugEvent::kPwritevRmwAfterTail);
   }
   IoVector padded;
@@ -327,6 +333,27 @@ absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatus(uint64_t offset, ui
     }
   }
   return s;
+}
+
+absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatusAbove(uint64_t offset,
+                                                                  uint64_t bytes) {
+  BlockDriverState* node = this;
+  for (;;) {
+    STRATA_ASSIGN_OR_RETURN(BlockStatus s, node->GetBlockStatus(offset, bytes));
+    if (s.bytes == 0) {  // past this node's end: zeroes
+      BlockStatus zero;
+      zero.bytes = bytes;
+      zero.zero = true;
+      return zero;
+    }
+    const bool last = node->backing() == nullptr;
+    if (s.allocated || s.zero || s.data || last) {
+      if (!s.allocated && last && !s.data) s.zero = true;
+      return s;
+    }
+    bytes = s.bytes;
+    node = &node->backing()->node();
+  }
 }
 
 absl::StatusOr<uint64_t> BlockDriverState::IsAllocated(uint64_t offset, uint64_t bytes,

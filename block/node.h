@@ -74,6 +74,10 @@ class BlockDriverState {
   // With want_zero, allocated data whose host range reads as zero is reported zero.
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes,
                                              bool want_zero = true);
+  // Block status through the whole backing chain (QEMU's block_status_above): the answer
+  // of the first node that decides the run; `zero` also where no node does (reads give
+  // zeroes). Lets copies and comparisons skip what is not allocated anywhere.
+  absl::StatusOr<BlockStatus> GetBlockStatusAbove(uint64_t offset, uint64_t bytes);
   // True in *allocated if the run at `offset` is allocated in this node (data or zero,
   // not inherited from a backing node); returns the run length (<= bytes).
   absl::StatusOr<uint64_t> IsAllocated(uint64_t offset, uint64_t bytes, bool* allocated);

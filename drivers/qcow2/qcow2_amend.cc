@@ -151,10 +151,22 @@ absl::Status Qcow2Instance::ChangeRefcountOrder(uint32_t refcount_order) {
   STRATA_ASSIGN_OR_RETURN(const uint64_t file_length, file_->node().GetLength());
   const uint64_t clusters =
       std::max(refcounts_->end_cluster(), DivRoundUp(file_length, cluster_size_));
-  // The old structure keeps its own refcounts here, so the new one goes elsewhere.
+  // The refcounts are untrusted input. A refcount block that lies on other metadata
+  // cannot be read as refcounts at all (QEMU fails the same way).
+  using Index = MetadataOverlapIndex;
+  for (uint64_t block : refcounts_->table()) {
+    const uint64_t offset = block & kReftableOffsetMask;
+    if (offset != 0 && OverlapsMetadata(offset, cluster_size_, Index::kRefcountBlock)) {
+      return Prefixed("Overlap check failed", ErrnoError(EIO));
+    }
+  }
+  // The old structure keeps its own refcounts here, so the new one goes elsewhere; every
+  // cluster holding metadata counts as used whatever its refcount says, so the new
+  // structure is never laid over the header or a table.
   std::vector<uint64_t> refs(clusters);
   for (uint64_t c = 0; c < clusters; ++c) {
     STRATA_ASSIGN_OR_RETURN(refs[c], refcounts_->GetRefcount(c));
+    if (refs[c] == 0 && OverlapsMetadata(c << cluster_bits_, cluster_size_, 0)) refs[c] = 1;
     if (refs[c] > layout->refcount_max()) {
       return ErrnoError(EINVAL, absl::StrFormat("Cannot decrease refcount entry width to %u "
                                                 "bits: Cluster at offset %#" PRIx64

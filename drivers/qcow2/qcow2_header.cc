@@ -165,7 +165,12 @@ absl::StatusOr<Qcow2Header> ParseHeader(absl::Span<const uint8_t> buf, uint64_t 
   const uint64_t needed_l1 = DivRoundUp(h.size, cs * l2_entries);
   if (needed_l1 > (kMaxL1Bytes / 8)) return Invalid("Image is too big");
   if (h.l1_size < needed_l1) return Invalid("L1 table is too small");
-  if (h.l1_size > 0 && !offset_ok(h.l1_table_offset, uint64_t{h.l1_size} * 8)) {
+  // As QEMU: the active L1 table may lie (partly) past the end of the file, where it
+  // reads as zeroes; its size is bounded above, so memory at open stays bounded.
+  auto table_ok = [&](uint64_t offset, uint64_t bytes) {
+    return offset % cs == 0 && offset <= uint64_t{INT64_MAX} - bytes;
+  };
+  if (h.l1_size > 0 && !table_ok(h.l1_table_offset, uint64_t{h.l1_size} * 8)) {
     return Invalid("Active L1 table offset invalid");
   }
   if (h.backing_file_offset != 0) {

@@ -86,9 +86,23 @@ TEST(Qcow2HeaderTest, RejectsBadHeadersWithQemusMessages) {
   expect([](auto& c) { StoreBe32(&c[56], 0); },
          "Image does not contain a reference count table");
   expect([](auto& c) { StoreBe32(&c[36], 0); }, "L1 table is too small");
-  expect([](auto& c) { StoreBe64(&c[40], 0x1000000); }, "Active L1 table offset invalid");
+  expect([](auto& c) { StoreBe64(&c[40], 0x1000008); }, "Active L1 table offset invalid");
+  expect([](auto& c) {
+    StoreBe64(&c[40], 0x7fffffffffff0000);
+    StoreBe32(&c[36], 0x400000);
+  }, "Active L1 table offset invalid");
   expect([](auto& c) { StoreBe32(&c[116], 0x7fffffff); }, "Header extension too large");
   expect([](auto& c) {}, "Reference count table offset invalid", 0x10000);  // truncated file
+}
+
+// QEMU opens an image whose active L1 table lies past the end of the file (it reads as
+// zeroes there); only its alignment and size are checked.
+TEST(Qcow2HeaderTest, AcceptsActiveL1PastTheEndOfTheFile) {
+  Qcow2Header h = Fresh(3);
+  ASSERT_OK_AND_ASSIGN(std::vector<uint8_t> c0, SerializeHeader(h));
+  StoreBe64(&c0[40], uint64_t{1} << 40);
+  ASSERT_OK_AND_ASSIGN(Qcow2Header parsed, ParseHeader(c0, 0x40000));
+  EXPECT_EQ(parsed.l1_table_offset, uint64_t{1} << 40);
 }
 
 }  // namespace

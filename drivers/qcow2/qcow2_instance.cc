@@ -138,8 +138,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
       proto::BlockdevRef ref;
       if (!h.backing_format.empty() && DriverRegistry::Global().Find(h.backing_format) == nullptr) {
         // Never probe instead: the image said what its backing file is.
-        return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", h.backing_format,
-                                               "'\nCould not open backing file"));
+        return ErrnoError(EINVAL, absl::StrCat("Could not open backing file: Unknown driver '",
+                                               h.backing_format, "'"));
       }
       if (!h.backing_format.empty()) {
         proto::BlockdevOptions* o = ref.mutable_options();
@@ -161,8 +161,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
                                                          FormatChildPermissions(true),
                                                          backing_flags);
       if (!backing.ok()) {
-        return ErrnoError(ErrnoOf(backing.status()),
-                          absl::StrCat(backing.status().message(), "\nCould not open backing file"));
+        return Prefixed("Could not open backing file", backing.status());
       }
       inst->backing_ = *backing;
     }
@@ -203,6 +202,15 @@ absl::StatusOr<uint64_t> Qcow2Instance::MappingRunBytes(uint64_t offset, uint64_
   const uint64_t host = entry & kL2OffsetMask;
   uint64_t run = std::min(cluster_size_ - (offset & (cluster_size_ - 1)), bytes);
   for (uint64_t gc = first_gc + 1; run < bytes && type != ClusterType::kCompressed; ++gc) {
+    const uint64_t l1_index = gc / l2_entries_;
+    if (type == ClusterType::kUnallocated && gc % l2_entries_ == 0 &&
+        (l1_index >= l1_.size() || (l1_[l1_index] & kL1OffsetMask) == 0)) {
+      // A whole L2 range without a table: one step, so that time follows what is
+      // allocated and not the virtual size.
+      run += std::min(l2_entries_ << cluster_bits_, bytes - run);
+      gc += l2_entries_ - 1;
+      continue;
+    }
     STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(gc));
     if (TypeOf(next) != type) break;
     if ((type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
@@ -291,6 +299,7 @@ absl::Status Qcow2Instance::WriteL1Entry(uint64_t l1_index) {
   STRATA_RETURN_IF_ERROR(
       CheckMetadataOverlap(header_.l1_table_offset + first * 8, raw.size(),
                            overlap_ignore_ | MetadataOverlapIndex::kActiveL1));
+  NoteUncountedWrite(header_.l1_table_offset + (first + count) * 8);
   STRATA_RETURN_IF_ERROR(
       file_->node().Pwrite(header_.l1_table_offset + first * 8, raw.size(), raw.data()));
   return file_->node().Flush();
@@ -750,6 +759,7 @@ absl::Status Qcow2Instance::WriteL1() {
   file_->NotifyDebugEvent(DebugEvent::kL1Update);
   STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(header_.l1_table_offset, raw.size(),
                                               overlap_ignore_ | MetadataOverlapIndex::kActiveL1));
+  NoteUncountedWrite(header_.l1_table_offset + raw.size());
   STRATA_RETURN_IF_ERROR(file_->node().Pwrite(header_.l1_table_offset, raw.size(), raw.data()));
   l1_dirty_ = false;
   return absl::OkStatus();
@@ -938,7 +948,9 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
   l1_.resize(new_size, 0);
   ++l1_epoch_;
   if (old_clusters > 0 && old_offset != 0) {
-    STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(old_offset, old_clusters));
+    // The switch is done; an old table the refcounts do not count (a hostile image) is
+    // left as it is, as QEMU does: at worst a leak, never a failed grow.
+    (void)refcounts_->FreeClusters(old_offset, old_clusters);
   }
   return absl::OkStatus();
 }

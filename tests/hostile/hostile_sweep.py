@@ -314,6 +314,7 @@ COMMANDS = [
     ("qemu-io", ["-c", "read 0 128k", "img.qcow2"], None),
     ("qemu-io", ["-c", "write -s evil.sector 0 512", "img.qcow2"], None),
 ]
+STDIN = "<stdin>"
 # Inputs that are not images: qemu-io commands with hostile arguments on a sane image.
 INPUT_CASES = [
     ("write -s with a 3 GiB sparse pattern file", "truncate -s 3G big.pattern",
@@ -325,14 +326,20 @@ INPUT_CASES = [
       "img.qcow2"]),
     ("blkdebug config is a 3 GiB sparse file", "truncate -s 3G big.conf",
      ["-c", "read 0 512", "blkdebug:big.conf:img.qcow2"]),
+    # Too many for a command line: the commands come on standard input.
     ("20000 aio_write before aio_flush", "",
-     sum([["-c", "aio_write -q -P 1 %d 512" % (i * 512)] for i in range(20000)], [])
-     + ["-c", "aio_flush", "img.qcow2"]),
-    ("json key with 100000 dotted parts", "",
-     ["--image-opts", "driver=qcow2,file.filename=img.qcow2," + "a." * 100000 + "b=1",
+     ["img.qcow2", STDIN, "".join("aio_write -q -P 1 %d 512\n" % (i * 512)
+                                  for i in range(20000)) + "aio_flush\n"]),
+    # One argument may hold at most 128 KiB; longer inputs come through `open` on stdin.
+    ("keyval key with 50000 dotted parts", "",
+     ["--image-opts", "driver=qcow2,file.filename=img.qcow2," + "a." * 50000 + "b=1",
       "-c", "read 0 512"]),
-    ("json with 100000 nested arrays", "",
-     ["-c", "read 0 512", "json:" + "[" * 100000 + "]" * 100000]),
+    ("keyval key with 1000000 dotted parts", "",
+     [STDIN, "open -o driver=qcow2,file.filename=img.qcow2," + "a." * 1000000 + "b=1\n"]),
+    ("json with 30000 nested arrays", "",
+     ["-c", "read 0 512", "json:" + "[" * 30000 + "]" * 30000]),
+    ("json with 1000000 nested objects", "",
+     [STDIN, "open json:" + '{"a":' * 1000000 + "1" + "}" * 1000000 + "\n"]),
 ]
 
 
@@ -341,9 +348,15 @@ def limit_memory():
 
 
 def run(binary, argv, cwd):
+    stdin_text = None
+    if STDIN in argv:  # [..., STDIN, text]: the text is the standard input
+        stdin_text = argv[argv.index(STDIN) + 1].encode()
+        argv = argv[:argv.index(STDIN)]
     try:
         p = subprocess.run([binary] + argv, cwd=cwd, capture_output=True, timeout=TIMEOUT,
-                           stdin=subprocess.DEVNULL, preexec_fn=limit_memory)
+                           input=stdin_text,
+                           stdin=None if stdin_text is not None else subprocess.DEVNULL,
+                           preexec_fn=limit_memory)
         return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
     except subprocess.TimeoutExpired:
         return None, "TIMEOUT"
@@ -360,7 +373,7 @@ def magic_ok(path):
 
 
 def data_readable(cwd, pattern, offset, length):
-    p = subprocess.run(["qemu-io", "-U", "-r", "-f", "qcow2", "-c",
+    p = subprocess.run(["qemu-io", "-U", "-r", "-c",
                         "read -P %#x %s %s" % (pattern, offset, length), "img.qcow2"],
                        cwd=cwd, capture_output=True, timeout=TIMEOUT)
     return p.returncode == 0 and b"Pattern verification failed" not in p.stdout
@@ -452,7 +465,8 @@ def main():
             classes, detail = classify(name, tool, argv, check, tools, work,
                                        made_for.get(name, made))
             runs += 1
-            short = " ".join(a if len(a) < 60 else a[:57] + "..." for a in argv)
+            shown = argv[:argv.index(STDIN)] + ["< commands"] if STDIN in argv else argv
+            short = " ".join(a if len(a) < 60 else a[:57] + "..." for a in shown)
             key = "%s | %s %s" % (name, tool, short)
             for c in classes:
                 counts[c] += 1

@@ -127,7 +127,8 @@ int CheckMain(const Args& args) {
   request.flags.read_only = fix == 0;
   request.flags.check_mode = true;
   request.flags.force_share = force_share;
-  request.flags.no_backing = true;
+  // The backing chain is opened too (as qemu-img does): a missing or unknown backing file
+  // fails the check.
   absl::StatusOr<OpenedImage> image = OpenImage(request);
   if (!image.ok()) {
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ", image.status().message()));

@@ -208,16 +208,40 @@ int ConvertMain(const Args& args) {
     return absl::OkStatus();
   };
   // The copy in chunks: (source, offset in it, offset in the target, length).
+  // A run the whole source chain reads as zeroes is one `zero` chunk (never read; written
+  // as zeroes only where the target may hold other data), so that time and memory follow
+  // what is allocated, not the virtual size. With -B the top image's own decisions are
+  // needed per chunk (below), so every chunk is visited.
   struct Chunk {
     BlockBackend* src;
     uint64_t src_off, dst_off, bytes;
+    bool zero = false;
   };
   std::vector<Chunk> chunks;
   uint64_t out_off = 0;
   for (auto& src : sources) {
     const uint64_t len = src->GetLength().value_or(0);
-    for (uint64_t off = 0; off < len; off += kChunkBytes) {
-      chunks.push_back({src.get(), off, out_off + off, std::min(kChunkBytes, len - off)});
+    for (uint64_t off = 0; off < len;) {
+      if (!target_has_backing) {
+        absl::StatusOr<BlockStatus> st = src->root().GetBlockStatusAbove(off, len - off);
+        if (!st.ok()) {
+          tools::ErrorReport(absl::StrCat("error while reading block status at offset ", off,
+                                          ": ", StrError(ErrnoOf(st.status()))));
+          return 1;
+        }
+        // Zero chunks keep to the grid of data chunks (multiples of kChunkBytes), so the
+        // pieces written, and with -c the clusters compressed, are the same as without.
+        const uint64_t run_end = std::min(off + st->bytes, len);
+        const uint64_t grid_end = run_end == len ? len : run_end / kChunkBytes * kChunkBytes;
+        if (st->zero && off % kChunkBytes == 0 && grid_end > off) {
+          chunks.push_back({src.get(), off, out_off + off, grid_end - off, true});
+          off = grid_end;
+          continue;
+        }
+      }
+      const uint64_t n = std::min(kChunkBytes - off % kChunkBytes, len - off);
+      chunks.push_back({src.get(), off, out_off + off, n});
+      off += n;
     }
     out_off += len;
   }
@@ -225,6 +249,19 @@ int ConvertMain(const Args& args) {
   BufferPool buffers(kChunkBytes);
   auto copy_chunk = [&](uint64_t index, const std::function<void()>& wait_turn) -> absl::Status {
     const Chunk& c = chunks[index];
+    if (c.zero) {
+      wait_turn();
+      if (write_zero_runs) {
+        absl::Status ws = out->PwriteZeroes(c.dst_off, c.bytes, kReqMayUnmap);
+        if (!ws.ok()) return IoFailed("writing", c.dst_off, ws);
+      }
+      if (progress && total > 0) {
+        absl::MutexLock lock(&progress_mu);
+        done_bytes += c.bytes;
+        PrintProgress(100.0 * done_bytes / total);
+      }
+      return absl::OkStatus();
+    }
     BufferPool::Lease buf = buffers.Take();  // only the bytes read below are written
     // What to write: (offset in the chunk, length, zeroes rather than data).
     struct Run {

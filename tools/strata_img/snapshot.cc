@@ -53,8 +53,7 @@ int SnapshotMain(const Args& args) {
   if (action == Action::kNone) action = Action::kList;
   const bool writable = action != Action::kList;
   std::unique_ptr<BlockBackend> blk =
-      OpenForTool(filename, fmt, writable, image_opts, "writeback", force_share,
-                  /*no_backing=*/true);
+      OpenForTool(filename, fmt, writable, image_opts, "writeback", force_share);
   if (!blk) return 1;
   DriverInstance& image = blk->root().instance();
   absl::Status s;

@@ -364,6 +364,7 @@ bool RemoveBreakCommand(IoSession& s, const Args& argv) {
 
 bool ResumeCommand(IoSession& s, const Args& argv) {
   DebugBreakpoints* bp = s.breakpoints();
+  s.NoteResume();
   absl::Status st = bp ? bp->Resume(argv[1]) : ErrnoError(ENOTSUP);
   if (!st.ok()) {
     std::printf("Could not resume request: %s\n", StrError(ErrnoOf(st)).c_str());

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <system_error>
+#include <tuple>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -59,7 +60,7 @@ void IoSession::StartAio(std::function<std::function<void()>()> work) {
   auto body = [this, seq, done, work = std::move(work)] {
     std::function<void()> report = work();
     absl::MutexLock lock(&aio_mu_);
-    finished_.emplace_back(seq, std::move(report));
+    finished_.push_back(FinishedAio{resume_epoch_, seq, std::move(report)});
     --running_aio_;
     done->store(true);
   };
@@ -82,24 +83,43 @@ DebugBreakpoints* IoSession::breakpoints() {
 void IoSession::WaitForUnsuspendedAio() {
   DebugBreakpoints* bp = breakpoints();
   if (bp == nullptr) return WaitForAio();
+  // A request may wait on one parked at a breakpoint (an overlapping write serialised
+  // behind it): it cannot finish before a `resume`, so while some request is parked, a
+  // quarter second without any request finishing ends the wait instead of hanging.
+  int last_running = -1;
+  absl::Time last_progress = absl::Now();
   for (;;) {
     int running = RunningAio();
     if (running == 0) return WaitForAio();
-    if (running <= bp->SuspendedCount()) return;
+    const int suspended = bp->SuspendedCount();
+    if (running <= suspended) return;
+    if (running != last_running) {
+      last_running = running;
+      last_progress = absl::Now();
+    } else if (suspended > 0 && absl::Now() - last_progress > absl::Milliseconds(250)) {
+      return;
+    }
     absl::SleepFor(absl::Milliseconds(1));
   }
 }
 
+void IoSession::NoteResume() {
+  absl::MutexLock lock(&aio_mu_);
+  ++resume_epoch_;
+}
+
 void IoSession::PrintFinishedAio() {
-  std::vector<std::pair<uint64_t, std::function<void()>>> reports;
+  std::vector<FinishedAio> reports;
   {
     absl::MutexLock lock(&aio_mu_);
     reports.swap(finished_);
   }
-  // Submission order, so that output does not depend on thread scheduling.
-  std::sort(reports.begin(), reports.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  for (auto& r : reports) r.second();
+  // Requests that finished before a `resume` first (as qemu-io completes them), then by
+  // submission order, so that output does not depend on thread scheduling.
+  std::sort(reports.begin(), reports.end(), [](const FinishedAio& a, const FinishedAio& b) {
+    return std::tie(a.epoch, a.seq) < std::tie(b.epoch, b.seq);
+  });
+  for (auto& r : reports) r.report();
 }
 
 void IoSession::WaitForAio() {
@@ -162,10 +182,15 @@ bool IoSession::Run(const std::vector<std::string>& argv) {
     return false;
   }
   // qemu-io submits an aio request before the next command runs, so a later synchronous
-  // command sees its effect. Reports of finished aio requests are printed only by
-  // aio_flush, close and exit: qemu-io prints them whenever its event loop happens to run,
-  // which scripts cannot rely on (iotests always use aio_flush).
+  // command sees its effect. qemu-io prints the reports of finished aio requests when its
+  // event loop runs: during any synchronous I/O command (before that command's own
+  // report), at aio_flush, close and exit. Commands that do no I/O do not run it.
   if (!cmd->async) WaitForUnsuspendedAio();
+  static constexpr const char* kPollingCommands[] = {
+      "read", "readv", "write", "writev", "discard", "flush", "truncate", "map", "alloc"};
+  for (const char* name : kPollingCommands) {
+    if (std::string(cmd->name) == name) PrintFinishedAio();
+  }
   return cmd->run(*this, argv);
 }
 

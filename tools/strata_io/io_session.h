@@ -72,6 +72,9 @@ class IoSession {
   int RunningAio();
   // The breakpoint controls of the open image's graph, or nullptr.
   DebugBreakpoints* breakpoints();
+  // A breakpoint `resume` ran: requests finishing from now on report after those that
+  // finished before it.
+  void NoteResume();
   // Waits for every aio request, then prints their reports.
   void DrainAio();
 
@@ -102,7 +105,13 @@ class IoSession {
   absl::Mutex aio_mu_;
   uint64_t next_aio_seq_ = 0;
   int running_aio_ ABSL_GUARDED_BY(aio_mu_) = 0;
-  std::vector<std::pair<uint64_t, std::function<void()>>> finished_ ABSL_GUARDED_BY(aio_mu_);
+  struct FinishedAio {
+    uint64_t epoch;  // resume_epoch_ when the request finished
+    uint64_t seq;    // submission order
+    std::function<void()> report;
+  };
+  std::vector<FinishedAio> finished_ ABSL_GUARDED_BY(aio_mu_);
+  uint64_t resume_epoch_ ABSL_GUARDED_BY(aio_mu_) = 0;
 };
 
 // Command helpers shared by the command files.
