@@ -212,7 +212,9 @@ absl::StatusOr<std::vector<uint8_t>> SerializeHeader(Qcow2Header& h) {
     StoreBe32(p + 96, h.refcount_order);
     StoreBe32(p + 100, h.header_length);
     p[104] = h.compression_type;
-    std::memcpy(p + base_len, h.unknown_header_fields.data(), h.unknown_header_fields.size());
+    if (!h.unknown_header_fields.empty()) {  // memcpy from an empty vector's null data is UB
+      std::memcpy(p + base_len, h.unknown_header_fields.data(), h.unknown_header_fields.size());
+    }
   }
   pos = h.header_length;
   auto put_ext = [&](uint32_t magic, const uint8_t* data, uint32_t len) -> bool {
