@@ -186,11 +186,7 @@ bool IoSession::Run(const std::vector<std::string>& argv) {
   // event loop runs: during any synchronous I/O command (before that command's own
   // report), at aio_flush, close and exit. Commands that do no I/O do not run it.
   if (!cmd->async) WaitForUnsuspendedAio();
-  static constexpr const char* kPollingCommands[] = {
-      "read", "readv", "write", "writev", "discard", "flush", "truncate", "map", "alloc"};
-  for (const char* name : kPollingCommands) {
-    if (std::string(cmd->name) == name) PrintFinishedAio();
-  }
+  if (cmd->polls) PrintFinishedAio();
   return cmd->run(*this, argv);
 }
 

@@ -33,7 +33,10 @@ struct Command {
   int max_args;  // -1 = unlimited
   bool needs_file;
   bool needs_write;
-  bool async;        // aio submission: does not wait for earlier aio requests  // refused with "Block node is read-only" on read-only images
+  bool async;        // aio submission: does not wait for earlier aio requests
+  // Synchronous I/O: qemu-io runs its event loop during the command, so reports of aio
+  // requests that finished are printed before the command's own.
+  bool polls = false;
   std::function<bool(IoSession&, const std::vector<std::string>&)> run;
   const char* help;  // extended help for `help name`, or nullptr
 };
