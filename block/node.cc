@@ -154,9 +154,9 @@ void BlockDriverState::EndSerialised(uint64_t offset, uint64_t bytes) {
 
 absl::Status BlockDriverState::AlignedPwritev(uint64_t offset, uint64_t bytes,
                                               const IoVector& qiov, uint32_t flags) {
-  write_generation_.fetch_add(1, std::memory_order_relaxed);
   NotifySelf(DebugEvent::kPwritev);
   absl::Status s = instance_->Pwritev(offset, bytes, qiov, flags);
+  NoteWriteCompleted();
   NotifySelf(DebugEvent::kPwritevDone);
   return s;
 }
@@ -225,9 +225,9 @@ absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uin
   STRATA_RETURN_IF_ERROR(CheckWritable());
   if (bytes == 0) return absl::OkStatus();
   if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
-    write_generation_.fetch_add(1, std::memory_order_relaxed);
     NotifySelf(DebugEvent::kPwritevZero);
     absl::Status s = instance_->PwriteZeroes(offset, bytes, flags);
+    NoteWriteCompleted();
     NotifySelf(DebugEvent::kPwritevDone);
     if (ErrnoOf(s) != ENOTSUP) return s;
     if (flags & kReqNoFallback) return s;
@@ -254,8 +254,8 @@ absl::Status BlockDriverState::ZeroesByBuffer(uint64_t offset, uint64_t bytes,
 absl::Status BlockDriverState::Pdiscard(uint64_t offset, uint64_t bytes) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   if (bytes == 0 || !flags_.discard_unmap) return absl::OkStatus();
-  write_generation_.fetch_add(1, std::memory_order_relaxed);
   absl::Status s = instance_->Pdiscard(offset, bytes);
+  NoteWriteCompleted();
   // Discard is advisory: a driver that cannot do it is not an error (QEMU ignores ENOTSUP).
   if (ErrnoOf(s) == ENOTSUP) return absl::OkStatus();
   return s;
@@ -270,7 +270,10 @@ absl::Status BlockDriverState::Flush() {
       primary->NotifyDebugEvent(DebugEvent::kFlushToDisk);
     }
     STRATA_RETURN_IF_ERROR(instance_->FlushToDisk());
-    flushed_generation_.store(gen, std::memory_order_release);
+    // Concurrent flushes may finish out of order: never move the mark backwards.
+    uint64_t seen = flushed_generation_.load(std::memory_order_relaxed);
+    while (seen < gen && !flushed_generation_.compare_exchange_weak(seen, gen)) {
+    }
   }
   for (auto& c : children_) STRATA_RETURN_IF_ERROR(c->node().Flush());
   return absl::OkStatus();
@@ -278,8 +281,9 @@ absl::Status BlockDriverState::Flush() {
 
 absl::Status BlockDriverState::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
-  write_generation_.fetch_add(1, std::memory_order_relaxed);
-  return instance_->Truncate(length, exact, prealloc);
+  absl::Status s = instance_->Truncate(length, exact, prealloc);
+  NoteWriteCompleted();
+  return s;
 }
 
 absl::StatusOr<uint64_t> BlockDriverState::GetLength() {

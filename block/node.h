@@ -135,7 +135,11 @@ class BlockDriverState {
   std::vector<std::unique_ptr<BdrvChild>> children_;
   bool closed_ = false;
 
-  // Write generation: bumped per write; the disk flush is skipped when nothing changed.
+  // Write generation: bumped when a write (or zero write, discard, truncate) completes,
+  // never when it starts, so that a flush reading generation G has seen every write
+  // counted in G finish before its disk flush; the disk flush is skipped when nothing
+  // completed since the last one. Failed writes count too (part may have landed).
+  void NoteWriteCompleted() { write_generation_.fetch_add(1, std::memory_order_release); }
   std::atomic<uint64_t> write_generation_{0};
   std::atomic<uint64_t> flushed_generation_{0};
 

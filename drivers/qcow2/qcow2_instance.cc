@@ -411,10 +411,16 @@ absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t 
 
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) {
-  // Mapping (and reads that need metadata: backing, zero, compressed) under the lock;
-  // reads of allocated clusters after it is released, counted in `inflight_io_` so that
-  // no cluster they read is freed and reused meanwhile.
-  std::vector<DataSegment> deferred;
+  // Mapping under the lock; every read that needs I/O (allocated clusters, the backing
+  // file, compressed clusters and their inflation) after it is released, in guest order,
+  // counted in `inflight_io_` so that no cluster they read is freed and reused meanwhile.
+  // A backing read under the lock would serialise every read of an overlay whose data
+  // lives in its base.
+  struct Mapped {
+    uint64_t gc, entry, in_cluster, len;
+    IoVector iov;
+  };
+  std::vector<Mapped> deferred;
   {
     absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
@@ -426,18 +432,18 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
       uint64_t in_cluster = pos & (cluster_size_ - 1);
       STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
       STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
-      if (TypeOf(entry) == ClusterType::kNormal) {
-        uint64_t host = entry & kL2OffsetMask;
-        if (host % cluster_size_ != 0) {
-          return SignalCorruption(
-              true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
-                                    "L2 index: %#x)", host, l1_[gc / l2_entries_] & kL1OffsetMask,
-                                    gc % l2_entries_));
-        }
-        deferred.push_back({host + in_cluster, len, qiov.Slice(done, len)});
+      const ClusterType type = TypeOf(entry);
+      if (type == ClusterType::kNormal && (entry & kL2OffsetMask) % cluster_size_ != 0) {
+        return SignalCorruption(
+            true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
+                                  "L2 index: %#x)", entry & kL2OffsetMask,
+                                  l1_[gc / l2_entries_] & kL1OffsetMask, gc % l2_entries_));
+      }
+      if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc ||
+          (type == ClusterType::kUnallocated && backing_ == nullptr)) {
+        qiov.Memset(done, 0, len);
       } else {
-        STRATA_RETURN_IF_ERROR(
-            ReadFromEntry(pos >> cluster_bits_, entry, in_cluster, len, qiov.Slice(done, len)));
+        deferred.push_back({gc, entry, in_cluster, len, qiov.Slice(done, len)});
       }
       done += len;
     }
@@ -445,9 +451,8 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
     ++inflight_io_;
   }
   absl::Status status;
-  for (const DataSegment& d : deferred) {
-    file_->NotifyDebugEvent(DebugEvent::kReadAio);
-    status = file_->node().Preadv(d.host, d.len, d.iov);
+  for (const Mapped& m : deferred) {
+    status = ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov);
     if (!status.ok()) break;
   }
   absl::MutexLock lock(&mu_);
