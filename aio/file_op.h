@@ -1,0 +1,80 @@
+// strata aio: FileOp, one operation on a file descriptor, and the awaitables that run it.
+//
+//   int64_t n = co_await aio::Preadv(fd, iov, iovcnt, offset);   // bytes, or -errno
+//
+// On a thread whose IoContext is current, the operation goes to that context's engine
+// (an io_uring submission, or the blocking pool for the threads engine) and the coroutine
+// resumes on the loop when it completes. On any other thread the syscall runs inline and
+// the coroutine does not suspend. A transfer may be short (as the syscall's); callers
+// loop. The iovec array and buffers must stay valid until the await returns.
+#ifndef STRATA_AIO_FILE_OP_H_
+#define STRATA_AIO_FILE_OP_H_
+
+#include <sys/uio.h>
+
+#include <coroutine>
+#include <cstdint>
+
+namespace strata::aio {
+
+class IoContext;
+
+struct FileOp {
+  enum class Kind { kReadv, kWritev, kFdatasync, kFallocate };
+  Kind kind = Kind::kReadv;
+  int fd = -1;
+  const struct iovec* iov = nullptr;
+  int iovcnt = 0;
+  uint64_t offset = 0;
+  uint64_t length = 0;  // kFallocate
+  int mode = 0;         // kFallocate
+  int64_t result = 0;   // bytes transferred, 0, or -errno
+  std::coroutine_handle<> waiter;  // resumed on `context` when done
+  IoContext* context = nullptr;
+
+  // Runs the syscall on this thread (EINTR retried); returns what `result` holds.
+  int64_t RunBlocking() const;
+};
+
+// co_await-able: runs `op` as described above and yields its result.
+class FileOpAwaiter {
+ public:
+  explicit FileOpAwaiter(const FileOp& op) : op_(op) {}
+  bool await_ready() noexcept;
+  void await_suspend(std::coroutine_handle<> h) noexcept;
+  int64_t await_resume() const noexcept { return op_.result; }
+
+ private:
+  FileOp op_;
+};
+
+inline FileOp MakeFileOp(FileOp::Kind kind, int fd, const struct iovec* iov = nullptr,
+                         int iovcnt = 0, uint64_t offset = 0) {
+  FileOp op;
+  op.kind = kind;
+  op.fd = fd;
+  op.iov = iov;
+  op.iovcnt = iovcnt;
+  op.offset = offset;
+  return op;
+}
+inline FileOpAwaiter Preadv(int fd, const struct iovec* iov, int iovcnt, uint64_t offset) {
+  return FileOpAwaiter(MakeFileOp(FileOp::Kind::kReadv, fd, iov, iovcnt, offset));
+}
+inline FileOpAwaiter Pwritev(int fd, const struct iovec* iov, int iovcnt, uint64_t offset) {
+  return FileOpAwaiter(MakeFileOp(FileOp::Kind::kWritev, fd, iov, iovcnt, offset));
+}
+inline FileOpAwaiter Fdatasync(int fd) {
+  return FileOpAwaiter(MakeFileOp(FileOp::Kind::kFdatasync, fd));
+}
+inline FileOpAwaiter Fallocate(int fd, int mode, uint64_t offset, uint64_t length) {
+  FileOp op = MakeFileOp(FileOp::Kind::kFallocate, fd);
+  op.mode = mode;
+  op.offset = offset;
+  op.length = length;
+  return FileOpAwaiter(op);
+}
+
+}  // namespace strata::aio
+
+#endif  // STRATA_AIO_FILE_OP_H_

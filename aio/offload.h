@@ -1,0 +1,56 @@
+// strata aio: Offload, running blocking work without blocking the loop.
+//
+//   absl::Status s = co_await aio::Offload([&] { return SomethingSynchronous(); });
+//
+// On a thread with a current IoContext the work runs on the shared blocking pool and the
+// coroutine resumes on its loop with the result; on any other thread it runs inline. The
+// work runs with no current context (synchronous code underneath stays synchronous).
+// References the work captures must stay valid until the await returns (they do when they
+// point into the awaiting coroutine's frame).
+#ifndef STRATA_AIO_OFFLOAD_H_
+#define STRATA_AIO_OFFLOAD_H_
+
+#include <coroutine>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "aio/blocking_pool.h"
+#include "aio/io_context.h"
+
+namespace strata::aio {
+
+template <typename Work>
+class OffloadAwaiter {
+ public:
+  using Result = std::invoke_result_t<Work&>;
+  explicit OffloadAwaiter(Work work) : work_(std::move(work)) {}
+
+  bool await_ready() {
+    context_ = IoContext::Current();
+    if (context_ != nullptr) return false;
+    result_.emplace(work_());
+    return true;
+  }
+  void await_suspend(std::coroutine_handle<> h) {
+    BlockingPool::Shared().Run([this, h]() {
+      result_.emplace(work_());
+      context_->Post(h);
+    });
+  }
+  Result await_resume() { return std::move(*result_); }
+
+ private:
+  Work work_;
+  IoContext* context_ = nullptr;
+  std::optional<Result> result_;
+};
+
+template <typename Work>
+OffloadAwaiter<Work> Offload(Work work) {
+  return OffloadAwaiter<Work>(std::move(work));
+}
+
+}  // namespace strata::aio
+
+#endif  // STRATA_AIO_OFFLOAD_H_
