@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <algorithm>
 #include <memory>
 
 namespace strata::aio {
@@ -13,18 +14,29 @@ std::atomic<bool> g_shared_created{false};
 
 }  // namespace
 
-BlockingPool::BlockingPool(int threads) {
-  if (threads < 1) threads = 1;
-  threads_.reserve(threads);
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { WorkerLoop(); });
+BlockingPool::BlockingPool(int base_threads, int max_threads)
+    : base_(std::max(base_threads, 1)), max_(std::max(max_threads, std::max(base_threads, 1))) {
+  {
+    absl::MutexLock lock(&mu_);
+    alive_ = base_;
+  }
+  base_threads_.reserve(base_);
+  for (int i = 0; i < base_; ++i) base_threads_.emplace_back([this] { WorkerLoop(false); });
 }
 
 BlockingPool::~BlockingPool() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    // Added threads are detached: wait until they are gone (they only leave the function
+    // after releasing mu_), then join the base ones.
+    mu_.Await(absl::Condition(
+        +[](BlockingPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+          return p->alive_ <= p->base_;
+        },
+        this));
   }
-  for (std::thread& t : threads_) t.join();
+  for (std::thread& t : base_threads_) t.join();
 }
 
 int BlockingPool::DefaultSize() {
@@ -42,33 +54,62 @@ bool BlockingPool::SetSharedSize(int threads) {
 }
 
 BlockingPool& BlockingPool::Shared() {
-  // Never destroyed: detached work may still be queued when static destructors run.
-  // released on purpose: joining at exit could wait on work that never ends (a request
+  // Released on purpose: joining at exit could wait on work that never ends (a request
   // parked at a breakpoint).
-  static BlockingPool& pool = [] () -> BlockingPool& {
+  static BlockingPool& pool = []() -> BlockingPool& {
     g_shared_created.store(true);
     int n = g_shared_size.load();
-    return *std::make_unique<BlockingPool>(n > 0 ? n : DefaultSize()).release();
+    n = n > 0 ? n : DefaultSize();
+    return *std::make_unique<BlockingPool>(n, std::max(n, 64)).release();
   }();
   return pool;
 }
 
-void BlockingPool::Run(absl::AnyInvocable<void() &&> work) {
-  absl::MutexLock lock(&mu_);
-  queue_.push_back(std::move(work));
+BlockingPool& BlockingPool::SharedIo() {
+  static BlockingPool& pool = []() -> BlockingPool& {
+    return *std::make_unique<BlockingPool>(8, 64).release();
+  }();
+  return pool;
 }
 
-void BlockingPool::WorkerLoop() {
+int BlockingPool::size() {
+  absl::MutexLock lock(&mu_);
+  return alive_;
+}
+
+void BlockingPool::Run(absl::AnyInvocable<void() &&> work) {
+  bool add = false;
+  {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(std::move(work));
+    if (idle_ < static_cast<int>(queue_.size()) && alive_ < max_) {
+      ++alive_;
+      add = true;
+    }
+  }
+  if (add) std::thread([this] { WorkerLoop(true); }).detach();
+}
+
+void BlockingPool::WorkerLoop(bool extra) {
   for (;;) {
     absl::AnyInvocable<void() &&> work;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](BlockingPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return p->stopping_ || !p->queue_.empty();
-          },
-          this));
-      if (queue_.empty()) return;  // stopping, nothing left
+      ++idle_;
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue_.empty();
+      };
+      bool woke = true;
+      if (extra) {
+        woke = mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Seconds(5));
+      } else {
+        mu_.Await(absl::Condition(&ready));
+      }
+      --idle_;
+      if (queue_.empty() && (stopping_ || !woke)) {
+        --alive_;
+        return;
+      }
       work = std::move(queue_.front());
       queue_.pop_front();
     }

@@ -1,11 +1,18 @@
 // strata aio: BlockingPool, a fixed set of threads for work that blocks.
 //
-// The request path never blocks a loop thread: a syscall without an io_uring operation,
-// or a driver path that still does synchronous I/O, runs here and its coroutine resumes
-// on its loop afterwards (offload.h). The `threads` engine runs every file operation
-// here. The pool has a fixed size (set before first use; default 8, or the environment
-// variable STRATA_AIO_POOL_THREADS), so the thread count of a process does not grow with
-// its queue depth.
+// The request path never blocks a loop thread: a driver path that still does synchronous
+// I/O runs here and its coroutine resumes on its loop afterwards (offload.h).
+//
+// Size: `base` threads live as long as the pool; when work arrives and none is idle, the
+// pool adds threads up to `max` (work that blocks may wait for other work, so a fixed
+// size could deadlock), and an added thread that stays idle for a few seconds exits. The
+// thread count follows the blocking work in flight, not the queue depth: requests served
+// natively by the loops (most reads and overwrites) use no pool thread.
+//
+// Two shared pools: Shared() for offloaded driver work (base 8 or STRATA_AIO_POOL_THREADS,
+// max 64, as QEMU's thread pool), and SharedIo() for the `threads` engine's file
+// operations, which only ever wait for the kernel (so they always make progress, whatever
+// the offloaded work waits for).
 #ifndef STRATA_AIO_BLOCKING_POOL_H_
 #define STRATA_AIO_BLOCKING_POOL_H_
 
@@ -20,15 +27,16 @@ namespace strata::aio {
 
 class BlockingPool {
  public:
-  explicit BlockingPool(int threads);
+  BlockingPool(int base_threads, int max_threads);
   // Finishes the queued work, then joins the threads.
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
 
-  // The process's shared pool, created on first use with DefaultSize() threads.
+  // The process's shared pools, created on first use.
   static BlockingPool& Shared();
-  // Sets the shared pool's size; only before its first use. Returns false after it.
+  static BlockingPool& SharedIo();
+  // Sets Shared()'s base size; only before its first use. Returns false after it.
   static bool SetSharedSize(int threads);
   static int DefaultSize();
 
@@ -36,15 +44,20 @@ class BlockingPool {
   // thread may call this.
   void Run(absl::AnyInvocable<void() &&> work);
 
-  int size() const { return static_cast<int>(threads_.size()); }
+  // Threads alive now.
+  int size();
 
  private:
-  void WorkerLoop();
+  // `extra`: an added thread, which exits after an idle period.
+  void WorkerLoop(bool extra);
 
+  const int base_, max_;
   absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
+  int alive_ ABSL_GUARDED_BY(mu_) = 0;
+  int idle_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> base_threads_;
 };
 
 }  // namespace strata::aio

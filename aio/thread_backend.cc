@@ -31,7 +31,7 @@ class ThreadBackend : public Backend {
 
   void Submit(FileOp* op) override {
     ++in_flight_;
-    BlockingPool::Shared().Run([this, op]() {
+    BlockingPool::SharedIo().Run([this, op]() {
       op->result = op->RunBlocking();
       context_->Post([this, op]() {
         --in_flight_;

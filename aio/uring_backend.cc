@@ -34,10 +34,12 @@ class UringBackend : public Backend {
     if (eventfd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
     io_uring_params params;
     std::memset(&params, 0, sizeof(params));
-#ifdef IORING_SETUP_SINGLE_ISSUER
-    // One thread submits; completions run as task work when that thread enters the
-    // kernel. Older kernels refuse the flags: retry without.
-    params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+#ifdef IORING_SETUP_COOP_TASKRUN
+    // Completions run as task work when the loop thread enters the kernel anyway, not by
+    // interrupting it. (Not SINGLE_ISSUER: that binds the ring to the thread that created
+    // it, and a context is created on one thread and run on another.) Older kernels
+    // refuse the flag: retry without.
+    params.flags = IORING_SETUP_COOP_TASKRUN;
 #endif
     int r = io_uring_queue_init_params(entries, &ring_, &params);
     if (r == -EINVAL) {

@@ -73,6 +73,70 @@ absl::Status BlockBackend::Truncate(uint64_t length, bool exact, PreallocMode pr
   return root_->Truncate(length, exact, prealloc);
 }
 
+aio::Task<absl::Status> BlockBackend::CoPreadv(uint64_t offset, uint64_t bytes,
+                                               const IoVector& qiov, uint32_t flags) {
+  STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  co_return co_await root_->CoPreadv(offset, bytes, qiov, flags);
+}
+
+aio::Task<absl::Status> BlockBackend::CoPwritev(uint64_t offset, uint64_t bytes,
+                                                const IoVector& qiov, uint32_t flags) {
+  STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  absl::Status s = co_await root_->CoPwritev(offset, bytes, qiov, flags);
+  if (s.ok() && writethrough_) s = co_await root_->CoFlush();
+  co_return s;
+}
+
+aio::Task<absl::Status> BlockBackend::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                                     uint32_t flags) {
+  STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  absl::Status s = co_await root_->CoPwriteZeroes(offset, bytes, flags);
+  if (s.ok() && writethrough_) s = co_await root_->CoFlush();
+  co_return s;
+}
+
+aio::Task<absl::Status> BlockBackend::CoPdiscard(uint64_t offset, uint64_t bytes) {
+  STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  co_return co_await root_->CoPdiscard(offset, bytes);
+}
+
+aio::Task<absl::Status> BlockBackend::CoFlush() {
+  if (!root_) co_return ErrnoError(ENOMEDIUM, "No medium found");
+  co_return co_await root_->CoFlush();
+}
+
+aio::Task<absl::Status> BlockBackend::CoExecute(Request r) {
+  const uint64_t bytes = r.bytes != 0 ? r.bytes : r.qiov.size();
+  if ((r.op == Op::kRead || r.op == Op::kWrite) && r.qiov.size() < bytes) {
+    co_return ErrnoError(EINVAL, "I/O vector shorter than the request");
+  }
+  switch (r.op) {
+    case Op::kRead:
+      co_return co_await CoPreadv(r.offset, bytes, r.qiov, r.flags);
+    case Op::kWrite:
+      co_return co_await CoPwritev(r.offset, bytes, r.qiov, r.flags);
+    case Op::kWriteZeroes:
+      co_return co_await CoPwriteZeroes(r.offset, r.bytes, r.flags);
+    case Op::kDiscard:
+      co_return co_await CoPdiscard(r.offset, r.bytes);
+    case Op::kFlush:
+      co_return co_await CoFlush();
+  }
+  co_return ErrnoError(EINVAL);
+}
+
+void BlockBackend::Submit(aio::IoContext& queue, Request request, Completion done) {
+  auto start = [this, request = std::move(request), done = std::move(done)]() mutable {
+    aio::Start(CoExecute(std::move(request)),
+               [done = std::move(done)](absl::Status s) mutable { done(std::move(s)); });
+  };
+  if (aio::IoContext::Current() == &queue) {
+    start();
+  } else {
+    queue.Post(std::move(start));
+  }
+}
+
 absl::StatusOr<uint64_t> BlockBackend::GetLength() {
   if (!root_) return ErrnoError(ENOMEDIUM, "No medium found");
   return root_->GetLength();

@@ -5,12 +5,24 @@
 // blk_check_byte_request), requests are capped at QEMU's maximum size, and in writethrough
 // mode every write is flushed before it completes.
 //
-// Thread safety: I/O methods may be called concurrently.
+// Thread safety: I/O methods may be called concurrently, from any number of threads and
+// event loops (queues).
+//
+// Three ways to issue a request, all with the same results:
+//  - synchronous (Preadv, ...): the calling thread blocks; what the tools use;
+//  - coroutines (CoPreadv, ...): awaited on a loop thread (aio::IoContext), the request
+//    suspends instead of blocking; thousands can be in flight on one thread;
+//  - callbacks (Submit): starts a request on a given loop from any thread; `done` runs on
+//    that loop's thread. An embedder with several virtqueues gives each its own loop
+//    (aio::LoopThread) and submits each queue's requests to its loop.
 #ifndef STRATA_BLOCK_BLOCK_BACKEND_H_
 #define STRATA_BLOCK_BLOCK_BACKEND_H_
 
 #include <memory>
 
+#include "absl/functional/any_invocable.h"
+#include "aio/io_context.h"
+#include "aio/task.h"
 #include "block/node.h"
 
 namespace strata {
@@ -36,6 +48,34 @@ class BlockBackend {
   absl::Status Truncate(uint64_t length, bool exact = true,
                         PreallocMode prealloc = PreallocMode::kOff);
   absl::StatusOr<uint64_t> GetLength();
+
+  // --- Coroutines: the same requests, to be awaited (see the class comment). `qiov` and
+  // its buffers must stay valid until they return.
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags = kReqNone);
+  aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags = kReqNone);
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                         uint32_t flags = kReqNone);
+  aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes);
+  aio::Task<absl::Status> CoFlush();
+
+  // --- Callbacks: one request started on `queue` (posted there unless called on its
+  // thread); `done` runs on the queue's thread with the result. The request owns its copy
+  // of the IoVector; the buffers it points to must stay valid until `done` runs. The
+  // backend must outlive every request submitted.
+  enum class Op { kRead, kWrite, kWriteZeroes, kDiscard, kFlush };
+  struct Request {
+    Op op = Op::kRead;
+    uint64_t offset = 0;
+    uint64_t bytes = 0;  // kRead/kWrite: qiov.size() if 0
+    IoVector qiov;       // kRead/kWrite
+    uint32_t flags = kReqNone;
+  };
+  using Completion = absl::AnyInvocable<void(absl::Status)>;
+  void Submit(aio::IoContext& queue, Request request, Completion done);
+  // The coroutine that Submit runs: `request` is owned by its frame.
+  aio::Task<absl::Status> CoExecute(Request request);
 
   // Flushes and closes the graph; the backend is unusable afterwards. Idempotent.
   absl::Status Close();

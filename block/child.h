@@ -29,6 +29,9 @@ class BdrvChild {
   void NotifyDebugEvent(DebugEvent event) const {
     if (ABSL_PREDICT_FALSE(child_wants_events_)) Deliver(event);
   }
+  // True if events sent down this edge reach a driver (which may park the sender at a
+  // breakpoint): coroutine paths then take the synchronous path on the blocking pool.
+  bool delivers_events() const { return child_wants_events_; }
 
  private:
   void Deliver(DebugEvent event) const;

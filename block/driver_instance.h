@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "aio/task.h"
 #include "block/debug_breakpoints.h"
 #include "block/debug_events.h"
 #include "block/io_vector.h"
@@ -140,6 +141,19 @@ class DriverInstance {
   // (protocol drivers). With kReqFua the data must be stable when this returns OK.
   virtual absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                uint32_t flags) = 0;
+
+  // --- The asynchronous request path (aio/task.h) ---
+  // The node calls these instead of Preadv/Pwritev/FlushToDisk when it serves a request
+  // as a coroutine. Same entry guarantees and results as the synchronous hooks. Called on
+  // a loop thread (aio::IoContext::Current() set) or, inline, on any thread; a driver
+  // must not block a loop thread: it awaits its children's coroutine hooks, aio file
+  // operations, or aio::Offload. Default: the synchronous hook, offloaded (so every
+  // driver works on the request path; only its blocking runs on the pool).
+  virtual aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes,
+                                           const IoVector& qiov, uint32_t flags);
+  virtual aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes,
+                                            const IoVector& qiov, uint32_t flags);
+  virtual aio::Task<absl::Status> CoFlushToDisk();
 
   // Makes [offset, offset + bytes) read as zeroes without a data buffer. Return ENOTSUP
   // to let the node fall back to writing a zero buffer (unless kReqNoFallback).

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "aio/offload.h"
 #include "block/status.h"
 
 namespace strata {
@@ -23,6 +24,20 @@ absl::Status DriverInstance::PwriteZeroes(uint64_t, uint64_t, uint32_t) {
 absl::Status DriverInstance::Pdiscard(uint64_t, uint64_t) { return absl::OkStatus(); }
 absl::Status DriverInstance::FlushToOs() { return absl::OkStatus(); }
 absl::Status DriverInstance::FlushToDisk() { return absl::OkStatus(); }
+
+aio::Task<absl::Status> DriverInstance::CoPreadv(uint64_t offset, uint64_t bytes,
+                                                 const IoVector& qiov, uint32_t flags) {
+  co_return co_await aio::Offload([&] { return Preadv(offset, bytes, qiov, flags); });
+}
+
+aio::Task<absl::Status> DriverInstance::CoPwritev(uint64_t offset, uint64_t bytes,
+                                                  const IoVector& qiov, uint32_t flags) {
+  co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
+}
+
+aio::Task<absl::Status> DriverInstance::CoFlushToDisk() {
+  co_return co_await aio::Offload([&] { return FlushToDisk(); });
+}
 absl::Status DriverInstance::Truncate(uint64_t, bool, PreallocMode) {
   return ErrnoError(ENOTSUP, "Image format driver does not support resize");
 }
@@ -139,6 +154,16 @@ void BlockDriverState::BeginSerialised(uint64_t offset, uint64_t bytes) {
   };
   serialise_mu_.Await(absl::Condition(&no_overlap));
   serialised_.push_back(r);
+}
+
+bool BlockDriverState::TryBeginSerialised(uint64_t offset, uint64_t bytes) {
+  Range r{AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_)};
+  absl::MutexLock lock(&serialise_mu_);
+  for (const Range& o : serialised_) {
+    if (o.begin < r.end && r.begin < o.end) return false;
+  }
+  serialised_.push_back(r);
+  return true;
 }
 
 void BlockDriverState::EndSerialised(uint64_t offset, uint64_t bytes) {

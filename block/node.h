@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "aio/task.h"
 #include "block/child.h"
 #include "block/driver.h"
 #include "block/driver_instance.h"
@@ -67,6 +68,23 @@ class BlockDriverState {
   absl::Status Truncate(uint64_t length, bool exact = true,
                         PreallocMode prealloc = PreallocMode::kOff);
   absl::StatusOr<uint64_t> GetLength();
+
+  // --- The same requests as coroutines (node_async.cc; aio/task.h) ---
+  // Same semantics and results as the synchronous methods. Awaited on a loop thread they
+  // never block it: the common case (aligned reads and writes, no debug events at this
+  // node) goes straight to the driver's coroutine hooks; the rest (padding with
+  // read-modify-write, a range another write holds, compressed writes, nodes with
+  // breakpoints) runs the synchronous path on the blocking pool. Awaited with no loop
+  // current (aio::RunSync) they run inline. `qiov` must stay valid until they return.
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags = kReqNone);
+  aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags = kReqNone);
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                         uint32_t flags = kReqNone);
+  aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes);
+  aio::Task<absl::Status> CoFlush();
+
   // Host bytes used by this node and its non-backing children (qemu-img "disk size").
   absl::StatusOr<uint64_t> AllocatedFileSize();
 
@@ -124,6 +142,8 @@ class BlockDriverState {
   absl::Status PaddedPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov);
   // Waits until no tracked request overlaps [offset, offset+bytes), then tracks this one.
   void BeginSerialised(uint64_t offset, uint64_t bytes);
+  // The same without waiting: false (and nothing tracked) if a tracked request overlaps.
+  bool TryBeginSerialised(uint64_t offset, uint64_t bytes);
   void EndSerialised(uint64_t offset, uint64_t bytes);
 
   const BlockDriver& driver_;

@@ -53,4 +53,18 @@ absl::Status Prefixed(absl::string_view prefix, const absl::Status& status);
   if (!tmp.ok()) return tmp.status();                 \
   lhs = std::move(tmp).value()
 
+// The same two for coroutines (co_return instead of return).
+#define STRATA_CO_RETURN_IF_ERROR(expr)                 \
+  do {                                                  \
+    ::absl::Status strata_status_ = (expr);             \
+    if (!strata_status_.ok()) co_return strata_status_; \
+  } while (0)
+#define STRATA_CO_ASSIGN_OR_RETURN(lhs, expr)                                         \
+  STRATA_CO_ASSIGN_OR_RETURN_IMPL_(STRATA_STATUS_CONCAT_(strata_statusor_, __LINE__), \
+                                   lhs, expr)
+#define STRATA_CO_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                     \
+  if (!tmp.ok()) co_return tmp.status();                 \
+  lhs = std::move(tmp).value()
+
 #endif  // STRATA_BLOCK_STATUS_H_

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "aio/file_op.h"
 #include "block/node.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -116,6 +117,40 @@ class FileInstance : public DriverInstance {
     }
     if (flags & kReqFua) return FlushToDisk();
     return absl::OkStatus();
+  }
+
+  // The coroutine path: the same transfers as aio file operations (io_uring or the
+  // blocking pool when a loop is current, inline syscalls otherwise).
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags) override {
+    if (direct_ && !qiov.IsAligned(alignment_, alignment_)) {
+      AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096),
+                           AlignedBuffer::kUninitialized);
+      STRATA_CO_RETURN_IF_ERROR(co_await CoTransferFully(false, offset, bounce.AsIoVector()));
+      qiov.CopyFrom(0, bounce.data(), bytes);
+      co_return absl::OkStatus();
+    }
+    co_return co_await CoTransferFully(false, offset, qiov);
+  }
+
+  aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags) override {
+    if (direct_ && !qiov.IsAligned(alignment_, alignment_)) {
+      AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096),
+                           AlignedBuffer::kUninitialized);
+      qiov.CopyTo(0, bounce.data(), bytes);
+      STRATA_CO_RETURN_IF_ERROR(co_await CoTransferFully(true, offset, bounce.AsIoVector()));
+    } else {
+      STRATA_CO_RETURN_IF_ERROR(co_await CoTransferFully(true, offset, qiov));
+    }
+    if (flags & kReqFua) co_return co_await CoFlushToDisk();
+    co_return absl::OkStatus();
+  }
+
+  aio::Task<absl::Status> CoFlushToDisk() override {
+    int64_t r = co_await aio::Fdatasync(fd_.get());
+    if (r < 0) co_return ErrnoError(static_cast<int>(-r));
+    co_return absl::OkStatus();
   }
 
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
@@ -233,6 +268,32 @@ class FileInstance : public DriverInstance {
       done += r;
     }
     return absl::OkStatus();
+  }
+
+  // ReadFully / WriteFully as coroutines: short transfers continue where they stopped;
+  // reads past EOF give zeroes, writes that make no progress fail with ENOSPC.
+  aio::Task<absl::Status> CoTransferFully(bool write, uint64_t offset, const IoVector& qiov) {
+    uint64_t done = 0;
+    while (done < qiov.size()) {
+      const IoVector rest = done == 0 ? IoVector() : qiov.Slice(done, qiov.size() - done);
+      const IoVector& part = done == 0 ? qiov : rest;
+      const int cnt = static_cast<int>(std::min<size_t>(part.iovecs().size(), IOV_MAX));
+      int64_t r = write ? co_await aio::Pwritev(fd_.get(), part.iovecs().data(), cnt,
+                                                offset + done)
+                        : co_await aio::Preadv(fd_.get(), part.iovecs().data(), cnt,
+                                               offset + done);
+      if (r < 0) {
+        if (r == -EINTR || r == -EAGAIN) continue;
+        co_return ErrnoError(static_cast<int>(-r));
+      }
+      if (r == 0) {
+        if (write) co_return ErrnoError(ENOSPC);
+        qiov.Memset(done, 0, qiov.size() - done);
+        co_return absl::OkStatus();
+      }
+      done += r;
+    }
+    co_return absl::OkStatus();
   }
 
   absl::Status WriteFully(uint64_t offset, const IoVector& qiov) {

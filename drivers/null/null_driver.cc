@@ -25,6 +25,14 @@ class NullInstance : public DriverInstance {
   absl::Status PwriteZeroes(uint64_t, uint64_t, uint32_t) override {
     return absl::OkStatus();
   }
+  // Nothing blocks: the coroutine hooks complete at once.
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags) override {
+    co_return Preadv(offset, bytes, qiov, flags);
+  }
+  aio::Task<absl::Status> CoPwritev(uint64_t, uint64_t, const IoVector&, uint32_t) override {
+    co_return absl::OkStatus();
+  }
   absl::StatusOr<uint64_t> GetLength() override { return size_; }
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
     BlockStatus s;

@@ -90,6 +90,7 @@ absl::Status Qcow2Instance::Amend(
   STRATA_ASSIGN_OR_RETURN(const AmendRequest r, ParseAmendOptions(options));
   {
     absl::MutexLock lock(&mu_);
+    PublishSizeOnExit publish(this);
     if (read_only_) return ErrnoError(EACCES, "Image is read-only");
     STRATA_RETURN_IF_ERROR(CheckUsable());
     WaitForAllocations(0, UINT64_MAX);

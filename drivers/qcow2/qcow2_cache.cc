@@ -42,6 +42,14 @@ absl::Status Qcow2TableCache::EvictIfFull() {
   return absl::OkStatus();
 }
 
+uint8_t* Qcow2TableCache::Peek(uint64_t offset) {
+  auto it = entries_.find(offset);
+  if (it == entries_.end()) return nullptr;
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  it->second.used = true;
+  return it->second.data.data();
+}
+
 absl::StatusOr<uint8_t*> Qcow2TableCache::Get(uint64_t offset) {
   auto it = entries_.find(offset);
   if (it != entries_.end()) {

@@ -35,6 +35,8 @@ class Qcow2TableCache {
   // The table at `offset`, read from disk on a miss. The pointer stays valid until the
   // next call that may evict (Get, Create, Flush).
   absl::StatusOr<uint8_t*> Get(uint64_t offset);
+  // The table at `offset` if it is cached (counted as a use), else nullptr. No I/O.
+  uint8_t* Peek(uint64_t offset);
   // A new all-zero table at `offset` (not read from disk), marked dirty.
   absl::StatusOr<uint8_t*> Create(uint64_t offset);
   // Marks the whole table at `offset` changed.

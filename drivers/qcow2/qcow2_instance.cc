@@ -26,7 +26,9 @@ Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only
       cluster_size_(header.cluster_size()),
       l2_entries_(header.cluster_size() / 8),
       version_(header.version),
-      header_(std::move(header)) {}
+      header_(std::move(header)) {
+  size_.store(header_.size);
+}
 
 absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& ctx,
                                                                    BdrvChild* file) {
@@ -231,7 +233,13 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
     return SignalCorruption(true, absl::StrFormat("L2 table offset %#x unaligned (L1 index: "
                                                   "%#x)", l2_offset, l1_index));
   }
-  STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
+  uint8_t* table = nullptr;
+  if (cached_only_) {
+    table = l2_cache_->Peek(l2_offset);
+    if (table == nullptr) return NotCached();
+  } else {
+    STRATA_ASSIGN_OR_RETURN(table, l2_cache_->Get(l2_offset));
+  }
   const uint64_t entry = LoadBe64(table + (gc % l2_entries_) * 8);
   // v2 has no zero clusters: the flag is corruption, not data (as QEMU reads it).
   if (version_ < 3 && (entry & kOflagZero) && TypeOf(entry) != ClusterType::kCompressed) {
@@ -409,68 +417,82 @@ absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t 
   return ErrnoError(EIO);
 }
 
+absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    bool wait, std::vector<MappedRead>* out,
+                                    uint64_t* epoch) {
+  STRATA_RETURN_IF_ERROR(CheckUsable());
+  const uint64_t first_gc = offset >> cluster_bits_;
+  const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
+  if (wait) {
+    WaitForAllocations(first_gc, last_gc);
+  } else if (AllocationInFlight(first_gc, last_gc)) {
+    return NotCached();
+  }
+  uint64_t done = 0;
+  while (done < bytes) {
+    uint64_t pos = offset + done;
+    uint64_t gc = pos >> cluster_bits_;
+    uint64_t in_cluster = pos & (cluster_size_ - 1);
+    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+    STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
+    const ClusterType type = TypeOf(entry);
+    if (type == ClusterType::kNormal && (entry & kL2OffsetMask) % cluster_size_ != 0) {
+      return SignalCorruption(
+          true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
+                                "L2 index: %#x)", entry & kL2OffsetMask,
+                                l1_[gc / l2_entries_] & kL1OffsetMask, gc % l2_entries_));
+    }
+    if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc ||
+        (type == ClusterType::kUnallocated && backing_ == nullptr)) {
+      qiov.Memset(done, 0, len);
+    } else {
+      out->push_back({gc, entry, in_cluster, len, qiov.Slice(done, len)});
+    }
+    done += len;
+  }
+  if (!out->empty()) *epoch = BeginTransfer();
+  return absl::OkStatus();
+}
+
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) {
   // Mapping under the lock; every read that needs I/O (allocated clusters, the backing
   // file, compressed clusters and their inflation) after it is released, in guest order,
-  // counted in `inflight_io_` so that no cluster they read is freed and reused meanwhile.
+  // counted as a transfer so that no cluster they read is freed and reused meanwhile.
   // A backing read under the lock would serialise every read of an overlay whose data
   // lives in its base.
-  struct Mapped {
-    uint64_t gc, entry, in_cluster, len;
-    IoVector iov;
-  };
-  std::vector<Mapped> deferred;
+  std::vector<MappedRead> deferred;
+  uint64_t epoch = 0;
   {
     absl::MutexLock lock(&mu_);
-    STRATA_RETURN_IF_ERROR(CheckUsable());
-    WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
-    uint64_t done = 0;
-    while (done < bytes) {
-      uint64_t pos = offset + done;
-      uint64_t gc = pos >> cluster_bits_;
-      uint64_t in_cluster = pos & (cluster_size_ - 1);
-      STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-      STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
-      const ClusterType type = TypeOf(entry);
-      if (type == ClusterType::kNormal && (entry & kL2OffsetMask) % cluster_size_ != 0) {
-        return SignalCorruption(
-            true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
-                                  "L2 index: %#x)", entry & kL2OffsetMask,
-                                  l1_[gc / l2_entries_] & kL1OffsetMask, gc % l2_entries_));
-      }
-      if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc ||
-          (type == ClusterType::kUnallocated && backing_ == nullptr)) {
-        qiov.Memset(done, 0, len);
-      } else {
-        deferred.push_back({gc, entry, in_cluster, len, qiov.Slice(done, len)});
-      }
-      done += len;
-    }
+    STRATA_RETURN_IF_ERROR(MapRead(offset, bytes, qiov, /*wait=*/true, &deferred, &epoch));
     if (deferred.empty()) return absl::OkStatus();
-    ++inflight_io_;
   }
   absl::Status status;
-  for (const Mapped& m : deferred) {
+  for (const MappedRead& m : deferred) {
     status = ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov);
     if (!status.ok()) break;
   }
   absl::MutexLock lock(&mu_);
-  --inflight_io_;
+  EndTransfer(epoch);
   return status;
+}
+
+bool Qcow2Instance::AllocationInFlight(uint64_t first_gc, uint64_t last_gc) const {
+  for (const InflightAllocation& a : inflight_allocs_) {
+    if (a.first_gc <= last_gc && first_gc < a.first_gc + a.count) return true;
+  }
+  return false;
 }
 
 void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
   struct Span {
-    const std::vector<InflightAllocation>* inflight;
+    const Qcow2Instance* q;
     uint64_t first, last;
-  } span{&inflight_allocs_, first_gc, last_gc};
+  } span{this, first_gc, last_gc};
   mu_.Await(absl::Condition(
-      +[](Span* s) {
-        for (const InflightAllocation& a : *s->inflight) {
-          if (a.first_gc <= s->last && s->first < a.first_gc + a.count) return false;
-        }
-        return true;
+      +[](Span* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !s->q->AllocationInFlight(s->first, s->last);
       },
       &span));
 }
@@ -596,6 +618,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   // the lock again: link the written clusters into L2 (or give them back on failure).
   std::vector<DataSegment> in_place;
   std::vector<AllocationPlan> plans;
+  uint64_t epoch = 0;
   {
     absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
@@ -611,22 +634,14 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
         break;
       }
       if (TypeOf(*entry) == ClusterType::kNormal && (*entry & kOflagCopied)) {
-        absl::StatusOr<uint64_t> len = WritableRunBytes(pos, bytes - done, *entry);
-        if (!len.ok()) {
-          planned = len.status();
+        absl::StatusOr<DataSegment> segment =
+            PlanInPlace(pos, bytes - done, *entry, qiov.Slice(done, bytes - done));
+        if (!segment.ok()) {
+          planned = segment.status();
           break;
         }
-        if ((*entry & kL2OffsetMask) % cluster_size_ != 0) {
-          planned = SignalCorruption(
-              true, absl::StrFormat("Data cluster offset %#x unaligned (guest offset: %#x)",
-                                    *entry & kL2OffsetMask, gc << cluster_bits_));
-          break;
-        }
-        const uint64_t host = (*entry & kL2OffsetMask) + (pos & (cluster_size_ - 1));
-        planned = CheckMetadataOverlap(host, *len, overlap_ignore_);
-        if (!planned.ok()) break;
-        in_place.push_back({host, *len, qiov.Slice(done, *len)});
-        done += *len;
+        done += segment->len;
+        in_place.push_back(*std::move(segment));
         continue;
       }
       absl::StatusOr<AllocationPlan> plan =
@@ -642,7 +657,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
       for (const AllocationPlan& p : plans) (void)FinishAllocation(p, planned);
       return planned;
     }
-    ++inflight_io_;
+    epoch = BeginTransfer();
   }
   std::vector<absl::Status> results;
   results.reserve(plans.size());
@@ -659,13 +674,28 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
     absl::Status s = FinishAllocation(plans[i], results[i]);
     if (status.ok()) status = s;
   }
-  --inflight_io_;
+  EndTransfer(epoch);
   STRATA_RETURN_IF_ERROR(status);
   if (flags & kReqFua) {
     STRATA_RETURN_IF_ERROR(FlushMetadata());
     return file_->node().Flush();
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<Qcow2Instance::DataSegment> Qcow2Instance::PlanInPlace(uint64_t pos,
+                                                                      uint64_t bytes,
+                                                                      uint64_t entry,
+                                                                      const IoVector& data) {
+  STRATA_ASSIGN_OR_RETURN(uint64_t len, WritableRunBytes(pos, bytes, entry));
+  if ((entry & kL2OffsetMask) % cluster_size_ != 0) {
+    return SignalCorruption(
+        true, absl::StrFormat("Data cluster offset %#x unaligned (guest offset: %#x)",
+                              entry & kL2OffsetMask, pos & ~(cluster_size_ - 1)));
+  }
+  const uint64_t host = (entry & kL2OffsetMask) + (pos & (cluster_size_ - 1));
+  STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(host, len, overlap_ignore_));
+  return DataSegment{host, len, data.Slice(0, len)};
 }
 
 absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t bytes,
@@ -793,21 +823,40 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
     if (!pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
   }
   if (!pending_frees_.empty()) {
-    // Nothing on disk references these clusters any more. Take exactly this batch before
-    // waiting: Await releases mu_, and frees queued meanwhile belong to L2 changes that are
-    // not on disk yet (they wait for the next flush). Then wait until no request moves
-    // data outside the lock, since it may be using one of these clusters.
-    std::vector<std::pair<uint64_t, uint64_t>> frees;
-    frees.swap(pending_frees_);
-    mu_.Await(absl::Condition(
-        +[](int* n) { return *n == 0; }, &inflight_io_));
-    for (auto [offset, count] : frees) {
-      l2_cache_->Discard(offset);
-      STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(offset, count));
-    }
-    if (!lazy_dirty || with_refcounts) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+    // Nothing on disk references these clusters any more; transfers mapped before the L2
+    // change may still use them: those of this epoch or older. Later ones cannot.
+    const uint64_t epoch = transfer_epoch_++;
+    for (auto [offset, count] : pending_frees_) stable_frees_.push_back({epoch, offset, count});
+    pending_frees_.clear();
   }
+  STRATA_ASSIGN_OR_RETURN(bool freed, ApplyStableFrees());
+  if (freed && (!lazy_dirty || with_refcounts)) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Qcow2Instance::ApplyStableFrees() {
+  const uint64_t oldest_in_flight =
+      transfers_by_epoch_.empty() ? UINT64_MAX : transfers_by_epoch_.begin()->first;
+  bool freed = false;
+  size_t kept = 0;
+  for (size_t i = 0; i < stable_frees_.size(); ++i) {
+    const StableFree f = stable_frees_[i];
+    if (f.epoch >= oldest_in_flight) {
+      stable_frees_[kept++] = f;
+      continue;
+    }
+    l2_cache_->Discard(f.offset);
+    absl::Status s = refcounts_->FreeClusters(f.offset, f.count);
+    if (!s.ok()) {
+      // Keep what was not freed (a later flush retries), drop what was.
+      for (size_t j = i + 1; j < stable_frees_.size(); ++j) stable_frees_[kept++] = stable_frees_[j];
+      stable_frees_.resize(kept);
+      return s;
+    }
+    freed = true;
+  }
+  stable_frees_.resize(kept);
+  return freed;
 }
 
 absl::Status Qcow2Instance::GrowRefcountPoolIfFlushingOften() {
@@ -962,6 +1011,7 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
 
 absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   absl::MutexLock lock(&mu_);
+  PublishSizeOnExit publish(this);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
   if (length % 512 != 0) return ErrnoError(EINVAL, "The new size must be a multiple of 512");
@@ -1000,8 +1050,7 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
 }
 
 absl::StatusOr<uint64_t> Qcow2Instance::GetLength() {
-  absl::MutexLock lock(&mu_);
-  return header_.size;
+  return size_.load(std::memory_order_acquire);
 }
 
 absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
@@ -1087,6 +1136,7 @@ absl::Status Qcow2Instance::TrimFileTail() {
 absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,
                                               const std::string& format) {
   absl::MutexLock lock(&mu_);
+  PublishSizeOnExit publish(this);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(FlushMetadata());
   const Qcow2Header old = header_;

@@ -18,12 +18,14 @@
 #define STRATA_DRIVERS_QCOW2_QCOW2_INSTANCE_H_
 
 #include <array>
+#include <map>
 #include <atomic>
 #include <memory>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "aio/task.h"
 #include "block/driver.h"
 #include "block/node.h"
 #include "block/status.h"
@@ -50,6 +52,14 @@ class Qcow2Instance : public DriverInstance {
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override;
   absl::Status Pdiscard(uint64_t offset, uint64_t bytes) override;
   absl::Status FlushToOs() override;
+  // qcow2_async.cc: reads, and writes into clusters the image owns, whose L2 tables are
+  // cached, map under a brief try-lock and transfer as coroutines; everything else (a
+  // cache miss, an allocation, a busy lock, a breakpoint below) is the synchronous path
+  // on the blocking pool.
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags) override;
+  aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags) override;
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override;
   absl::StatusOr<uint64_t> GetLength() override;
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override;
@@ -101,7 +111,55 @@ class Qcow2Instance : public DriverInstance {
   enum class ClusterType { kUnallocated, kZeroPlain, kZeroAlloc, kNormal, kCompressed };
   ClusterType TypeOf(uint64_t l2_entry) const;
 
+  // The L2 entry of a guest cluster. In cached-only mode (see CachedOnly) an L2 table
+  // that is not cached is not read: NotCached() instead.
   absl::StatusOr<uint64_t> GetL2Entry(uint64_t guest_cluster) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // While alive (mu_ held throughout), GetL2Entry does no I/O. Used by the coroutine path
+  // to map without blocking its loop.
+  class CachedOnly {
+   public:
+    explicit CachedOnly(Qcow2Instance* q) : q_(q) { q_->cached_only_ = true; }
+    ~CachedOnly() { q_->cached_only_ = false; }
+
+   private:
+    Qcow2Instance* q_;
+  };
+  static absl::Status NotCached() { return absl::UnavailableError("qcow2: table not cached"); }
+  static bool IsNotCached(const absl::Status& s) {
+    return s.code() == absl::StatusCode::kUnavailable;
+  }
+  // A read mapped under mu_: one run of clusters alike (see MappingRunBytes) whose bytes
+  // need I/O after the lock is released (ReadFromEntry).
+  struct MappedRead {
+    uint64_t gc, entry, in_cluster, len;
+    IoVector iov;
+  };
+  // Maps a read under mu_: zero runs are filled at once, the rest appended to `out`; if
+  // `out` is not empty afterwards, a transfer was begun (*epoch; the caller ends it after
+  // the transfers). `wait`: wait for overlapping in-flight allocations; otherwise
+  // NotCached() if there is one.
+  absl::Status MapRead(uint64_t offset, uint64_t bytes, const IoVector& qiov, bool wait,
+                       std::vector<MappedRead>* out, uint64_t* epoch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Data transfers outside mu_ on clusters mapped under it. BeginTransfer (at the end of
+  // the mapping) returns the transfer's epoch, EndTransfer(epoch) (under mu_ again) ends
+  // it. A cluster freed by an L2 change is handed back only once no transfer of the epoch
+  // current when that change reached the disk, or older, is in flight (ApplyStableFrees):
+  // such a transfer may still use it. Nothing waits for transfers to drain (under steady
+  // load they never would); frees just stay pending until a later flush or Close.
+  uint64_t BeginTransfer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++transfers_by_epoch_[transfer_epoch_];
+    return transfer_epoch_;
+  }
+  void EndTransfer(uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = transfers_by_epoch_.find(epoch);
+    if (--it->second == 0) transfers_by_epoch_.erase(it);
+  }
+  // Frees the stable frees no transfer may still use; returns whether it freed any.
+  absl::StatusOr<bool> ApplyStableFrees() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if an in-flight allocation overlaps guest clusters [first_gc, last_gc].
+  bool AllocationInFlight(uint64_t first_gc, uint64_t last_gc) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bytes from `offset` (at most `bytes`) over which the mapping continues like `entry`,
   // the L2 entry of offset's cluster: same cluster type and, for clusters with a host
   // offset, host-contiguous. A compressed cluster is a run of its own.
@@ -238,6 +296,17 @@ class Qcow2Instance : public DriverInstance {
   // registration either way. Returns the first error.
   absl::Status FinishAllocation(const AllocationPlan& plan, absl::Status written)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A data transfer planned under the lock and done after it is released.
+  struct DataSegment {
+    uint64_t host;
+    uint64_t len;
+    IoVector iov;
+  };
+  // The in-place write at `pos` (at most `bytes` of `data`) into the cluster run whose
+  // first L2 entry `entry` is normal with COPIED set: checked against metadata.
+  absl::StatusOr<DataSegment> PlanInPlace(uint64_t pos, uint64_t bytes, uint64_t entry,
+                                          const IoVector& data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bytes from `pos` (at most `bytes`) writable in place: clusters with COPIED set and
   // host-contiguous with the first (whose L2 entry is `entry`).
   absl::StatusOr<uint64_t> WritableRunBytes(uint64_t pos, uint64_t bytes, uint64_t entry)
@@ -273,6 +342,22 @@ class Qcow2Instance : public DriverInstance {
   uint32_t version_;  // changes only in Amend, with no request in flight
 
   absl::Mutex mu_;
+  // header_.size, readable without mu_ (GetLength runs on every request; a loop thread
+  // must not wait for mu_). Written only with mu_ held, by PublishSizeOnExit.
+  std::atomic<uint64_t> size_{0};
+  // Declared right after the MutexLock of every entry point that may change header_.size:
+  // on scope exit, with mu_ still held, publishes it to size_.
+  class PublishSizeOnExit {
+   public:
+    explicit PublishSizeOnExit(Qcow2Instance* q) : q_(q) {}
+    ~PublishSizeOnExit() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      q_->size_.store(q_->header_.size, std::memory_order_release);
+    }
+
+   private:
+    Qcow2Instance* q_;
+  };
+  bool cached_only_ ABSL_GUARDED_BY(mu_) = false;
   Qcow2Header header_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> l1_ ABSL_GUARDED_BY(mu_);
   bool l1_dirty_ ABSL_GUARDED_BY(mu_) = false;
@@ -281,15 +366,14 @@ class Qcow2Instance : public DriverInstance {
   // The file's tail extended ahead of allocations (writable images only).
   std::unique_ptr<FileTailReservation> tail_reserve_;
   std::vector<std::pair<uint64_t, uint64_t>> pending_frees_ ABSL_GUARDED_BY(mu_);
-  // Requests doing data I/O outside `mu_` on clusters they mapped under it.
-  int inflight_io_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<InflightAllocation> inflight_allocs_ ABSL_GUARDED_BY(mu_);
-  // A data transfer planned under the lock and done after it is released.
-  struct DataSegment {
-    uint64_t host;
-    uint64_t len;
-    IoVector iov;
+  // Transfers in flight by epoch (see BeginTransfer), and the frees waiting for them.
+  uint64_t transfer_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<uint64_t, int> transfers_by_epoch_ ABSL_GUARDED_BY(mu_);
+  struct StableFree {
+    uint64_t epoch, offset, count;
   };
+  std::vector<StableFree> stable_frees_ ABSL_GUARDED_BY(mu_);
+  std::vector<InflightAllocation> inflight_allocs_ ABSL_GUARDED_BY(mu_);
   bool closed_ = false;
   absl::Status unusable_ ABSL_GUARDED_BY(mu_);
   bool corruption_signaled_ ABSL_GUARDED_BY(mu_) = false;

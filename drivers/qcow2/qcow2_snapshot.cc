@@ -255,6 +255,7 @@ absl::Status Qcow2Instance::DeleteSnapshot(const std::string& name) {
 
 absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
   absl::MutexLock lock(&mu_);
+  PublishSizeOnExit publish(this);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
@@ -304,6 +305,7 @@ absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
 absl::Status Qcow2Instance::LoadSnapshotForReading(const std::string& id,
                                                    const std::string& name) {
   absl::MutexLock lock(&mu_);
+  PublishSizeOnExit publish(this);
   if (!read_only_) return ErrnoError(EINVAL, "Only read-only images can load a snapshot");
   int index = -1;
   for (size_t i = 0; i < snapshots_.size() && index < 0; ++i) {

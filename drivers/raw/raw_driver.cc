@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "aio/offload.h"
 #include "block/node.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -32,6 +33,20 @@ class RawInstance : public DriverInstance {
       return file_->node().Pwritev(offset_ + offset, bytes, qiov, flags);
     }
     return file_->node().Pwritev(offset_ + offset, bytes, qiov, flags);
+  }
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags) override {
+    STRATA_CO_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    co_return co_await file_->node().CoPreadv(offset_ + offset, bytes, qiov, flags);
+  }
+  aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags) override {
+    if (probed_ && offset < kProbeSector && bytes > 0) {
+      // The sector-0 check reads and holds a lock across the write: the synchronous path.
+      co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
+    }
+    STRATA_CO_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    co_return co_await file_->node().CoPwritev(offset_ + offset, bytes, qiov, flags);
   }
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
     STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));

@@ -1,0 +1,128 @@
+// strata qcow2: the coroutine request path (see Qcow2Instance::CoPreadv).
+//
+// The loop thread never waits for mu_ while another thread may hold it across I/O: it
+// only try-locks to map, and maps in cached-only mode (no L2 table read under the lock).
+// When that is not enough the request runs the synchronous path on the blocking pool, so
+// both paths share one implementation of every case that needs metadata I/O. The
+// transfers themselves await the children's coroutine hooks, counted as transfers (BeginTransfer)
+// as in the synchronous path (no cluster they touch is freed meanwhile).
+#include "absl/strings/str_format.h"
+#include "aio/offload.h"
+#include "block/status.h"
+#include "drivers/qcow2/qcow2_format.h"
+#include "drivers/qcow2/qcow2_instance.h"
+
+namespace strata::qcow2 {
+
+aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
+                                                const IoVector& qiov, uint32_t flags) {
+  // Breakpoints below may park a request: only the synchronous path may wait there.
+  bool native = !file_->delivers_events() && (backing_ == nullptr || !backing_->delivers_events());
+  std::vector<MappedRead> mapped;
+  uint64_t epoch = 0;
+  if (native && mu_.TryLock()) {
+    absl::Status s;
+    {
+      CachedOnly cached_only(this);
+      s = MapRead(offset, bytes, qiov, /*wait=*/false, &mapped, &epoch);
+    }
+    mu_.Unlock();
+    if (!s.ok() && !IsNotCached(s)) co_return s;
+    native = s.ok();
+  } else {
+    native = false;
+  }
+  if (!native) {
+    co_return co_await aio::Offload([&] { return Preadv(offset, bytes, qiov, flags); });
+  }
+  if (mapped.empty()) co_return absl::OkStatus();
+  absl::Status status;
+  for (const MappedRead& m : mapped) {
+    switch (TypeOf(m.entry)) {
+      case ClusterType::kNormal:
+        status = co_await file_->node().CoPreadv((m.entry & kL2OffsetMask) + m.in_cluster,
+                                                 m.len, m.iov);
+        break;
+      case ClusterType::kUnallocated: {
+        // The backing node's length, then its data; zeroes past its end.
+        absl::StatusOr<uint64_t> backing_len = backing_->node().GetLength();
+        if (!backing_len.ok()) {
+          status = backing_len.status();
+          break;
+        }
+        const uint64_t at = (m.gc << cluster_bits_) + m.in_cluster;
+        const uint64_t avail = at >= *backing_len ? 0 : std::min(m.len, *backing_len - at);
+        if (avail > 0) status = co_await backing_->node().CoPreadv(at, avail, m.iov.Slice(0, avail));
+        if (status.ok() && avail < m.len) m.iov.Memset(avail, 0, m.len - avail);
+        break;
+      }
+      default:  // compressed: a read and inflation, on the pool
+        status = co_await aio::Offload(
+            [&] { return ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov); });
+        break;
+    }
+    if (!status.ok()) break;
+  }
+  absl::MutexLock lock(&mu_);
+  EndTransfer(epoch);
+  co_return status;
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes,
+                                                 const IoVector& qiov, uint32_t flags) {
+  // Natively: writes into clusters the image owns (COPIED), mapped from cached tables.
+  // Allocations, copy-on-write, compressed writes and FUA's metadata flush are the
+  // synchronous path's.
+  bool native = !(flags & (kReqWriteCompressed | kReqFua)) && !file_->delivers_events();
+  std::vector<DataSegment> segments;
+  uint64_t epoch = 0;
+  if (native && mu_.TryLock()) {
+    absl::Status s;
+    {
+      CachedOnly cached_only(this);
+      s = CheckUsable();
+      const uint64_t first_gc = offset >> cluster_bits_;
+      const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
+      if (s.ok() && AllocationInFlight(first_gc, last_gc)) s = NotCached();
+      uint64_t done = 0;
+      while (s.ok() && done < bytes) {
+        const uint64_t pos = offset + done;
+        absl::StatusOr<uint64_t> entry = GetL2Entry(pos >> cluster_bits_);
+        if (!entry.ok()) {
+          s = entry.status();
+        } else if (TypeOf(*entry) != ClusterType::kNormal || !(*entry & kOflagCopied)) {
+          s = NotCached();  // needs an allocation
+        } else {
+          absl::StatusOr<DataSegment> segment =
+              PlanInPlace(pos, bytes - done, *entry, qiov.Slice(done, bytes - done));
+          if (!segment.ok()) {
+            s = segment.status();
+          } else {
+            done += segment->len;
+            segments.push_back(*std::move(segment));
+          }
+        }
+      }
+      if (s.ok()) epoch = BeginTransfer();
+    }
+    mu_.Unlock();
+    if (!s.ok() && !IsNotCached(s)) co_return s;
+    native = s.ok();
+  } else {
+    native = false;
+  }
+  if (!native) {
+    co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
+  }
+  absl::Status status;
+  for (const DataSegment& d : segments) {
+    NoteUncountedWrite(d.host + d.len);
+    status = co_await file_->node().CoPwritev(d.host, d.len, d.iov);
+    if (!status.ok()) break;
+  }
+  absl::MutexLock lock(&mu_);
+  EndTransfer(epoch);
+  co_return status;
+}
+
+}  // namespace strata::qcow2
