@@ -2,6 +2,8 @@
 #include "aio/file_op.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,11 +34,40 @@ int64_t FileOp::RunBlocking() const {
   }
 }
 
+bool FileOp::TryNowait() {
+  for (;;) {
+    int64_t r = kind == Kind::kReadv
+                    ? ::preadv2(fd, iov, iovcnt, static_cast<off_t>(offset), RWF_NOWAIT)
+                    : ::pwritev2(fd, iov, iovcnt, static_cast<off_t>(offset), RWF_NOWAIT);
+    if (r >= 0) {
+      result = r;
+      return true;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EOPNOTSUPP) return false;
+    result = -errno;
+    return true;
+  }
+}
+
+InlinePolicy InlinePolicyFor(int fd, bool direct) {
+  if (direct) return InlinePolicy::kNever;
+  struct statfs fs;
+  if (::fstatfs(fd, &fs) == 0 &&
+      (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC)) {
+    return InlinePolicy::kAlways;
+  }
+  return InlinePolicy::kNowait;
+}
+
 bool FileOpAwaiter::await_ready() noexcept {
   op_.context = IoContext::Current();
-  if (op_.context != nullptr) return false;
-  op_.result = op_.RunBlocking();
-  return true;
+  const bool transfer = op_.kind == FileOp::Kind::kReadv || op_.kind == FileOp::Kind::kWritev;
+  if (op_.context == nullptr || (transfer && op_.inline_policy == InlinePolicy::kAlways)) {
+    op_.result = op_.RunBlocking();
+    return true;
+  }
+  return transfer && op_.inline_policy == InlinePolicy::kNowait && op_.TryNowait();
 }
 
 void FileOpAwaiter::await_suspend(std::coroutine_handle<> h) noexcept {

@@ -2,6 +2,7 @@
 #include "block/block_backend.h"
 
 #include <cerrno>
+#include <memory>
 
 #include "block/status.h"
 
@@ -126,9 +127,22 @@ aio::Task<absl::Status> BlockBackend::CoExecute(Request r) {
 }
 
 void BlockBackend::Submit(aio::IoContext& queue, Request request, Completion done) {
-  auto start = [this, request = std::move(request), done = std::move(done)]() mutable {
+  // `done` never runs inside Submit: a request that completes without suspending (a
+  // page-cache hit) has its completion posted to the loop, so a callback that submits the
+  // next request does not recurse.
+  auto start = [this, &queue, request = std::move(request), done = std::move(done)]() mutable {
+    auto starting = std::make_shared<bool>(true);
     aio::Start(CoExecute(std::move(request)),
-               [done = std::move(done)](absl::Status s) mutable { done(std::move(s)); });
+               [&queue, starting, done = std::move(done)](absl::Status s) mutable {
+                 if (*starting) {
+                   queue.Post([done = std::move(done), s = std::move(s)]() mutable {
+                     done(std::move(s));
+                   });
+                 } else {
+                   done(std::move(s));
+                 }
+               });
+    *starting = false;
   };
   if (aio::IoContext::Current() == &queue) {
     start();

@@ -61,7 +61,7 @@ class BlockBackend {
   aio::Task<absl::Status> CoFlush();
 
   // --- Callbacks: one request started on `queue` (posted there unless called on its
-  // thread); `done` runs on the queue's thread with the result. The request owns its copy
+  // thread); `done` runs on the queue's thread with the result, never from inside Submit. The request owns its copy
   // of the IoVector; the buffers it points to must stay valid until `done` runs. The
   // backend must outlive every request submitted.
   enum class Op { kRead, kWrite, kWriteZeroes, kDiscard, kFlush };

@@ -81,7 +81,8 @@ class FileInstance : public DriverInstance {
         filename_(std::move(filename)),
         direct_(direct),
         is_block_device_(is_block_device),
-        alignment_(alignment) {}
+        alignment_(alignment),
+        inline_policy_(aio::InlinePolicyFor(fd_.get(), direct)) {}
 
   ~FileInstance() override { ReleaseImageLocks(fd_.get()); }
 
@@ -279,9 +280,9 @@ class FileInstance : public DriverInstance {
       const IoVector& part = done == 0 ? qiov : rest;
       const int cnt = static_cast<int>(std::min<size_t>(part.iovecs().size(), IOV_MAX));
       int64_t r = write ? co_await aio::Pwritev(fd_.get(), part.iovecs().data(), cnt,
-                                                offset + done)
+                                                offset + done, inline_policy_)
                         : co_await aio::Preadv(fd_.get(), part.iovecs().data(), cnt,
-                                               offset + done);
+                                               offset + done, inline_policy_);
       if (r < 0) {
         if (r == -EINTR || r == -EAGAIN) continue;
         co_return ErrnoError(static_cast<int>(-r));
@@ -318,6 +319,8 @@ class FileInstance : public DriverInstance {
   const bool direct_;
   const bool is_block_device_;
   const uint32_t alignment_;
+  // Whether the loop may transfer inline (page-cache hits, tmpfs): see aio/file_op.h.
+  const aio::InlinePolicy inline_policy_;
   BlockDriverState* node_ = nullptr;
 };
 
