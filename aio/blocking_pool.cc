@@ -15,28 +15,16 @@ std::atomic<bool> g_shared_created{false};
 }  // namespace
 
 BlockingPool::BlockingPool(int base_threads, int max_threads)
-    : base_(std::max(base_threads, 1)), max_(std::max(max_threads, std::max(base_threads, 1))) {
-  {
-    absl::MutexLock lock(&mu_);
-    alive_ = base_;
-  }
-  base_threads_.reserve(base_);
-  for (int i = 0; i < base_; ++i) base_threads_.emplace_back([this] { WorkerLoop(false); });
-}
+    : base_(std::max(base_threads, 1)), max_(std::max(max_threads, std::max(base_threads, 1))) {}
 
 BlockingPool::~BlockingPool() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    // Added threads are detached: wait until they are gone (they only leave the function
-    // after releasing mu_), then join the base ones.
-    mu_.Await(absl::Condition(
-        +[](BlockingPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-          return p->alive_ <= p->base_;
-        },
-        this));
-  }
-  for (std::thread& t : base_threads_) t.join();
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  // The threads are detached: wait until every one has left (they touch nothing of the
+  // pool after releasing mu_ for the last time).
+  mu_.Await(absl::Condition(
+      +[](BlockingPool* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->alive_ == 0; },
+      this));
 }
 
 int BlockingPool::DefaultSize() {
@@ -78,16 +66,19 @@ int BlockingPool::size() {
 }
 
 void BlockingPool::Run(absl::AnyInvocable<void() &&> work) {
-  bool add = false;
+  bool add = false, persistent = false;
   {
     absl::MutexLock lock(&mu_);
     queue_.push_back(std::move(work));
+    // Threads start when work needs them: the first `base_` stay, later ones leave when
+    // idle.
     if (idle_ < static_cast<int>(queue_.size()) && alive_ < max_) {
+      persistent = alive_ < base_;
       ++alive_;
       add = true;
     }
   }
-  if (add) std::thread([this] { WorkerLoop(true); }).detach();
+  if (add) std::thread([this, persistent] { WorkerLoop(!persistent); }).detach();
 }
 
 void BlockingPool::WorkerLoop(bool extra) {

@@ -3,9 +3,9 @@
 // The request path never blocks a loop thread: a driver path that still does synchronous
 // I/O runs here and its coroutine resumes on its loop afterwards (offload.h).
 //
-// Size: `base` threads live as long as the pool; when work arrives and none is idle, the
-// pool adds threads up to `max` (work that blocks may wait for other work, so a fixed
-// size could deadlock), and an added thread that stays idle for a few seconds exits. The
+// Size: threads start when work arrives and none is idle, up to `max` (work that blocks
+// may wait for other work, so a fixed size could deadlock); the first `base` stay, later
+// ones exit after a few idle seconds. The
 // thread count follows the blocking work in flight, not the queue depth: requests served
 // natively by the loops (most reads and overwrites) use no pool thread.
 //
@@ -28,7 +28,7 @@ namespace strata::aio {
 class BlockingPool {
  public:
   BlockingPool(int base_threads, int max_threads);
-  // Finishes the queued work, then joins the threads.
+  // Finishes the queued work, then waits for the threads to leave.
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
@@ -57,7 +57,7 @@ class BlockingPool {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int alive_ ABSL_GUARDED_BY(mu_) = 0;
   int idle_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::thread> base_threads_;
+
 };
 
 }  // namespace strata::aio

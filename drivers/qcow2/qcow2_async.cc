@@ -30,23 +30,66 @@ bool TryLockBriefly(absl::Mutex& mu) {
 
 }  // namespace
 
+// Parks the awaiting coroutine on `waiters` and releases mu_ once it is suspended (so
+// the loader, which takes mu_ to wake the waiters, cannot miss it).
+struct ParkUnlocking {
+  absl::Mutex* mu;
+  std::vector<Qcow2Instance::TableWaiter>* waiters;
+  bool await_ready() noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    waiters->push_back({aio::IoContext::Current(), h});
+    mu->Unlock();
+  }
+  void await_resume() noexcept {}
+};
+
+aio::Task<absl::Status> Qcow2Instance::CoLoadL2TableUnlocking(uint64_t l2_offset) {
+  auto it = loading_tables_.find(l2_offset);
+  if (it != loading_tables_.end()) {
+    co_await ParkUnlocking{&mu_, &it->second};
+    co_return absl::OkStatus();  // loaded, or failed: the retry finds out
+  }
+  loading_tables_.emplace(l2_offset, std::vector<TableWaiter>{});
+  mu_.Unlock();
+  absl::Status s = co_await aio::Offload([&] {
+    absl::MutexLock lock(&mu_);
+    return l2_cache_->Get(l2_offset).status();
+  });
+  std::vector<TableWaiter> waiters;
+  {
+    absl::MutexLock lock(&mu_);
+    auto node = loading_tables_.extract(l2_offset);
+    waiters = std::move(node.mapped());
+  }
+  for (const TableWaiter& w : waiters) w.context->Post(w.handle);
+  co_return s;
+}
+
 aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov, uint32_t flags) {
-  // Breakpoints below may park a request: only the synchronous path may wait there.
-  bool native = !file_->delivers_events() && (backing_ == nullptr || !backing_->delivers_events());
+  // Native only on a loop (inline callers take the synchronous path directly), and not
+  // when a breakpoint below may park the request: only the synchronous path waits there.
+  const bool may_be_native = aio::IoContext::Current() != nullptr && !file_->delivers_events() &&
+                             (backing_ == nullptr || !backing_->delivers_events());
   std::vector<MappedRead> mapped;
   uint64_t epoch = 0;
-  if (native && TryLockBriefly(mu_)) {
+  bool native = false;
+  // A few rounds: each missing L2 table is loaded (or waited for) and the mapping retried.
+  for (int round = 0; may_be_native && round < 4 && TryLockBriefly(mu_); ++round) {
+    mapped.clear();
     absl::Status s;
     {
       CachedOnly cached_only(this);
+      missed_l2_offset_ = 0;
       s = MapRead(offset, bytes, qiov, /*wait=*/false, &mapped, &epoch);
     }
-    mu_.Unlock();
-    if (!s.ok() && !IsNotCached(s)) co_return s;
-    native = s.ok();
-  } else {
-    native = false;
+    if (s.ok() || !IsNotCached(s) || missed_l2_offset_ == 0) {
+      mu_.Unlock();
+      if (!s.ok() && !IsNotCached(s)) co_return s;
+      native = s.ok();
+      break;
+    }
+    STRATA_CO_RETURN_IF_ERROR(co_await CoLoadL2TableUnlocking(missed_l2_offset_));
   }
   if (!native) {
     co_return co_await aio::Offload([&] { return Preadv(offset, bytes, qiov, flags); });
@@ -89,13 +132,18 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   // Natively: writes into clusters the image owns (COPIED), mapped from cached tables.
   // Allocations, copy-on-write, compressed writes and FUA's metadata flush are the
   // synchronous path's.
-  bool native = !(flags & (kReqWriteCompressed | kReqFua)) && !file_->delivers_events();
+  const bool may_be_native = aio::IoContext::Current() != nullptr &&
+                             !(flags & (kReqWriteCompressed | kReqFua)) &&
+                             !file_->delivers_events();
   std::vector<DataSegment> segments;
   uint64_t epoch = 0;
-  if (native && TryLockBriefly(mu_)) {
+  bool native = false;
+  for (int round = 0; may_be_native && round < 4 && TryLockBriefly(mu_); ++round) {
+    segments.clear();
     absl::Status s;
     {
       CachedOnly cached_only(this);
+      missed_l2_offset_ = 0;
       s = CheckUsable();
       const uint64_t first_gc = offset >> cluster_bits_;
       const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
@@ -121,11 +169,13 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
       }
       if (s.ok()) epoch = BeginTransfer();
     }
-    mu_.Unlock();
-    if (!s.ok() && !IsNotCached(s)) co_return s;
-    native = s.ok();
-  } else {
-    native = false;
+    if (s.ok() || !IsNotCached(s) || missed_l2_offset_ == 0) {
+      mu_.Unlock();
+      if (!s.ok() && !IsNotCached(s)) co_return s;
+      native = s.ok();
+      break;
+    }
+    STRATA_CO_RETURN_IF_ERROR(co_await CoLoadL2TableUnlocking(missed_l2_offset_));
   }
   if (!native) {
     co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });

@@ -236,7 +236,10 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
   uint8_t* table = nullptr;
   if (cached_only_) {
     table = l2_cache_->Peek(l2_offset);
-    if (table == nullptr) return NotCached();
+    if (table == nullptr) {
+      missed_l2_offset_ = l2_offset;
+      return NotCached();
+    }
   } else {
     STRATA_ASSIGN_OR_RETURN(table, l2_cache_->Get(l2_offset));
   }

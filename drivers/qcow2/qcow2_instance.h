@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "aio/io_context.h"
 #include "aio/task.h"
 #include "block/driver.h"
 #include "block/node.h"
@@ -125,6 +126,16 @@ class Qcow2Instance : public DriverInstance {
     Qcow2Instance* q_;
   };
   static absl::Status NotCached() { return absl::UnavailableError("qcow2: table not cached"); }
+  // Coroutine path, mu_ held on entry and released before it returns: makes the L2 table
+  // at `l2_offset` cached. The first request to miss it loads it on the blocking pool;
+  // requests that miss it meanwhile park (no thread) until that load ends, then retry.
+  aio::Task<absl::Status> CoLoadL2TableUnlocking(uint64_t l2_offset)
+      ABSL_UNLOCK_FUNCTION(mu_);
+  struct TableWaiter {
+    aio::IoContext* context;
+    std::coroutine_handle<> handle;
+  };
+  friend struct ParkUnlocking;  // qcow2_async.cc: parks a coroutine on a table load
   static bool IsNotCached(const absl::Status& s) {
     return s.code() == absl::StatusCode::kUnavailable;
   }
@@ -358,6 +369,10 @@ class Qcow2Instance : public DriverInstance {
     Qcow2Instance* q_;
   };
   bool cached_only_ ABSL_GUARDED_BY(mu_) = false;
+  // The L2 table a cached-only lookup last missed (0: the miss was not a table).
+  uint64_t missed_l2_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  // L2 tables the coroutine path is loading, with the coroutines parked on each.
+  std::map<uint64_t, std::vector<TableWaiter>> loading_tables_ ABSL_GUARDED_BY(mu_);
   Qcow2Header header_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> l1_ ABSL_GUARDED_BY(mu_);
   bool l1_dirty_ ABSL_GUARDED_BY(mu_) = false;
