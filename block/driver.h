@@ -54,6 +54,10 @@ struct OpenFlags {
   // QEMU snapshot=on / qemu-io -s: writes go to a temporary qcow2 overlay that is deleted
   // at close; the image itself is opened read-only and never written.
   bool snapshot = false;
+  // QEMU's aio option for file nodes ("threads", "native", "io_uring"; empty: default),
+  // as -i/-k set it. The engine itself is the loop's (aio::IoContext): a file node only
+  // checks the value, and that native comes with cache.direct=on, as QEMU does.
+  std::string aio;
 };
 
 // Everything a driver's Open needs: its node, options, flags, and a way to open children.

@@ -357,6 +357,15 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> FileDriver::Open(OpenContext& ct
   }
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return ErrnoError(errno);
+  const std::string& aio_mode = opts.aio().empty() ? flags.aio : opts.aio();
+  if (!aio_mode.empty() && aio_mode != "threads" && aio_mode != "native" &&
+      aio_mode != "io_uring") {
+    return ErrnoError(EINVAL, absl::StrCat("invalid parameter value: ", aio_mode));
+  }
+  if (aio_mode == "native" && !flags.cache.direct) {
+    return ErrnoError(EINVAL, "aio=native was specified, but it requires cache.direct=on, "
+                              "which was not specified.");
+  }
   if (S_ISDIR(st.st_mode)) {
     return ErrnoError(EISDIR, absl::StrCat("'", filename, "' is a directory"));
   }

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "aio/io_context.h"
 #include "block/cache_mode.h"
 #include "block/keyval.h"
 #include "block/options_json.h"
@@ -40,7 +41,15 @@ bool OpenCommand(IoSession& s, const Args& argv) {
   while (auto c = p.Next()) {
     switch (*c) {
       case 's': request.flags.snapshot = true; break;
-      case 'C': case 'k': case 'i': break;
+      case 'C': break;
+      case 'k': request.flags.aio = "native"; break;
+      case 'i':
+        if (!aio::ParseEngine(p.value()).ok()) {
+          tools::ErrorReport(absl::StrCat("Invalid aio option: ", p.value()));
+          return false;
+        }
+        request.flags.aio = p.value();
+        break;
       case 'n': request.flags.cache.direct = true; writethrough = false; break;
       case 'r': request.flags.read_only = true; break;
       case 'U': request.flags.force_share = true; break;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "aio/io_context.h"
 #include "block/cache_mode.h"
 #include "tools/common/program.h"
 #include "tools/strata_io/io_session.h"
@@ -83,7 +84,15 @@ int main(int argc, char** argv) {
       case 'U': session.default_flags.force_share = true; break;
       case kOptImageOpts: session.image_opts = true; break;
       case 's': session.default_flags.snapshot = true; break;
-      case 'C': case 'm': case 'k': case 'i': case 'T': case kOptObject: break;
+      case 'k': session.default_flags.aio = "native"; break;
+      case 'i':
+        if (!strata::aio::ParseEngine(optarg).ok()) {
+          strata::tools::ErrorReport(absl::StrCat("Invalid aio option: ", optarg));
+          return 1;
+        }
+        session.default_flags.aio = optarg;
+        break;
+      case 'C': case 'm': case 'T': case kOptObject: break;
       default:
         std::fprintf(stderr, "Try '%s --help' for more information.\n",
                      strata::tools::ProgramName().c_str());
