@@ -16,12 +16,23 @@
 #define STRATA_AIO_TASK_H_
 
 #include <coroutine>
+#include <cstddef>
 #include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
 
 namespace strata::aio {
+
+namespace internal {
+
+// Coroutine frames come and go once per layer per request. A small per-thread cache of
+// freed frames by size class spares malloc and free on the request path. A frame freed on
+// another thread than the one that allocated it simply joins that thread's cache.
+void* AllocateFrame(std::size_t size);
+void FreeFrame(void* frame, std::size_t size) noexcept;
+
+}  // namespace internal
 
 template <typename T>
 class [[nodiscard]] Task {
@@ -31,6 +42,11 @@ class [[nodiscard]] Task {
   struct promise_type {
     std::optional<T> value;
     std::coroutine_handle<> continuation;  // resumed when the task returns
+
+    static void* operator new(std::size_t size) { return internal::AllocateFrame(size); }
+    static void operator delete(void* frame, std::size_t size) noexcept {
+      internal::FreeFrame(frame, size);
+    }
 
     Task get_return_object() {
       return Task(std::coroutine_handle<promise_type>::from_promise(*this));

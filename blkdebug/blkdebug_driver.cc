@@ -10,9 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "blkdebug/blkdebug_config.h"
 #include "blkdebug/blkdebug_rules.h"
+#include "block/diagnostics.h"
 #include "block/graph_builder.h"
 #include "block/node.h"
 #include "block/options_json.h"
@@ -96,8 +98,8 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     for (std::string& tag : engine_.OnEvent(event)) {
       auto request = std::make_shared<Suspended>(Suspended{std::move(tag), false});
       suspended_.push_back(request);
-      std::printf("blkdebug: Suspended request '%s'\n", request->tag.c_str());
-      std::fflush(stdout);
+      Diagnose(DiagnosticKind::kBreakpoint,
+               absl::StrFormat("blkdebug: Suspended request '%s'", request->tag.c_str()));
       mu_.Await(absl::Condition(
           +[](Suspended* r) { return r->resumed; }, request.get()));
     }
@@ -162,8 +164,8 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
   // Marks `r` resumed (its thread wakes when `mu_` is released). Prints what QEMU's
   // resumed coroutine prints, from the resuming side so the output order is fixed.
   void Release(Suspended& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::printf("blkdebug: Resuming request '%s'\n", r.tag.c_str());
-    std::fflush(stdout);
+    Diagnose(DiagnosticKind::kBreakpoint,
+             absl::StrFormat("blkdebug: Resuming request '%s'", r.tag.c_str()));
     r.resumed = true;
   }
 

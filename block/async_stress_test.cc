@@ -208,7 +208,9 @@ TEST_P(AsyncStressTest, ManyQueuesAgreeWithTheModelAndWithQemu) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::write(fd, model.data(), model.size()), static_cast<ssize_t>(model.size()));
   ::close(fd);
-  if (p.format == "qcow2") EXPECT_EQ(Shell("qemu-img check -q " + image), 0);
+  if (p.format == "qcow2") {
+    EXPECT_EQ(Shell("qemu-img check -q " + image), 0);
+  }
   EXPECT_EQ(Shell("qemu-img compare -q -f raw -F " + p.format + " " + model_file + " " + image),
             0);
   ::unlink(image.c_str());

@@ -55,6 +55,56 @@ TEST(CApiTest, SynchronousIoAndErrors) {
   unlink(path.c_str());
 }
 
+struct Lines {
+  std::vector<std::pair<int, std::string>> seen;
+};
+
+void OnDiagnostic(void* opaque, int kind, const char* line) {
+  static_cast<Lines*>(opaque)->seen.push_back({kind, line});
+}
+
+TEST(CApiTest, CorruptionGoesToTheCallbackNeverToStderr) {
+  const char* dir = getenv("TEST_TMPDIR");
+  std::string path = std::string(dir ? dir : "/tmp") + "/capi_corrupt.qcow2";
+  ASSERT_EQ(system(("qemu-img create -q -f qcow2 " + path + " 1M && qemu-io -c 'write 0 64k' " +
+                    path + " > /dev/null").c_str()),
+            0);
+  // Point L1[0] at an unaligned L2 table offset.
+  int fd = open(path.c_str(), O_RDWR);
+  unsigned char be[8];
+  ASSERT_EQ(pread(fd, be, 8, 40), 8);  // l1_table_offset
+  uint64_t l1 = 0;
+  for (int i = 0; i < 8; ++i) l1 = l1 << 8 | be[i];
+  const unsigned char bad[8] = {0x80, 0, 0, 0, 0, 0x01, 0x02, 0x00};
+  ASSERT_EQ(pwrite(fd, bad, 8, l1), 8);
+  close(fd);
+  std::string options = "{\"driver\": \"qcow2\", \"file\": {\"driver\": \"file\", "
+                        "\"filename\": \"" + path + "\"}}";
+  char buf[512];
+  for (bool with_callback : {false, true}) {
+    Lines lines;
+    strata_set_diagnostic_callback(with_callback ? OnDiagnostic : nullptr, &lines);
+    strata_image* img = nullptr;
+    ASSERT_EQ(strata_open(options.c_str(), 0, &img), 0);
+    ::testing::internal::CaptureStderr();
+    ::testing::internal::CaptureStdout();
+    EXPECT_EQ(strata_pread(img, buf, sizeof buf, 0), -EIO);
+    EXPECT_EQ(::testing::internal::GetCapturedStdout(), "");
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+    EXPECT_EQ(strata_close(img), 0);
+    if (with_callback) {
+      ASSERT_EQ(lines.seen.size(), 1u);
+      EXPECT_EQ(lines.seen[0].first, STRATA_DIAG_CORRUPTION);
+      EXPECT_NE(lines.seen[0].second.find("qcow2: Image is corrupt: L2 table offset 0x10200 "
+                                          "unaligned"),
+                std::string::npos)
+          << lines.seen[0].second;
+    }
+  }
+  strata_set_diagnostic_callback(nullptr, nullptr);
+  unlink(path.c_str());
+}
+
 struct Counter {
   int done = 0;
   int failed = 0;

@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "aio/loop_thread.h"
 #include "block/block_backend.h"
+#include "block/diagnostics.h"
 #include "block/graph_builder.h"
 #include "block/status.h"
 #include "strata/strata.h"
@@ -139,6 +140,20 @@ int strata_close(strata_image* img) {
   int r = Errno(s);
   if (r < 0) Fail(nullptr, s);  // the handle is gone: report as an open-level error
   return r;
+}
+
+void strata_set_diagnostic_callback(strata_diagnostic_fn fn, void* opaque) {
+  if (fn == nullptr) {
+    strata::SetDiagnosticSink(nullptr);
+    return;
+  }
+  strata::SetDiagnosticSink([fn, opaque](strata::DiagnosticKind kind, absl::string_view line) {
+    const std::string text(line);
+    int k = kind == strata::DiagnosticKind::kCheckFinding  ? STRATA_DIAG_CHECK
+            : kind == strata::DiagnosticKind::kCorruption ? STRATA_DIAG_CORRUPTION
+                                                          : STRATA_DIAG_BREAKPOINT;
+    fn(opaque, k, text.c_str());
+  });
 }
 
 int strata_queue_create(strata_image* img, strata_queue** out) {

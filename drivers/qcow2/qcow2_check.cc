@@ -11,6 +11,8 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "absl/strings/str_format.h"
+#include "block/diagnostics.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
@@ -28,10 +30,11 @@ struct ReferenceMap {
     uint64_t first = offset >> cluster_bits, last = (offset + bytes - 1) >> cluster_bits;
     for (uint64_t c = first; c <= last; ++c) {
       if (c >= refs.size()) {
-        std::fprintf(stderr,
-                     "ERROR: counting reference for region exceeding the end of the file by "
-                     "one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64 "\n",
-                     offset, bytes);
+        Diagnose(
+            DiagnosticKind::kCheckFinding,
+            absl::StrFormat("ERROR: counting reference for region exceeding the end of the file by "
+                            "one cluster or more: offset 0x%" PRIx64 " size 0x%" PRIx64,
+                            offset, bytes));
         ++corruptions;
         return;
       }
@@ -61,7 +64,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     if (l1_size > 0) {
       absl::Status s = file_->node().Pread(l1_offset, raw.size(), raw.data());
       if (!s.ok()) {
-        std::fprintf(stderr, "ERROR: I/O error in check_refcounts_l1\n");
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("ERROR: I/O error in check_refcounts_l1"));
         ++r.check_errors;
         return absl::OkStatus();
       }
@@ -69,22 +73,26 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     for (uint64_t i = 0; i < l1_size; ++i) {
       uint64_t e = LoadBe64(&raw[i * 8]);
       if (e & kL1ReservedMask) {
-        std::fprintf(stderr, "ERROR found L1 entry with reserved bits set: %" PRIx64 "\n", e);
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("ERROR found L1 entry with reserved bits set: %" PRIx64, e));
         ++map.corruptions;
       }
       uint64_t l2 = e & kL1OffsetMask;
       if (l2 == 0) continue;
       if (l2 % cluster_size_ != 0) {
-        std::fprintf(stderr,
-                     "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry "
-                     "corrupted\n", l2);
+        Diagnose(
+            DiagnosticKind::kCheckFinding,
+            absl::StrFormat("ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry "
+                            "corrupted",
+                            l2));
         ++map.corruptions;
         continue;
       }
       map.Add(l2, cluster_size_, cluster_bits_);
       std::vector<uint8_t> table(cluster_size_);
       if (!file_->node().Pread(l2, cluster_size_, table.data()).ok()) {
-        std::fprintf(stderr, "ERROR: I/O error in check_refcounts_l2\n");
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("ERROR: I/O error in check_refcounts_l2"));
         ++r.check_errors;
         continue;
       }
@@ -95,9 +103,10 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
           case ClusterType::kCompressed: {
             const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
             if (entry & kOflagCopied) {
-              std::fprintf(stderr, "ERROR: coffset=0x%" PRIx64
-                           ": copied flag must never be set for compressed clusters\n",
-                           extent.offset);
+              Diagnose(DiagnosticKind::kCheckFinding,
+                       absl::StrFormat("ERROR: coffset=0x%" PRIx64
+                                       ": copied flag must never be set for compressed clusters",
+                                       extent.offset));
               ++map.corruptions;
             }
             map.Add(extent.sector_start(), extent.sectors * 512, cluster_bits_);
@@ -112,15 +121,18 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
           case ClusterType::kNormal:
           case ClusterType::kZeroAlloc: {
             if (entry & kL2StandardReservedMask) {
-              std::fprintf(stderr, "ERROR found l2 entry with reserved bits set: %" PRIx64 "\n",
-                           entry);
+              Diagnose(DiagnosticKind::kCheckFinding,
+                       absl::StrFormat("ERROR found l2 entry with reserved bits set: %" PRIx64,
+                                       entry));
               ++map.corruptions;
             }
             uint64_t host = entry & kL2OffsetMask;
             if (host % cluster_size_ != 0) {
-              std::fprintf(stderr,
-                           "ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; L2 "
-                           "entry corrupted.\n", host);
+              Diagnose(DiagnosticKind::kCheckFinding,
+                       absl::StrFormat("ERROR offset=%" PRIx64
+                                       ": Data cluster is not properly aligned; L2 "
+                                       "entry corrupted.",
+                                       host));
               ++map.corruptions;
               break;
             }
@@ -134,8 +146,9 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
           }
           default:
             if (entry & kL2StandardReservedMask & ~kOflagZero) {
-              std::fprintf(stderr, "ERROR found l2 entry with reserved bits set: %" PRIx64 "\n",
-                           entry);
+              Diagnose(DiagnosticKind::kCheckFinding,
+                       absl::StrFormat("ERROR found l2 entry with reserved bits set: %" PRIx64,
+                                       entry));
               ++map.corruptions;
             }
             break;
@@ -171,14 +184,16 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         const std::string id = i < snapshots_.size() ? snapshots_[i].id : "?";
         const std::string name = i < snapshots_.size() ? snapshots_[i].name : "?";
         if (l1_offset % cluster_size_ != 0) {
-          std::fprintf(stderr, "ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 table is not "
-                       "cluster aligned; snapshot table entry corrupted\n", id.c_str(),
-                       name.c_str(), l1_offset);
+          Diagnose(DiagnosticKind::kCheckFinding,
+                   absl::StrFormat("ERROR snapshot %s (%s) l1_offset=%#" PRIx64 ": L1 table is not "
+                                   "cluster aligned; snapshot table entry corrupted",
+                                   id.c_str(), name.c_str(), l1_offset));
           ++map.corruptions;
         } else if (uint64_t{l1_size} * 8 > kMaxL1Bytes) {
-          std::fprintf(stderr, "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is too "
-                       "large; snapshot table entry corrupted\n", id.c_str(), name.c_str(),
-                       l1_size);
+          Diagnose(DiagnosticKind::kCheckFinding,
+                   absl::StrFormat("ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is too "
+                                   "large; snapshot table entry corrupted",
+                                   id.c_str(), name.c_str(), l1_size));
           ++map.corruptions;
         } else {
           STRATA_RETURN_IF_ERROR(walk_l1(l1_offset, l1_size, false));
@@ -196,7 +211,9 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     for (uint64_t i = 0; i < reftable.size() / 8; ++i) {
       uint64_t e = LoadBe64(&reftable[i * 8]);
       if (e & kReftableReservedMask) {
-        std::fprintf(stderr, "ERROR refcount table entry %" PRIu64 " has reserved bits set\n", i);
+        Diagnose(
+            DiagnosticKind::kCheckFinding,
+            absl::StrFormat("ERROR refcount table entry %" PRIu64 " has reserved bits set", i));
         ++map.corruptions;
         needs_rebuild = true;
         continue;
@@ -204,14 +221,17 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       uint64_t off = e & kReftableOffsetMask;
       if (off == 0) continue;
       if (off % cluster_size_ != 0) {
-        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount "
-                     "table entry corrupted\n", i);
+        Diagnose(DiagnosticKind::kCheckFinding, absl::StrFormat("ERROR refcount block %" PRIu64
+                                                                " is not cluster aligned; refcount "
+                                                                "table entry corrupted",
+                                                                i));
         ++map.corruptions;
         needs_rebuild = true;
         continue;
       }
       if ((off >> cluster_bits_) >= nb_clusters) {
-        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is outside image\n", i);
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("ERROR refcount block %" PRIu64 " is outside image", i));
         ++map.corruptions;
         needs_rebuild = true;
         continue;
@@ -220,7 +240,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       // A refcount block must be referenced by the table alone.
       const uint64_t refs = map.refs[off >> cluster_bits_];
       if (refs != 1) {
-        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " refcount=%" PRIu64 "\n", i, refs);
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("ERROR refcount block %" PRIu64 " refcount=%" PRIu64, i, refs));
         ++map.corruptions;
         needs_rebuild = true;
       }
@@ -239,8 +260,9 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     for (uint64_t c = 0; c < nb_clusters; ++c) {
       absl::StatusOr<uint64_t> on_disk = refcounts_->GetRefcount(c);
       if (!on_disk.ok()) {
-        std::fprintf(stderr, "Can't get refcount for cluster %" PRIu64 ": %s\n", c,
-                     StrError(ErrnoOf(on_disk.status())).c_str());
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("Can't get refcount for cluster %" PRIu64 ": %s", c,
+                                 StrError(ErrnoOf(on_disk.status())).c_str()));
         ++r.check_errors;
         continue;
       }
@@ -255,9 +277,10 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       } else if (*on_disk < computed && (mask & kCheckFixErrors)) {
         fixed = &r.corruptions_fixed;
       }
-      std::fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
-                   fixed ? "Repairing" : (*on_disk < computed ? "ERROR" : "Leaked"), c,
-                   *on_disk, computed);
+      Diagnose(DiagnosticKind::kCheckFinding,
+               absl::StrFormat("%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64,
+                               fixed ? "Repairing" : (*on_disk < computed ? "ERROR" : "Leaked"), c,
+                               *on_disk, computed));
       if (fixed != nullptr &&
           refcounts_->UpdateRefcount(c, static_cast<int64_t>(computed) -
                                             static_cast<int64_t>(*on_disk)).ok()) {
@@ -273,7 +296,7 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
   STRATA_RETURN_IF_ERROR(compare(0));
   if (needs_rebuild && (fix & kCheckFixErrors)) {
     const CheckResult old = r;
-    std::fprintf(stderr, "Rebuilding refcount structure\n");
+    Diagnose(DiagnosticKind::kCheckFinding, absl::StrFormat("Rebuilding refcount structure"));
     absl::Status rebuilt = RebuildRefcountStructure(map.refs);
     if (!rebuilt.ok()) {
       ++r.check_errors;
@@ -294,7 +317,9 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       const CheckResult saved = r;
       r = CheckResult();
       STRATA_RETURN_IF_ERROR(compare(kCheckFixLeaks));
-      if (needs_rebuild) std::fprintf(stderr, "ERROR rebuilt refcount structure is still broken\n");
+      if (needs_rebuild)
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("ERROR rebuilt refcount structure is still broken"));
       fresh_leaks = r.leaks;
       r = saved;
     }
@@ -303,7 +328,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     r.leaks += fresh_leaks;
   } else if (fix != 0) {
     if (needs_rebuild) {
-      std::fprintf(stderr, "ERROR need to rebuild refcount structures\n");
+      Diagnose(DiagnosticKind::kCheckFinding,
+               absl::StrFormat("ERROR need to rebuild refcount structures"));
       ++r.check_errors;
       return ErrnoError(EIO);
     }
@@ -330,8 +356,10 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     absl::StatusOr<uint64_t> rc = refcounts_->GetRefcount(l2 >> cluster_bits_);
     if (!rc.ok()) continue;
     if (((e & kOflagCopied) != 0) != (*rc == 1)) {
-      std::fprintf(stderr, "%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64 " l1_entry=%" PRIx64
-                   " refcount=%" PRIu64 "\n", fix_copied ? "Repairing" : "ERROR", i, e, *rc);
+      Diagnose(DiagnosticKind::kCheckFinding,
+               absl::StrFormat("%s OFLAG_COPIED L2 cluster: l1_index=%" PRIu64 " l1_entry=%" PRIx64
+                               " refcount=%" PRIu64,
+                               fix_copied ? "Repairing" : "ERROR", i, e, *rc));
       if (fix_copied) {
         l1_[i] = *rc == 1 ? (e | kOflagCopied) : (e & ~kOflagCopied);
         l1_dirty_ = true;
@@ -351,8 +379,10 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       absl::StatusOr<uint64_t> drc = refcounts_->GetRefcount(host >> cluster_bits_);
       if (!drc.ok()) continue;
       if (((entry & kOflagCopied) != 0) != (*drc == 1)) {
-        std::fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64
-                     "\n", fix_copied ? "Repairing" : "ERROR", entry, *drc);
+        Diagnose(DiagnosticKind::kCheckFinding,
+                 absl::StrFormat("%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64
+                                 " refcount=%" PRIu64,
+                                 fix_copied ? "Repairing" : "ERROR", entry, *drc));
         if (fix_copied) {
           uint64_t fixed = *drc == 1 ? (entry | kOflagCopied) : (entry & ~kOflagCopied);
           StoreBe64(*table + j * 8, fixed);

@@ -1,11 +1,13 @@
 // strata qcow2: reacting to corrupt metadata, and the overlap check that keeps writes off
 // metadata (see SignalCorruption and CheckMetadataOverlap in qcow2_instance.h).
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
-#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "block/diagnostics.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
@@ -17,13 +19,17 @@ absl::Status Qcow2Instance::SignalCorruption(bool fatal, const std::string& mess
   if (corruption_signaled_ && (!fatal || already_corrupt)) return ErrnoError(EIO, message);
   fatal = fatal && !read_only_;
   if (fatal) {
-    std::fprintf(stderr,
-                 "qcow2: Marking image as corrupt: %s; further corruption events will be "
-                 "suppressed\n", message.c_str());
+    Diagnose(
+        DiagnosticKind::kCorruption,
+        absl::StrFormat("qcow2: Marking image as corrupt: %s; further corruption events will be "
+                        "suppressed",
+                        message.c_str()));
   } else {
-    std::fprintf(stderr,
-                 "qcow2: Image is corrupt: %s; further non-fatal corruption events will be "
-                 "suppressed\n", message.c_str());
+    Diagnose(
+        DiagnosticKind::kCorruption,
+        absl::StrFormat("qcow2: Image is corrupt: %s; further non-fatal corruption events will be "
+                        "suppressed",
+                        message.c_str()));
   }
   corruption_signaled_ = true;
   if (fatal) {

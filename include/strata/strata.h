@@ -72,6 +72,16 @@ const char *strata_last_error(strata_image *img);
  * even when the final flush fails (the result says so). */
 int strata_close(strata_image *img);
 
+/* Messages meant for a person (qcow2 check findings, "Marking image as corrupt", blkdebug
+ * breakpoint notices), one line each without the newline. strata never prints them itself:
+ * without a callback they are dropped. `kind`: STRATA_DIAG_*. The callback may run on any
+ * thread, concurrently; NULL removes it. */
+#define STRATA_DIAG_CHECK 0
+#define STRATA_DIAG_CORRUPTION 1
+#define STRATA_DIAG_BREAKPOINT 2
+typedef void (*strata_diagnostic_fn)(void *opaque, int kind, const char *line);
+void strata_set_diagnostic_callback(strata_diagnostic_fn fn, void *opaque);
+
 /* --- Asynchronous requests --- */
 
 /* Called on the thread that runs strata_queue_complete (or strata_queue_destroy), with

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "block/diagnostics.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -35,6 +36,8 @@ void Usage() {
 
 int main(int argc, char** argv) {
   strata::tools::SetProgramName(argv[0]);
+  // Check findings, corruption reports and breakpoint messages, printed as QEMU does.
+  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink());
   strata::tools::SetQemuStdioBuffering();
   if (argc < 2) {
     strata::tools::ErrorReport("Not enough arguments");

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "aio/io_context.h"
 #include "block/cache_mode.h"
+#include "block/diagnostics.h"
 #include "tools/common/program.h"
 #include "tools/strata_io/io_session.h"
 
@@ -41,6 +42,8 @@ void Usage() {
 
 int main(int argc, char** argv) {
   strata::tools::SetProgramName(argv[0]);
+  // Check findings, corruption reports and breakpoint messages, printed as QEMU does.
+  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink());
   strata::tools::SetQemuStdioBuffering();
   strata::io::IoSession session;
   std::vector<std::string> commands;
