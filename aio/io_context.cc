@@ -88,9 +88,10 @@ bool IoContext::RunPosted() {
     ran = ran || !batch.empty();
   }
   if (!local_.empty()) {
-    std::vector<absl::AnyInvocable<void() &&>> batch;
-    batch.swap(local_);
-    for (auto& fn : batch) std::move(fn)();
+    // Swap with a spare that keeps its capacity: no allocation per round.
+    local_batch_.swap(local_);
+    for (auto& fn : local_batch_) std::move(fn)();
+    local_batch_.clear();
     ran = true;
   }
   return ran;

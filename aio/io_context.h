@@ -87,6 +87,7 @@ class IoContext {
   const Engine engine_;
   std::unique_ptr<Backend> backend_;
   std::vector<absl::AnyInvocable<void() &&>> local_;  // posted by the loop thread itself
+  std::vector<absl::AnyInvocable<void() &&>> local_batch_;  // the round being run
   absl::Mutex mu_;
   std::vector<absl::AnyInvocable<void() &&>> remote_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> remote_pending_{false};

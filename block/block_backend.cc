@@ -7,6 +7,13 @@
 #include "block/status.h"
 
 namespace strata {
+namespace {
+
+// How many Submit calls are starting a request on this thread right now: a completion
+// that arrives while it is positive finished inside Submit, and is posted instead.
+thread_local int t_submit_depth = 0;
+
+}  // namespace
 
 BlockBackend::BlockBackend(std::unique_ptr<BlockDriverState> root, bool writethrough)
     : root_(std::move(root)), writethrough_(writethrough) {}
@@ -131,10 +138,10 @@ void BlockBackend::Submit(aio::IoContext& queue, Request request, Completion don
   // page-cache hit) has its completion posted to the loop, so a callback that submits the
   // next request does not recurse.
   auto start = [this, &queue, request = std::move(request), done = std::move(done)]() mutable {
-    auto starting = std::make_shared<bool>(true);
+    ++t_submit_depth;
     aio::Start(CoExecute(std::move(request)),
-               [&queue, starting, done = std::move(done)](absl::Status s) mutable {
-                 if (*starting) {
+               [&queue, done = std::move(done)](absl::Status s) mutable {
+                 if (t_submit_depth > 0) {  // completed inside a Submit on this thread
                    queue.Post([done = std::move(done), s = std::move(s)]() mutable {
                      done(std::move(s));
                    });
@@ -142,7 +149,7 @@ void BlockBackend::Submit(aio::IoContext& queue, Request request, Completion don
                    done(std::move(s));
                  }
                });
-    *starting = false;
+    --t_submit_depth;
   };
   if (aio::IoContext::Current() == &queue) {
     start();
