@@ -52,6 +52,7 @@ std::string TempPath() {
 
 // Writes block i of `fd` with bytes i, then reads it back and compares.
 Task<int> WriteThenRead(int fd, int i) {
+  RequestScope request;  // counted by the loop: with several, nothing runs inline
   std::vector<uint8_t> out(4096, static_cast<uint8_t>(i)), in(4096);
   iovec wiov{out.data(), out.size()};
   int64_t n = co_await Pwritev(fd, &wiov, 1, uint64_t(i) * 4096);
@@ -73,6 +74,7 @@ TEST_P(EngineTest, ManyRequestsInFlightOnOneLoop) {
   constexpr int kRequests = 1000;  // more than the ring's 64 entries
   int finished = 0, failed = 0, peak = 0;
   (*context)->Post([&]() {
+    RequestScope busy;  // the loop is busy: nothing runs inline
     for (int i = 0; i < kRequests; ++i) {
       Start(WriteThenRead(fd, i), [&](int r) {
         ++finished;
@@ -144,6 +146,7 @@ TEST(IoContextTest, OffloadRunsElsewhereAndResumesOnTheLoop) {
   std::thread::id work_thread, resumed_thread;
   bool done = false;
   auto task = [&]() -> Task<int> {
+    RequestScope request, another;  // as if a second request were in flight
     int v = co_await Offload([&] {
       work_thread = std::this_thread::get_id();
       // Synchronous code under an offload sees no context: nested awaits run inline.
@@ -163,6 +166,25 @@ TEST(IoContextTest, OffloadRunsElsewhereAndResumesOnTheLoop) {
   EXPECT_EQ(value, 42);
   EXPECT_NE(work_thread, loop_thread);
   EXPECT_EQ(resumed_thread, loop_thread);
+}
+
+TEST(IoContextTest, ALoopServingOneRequestRunsItsBlockingStepsInline) {
+  auto context = IoContext::Create({Engine::kIoUring, 8});
+  ASSERT_TRUE(context.ok());
+  std::thread::id loop_thread = std::this_thread::get_id(), work_thread;
+  bool done = false;
+  auto task = [&]() -> Task<int> {
+    RequestScope request;
+    co_return co_await Offload([&] {
+      work_thread = std::this_thread::get_id();
+      return 1;
+    });
+  };
+  (*context)->Post([&]() {
+    Start(task(), [&](int) { done = true; });
+  });
+  (*context)->RunUntil([&] { return done; });
+  EXPECT_EQ(work_thread, loop_thread);
 }
 
 TEST(IoContextTest, RunSyncOnALoopThreadCompletesInline) {

@@ -63,7 +63,8 @@ InlinePolicy InlinePolicyFor(int fd, bool direct) {
 bool FileOpAwaiter::await_ready() noexcept {
   op_.context = IoContext::Current();
   const bool transfer = op_.kind == FileOp::Kind::kReadv || op_.kind == FileOp::Kind::kWritev;
-  if (op_.context == nullptr || (transfer && op_.inline_policy == InlinePolicy::kAlways)) {
+  if (op_.context == nullptr || op_.context->RunsBlockingInline() ||
+      (transfer && op_.inline_policy == InlinePolicy::kAlways)) {
     op_.result = op_.RunBlocking();
     return true;
   }

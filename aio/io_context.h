@@ -76,6 +76,16 @@ class IoContext {
   void Submit(FileOp* op);
 
   Engine engine() const { return engine_; }
+
+  // Whether a blocking step may run inline on the loop thread (loop thread only): when the
+  // loop serves at most one request (RequestScope counts them) and no other work is
+  // posted, nothing else would run meanwhile, and a hand-off to the engine or the pool
+  // would only add latency (depth-1 use). As soon as a second request or a completion
+  // waits, steps go to the engine again. Offload and file operations ask.
+  bool RunsBlockingInline() const {
+    return active_requests_ <= 1 && local_.empty() &&
+           !remote_pending_.load(std::memory_order_relaxed);
+  }
   // File operations submitted and not completed.
   int in_flight() const;
 
@@ -93,6 +103,25 @@ class IoContext {
   std::atomic<bool> remote_pending_{false};
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stop_{false};
+  int active_requests_ = 0;
+  friend class RequestScope;
+};
+
+// Counts one request on the current loop while alive (a local of the request's
+// coroutine, so it lives across suspension). Does nothing on a thread without a loop.
+class RequestScope {
+ public:
+  RequestScope() : context_(IoContext::Current()) {
+    if (context_ != nullptr) ++context_->active_requests_;
+  }
+  ~RequestScope() {
+    if (context_ != nullptr) --context_->active_requests_;
+  }
+  RequestScope(const RequestScope&) = delete;
+  RequestScope& operator=(const RequestScope&) = delete;
+
+ private:
+  IoContext* const context_;
 };
 
 // While alive, no IoContext is current on this thread: the awaitables of this package

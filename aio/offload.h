@@ -3,7 +3,8 @@
 //   absl::Status s = co_await aio::Offload([&] { return SomethingSynchronous(); });
 //
 // On a thread with a current IoContext the work runs on the shared blocking pool and the
-// coroutine resumes on its loop with the result; on any other thread it runs inline. The
+// coroutine resumes on its loop with the result; on any other thread, or on a loop that
+// serves only this request (IoContext::RunsBlockingInline), it runs inline. The
 // work runs with no current context (synchronous code underneath stays synchronous).
 // References the work captures must stay valid until the await returns (they do when they
 // point into the awaiting coroutine's frame).
@@ -28,7 +29,8 @@ class OffloadAwaiter {
 
   bool await_ready() {
     context_ = IoContext::Current();
-    if (context_ != nullptr) return false;
+    if (context_ != nullptr && !context_->RunsBlockingInline()) return false;
+    ScopedNoContext no_context;
     result_.emplace(work_());
     return true;
   }

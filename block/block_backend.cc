@@ -83,12 +83,14 @@ absl::Status BlockBackend::Truncate(uint64_t length, bool exact, PreallocMode pr
 
 aio::Task<absl::Status> BlockBackend::CoPreadv(uint64_t offset, uint64_t bytes,
                                                const IoVector& qiov, uint32_t flags) {
+  aio::RequestScope request;
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   co_return co_await root_->CoPreadv(offset, bytes, qiov, flags);
 }
 
 aio::Task<absl::Status> BlockBackend::CoPwritev(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov, uint32_t flags) {
+  aio::RequestScope request;
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   absl::Status s = co_await root_->CoPwritev(offset, bytes, qiov, flags);
   if (s.ok() && writethrough_) s = co_await root_->CoFlush();
@@ -97,6 +99,7 @@ aio::Task<absl::Status> BlockBackend::CoPwritev(uint64_t offset, uint64_t bytes,
 
 aio::Task<absl::Status> BlockBackend::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
                                                      uint32_t flags) {
+  aio::RequestScope request;
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   absl::Status s = co_await root_->CoPwriteZeroes(offset, bytes, flags);
   if (s.ok() && writethrough_) s = co_await root_->CoFlush();
@@ -104,11 +107,13 @@ aio::Task<absl::Status> BlockBackend::CoPwriteZeroes(uint64_t offset, uint64_t b
 }
 
 aio::Task<absl::Status> BlockBackend::CoPdiscard(uint64_t offset, uint64_t bytes) {
+  aio::RequestScope request;
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   co_return co_await root_->CoPdiscard(offset, bytes);
 }
 
 aio::Task<absl::Status> BlockBackend::CoFlush() {
+  aio::RequestScope request;
   if (!root_) co_return ErrnoError(ENOMEDIUM, "No medium found");
   co_return co_await root_->CoFlush();
 }

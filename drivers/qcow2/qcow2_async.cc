@@ -65,6 +65,25 @@ aio::Task<absl::Status> Qcow2Instance::CoLoadL2TableUnlocking(uint64_t l2_offset
   co_return s;
 }
 
+aio::Task<absl::StatusOr<bool>> Qcow2Instance::CoMapNatively(absl::FunctionRef<absl::Status()> map) {
+  // A few rounds: each missing L2 table is loaded (or waited for) and the mapping retried.
+  for (int round = 0; round < 4 && TryLockBriefly(mu_); ++round) {
+    absl::Status s;
+    {
+      CachedOnly cached_only(this);
+      missed_l2_offset_ = 0;
+      s = map();
+    }
+    if (s.ok() || !IsNotCached(s) || missed_l2_offset_ == 0) {
+      mu_.Unlock();
+      if (!s.ok() && !IsNotCached(s)) co_return s;
+      co_return s.ok();
+    }
+    STRATA_CO_RETURN_IF_ERROR(co_await CoLoadL2TableUnlocking(missed_l2_offset_));
+  }
+  co_return false;
+}
+
 aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov, uint32_t flags) {
   // Native only on a loop (inline callers take the synchronous path directly), and not
@@ -74,22 +93,12 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
   std::vector<MappedRead> mapped;
   uint64_t epoch = 0;
   bool native = false;
-  // A few rounds: each missing L2 table is loaded (or waited for) and the mapping retried.
-  for (int round = 0; may_be_native && round < 4 && TryLockBriefly(mu_); ++round) {
-    mapped.clear();
-    absl::Status s;
-    {
-      CachedOnly cached_only(this);
-      missed_l2_offset_ = 0;
-      s = MapRead(offset, bytes, qiov, /*wait=*/false, &mapped, &epoch);
-    }
-    if (s.ok() || !IsNotCached(s) || missed_l2_offset_ == 0) {
-      mu_.Unlock();
-      if (!s.ok() && !IsNotCached(s)) co_return s;
-      native = s.ok();
-      break;
-    }
-    STRATA_CO_RETURN_IF_ERROR(co_await CoLoadL2TableUnlocking(missed_l2_offset_));
+  if (may_be_native) {
+    auto map = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      mapped.clear();
+      return MapRead(offset, bytes, qiov, /*wait=*/false, &mapped, &epoch);
+    };
+    STRATA_CO_ASSIGN_OR_RETURN(native, co_await CoMapNatively(map));
   }
   if (!native) {
     co_return co_await aio::Offload([&] { return Preadv(offset, bytes, qiov, flags); });
@@ -138,44 +147,29 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   std::vector<DataSegment> segments;
   uint64_t epoch = 0;
   bool native = false;
-  for (int round = 0; may_be_native && round < 4 && TryLockBriefly(mu_); ++round) {
+  auto map = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     segments.clear();
-    absl::Status s;
-    {
-      CachedOnly cached_only(this);
-      missed_l2_offset_ = 0;
-      s = CheckUsable();
-      const uint64_t first_gc = offset >> cluster_bits_;
-      const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
-      if (s.ok() && AllocationInFlight(first_gc, last_gc)) s = NotCached();
-      uint64_t done = 0;
-      while (s.ok() && done < bytes) {
-        const uint64_t pos = offset + done;
-        absl::StatusOr<uint64_t> entry = GetL2Entry(pos >> cluster_bits_);
-        if (!entry.ok()) {
-          s = entry.status();
-        } else if (TypeOf(*entry) != ClusterType::kNormal || !(*entry & kOflagCopied)) {
-          s = NotCached();  // needs an allocation
-        } else {
-          absl::StatusOr<DataSegment> segment =
-              PlanInPlace(pos, bytes - done, *entry, qiov.Slice(done, bytes - done));
-          if (!segment.ok()) {
-            s = segment.status();
-          } else {
-            done += segment->len;
-            segments.push_back(*std::move(segment));
-          }
-        }
+    STRATA_RETURN_IF_ERROR(CheckUsable());
+    if (AllocationInFlight(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_)) {
+      return NotCached();
+    }
+    uint64_t done = 0;
+    while (done < bytes) {
+      const uint64_t pos = offset + done;
+      STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(pos >> cluster_bits_));
+      if (TypeOf(entry) != ClusterType::kNormal || !(entry & kOflagCopied)) {
+        return NotCached();  // needs an allocation
       }
-      if (s.ok()) epoch = BeginTransfer();
+      STRATA_ASSIGN_OR_RETURN(DataSegment segment,
+                              PlanInPlace(pos, bytes - done, entry, qiov.Slice(done, bytes - done)));
+      done += segment.len;
+      segments.push_back(std::move(segment));
     }
-    if (s.ok() || !IsNotCached(s) || missed_l2_offset_ == 0) {
-      mu_.Unlock();
-      if (!s.ok() && !IsNotCached(s)) co_return s;
-      native = s.ok();
-      break;
-    }
-    STRATA_CO_RETURN_IF_ERROR(co_await CoLoadL2TableUnlocking(missed_l2_offset_));
+    epoch = BeginTransfer();
+    return absl::OkStatus();
+  };
+  if (may_be_native) {
+    STRATA_CO_ASSIGN_OR_RETURN(native, co_await CoMapNatively(map));
   }
   if (!native) {
     co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });

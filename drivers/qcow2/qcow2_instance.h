@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "aio/io_context.h"
 #include "aio/task.h"
@@ -131,6 +132,11 @@ class Qcow2Instance : public DriverInstance {
   // requests that miss it meanwhile park (no thread) until that load ends, then retry.
   aio::Task<absl::Status> CoLoadL2TableUnlocking(uint64_t l2_offset)
       ABSL_UNLOCK_FUNCTION(mu_);
+  // Coroutine path: runs `map` (a cached-only mapping) under mu_, taken with a brief
+  // try-lock; a missing L2 table is loaded and the mapping retried. true: mapped (mu_
+  // released); false: take the synchronous path (lock busy, allocation needed, tables
+  // keep missing); an error: the request fails with it.
+  aio::Task<absl::StatusOr<bool>> CoMapNatively(absl::FunctionRef<absl::Status()> map);
   struct TableWaiter {
     aio::IoContext* context;
     std::coroutine_handle<> handle;
