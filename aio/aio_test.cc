@@ -32,6 +32,11 @@ TEST(TaskTest, AwaitChainsRunInlineWithoutAContext) {
 }
 
 TEST(TaskTest, DeepChainsDoNotGrowTheStack) {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer turns off tail calls, which symmetric transfer relies on: only an
+  // optimised build keeps the stack flat here.
+  GTEST_SKIP() << "needs tail calls";
+#endif
   // Symmetric transfer: a million sequential awaits of completed tasks.
   auto loop = []() -> Task<long> {
     long sum = 0;
