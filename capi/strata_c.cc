@@ -18,11 +18,16 @@
 #include "block/status.h"
 #include "strata/strata.h"
 
+// An open image: the backend owns the graph; `queues` counts the queues still using it
+// (strata_close refuses while any exists).
 struct strata_image {
   std::unique_ptr<strata::BlockBackend> backend;
   std::atomic<int> queues{0};
 };
 
+// One queue: a loop thread that runs the requests, and the completions it produced that
+// wait (under `mu`) for strata_queue_complete on the embedder's thread; `event_fd` is
+// readable while any wait.
 struct strata_queue {
   strata_image* image = nullptr;
   std::unique_ptr<strata::aio::LoopThread> loop;
