@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -140,9 +141,13 @@ class FileInstance : public DriverInstance {
       AlignedBuffer bounce(bytes, std::max<uint32_t>(alignment_, 4096),
                            AlignedBuffer::kUninitialized);
       qiov.CopyTo(0, bounce.data(), bytes);
-      STRATA_CO_RETURN_IF_ERROR(co_await CoTransferFully(true, offset, bounce.AsIoVector()));
+      absl::Status s = co_await CoTransferFully(true, offset, bounce.AsIoVector());
+      NoteWrite(offset + bytes, s.ok());
+      STRATA_CO_RETURN_IF_ERROR(s);
     } else {
-      STRATA_CO_RETURN_IF_ERROR(co_await CoTransferFully(true, offset, qiov));
+      absl::Status s = co_await CoTransferFully(true, offset, qiov);
+      NoteWrite(offset + bytes, s.ok());
+      STRATA_CO_RETURN_IF_ERROR(s);
     }
     if (flags & kReqFua) co_return co_await CoFlushToDisk();
     co_return absl::OkStatus();
@@ -155,6 +160,12 @@ class FileInstance : public DriverInstance {
   }
 
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
+    absl::Status s = ZeroRange(offset, bytes, flags);
+    ForgetLength();  // a zeroing fallocate past the end extends the file
+    return s;
+  }
+
+  absl::Status ZeroRange(uint64_t offset, uint64_t bytes, uint32_t flags) {
     if (is_block_device_) return ErrnoError(ENOTSUP);
     if (flags & kReqMayUnmap) {
       // Punching a hole inside the file reads back as zeroes; past EOF it would not grow.
@@ -200,18 +211,35 @@ class FileInstance : public DriverInstance {
     }
     // Regular files take the exact length either way (QEMU: `exact` only matters for
     // devices, which cannot change size).
-    return ResizeFd(fd_.get(), old_len, length, prealloc);
+    absl::Status s = ResizeFd(fd_.get(), old_len, length, prealloc);
+    ForgetLength();
+    return s;
   }
 
+  // The length is asked for on every request (the backend's bounds check), so it is
+  // cached: grown by our own writes past the end, forgotten after anything else that may
+  // change it (truncate, write-zeroes, a failed write). As in QEMU, a change made by
+  // another process is not seen until then. The slow path and every change hold
+  // length_mu_, so a length read before a write extended the file is corrected by that
+  // write's NoteWrite, which waits for it.
   absl::StatusOr<uint64_t> GetLength() override {
+    const int64_t fast = fast_length_.load(std::memory_order_acquire);
+    if (fast >= 0) return static_cast<uint64_t>(fast);
+    absl::MutexLock lock(&length_mu_);
+    if (cached_length_ >= 0) return static_cast<uint64_t>(cached_length_);
+    uint64_t length;
     if (is_block_device_) {
       off_t end = ::lseek(fd_.get(), 0, SEEK_END);
       if (end < 0) return ErrnoError(errno);
-      return static_cast<uint64_t>(end);
+      length = static_cast<uint64_t>(end);
+    } else {
+      struct stat st;
+      if (::fstat(fd_.get(), &st) != 0) return ErrnoError(errno);
+      length = static_cast<uint64_t>(st.st_size);
     }
-    struct stat st;
-    if (::fstat(fd_.get(), &st) != 0) return ErrnoError(errno);
-    return static_cast<uint64_t>(st.st_size);
+    cached_length_ = static_cast<int64_t>(length);
+    fast_length_.store(cached_length_, std::memory_order_release);
+    return length;
   }
 
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
@@ -298,6 +326,12 @@ class FileInstance : public DriverInstance {
   }
 
   absl::Status WriteFully(uint64_t offset, const IoVector& qiov) {
+    absl::Status s = WriteFullyUncounted(offset, qiov);
+    NoteWrite(offset + qiov.size(), s.ok());
+    return s;
+  }
+
+  absl::Status WriteFullyUncounted(uint64_t offset, const IoVector& qiov) {
     uint64_t done = 0;
     while (done < qiov.size()) {
       IoVector rest = qiov.Slice(done, qiov.size() - done);
@@ -321,6 +355,29 @@ class FileInstance : public DriverInstance {
   const uint32_t alignment_;
   // Whether the loop may transfer inline (page-cache hits, tmpfs): see aio/file_op.h.
   const aio::InlinePolicy inline_policy_;
+  // GetLength's cache (-1: unknown), and its lock-free mirror.
+  absl::Mutex length_mu_;
+  int64_t cached_length_ ABSL_GUARDED_BY(length_mu_) = -1;
+  std::atomic<int64_t> fast_length_{-1};
+  // After a write that ended at `end`: the file is at least that long (or, if the write
+  // failed, of unknown length). Writes inside the cached length change nothing.
+  void NoteWrite(uint64_t end, bool ok) {
+    const int64_t fast = fast_length_.load(std::memory_order_acquire);
+    if (ok && fast >= 0 && static_cast<int64_t>(end) <= fast) return;
+    absl::MutexLock lock(&length_mu_);
+    if (!ok) {
+      cached_length_ = -1;
+    } else if (cached_length_ >= 0 && static_cast<int64_t>(end) > cached_length_) {
+      cached_length_ = static_cast<int64_t>(end);
+    }
+    fast_length_.store(cached_length_, std::memory_order_release);
+  }
+  // After an operation that may have changed the length in any way.
+  void ForgetLength() {
+    absl::MutexLock lock(&length_mu_);
+    cached_length_ = -1;
+    fast_length_.store(-1, std::memory_order_release);
+  }
   BlockDriverState* node_ = nullptr;
 };
 
