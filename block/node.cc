@@ -295,10 +295,7 @@ absl::Status BlockDriverState::Flush() {
       primary->NotifyDebugEvent(DebugEvent::kFlushToDisk);
     }
     STRATA_RETURN_IF_ERROR(instance_->FlushToDisk());
-    // Concurrent flushes may finish out of order: never move the mark backwards.
-    uint64_t seen = flushed_generation_.load(std::memory_order_relaxed);
-    while (seen < gen && !flushed_generation_.compare_exchange_weak(seen, gen)) {
-    }
+    MarkFlushed(gen);
   }
   for (auto& c : children_) STRATA_RETURN_IF_ERROR(c->node().Flush());
   return absl::OkStatus();

@@ -160,6 +160,13 @@ class BlockDriverState {
   // counted in G finish before its disk flush; the disk flush is skipped when nothing
   // completed since the last one. Failed writes count too (part may have landed).
   void NoteWriteCompleted() { write_generation_.fetch_add(1, std::memory_order_release); }
+  // Records that every write counted up to `gen` is stable. Concurrent flushes may finish
+  // out of order: the mark never moves backwards.
+  void MarkFlushed(uint64_t gen) {
+    uint64_t seen = flushed_generation_.load(std::memory_order_relaxed);
+    while (seen < gen && !flushed_generation_.compare_exchange_weak(seen, gen)) {
+    }
+  }
   std::atomic<uint64_t> write_generation_{0};
   std::atomic<uint64_t> flushed_generation_{0};
 

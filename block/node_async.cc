@@ -55,9 +55,7 @@ aio::Task<absl::Status> BlockDriverState::CoFlush() {
   uint64_t gen = write_generation_.load(std::memory_order_acquire);
   if (!flags_.cache.no_flush && gen != flushed_generation_.load(std::memory_order_acquire)) {
     STRATA_CO_RETURN_IF_ERROR(co_await instance_->CoFlushToDisk());
-    uint64_t seen = flushed_generation_.load(std::memory_order_relaxed);
-    while (seen < gen && !flushed_generation_.compare_exchange_weak(seen, gen)) {
-    }
+    MarkFlushed(gen);
   }
   for (auto& c : children_) STRATA_CO_RETURN_IF_ERROR(co_await c->node().CoFlush());
   co_return absl::OkStatus();
