@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <poll.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -28,6 +29,12 @@ int64_t FileOp::RunBlocking() const {
       case Kind::kFallocate:
         r = ::fallocate(fd, mode, static_cast<off_t>(offset), static_cast<off_t>(length));
         break;
+      case Kind::kPoll: {
+        struct pollfd p = {fd, static_cast<short>(mode), 0};
+        r = ::poll(&p, 1, -1);
+        if (r > 0) r = p.revents;
+        break;
+      }
     }
     if (r >= 0) return r;
     if (errno != EINTR) return -errno;
@@ -63,6 +70,7 @@ InlinePolicy InlinePolicyFor(int fd, bool direct) {
 bool FileOpAwaiter::await_ready() noexcept {
   op_.context = IoContext::Current();
   const bool transfer = op_.kind == FileOp::Kind::kReadv || op_.kind == FileOp::Kind::kWritev;
+  if (op_.kind == FileOp::Kind::kPoll && op_.context != nullptr) return false;
   if (op_.context == nullptr || op_.context->RunsBlockingInline() ||
       (transfer && op_.inline_policy == InlinePolicy::kAlways)) {
     op_.result = op_.RunBlocking();

@@ -30,14 +30,18 @@ enum class InlinePolicy {
 };
 
 struct FileOp {
-  enum class Kind { kReadv, kWritev, kFdatasync, kFallocate };
+  // kPoll waits until `fd` is ready for the poll(2) events in `mode` and yields the
+  // events that happened (sockets: nonblocking transfers retry after it). It always goes
+  // to the engine when a loop is current, even when the loop serves one request only:
+  // it may wait for a peer forever.
+  enum class Kind { kReadv, kWritev, kFdatasync, kFallocate, kPoll };
   Kind kind = Kind::kReadv;
   int fd = -1;
   const struct iovec* iov = nullptr;
   int iovcnt = 0;
   uint64_t offset = 0;
   uint64_t length = 0;  // kFallocate
-  int mode = 0;         // kFallocate
+  int mode = 0;         // kFallocate; kPoll: the events (POLLIN, POLLOUT)
   int64_t result = 0;   // bytes transferred, 0, or -errno
   std::coroutine_handle<> waiter;  // resumed on `context` when done
   IoContext* context = nullptr;
@@ -88,6 +92,13 @@ inline FileOpAwaiter Pwritev(int fd, const struct iovec* iov, int iovcnt, uint64
 InlinePolicy InlinePolicyFor(int fd, bool direct);
 inline FileOpAwaiter Fdatasync(int fd) {
   return FileOpAwaiter(MakeFileOp(FileOp::Kind::kFdatasync, fd));
+}
+// Waits until `fd` is ready for `events` (POLLIN, POLLOUT); yields the events that
+// happened (POLLHUP and POLLERR included) or -errno.
+inline FileOpAwaiter Poll(int fd, int events) {
+  FileOp op = MakeFileOp(FileOp::Kind::kPoll, fd);
+  op.mode = events;
+  return FileOpAwaiter(op);
 }
 inline FileOpAwaiter Fallocate(int fd, int mode, uint64_t offset, uint64_t length) {
   FileOp op = MakeFileOp(FileOp::Kind::kFallocate, fd);

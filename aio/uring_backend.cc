@@ -66,6 +66,9 @@ class UringBackend : public Backend {
       case FileOp::Kind::kFallocate:
         io_uring_prep_fallocate(sqe, op->fd, op->mode, op->offset, op->length);
         break;
+      case FileOp::Kind::kPoll:
+        io_uring_prep_poll_add(sqe, op->fd, static_cast<unsigned>(op->mode));
+        break;
     }
     io_uring_sqe_set_data(sqe, op);
     ++in_flight_;

@@ -1,0 +1,111 @@
+// strata nbd: exports and their metadata contexts (see export.h).
+#include "nbd/export.h"
+
+#include <algorithm>
+
+#include "aio/offload.h"
+#include "block/status.h"
+#include "nbd/protocol.h"
+
+namespace strata::nbd {
+
+namespace {
+
+// A reply carries at most this many extents; the client asks again for the rest.
+constexpr size_t kMaxExtents = 64 * 1024;
+
+// Appends a run, merging it into the last one when the flags agree.
+void AddExtent(std::vector<Extent>* out, uint64_t length, uint32_t flags) {
+  if (!out->empty() && out->back().flags == flags &&
+      uint64_t{out->back().length} + length <= UINT32_MAX) {
+    out->back().length += static_cast<uint32_t>(length);
+    return;
+  }
+  out->push_back({static_cast<uint32_t>(length), flags});
+}
+
+}  // namespace
+
+Export::Export(ExportOptions options, BlockBackend* backend, uint64_t size)
+    : options_(std::move(options)), backend_(backend), size_(size) {
+  contexts_.push_back(kBaseAllocation);
+  if (options_.allocation_depth) contexts_.push_back(kQemuAllocationDepth);
+}
+
+uint16_t Export::transmission_flags() const {
+  uint16_t flags = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendDf | kFlagSendCache;
+  if (options_.read_only) {
+    flags |= kFlagReadOnly;
+  } else {
+    flags |= kFlagSendTrim | kFlagSendWriteZeroes | kFlagSendFastZero;
+  }
+  if (options_.multi_conn) flags |= kFlagCanMultiConn;
+  return flags;
+}
+
+uint32_t Export::max_block() const { return kMaxBufferSize; }
+
+aio::Task<absl::StatusOr<std::vector<Extent>>> Export::CoExtents(uint32_t context_id,
+                                                                 uint64_t offset,
+                                                                 uint64_t length,
+                                                                 bool one) const {
+  co_return co_await aio::Offload(
+      [this, context_id, offset, length, one] { return Extents(context_id, offset, length, one); });
+}
+
+absl::StatusOr<std::vector<Extent>> Export::Extents(uint32_t context_id, uint64_t offset,
+                                                    uint64_t length, bool one) const {
+  if (context_id >= contexts_.size()) return ErrnoError(EINVAL, "unknown metadata context");
+  offset += options_.offset;
+  if (contexts_[context_id] == kBaseAllocation) return AllocationExtents(offset, length, one);
+  return DepthExtents(offset, length, one);
+}
+
+absl::StatusOr<std::vector<Extent>> Export::AllocationExtents(uint64_t offset,
+                                                              uint64_t length,
+                                                              bool one) const {
+  std::vector<Extent> out;
+  const uint64_t end = offset + length;
+  while (offset < end && out.size() < kMaxExtents) {
+    STRATA_ASSIGN_OR_RETURN(BlockStatus s,
+                            backend_->root().GetBlockStatusAbove(offset, end - offset));
+    if (s.bytes == 0) break;  // the image is shorter than it said: stop at its end
+    const uint64_t run = std::min(s.bytes, end - offset);
+    const uint32_t flags = (s.data ? 0 : kStateHole) | (s.zero ? kStateZero : 0);
+    AddExtent(&out, run, flags);
+    offset += run;
+    if (one) break;
+  }
+  if (out.empty()) return ErrnoError(EIO, "no block status");
+  return out;
+}
+
+absl::StatusOr<std::vector<Extent>> Export::DepthExtents(uint64_t offset, uint64_t length,
+                                                         bool one) const {
+  std::vector<Extent> out;
+  const uint64_t end = offset + length;
+  while (offset < end && out.size() < kMaxExtents) {
+    uint64_t run = end - offset;
+    uint32_t depth = 0;
+    uint32_t level = 1;
+    for (BlockDriverState* node = &backend_->root(); node != nullptr; ++level) {
+      bool allocated = false;
+      STRATA_ASSIGN_OR_RETURN(uint64_t n, node->IsAllocated(offset, run, &allocated));
+      if (n == 0) break;
+      run = std::min(run, n);
+      if (allocated) {
+        depth = level;
+        break;
+      }
+      BdrvChild* backing = node->backing();
+      node = backing != nullptr ? &backing->node() : nullptr;
+    }
+    AddExtent(&out, run, depth);
+    offset += run;
+    if (one) break;
+  }
+  if (out.empty()) return ErrnoError(EIO, "no block status");
+  return out;
+}
+
+}  // namespace strata::nbd
