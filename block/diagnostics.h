@@ -21,6 +21,8 @@ enum class DiagnosticKind {
   kCheckFinding,  // qcow2 check: one finding or repair step (QEMU prints to stderr)
   kCorruption,    // metadata found corrupt while serving I/O (stderr)
   kBreakpoint,    // blkdebug: a request suspended or resumed at a breakpoint (stdout)
+  kNegotiation,   // an NBD client failed to negotiate, and why (stderr, as qemu-nbd)
+  kConnection,    // a negotiated NBD client was dropped for an error, and why (stderr)
 };
 
 // One line, without its newline.

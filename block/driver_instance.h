@@ -53,6 +53,11 @@ struct BlockStatus {
   BlockDriverState* file = nullptr;  // Node that `host_offset` refers to.
   // Set by pass-through drivers: "ask `file` at `host_offset`; its answer is mine".
   bool recurse = false;
+  // Set by format drivers whose data may sit on holes of the file (QEMU
+  // BDRV_BLOCK_RECURSE: qcow2 with preallocated metadata): block status with want_zero
+  // then asks the file whether the host range reads as zeroes. Without it, allocated data
+  // is data, as in QEMU.
+  bool recurse_for_zero = false;
 };
 
 // The answer of a driver that maps [offset, offset + bytes) one to one onto `file` at

@@ -349,7 +349,8 @@ absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatus(uint64_t offset, ui
     inner.allocated = true;
     return inner;
   }
-  if (want_zero && s.data && !s.zero && s.offset_valid && s.file != nullptr && s.file != this) {
+  if (want_zero && s.recurse_for_zero && s.data && !s.zero && s.offset_valid &&
+      s.file != nullptr && s.file != this) {
     // Allocated data that the file below stores as a hole reads as zeroes.
     absl::StatusOr<BlockStatus> below = s.file->GetBlockStatus(s.host_offset, s.bytes, true);
     if (below.ok() && below->bytes > 0) {

@@ -89,7 +89,8 @@ class BlockDriverState {
   absl::StatusOr<uint64_t> AllocatedFileSize();
 
   // Block status at `offset` for at most `bytes`; pass-through drivers are resolved.
-  // With want_zero, allocated data whose host range reads as zero is reported zero.
+  // With want_zero, allocated data whose host range reads as zero is reported zero when
+  // the driver asks for it (BlockStatus::recurse_for_zero).
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes,
                                              bool want_zero = true);
   // Block status through the whole backing chain (QEMU's block_status_above): the answer

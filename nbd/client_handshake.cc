@@ -138,11 +138,7 @@ aio::Task<absl::Status> ClientHandshake::StartTls(TlsClientCredentials& tls,
     }
     co_return BadServer("unexpected reply to STARTTLS");
   }
-  absl::StatusOr<std::unique_ptr<Stream>> secure =
-      co_await tls.Connect(std::move(*stream_), hostname);
-  if (!secure.ok()) co_return secure.status();
-  *stream_ = std::move(*secure);
-  co_return absl::OkStatus();
+  co_return co_await tls.Connect(stream_, hostname);
 }
 
 aio::Task<absl::StatusOr<bool>> ClientHandshake::StructuredReply() {

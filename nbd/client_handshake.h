@@ -23,8 +23,10 @@ namespace strata::nbd {
 class TlsClientCredentials {
  public:
   virtual ~TlsClientCredentials() = default;
-  virtual aio::Task<absl::StatusOr<std::unique_ptr<Stream>>> Connect(
-      std::unique_ptr<Stream> plain, const std::string& hostname) = 0;
+  // The client side of the handshake on `*stream`, checking the server's certificate
+  // against `hostname`; replaces *stream on success, leaves it on failure.
+  virtual aio::Task<absl::Status> Connect(std::unique_ptr<Stream>* stream,
+                                          const std::string& hostname) = 0;
 };
 
 // What the server said about an export (NBD_OPT_INFO / NBD_OPT_GO).

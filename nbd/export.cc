@@ -32,8 +32,9 @@ Export::Export(ExportOptions options, BlockBackend* backend, uint64_t size)
   if (options_.allocation_depth) contexts_.push_back(kQemuAllocationDepth);
 }
 
-uint16_t Export::transmission_flags() const {
-  uint16_t flags = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendDf | kFlagSendCache;
+uint16_t Export::transmission_flags(bool structured) const {
+  uint16_t flags = kFlagHasFlags | kFlagSendFlush | kFlagSendFua | kFlagSendCache;
+  if (structured) flags |= kFlagSendDf;
   if (options_.read_only) {
     flags |= kFlagReadOnly;
   } else {

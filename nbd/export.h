@@ -49,8 +49,9 @@ class Export {
   const std::string& name() const { return options_.name; }
   BlockBackend& backend() const { return *backend_; }
   uint64_t size() const { return size_; }
-  // The transmission flags of this export (protocol.h), as qemu-nbd sets them.
-  uint16_t transmission_flags() const;
+  // The transmission flags of this export (protocol.h), as qemu-nbd sets them. NBD_FLAG_
+  // SEND_DF only for clients that negotiated structured replies (it means nothing else).
+  uint16_t transmission_flags(bool structured) const;
   // Block size constraints sent in NBD_INFO_BLOCK_SIZE.
   uint32_t min_block() const { return 1; }
   uint32_t preferred_block() const { return 4096; }

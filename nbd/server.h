@@ -33,10 +33,10 @@ class ServerConnection;
 class TlsServerCredentials {
  public:
   virtual ~TlsServerCredentials() = default;
-  // Runs the server side of the handshake on `plain` (on the connection's loop). On
-  // failure the connection is dropped.
-  virtual aio::Task<absl::StatusOr<std::unique_ptr<Stream>>> Accept(
-      std::unique_ptr<Stream> plain) = 0;
+  // Runs the server side of the handshake on `*stream` (on the connection's loop). On
+  // success *stream is replaced by the TLS stream (which owns the old one); on failure it
+  // is left as it was (the caller drops the connection).
+  virtual aio::Task<absl::Status> Accept(std::unique_ptr<Stream>* stream) = 0;
 };
 
 // Where to listen: a Unix socket path, or a TCP host (name or address) and port.

@@ -3,6 +3,9 @@
 
 #include <sys/socket.h>
 
+#include "absl/strings/str_cat.h"
+#include "block/diagnostics.h"
+
 namespace strata::nbd {
 
 ServerConnection::ServerConnection(Server* server, std::unique_ptr<Stream> stream)
@@ -12,14 +15,23 @@ ServerConnection::~ServerConnection() = default;
 
 aio::Task<absl::Status> ServerConnection::Run() {
   absl::StatusOr<bool> negotiated = co_await Negotiate();
+  // A client that simply went away is no news; anything else is worth a line, in
+  // qemu-nbd's words.
   if (!negotiated.ok()) {
     stream_->Shutdown();
-    co_return absl::IsUnavailable(negotiated.status()) ? absl::OkStatus()
-                                                       : negotiated.status();
+    if (!absl::IsUnavailable(negotiated.status())) {
+      Diagnose(DiagnosticKind::kNegotiation,
+               absl::StrCat("option negotiation failed: ", negotiated.status().message()));
+    }
+    co_return negotiated.status();
   }
   absl::Status status = absl::OkStatus();
   if (*negotiated) status = co_await Serve();
   stream_->Shutdown();
+  if (!status.ok() && !absl::IsUnavailable(status)) {
+    Diagnose(DiagnosticKind::kConnection,
+             absl::StrCat("Disconnect client, due to: ", status.message()));
+  }
   co_return status;
 }
 

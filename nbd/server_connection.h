@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,11 +46,31 @@ class ServerConnection {
     uint64_t offset = 0;
     uint32_t length = 0;
   };
-  // A reply waiting to be sent: header bytes, then optional payload.
+  // A reply waiting to be sent: protocol bytes (`meta`) and payload (`data`) interleaved
+  // as `pieces` say. Build it whole, then Send: the pieces point into both buffers.
   struct Reply {
-    std::vector<uint8_t> header;
+    std::vector<uint8_t> meta;
     AlignedBuffer data;
-    size_t data_bytes = 0;
+    struct Piece {
+      bool from_data;
+      size_t offset;
+      size_t length;
+    };
+    std::vector<Piece> pieces;
+    size_t meta_done = 0;  // meta bytes already in a piece
+
+    // Makes the meta bytes written since the last cut the next piece.
+    void CutMeta() {
+      if (meta.size() > meta_done) {
+        pieces.push_back({false, meta_done, meta.size() - meta_done});
+        meta_done = meta.size();
+      }
+    }
+    // Appends `length` bytes of `data` at `offset` as the next piece.
+    void AddData(size_t offset, size_t length) {
+      CutMeta();
+      if (length > 0) pieces.push_back({true, offset, length});
+    }
   };
 
   // --- handshake (server_handshake.cc) ---
@@ -69,6 +90,10 @@ class ServerConnection {
   // Runs one request and queues its reply. `payload` holds a write's data.
   aio::Task<absl::Status> Handle(Request request, AlignedBuffer payload);
   aio::Task<absl::Status> HandleRead(const Request& request);
+  // A structured read that sends holes as NBD_REPLY_TYPE_OFFSET_HOLE chunks instead of
+  // reading them (as qemu-nbd does for reads without NBD_CMD_FLAG_DF). Returns nullopt
+  // when the range has no hole (the caller reads it plainly).
+  aio::Task<std::optional<absl::Status>> TrySparseRead(const Request& request);
   aio::Task<absl::Status> HandleBlockStatus(const Request& request);
   // Validates range and flags; 0 or the wire error.
   uint32_t Check(const Request& request) const;

@@ -54,7 +54,7 @@ aio::Task<absl::Status> ServerConnection::SendExportNameReply(const Export& e) {
   std::vector<uint8_t> reply;
   WireWriter w(&reply);
   w.U64(e.size());
-  w.U16(e.transmission_flags());
+  w.U16(e.transmission_flags(structured_));
   if (!no_zeroes_) w.Zeroes(124);
   struct iovec iov = {reply.data(), reply.size()};
   co_return co_await stream_->WriteFully({&iov, 1});
@@ -142,10 +142,7 @@ aio::Task<absl::StatusOr<bool>> ServerConnection::Negotiate() {
                                                               "TLS not configured"));
         } else {
           STRATA_CO_RETURN_IF_ERROR(co_await SendOptionReply(option, kRepAck, {}));
-          absl::StatusOr<std::unique_ptr<Stream>> secure =
-              co_await server_->config().tls->Accept(std::move(stream_));
-          if (!secure.ok()) co_return secure.status();
-          stream_ = std::move(*secure);
+          STRATA_CO_RETURN_IF_ERROR(co_await server_->config().tls->Accept(&stream_));
           tls_ = true;
         }
         break;
@@ -251,7 +248,7 @@ aio::Task<absl::StatusOr<bool>> ServerConnection::HandleInfo(uint32_t option,
     WireWriter w(&info);
     w.U16(kInfoExport);
     w.U64(e->size());
-    w.U16(e->transmission_flags());
+    w.U16(e->transmission_flags(structured_));
     STRATA_CO_RETURN_IF_ERROR(co_await send_info(info));
   }
   STRATA_CO_RETURN_IF_ERROR(co_await SendOptionReply(option, kRepAck, {}));

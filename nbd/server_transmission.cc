@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_format.h"
 #include "aio/io_context.h"
+#include "aio/offload.h"
 #include "block/status.h"
 #include "nbd/protocol.h"
 #include "nbd/server_connection.h"
@@ -21,6 +22,9 @@ namespace {
 
 constexpr int kMaxInFlight = 128;
 constexpr size_t kMaxInFlightBytes = 64 * 1024 * 1024;
+// Reads at least this long look for holes first (TrySparseRead); shorter ones are not
+// worth a block-status walk.
+constexpr uint32_t kSparseReadMin = 64 * 1024;
 
 constexpr uint16_t kKnownCommandFlags =
     kCmdFlagFua | kCmdFlagNoHole | kCmdFlagDf | kCmdFlagReqOne | kCmdFlagFastZero;
@@ -221,18 +225,22 @@ aio::Task<absl::Status> ServerConnection::Handle(Request request, AlignedBuffer 
 }
 
 aio::Task<absl::Status> ServerConnection::HandleRead(const Request& request) {
+  if (structured_ && !(request.flags & kCmdFlagDf) && request.length >= kSparseReadMin) {
+    std::optional<absl::Status> sparse = co_await TrySparseRead(request);
+    if (sparse.has_value()) co_return *sparse;
+  }
   Reply reply;
   reply.data = AlignedBuffer(std::max<size_t>(request.length, 1), 4096,
                              AlignedBuffer::kUninitialized);
   if (request.length > 0) {
     absl::Status status = co_await export_->backend().CoPreadv(
-        export_->options().offset + request.offset, request.length, IoVector(reply.data.data(), request.length));
+        export_->options().offset + request.offset, request.length,
+        IoVector(reply.data.data(), request.length));
     if (!status.ok()) {
       co_return co_await SendError(request, WireErrorOf(status), std::string(status.message()));
     }
   }
-  reply.data_bytes = request.length;
-  WireWriter w(&reply.header);
+  WireWriter w(&reply.meta);
   if (structured_ && request.length > 0) {
     w.U32(kStructuredReplyMagic);
     w.U16(kReplyFlagDone);
@@ -251,12 +259,75 @@ aio::Task<absl::Status> ServerConnection::HandleRead(const Request& request) {
     w.U32(0);
     w.U64(request.handle);
   }
+  reply.AddData(0, request.length);
+  co_return co_await Send(std::move(reply));
+}
+
+aio::Task<std::optional<absl::Status>> ServerConnection::TrySparseRead(const Request& request) {
+  const uint64_t start = export_->options().offset + request.offset;
+  struct Run {
+    uint64_t length;
+    bool zero;
+  };
+  BlockDriverState& root = export_->backend().root();
+  absl::StatusOr<std::vector<Run>> runs = co_await aio::Offload(
+      [&]() -> absl::StatusOr<std::vector<Run>> {
+        std::vector<Run> out;
+        uint64_t done = 0;
+        while (done < request.length) {
+          STRATA_ASSIGN_OR_RETURN(BlockStatus s,
+                                  root.GetBlockStatusAbove(start + done, request.length - done));
+          if (s.bytes == 0) return ErrnoError(EIO, "no block status");
+          const uint64_t n = std::min<uint64_t>(s.bytes, request.length - done);
+          if (!out.empty() && out.back().zero == s.zero) {
+            out.back().length += n;
+          } else {
+            out.push_back({n, s.zero});
+          }
+          done += n;
+        }
+        return out;
+      });
+  // Without block status, or without a hole, the plain read does it.
+  if (!runs.ok() || (runs->size() == 1 && !runs->front().zero)) co_return std::nullopt;
+  Reply reply;
+  reply.data = AlignedBuffer(request.length, 4096, AlignedBuffer::kUninitialized);
+  uint64_t pos = 0;
+  for (const Run& run : *runs) {
+    if (!run.zero) {
+      absl::Status status = co_await export_->backend().CoPreadv(
+          start + pos, run.length, IoVector(reply.data.data() + pos, run.length));
+      if (!status.ok()) {
+        co_return co_await SendError(request, WireErrorOf(status), std::string(status.message()));
+      }
+    }
+    pos += run.length;
+  }
+  WireWriter w(&reply.meta);
+  pos = 0;
+  for (size_t i = 0; i < runs->size(); ++i) {
+    const Run& run = (*runs)[i];
+    w.U32(kStructuredReplyMagic);
+    w.U16(i + 1 == runs->size() ? kReplyFlagDone : 0);
+    w.U16(run.zero ? kReplyOffsetHole : kReplyOffsetData);
+    w.U64(request.handle);
+    if (run.zero) {
+      w.U32(12);
+      w.U64(request.offset + pos);
+      w.U32(static_cast<uint32_t>(run.length));
+    } else {
+      w.U32(static_cast<uint32_t>(8 + run.length));
+      w.U64(request.offset + pos);
+      reply.AddData(pos, run.length);
+    }
+    pos += run.length;
+  }
   co_return co_await Send(std::move(reply));
 }
 
 aio::Task<absl::Status> ServerConnection::HandleBlockStatus(const Request& request) {
   Reply reply;
-  WireWriter w(&reply.header);
+  WireWriter w(&reply.meta);
   const bool one = (request.flags & kCmdFlagReqOne) != 0;
   for (size_t i = 0; i < contexts_.size(); ++i) {
     absl::StatusOr<std::vector<Extent>> extents =
@@ -282,7 +353,7 @@ aio::Task<absl::Status> ServerConnection::HandleBlockStatus(const Request& reque
 aio::Task<absl::Status> ServerConnection::SendError(const Request& request, uint32_t error,
                                                     const std::string& message) {
   Reply reply;
-  WireWriter w(&reply.header);
+  WireWriter w(&reply.meta);
   if (structured_) {
     const std::string text = message.substr(0, 4096);
     w.U32(kStructuredReplyMagic);
@@ -303,7 +374,7 @@ aio::Task<absl::Status> ServerConnection::SendError(const Request& request, uint
 
 aio::Task<absl::Status> ServerConnection::SendDone(const Request& request) {
   Reply reply;
-  WireWriter w(&reply.header);
+  WireWriter w(&reply.meta);
   if (structured_) {
     w.U32(kStructuredReplyMagic);
     w.U16(kReplyFlagDone);
@@ -330,8 +401,11 @@ aio::Task<absl::Status> ServerConnection::Send(Reply reply) {
     std::vector<struct iovec> iov;
     iov.reserve(batch.size() * 2);
     for (Reply& r : batch) {
-      iov.push_back({r.header.data(), r.header.size()});
-      if (r.data_bytes > 0) iov.push_back({r.data.data(), r.data_bytes});
+      r.CutMeta();
+      for (const Reply::Piece& p : r.pieces) {
+        uint8_t* base = p.from_data ? r.data.data() : r.meta.data();
+        iov.push_back({base + p.offset, p.length});
+      }
     }
     status = co_await stream_->WriteFully(iov);
   }

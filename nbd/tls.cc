@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -35,6 +36,16 @@ absl::Status CheckReadable(const std::string& path) {
 }
 
 bool Exists(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+
+// GnuTLS transport callbacks over the descriptor stored with gnutls_transport_set_int.
+ssize_t Push(gnutls_transport_ptr_t ptr, const void* data, size_t size) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(ptr));
+  return ::send(fd, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+ssize_t Pull(gnutls_transport_ptr_t ptr, void* data, size_t size) {
+  const int fd = static_cast<int>(reinterpret_cast<intptr_t>(ptr));
+  return ::recv(fd, data, size, MSG_DONTWAIT);
+}
 
 // The loaded credentials of one --object (shared by every session made from it).
 class Credentials {
@@ -134,7 +145,11 @@ class Credentials {
     if (!options_.server && !hostname.empty()) {
       gnutls_server_name_set(s, GNUTLS_NAME_DNS, hostname.data(), hostname.size());
     }
+    // Our own transport functions: MSG_NOSIGNAL (a closed peer must not raise SIGPIPE in
+    // an embedder's process) and MSG_DONTWAIT (the socket may be shared with waits).
     gnutls_transport_set_int(s, fd);
+    gnutls_transport_set_push_function(s, &Push);
+    gnutls_transport_set_pull_function(s, &Pull);
     return s;
   }
 
@@ -154,6 +169,30 @@ aio::FileOpAwaiter WaitFor(gnutls_session_t s, int fd) {
 
 bool Retry(int rc) { return rc == GNUTLS_E_AGAIN || rc == GNUTLS_E_INTERRUPTED; }
 
+// The TLS handshake on `session` over `fd`, parking while the socket is not ready.
+aio::Task<absl::Status> Handshake(gnutls_session_t session, int fd) {
+  for (;;) {
+    int rc = gnutls_handshake(session);
+    if (rc == 0) co_return absl::OkStatus();
+    if (Retry(rc)) {
+      int64_t events = co_await WaitFor(session, fd);
+      if (events < 0) co_return ErrnoError(static_cast<int>(-events));
+      continue;
+    }
+    if (!gnutls_error_is_fatal(rc)) continue;
+    co_return TlsError("TLS handshake failed", rc);
+  }
+}
+
+// Owns a session until it is handed to a stream.
+struct SessionOwner {
+  gnutls_session_t session;
+  ~SessionOwner() {
+    if (session != nullptr) gnutls_deinit(session);
+  }
+  gnutls_session_t release() { return std::exchange(session, nullptr); }
+};
+
 // TLS records over a socket stream (which it owns; the socket closes after the session).
 class TlsStream : public Stream {
  public:
@@ -162,21 +201,6 @@ class TlsStream : public Stream {
   ~TlsStream() override {
     gnutls_bye(session_, GNUTLS_SHUT_WR);  // best effort: nonblocking, never waits
     gnutls_deinit(session_);
-  }
-
-  aio::Task<absl::Status> Handshake() {
-    for (;;) {
-      int rc = gnutls_handshake(session_);
-      if (rc == 0) co_return absl::OkStatus();
-      if (Retry(rc) || !gnutls_error_is_fatal(rc)) {
-        if (Retry(rc)) {
-          int64_t events = co_await WaitFor(session_, fd_);
-          if (events < 0) co_return ErrnoError(static_cast<int>(-events));
-        }
-        continue;
-      }
-      co_return TlsError("TLS handshake failed", rc);
-    }
   }
 
   aio::Task<absl::Status> ReadFully(void* buf, size_t n) override {
@@ -192,7 +216,8 @@ class TlsStream : public Stream {
         co_return absl::UnavailableError("Connection closed");
       }
       if (Retry(static_cast<int>(r))) {
-        int64_t events = co_await WaitFor(session_, fd_);
+        // Wait for input: the session's direction may be the writer's, not ours.
+        int64_t events = co_await aio::Poll(fd_, POLLIN);
         if (events < 0) co_return ErrnoError(static_cast<int>(-events));
         continue;
       }
@@ -294,28 +319,28 @@ class ServerCredentials : public TlsServerCredentials {
   ServerCredentials(std::shared_ptr<Credentials> creds, TlsAuthorizer authorize)
       : creds_(std::move(creds)), authorize_(std::move(authorize)) {}
 
-  aio::Task<absl::StatusOr<std::unique_ptr<Stream>>> Accept(
-      std::unique_ptr<Stream> plain) override {
-    const int fd = plain->fd();
-    absl::StatusOr<gnutls_session_t> session = creds_->NewSession(fd, "");
-    if (!session.ok()) co_return session.status();
-    auto tls = std::make_unique<TlsStream>(std::move(plain), *session);
-    STRATA_CO_RETURN_IF_ERROR(co_await tls->Handshake());
-    STRATA_CO_RETURN_IF_ERROR(VerifyPeer(tls->session(), *creds_, ""));
+  aio::Task<absl::Status> Accept(std::unique_ptr<Stream>* stream) override {
+    const int fd = (*stream)->fd();
+    absl::StatusOr<gnutls_session_t> made = creds_->NewSession(fd, "");
+    if (!made.ok()) co_return made.status();
+    SessionOwner session{*made};
+    STRATA_CO_RETURN_IF_ERROR(co_await Handshake(session.session, fd));
+    STRATA_CO_RETURN_IF_ERROR(VerifyPeer(session.session, *creds_, ""));
     if (authorize_) {
       std::string identity;
       if (creds_->options().kind == TlsCredsOptions::Kind::kPsk) {
-        const char* user = gnutls_psk_server_get_username(tls->session());
+        const char* user = gnutls_psk_server_get_username(session.session);
         if (user != nullptr) identity = user;
       } else {
-        identity = PeerDistinguishedName(tls->session());
+        identity = PeerDistinguishedName(session.session);
       }
       if (!authorize_(identity)) {
         co_return ErrnoError(EACCES, absl::StrCat("TLS x509 authz check for ", identity,
                                                   " is denied"));
       }
     }
-    co_return std::unique_ptr<Stream>(std::move(tls));
+    *stream = std::make_unique<TlsStream>(std::move(*stream), session.release());
+    co_return absl::OkStatus();
   }
 
  private:
@@ -327,15 +352,16 @@ class ClientCredentials : public TlsClientCredentials {
  public:
   explicit ClientCredentials(std::shared_ptr<Credentials> creds) : creds_(std::move(creds)) {}
 
-  aio::Task<absl::StatusOr<std::unique_ptr<Stream>>> Connect(
-      std::unique_ptr<Stream> plain, const std::string& hostname) override {
-    const int fd = plain->fd();
-    absl::StatusOr<gnutls_session_t> session = creds_->NewSession(fd, hostname);
-    if (!session.ok()) co_return session.status();
-    auto tls = std::make_unique<TlsStream>(std::move(plain), *session);
-    STRATA_CO_RETURN_IF_ERROR(co_await tls->Handshake());
-    STRATA_CO_RETURN_IF_ERROR(VerifyPeer(tls->session(), *creds_, hostname));
-    co_return std::unique_ptr<Stream>(std::move(tls));
+  aio::Task<absl::Status> Connect(std::unique_ptr<Stream>* stream,
+                                  const std::string& hostname) override {
+    const int fd = (*stream)->fd();
+    absl::StatusOr<gnutls_session_t> made = creds_->NewSession(fd, hostname);
+    if (!made.ok()) co_return made.status();
+    SessionOwner session{*made};
+    STRATA_CO_RETURN_IF_ERROR(co_await Handshake(session.session, fd));
+    STRATA_CO_RETURN_IF_ERROR(VerifyPeer(session.session, *creds_, hostname));
+    *stream = std::make_unique<TlsStream>(std::move(*stream), session.release());
+    co_return absl::OkStatus();
   }
 
  private:

@@ -1083,12 +1083,34 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
       s.offset_valid = true;
       s.host_offset = host + (offset & (cluster_size_ - 1));
       s.file = &file_->node();
+      s.recurse_for_zero = MetadataPreallocated();
       break;
     case ClusterType::kCompressed:
       s.allocated = s.data = true;
       break;
   }
   return s;
+}
+
+bool Qcow2Instance::MetadataPreallocated() {
+  // QEMU's test: the refcounts claim clearly more clusters than the file has blocks for
+  // (at least a ninth more, and two clusters), so many clusters are allocated holes.
+  if (metadata_preallocation_checked_) return metadata_preallocated_;
+  metadata_preallocation_checked_ = true;
+  absl::StatusOr<uint64_t> file_length = file_->node().GetLength();
+  absl::StatusOr<uint64_t> real_bytes = file_->node().AllocatedFileSize();
+  if (!file_length.ok() || !real_bytes.ok()) return false;
+  const uint64_t real_clusters = *real_bytes / cluster_size_;
+  const uint64_t threshold = std::max(real_clusters * 10 / 9, real_clusters + 2);
+  const uint64_t end_cluster = (*file_length + cluster_size_ - 1) >> cluster_bits_;
+  uint64_t in_use = 0;
+  for (uint64_t i = 0; i < end_cluster && in_use < threshold; ++i) {
+    absl::StatusOr<uint64_t> refcount = refcounts_->GetRefcount(i);
+    if (!refcount.ok()) return false;
+    in_use += *refcount != 0;
+  }
+  metadata_preallocated_ = in_use >= threshold;
+  return metadata_preallocated_;
 }
 
 absl::Status Qcow2Instance::Close() {

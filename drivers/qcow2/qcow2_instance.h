@@ -396,6 +396,11 @@ class Qcow2Instance : public DriverInstance {
   std::vector<StableFree> stable_frees_ ABSL_GUARDED_BY(mu_);
   std::vector<InflightAllocation> inflight_allocs_ ABSL_GUARDED_BY(mu_);
   bool closed_ = false;
+  // Whether the image looks like preallocation=metadata (checked once, under mu_): its
+  // data clusters may be holes of the file, so block status asks the file about zeroes.
+  bool MetadataPreallocated() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool metadata_preallocation_checked_ ABSL_GUARDED_BY(mu_) = false;
+  bool metadata_preallocated_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status unusable_ ABSL_GUARDED_BY(mu_);
   bool corruption_signaled_ ABSL_GUARDED_BY(mu_) = false;
   // Bumped whenever an L1 entry's table offset or the L1 table itself may change.

@@ -1,5 +1,6 @@
 // strata-nbd: a drop-in for qemu-nbd 7.2 (serve an image over NBD, or list a server's
 // exports with -L).
+#include <csignal>
 #include <cstdio>
 
 #include "block/diagnostics.h"
@@ -16,6 +17,14 @@ int main(int argc, char** argv) {
   std::optional<strata::nbd_tool::NbdOptions> options =
       strata::nbd_tool::ParseNbdOptions(argc, argv, &exit_code);
   if (!options) return exit_code;
+  // Dropped clients are reported only with -v (qemu-nbd's output stays quiet otherwise).
+  strata::SetDiagnosticSink([printing = strata::PrintingDiagnosticSink(),
+                             verbose = options->verbose](strata::DiagnosticKind kind,
+                                                         absl::string_view line) {
+    if (kind != strata::DiagnosticKind::kConnection || verbose) printing(kind, line);
+  });
+  // A peer that closes while we write must not kill the process (TLS writes use send).
+  ::signal(SIGPIPE, SIG_IGN);
   strata::nbd_tool::TlsSetup tls;
   if (!strata::nbd_tool::SetUpTls(*options, &tls)) return 1;
   if (options->list) return strata::nbd_tool::ListExports(*options, tls.client.get());

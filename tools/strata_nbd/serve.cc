@@ -109,6 +109,17 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
     return 1;
   }
   const int ready_fd = ForkIfAsked(options.fork);
+  // Signals go to one thread (below). Blocked before anything starts a thread (opening
+  // the image may start pool threads), since every thread inherits the mask: a thread
+  // without it would take SIGTERM's default action and kill the process unflushed.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, SIGUSR2);  // our own: ends the signal thread
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
 
   ImageOpenRequest request;
   request.filename = options.filename;
@@ -189,16 +200,6 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
     export_options.detect_zeroes = nbd::ExportOptions::DetectZeroes::kUnmap;
   }
   nbd::Export exported(export_options, backend.get(), *length - options.offset);
-
-  // Signals go to one thread; every thread started from here on inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGHUP);
-  sigaddset(&signals, SIGUSR2);  // our own: ends the signal thread
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
 
   nbd::ServerConfig config;
   config.exports = {&exported};
