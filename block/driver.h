@@ -121,6 +121,11 @@ class BlockDriver {
   }
   // Filename prefix that selects this protocol ("blkdebug" for "blkdebug:..."), or empty.
   virtual absl::string_view protocol_prefix() const { return {}; }
+  // Whether "PROTOCOL:..." filenames are this driver's (a driver with several URL
+  // schemes, such as nbd, nbd+tcp and nbd+unix, overrides it).
+  virtual bool HandlesProtocol(absl::string_view protocol) const {
+    return !protocol_prefix().empty() && protocol == protocol_prefix();
+  }
 
   // Opens an instance on ctx.node(). Children are opened through ctx.OpenChild.
   virtual absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const = 0;

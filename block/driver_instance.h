@@ -96,6 +96,9 @@ struct FormatSpecificInfo {
 
 // Static facts a driver reports for `info` and for qemu-io's `info` command.
 struct DriverInfo {
+  // False when the driver has no such facts to give (QEMU: bdrv_get_info fails, as for
+  // nbd and null-co); `info` then leaves out what depends on them (dirty-flag).
+  bool available = true;
   uint64_t cluster_size_bytes = 0;
   uint64_t vm_state_offset_bytes = 0;
   bool is_dirty = false;

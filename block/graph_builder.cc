@@ -183,6 +183,14 @@ absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::stri
     f["x-filename"].set_string_value(filename);
     return tree;
   }
+  if (absl::StartsWith(filename, "file:")) {
+    f["driver"].set_string_value("file");
+    f["filename"].set_string_value(filename.substr(5));
+    return tree;
+  }
+  if (absl::string_view protocol = ProtocolOf(filename); !protocol.empty()) {
+    return ErrnoError(EINVAL, absl::StrCat("Unknown protocol '", protocol, "'"));
+  }
   f["driver"].set_string_value("file");
   f["filename"].set_string_value(filename);
   return tree;

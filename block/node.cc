@@ -322,8 +322,10 @@ absl::StatusOr<uint64_t> BlockDriverState::AllocatedFileSize() {
   uint64_t total = 0;
   for (auto& c : children_) {
     if (c->role() == ChildRole::kBacking) continue;
+    // A child that cannot tell (an NBD export) makes the sum unknown, as in QEMU.
     absl::StatusOr<uint64_t> n = c->node().AllocatedFileSize();
-    if (n.ok()) total += *n;
+    if (!n.ok()) return n.status();
+    total += *n;
   }
   return total;
 }

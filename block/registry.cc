@@ -25,15 +25,19 @@ const BlockDriver* DriverRegistry::Find(absl::string_view name) const {
 }
 
 const BlockDriver* DriverRegistry::FindByPrefix(absl::string_view filename) const {
+  absl::string_view protocol = ProtocolOf(filename);
+  if (protocol.empty()) return nullptr;
   absl::MutexLock lock(&mu_);
   for (const auto& d : drivers_) {
-    absl::string_view prefix = d->protocol_prefix();
-    if (!prefix.empty() && filename.size() > prefix.size() &&
-        filename.substr(0, prefix.size()) == prefix && filename[prefix.size()] == ':') {
-      return d.get();
-    }
+    if (d->HandlesProtocol(protocol)) return d.get();
   }
   return nullptr;
+}
+
+absl::string_view ProtocolOf(absl::string_view filename) {
+  const size_t stop = filename.find_first_of(":/");
+  if (stop == absl::string_view::npos || stop == 0 || filename[stop] != ':') return {};
+  return filename.substr(0, stop);
 }
 
 const BlockDriver* DriverRegistry::ProbeFormat(absl::Span<const uint8_t> header,

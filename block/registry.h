@@ -14,6 +14,10 @@
 
 namespace strata {
 
+// The protocol a filename names, QEMU's rule: the text before the first ':' when no '/'
+// comes before it ("nbd+unix" in "nbd+unix:///x", "" in "./a:b" or "a.img").
+absl::string_view ProtocolOf(absl::string_view filename);
+
 // Name -> driver. Registration happens during static initialisation; lookups afterwards
 // are safe from any thread.
 class DriverRegistry {
@@ -23,7 +27,7 @@ class DriverRegistry {
   void Register(std::unique_ptr<BlockDriver> driver);
   // The driver called `name`, or nullptr.
   const BlockDriver* Find(absl::string_view name) const;
-  // The protocol driver whose prefix starts `filename` ("blkdebug:..."), or nullptr.
+  // The protocol driver for `filename`'s protocol (ProtocolOf), or nullptr.
   const BlockDriver* FindByPrefix(absl::string_view filename) const;
   // The format driver with the highest probe score for `header`, or nullptr if none
   // scores above 0.

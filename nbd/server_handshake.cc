@@ -77,6 +77,9 @@ aio::Task<absl::StatusOr<bool>> ServerConnection::Negotiate() {
     co_return ProtocolError(absl::StrFormat("unknown client flags 0x%x", client_flags));
   }
   no_zeroes_ = (client_flags & kClientFlagNoZeroes) != 0;
+  // A client that does not speak fixed newstyle gets no option replies: anything but
+  // NBD_OPT_EXPORT_NAME ends the connection (as qemu-nbd does).
+  const bool fixed_newstyle = (client_flags & kClientFlagFixedNewstyle) != 0;
   const bool tls_required = server_->config().tls != nullptr;
 
   for (;;) {
@@ -87,8 +90,16 @@ aio::Task<absl::StatusOr<bool>> ServerConnection::Negotiate() {
     const uint32_t option = r.U32();
     const uint32_t length = r.U32();
     if (magic != kOptionMagic) co_return ProtocolError("bad option magic");
+    if (!fixed_newstyle && option != kOptExportName) {
+      co_return ProtocolError(absl::StrFormat("Unsupported option %u (%s)", option,
+                                              OptionName(option)));
+    }
     if (length > kMaxOptionLength) {
       if (option == kOptExportName) co_return ProtocolError("export name too long");
+      // Beyond what any option could need: hang up rather than read it (qemu-nbd's limit).
+      if (length > kMaxBufferSize) {
+        co_return ProtocolError(absl::StrFormat("option length %u too large", length));
+      }
       // Skip the data, then refuse: the stream stays in step.
       std::vector<uint8_t> sink(64 * 1024);
       for (uint32_t left = length; left > 0;) {
@@ -269,6 +280,15 @@ aio::Task<absl::Status> ServerConnection::HandleMetaContext(uint32_t option,
   WireReader r(data);
   const uint32_t name_length = r.U32();
   std::string name = name_length <= kMaxStringLength ? r.String(name_length) : "";
+  if (name_length > kMaxStringLength || !r.ok()) {
+    co_return co_await SendOptionError(option, kRepErrInvalid, "Invalid length");
+  }
+  // The export is looked up before the queries are read (qemu-nbd's order of errors).
+  const Export* e = server_->FindExport(name);
+  if (e == nullptr) {
+    co_return co_await SendOptionError(option, kRepErrUnknown,
+                                       absl::StrFormat("export '%s' not present", name));
+  }
   const uint32_t count = r.U32();
   std::vector<std::string> queries;
   for (uint32_t i = 0; i < count && r.ok(); ++i) {
@@ -279,13 +299,8 @@ aio::Task<absl::Status> ServerConnection::HandleMetaContext(uint32_t option,
     }
     queries.push_back(r.String(n));
   }
-  if (name_length > kMaxStringLength || !r.AtEnd()) {
+  if (!r.AtEnd()) {
     co_return co_await SendOptionError(option, kRepErrInvalid, "Invalid length");
-  }
-  const Export* e = server_->FindExport(name);
-  if (e == nullptr) {
-    co_return co_await SendOptionError(option, kRepErrUnknown,
-                                       absl::StrFormat("export '%s' not present", name));
   }
   if (!list) {
     contexts_.clear();

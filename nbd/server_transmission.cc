@@ -26,9 +26,6 @@ constexpr size_t kMaxInFlightBytes = 64 * 1024 * 1024;
 // worth a block-status walk.
 constexpr uint32_t kSparseReadMin = 64 * 1024;
 
-constexpr uint16_t kKnownCommandFlags =
-    kCmdFlagFua | kCmdFlagNoHole | kCmdFlagDf | kCmdFlagReqOne | kCmdFlagFastZero;
-
 // Parks the awaiting coroutine in `*slot` until someone resumes it.
 struct Park {
   std::coroutine_handle<>* slot;
@@ -90,6 +87,9 @@ aio::Task<absl::Status> ServerConnection::Serve() {
     request.offset = r.U64();
     request.length = r.U32();
     if (magic != kRequestMagic) {
+      // Out of step with the client: say so (qemu-nbd's reply), then hang up.
+      (void)co_await SendError(request, kErrInval,
+                               absl::StrFormat("invalid magic (got 0x%x)", magic));
       result = ErrnoError(EPROTO, "NBD protocol error: bad request magic");
       break;
     }
@@ -99,7 +99,9 @@ aio::Task<absl::Status> ServerConnection::Serve() {
     if (request.type == kCmdWrite) {
       if (request.length > export_->max_block()) {
         // The payload cannot be skipped safely: say why, then hang up.
-        (void)co_await SendError(request, kErrOverflow, "write too large");
+        (void)co_await SendError(request, kErrInval,
+                                 absl::StrFormat("len (%u) is larger than max len (%u)",
+                                                 request.length, export_->max_block()));
         result = ErrnoError(EPROTO, "NBD protocol error: write larger than the maximum");
         break;
       }
@@ -141,7 +143,13 @@ void ServerConnection::RequestEnded(size_t payload_bytes) {
 }
 
 uint32_t ServerConnection::Check(const Request& request) const {
-  if ((request.flags & ~kKnownCommandFlags) != 0) return kErrInval;
+  // The flags each command takes (FUA: all of them; DF only once structured replies
+  // are on), as qemu-nbd checks them.
+  uint16_t valid_flags = kCmdFlagFua;
+  if (request.type == kCmdRead && structured_) valid_flags |= kCmdFlagDf;
+  if (request.type == kCmdWriteZeroes) valid_flags |= kCmdFlagNoHole | kCmdFlagFastZero;
+  if (request.type == kCmdBlockStatus) valid_flags |= kCmdFlagReqOne;
+  if ((request.flags & ~valid_flags) != 0) return kErrInval;
   switch (request.type) {
     case kCmdRead:
     case kCmdWrite:
@@ -192,7 +200,7 @@ aio::Task<absl::Status> ServerConnection::Handle(Request request, AlignedBuffer 
       if (options.detect_zeroes != ExportOptions::DetectZeroes::kOff && request.length > 0 &&
           BufferIsZero(payload.data(), request.length)) {
         const uint32_t unmap =
-            options.detect_zeroes == ExportOptions::DetectZeroes::kUnmap ? kReqMayUnmap : 0;
+            options.detect_zeroes == ExportOptions::DetectZeroes::kUnmap ? uint32_t{kReqMayUnmap} : 0u;
         status = co_await backend.CoPwriteZeroes(at, request.length, fua | unmap);
         break;
       }

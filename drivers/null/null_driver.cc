@@ -44,6 +44,11 @@ class NullInstance : public DriverInstance {
     return s;
   }
   absl::StatusOr<uint64_t> AllocatedFileSize() override { return 0; }
+  DriverInfo GetInfo() override {
+    DriverInfo info;
+    info.available = false;
+    return info;
+  }
 
  private:
   const uint64_t size_;

@@ -508,12 +508,36 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   // How many clusters from first_gc need allocation, within this request and this L2 table.
   const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
   const uint64_t table_end = (plan.first_gc / l2_entries_ + 1) * l2_entries_;
+  auto keeps_host = [this](uint64_t e) {
+    return TypeOf(e) == ClusterType::kZeroAlloc && (e & kOflagCopied) &&
+           (e & kL2OffsetMask) % cluster_size_ == 0;
+  };
+  STRATA_ASSIGN_OR_RETURN(const uint64_t first_entry, GetL2Entry(plan.first_gc));
+  plan.reuses_host_clusters = keeps_host(first_entry);
   for (uint64_t gc = plan.first_gc; gc <= last_gc && gc < table_end; ++gc) {
     STRATA_ASSIGN_OR_RETURN(uint64_t e, GetL2Entry(gc));
     if (TypeOf(e) == ClusterType::kNormal && (e & kOflagCopied)) break;
+    if (plan.reuses_host_clusters) {
+      // A run of zero clusters whose host clusters follow each other.
+      const uint64_t expected =
+          (first_entry & kL2OffsetMask) + ((gc - plan.first_gc) << cluster_bits_);
+      if (!keeps_host(e) || (e & kL2OffsetMask) != expected) break;
+    } else if (keeps_host(e)) {
+      break;
+    }
     plan.old_entries.push_back(e);
   }
   plan.count = plan.old_entries.size();
+  if (plan.reuses_host_clusters) {
+    plan.host = first_entry & kL2OffsetMask;
+    STRATA_RETURN_IF_ERROR(
+        CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
+    const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
+    plan.data_end = std::min(offset + bytes, run_end);
+    plan.data = qiov.Slice(0, plan.data_end - offset);
+    inflight_allocs_.push_back({plan.first_gc, plan.count});
+    return plan;
+  }
   // The L2 table first, then the data clusters (QEMU's order, so layouts match).
   STRATA_RETURN_IF_ERROR(EnsureL2Table(plan.first_gc / l2_entries_).status());
   // Clusters past every cluster used since the image was opened (end_cluster() starts at
@@ -595,10 +619,12 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
     ++allocations_since_ordering_flush_;
     for (uint64_t i = 0; i < plan.count && status.ok(); ++i) {
       status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied);
-      if (status.ok()) ReleaseLater(plan.old_entries[i]);
+      // A reused cluster is the old entry's own: nothing to release.
+      if (status.ok() && !plan.reuses_host_clusters) ReleaseLater(plan.old_entries[i]);
     }
-  } else {
-    // Nothing references the new clusters: give them back.
+  } else if (!plan.reuses_host_clusters) {
+    // Nothing references the new clusters: give them back. (Reused ones stay with their
+    // zero entries, which still read as zeroes.)
     (void)refcounts_->FreeClusters(plan.host, plan.count);
   }
   for (auto it = inflight_allocs_.begin(); it != inflight_allocs_.end(); ++it) {
@@ -737,13 +763,54 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t bytes) {
+  const uint64_t gc = offset >> cluster_bits_;
+  const uint64_t start = gc << cluster_bits_;
+  const uint64_t end = std::min(start + cluster_size_, header_.size);
+  // The rest of the cluster must read as zeroes from the backing chain (checked before
+  // the lock, as QEMU does; the type is checked again under it).
+  auto backing_reads_zero = [&](uint64_t from, uint64_t to) -> absl::StatusOr<bool> {
+    if (backing_ == nullptr) return true;
+    BlockDriverState& b = backing_->node();
+    STRATA_ASSIGN_OR_RETURN(uint64_t blen, b.GetLength());
+    for (uint64_t pos = from; pos < std::min(to, blen);) {
+      STRATA_ASSIGN_OR_RETURN(BlockStatus st, b.GetBlockStatusAbove(pos, std::min(to, blen) - pos));
+      if (!st.zero || st.bytes == 0) return false;
+      pos += st.bytes;
+    }
+    return true;
+  };
+  uint64_t entry;
+  {
+    absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(CheckUsable());
+    STRATA_ASSIGN_OR_RETURN(entry, GetL2Entry(gc));
+  }
+  const ClusterType type = TypeOf(entry);
+  if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) return true;
+  if (type != ClusterType::kUnallocated) return false;
+  STRATA_ASSIGN_OR_RETURN(bool head_zero, backing_reads_zero(start, offset));
+  if (!head_zero) return false;
+  STRATA_ASSIGN_OR_RETURN(bool tail_zero, backing_reads_zero(offset + bytes, end));
+  if (!tail_zero) return false;
+  absl::MutexLock lock(&mu_);
+  STRATA_ASSIGN_OR_RETURN(entry, GetL2Entry(gc));
+  if (TypeOf(entry) != ClusterType::kUnallocated) return false;
+  STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, /*unmap=*/false));
+  return true;
+}
+
 absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
   if (header_.version < 3) return ErrnoError(ENOTSUP);
   uint64_t head_end = std::min(AlignUp(offset, cluster_size_), offset + bytes);
   uint64_t tail_start = std::max(head_end, (offset + bytes) & ~(cluster_size_ - 1));
-  // Partial clusters at either end are written as zero buffers.
+  // Partial clusters at either end: a cluster that reads as zeroes around the piece
+  // becomes a zero cluster (QEMU's rule: no data cluster for zeroes); others get a zero
+  // buffer written.
   auto write_zero_buffer = [&](uint64_t off, uint64_t len) -> absl::Status {
     if (len == 0) return absl::OkStatus();
+    STRATA_ASSIGN_OR_RETURN(bool done, ZeroPartialCluster(off, len));
+    if (done) return absl::OkStatus();
     std::vector<uint8_t> zeroes(len, 0);
     return Pwritev(off, len, IoVector(zeroes.data(), len), 0);
   };

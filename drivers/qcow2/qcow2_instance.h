@@ -289,6 +289,9 @@ class Qcow2Instance : public DriverInstance {
     uint64_t count = 0;
     uint64_t host = 0;
     bool reads_as_zero = false;  // the host clusters were never written since open
+    // The run is zero clusters that keep their host clusters (ZERO_ALLOC with COPIED):
+    // the data goes into those clusters, as QEMU does, and nothing is allocated or freed.
+    bool reuses_host_clusters = false;
     std::vector<uint64_t> old_entries;  // what the clusters mapped to before
     uint64_t offset = 0;                // guest offset where the request's data starts
     uint64_t data_end = 0;              // guest offset where it ends within this run
@@ -347,6 +350,11 @@ class Qcow2Instance : public DriverInstance {
   // host cluster reading as zeroes (see there for `mode` and the ordering).
   absl::Status Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Write-zeroes of [offset, offset + bytes), which lies inside one cluster and does not
+  // cover it: true when done without a data cluster (the cluster already reads as
+  // zeroes, or it is unallocated and the rest of it reads as zeroes: it becomes a zero
+  // cluster), false when the caller must write a zero buffer. Takes mu_.
+  absl::StatusOr<bool> ZeroPartialCluster(uint64_t offset, uint64_t bytes);
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

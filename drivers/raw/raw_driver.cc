@@ -18,6 +18,13 @@ class RawInstance : public DriverInstance {
   RawInstance(BdrvChild* file, uint64_t offset, std::optional<uint64_t> size, bool probed)
       : file_(file), offset_(offset), size_(size), probed_(probed) {}
 
+  // QEMU's raw asks its file.
+  DriverInfo GetInfo() override {
+    DriverInfo info;
+    info.available = file_->node().instance().GetInfo().available;
+    return info;
+  }
+
   absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                       uint32_t flags) override {
     STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));

@@ -63,7 +63,7 @@ int CompareMain(const Args& args) {
       OpenForTool(argv[optind], fmt1, false, image_opts, cache, force_share);
   if (!a) return 2;
   std::unique_ptr<BlockBackend> b =
-      OpenForTool(argv[optind + 1], fmt2.empty() ? fmt1 : fmt2, false, image_opts, cache,
+      OpenForTool(argv[optind + 1], fmt2, false, image_opts, cache,
                   force_share);
   if (!b) return 2;
   uint64_t len_a = a->GetLength().value_or(0), len_b = b->GetLength().value_or(0);

@@ -176,6 +176,10 @@ int ConvertMain(const Args& args) {
   const bool target_has_backing = !backing.empty();
   std::unique_ptr<BlockBackend> out = OpenForTool(out_name, out_fmt, true, false, cache);
   if (!out) return 1;
+  if (no_create && out->GetLength().value_or(0) < total) {
+    tools::ErrorReport("output file is smaller than input file");
+    return 1;
+  }
   // Writes source data `data` (n bytes) to the target at dst_off: non-zero runs of
   // sparse_bytes granularity are written; zero runs are left as holes on a fresh target
   // and written as zeroes where the target may hold other data.

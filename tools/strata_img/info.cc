@@ -6,8 +6,10 @@
 #include <type_traits>
 #include <variant>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "block/graph_builder.h"
+#include "block/registry.h"
 #include "tools/common/human_size.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
@@ -123,7 +125,7 @@ JsonValue ToJson(const ImageFacts& f) {
     for (const SnapshotInfo& sn : f.snapshots) list.Append(SnapshotJson(sn));
     v.Set("snapshots", std::move(list));
   }
-  v.Set("dirty-flag", JsonValue::Bool(f.info.is_dirty));
+  if (f.info.available) v.Set("dirty-flag", JsonValue::Bool(f.info.is_dirty));
   return v;
 }
 
@@ -174,7 +176,11 @@ int InfoMain(const Args& args) {
         OpenForTool(name, format, false, chain.empty() && image_opts, "writeback", force_share,
                     /*no_backing=*/true);
     if (!blk) return 1;
-    chain.push_back(Collect(*blk, name));
+    // QEMU shows the name the graph gives itself for pseudo-filenames ("nbd:unix:S" is
+    // shown as "nbd+unix://?socket=S", json: as the file it names).
+    const bool pseudo = absl::StartsWith(name, "json:") ||
+                        absl::StartsWith(ProtocolOf(name), "nbd");
+    chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : name));
     const DriverInfo& info = chain.back().info;
     if (!backing_chain || info.backing_filename.empty()) break;
     name = ResolveBackingPath(blk->root().filename(), info.backing_filename);
