@@ -68,7 +68,15 @@ aio::Task<absl::Status> ClientHandshake::SendOption(uint32_t option,
 aio::Task<absl::StatusOr<ClientHandshake::OptionReply>> ClientHandshake::ReadReply(
     uint32_t option) {
   uint8_t head[20];
-  STRATA_CO_RETURN_IF_ERROR(co_await (*stream_)->ReadFully(head, sizeof(head)));
+  absl::Status got = co_await (*stream_)->ReadFully(head, sizeof(head));
+  if (!got.ok()) {
+    // QEMU's words: "Failed to read option reply: <why>".
+    const bool eof = absl::IsUnavailable(got) && got.message() == "Connection closed";
+    co_return ErrnoError(ErrnoOf(got) == 0 ? EIO : ErrnoOf(got),
+                         absl::StrCat("Failed to read option reply: ",
+                                      eof ? "Unexpected end-of-file before all data were read"
+                                          : got.message()));
+  }
   WireReader r(head);
   if (r.U64() != kOptionReplyMagic) co_return BadServer("bad option reply magic");
   if (r.U32() != option) co_return BadServer("reply to another option");

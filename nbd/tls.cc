@@ -212,8 +212,12 @@ class TlsStream : public Stream {
         n -= static_cast<size_t>(r);
         continue;
       }
-      if (r == 0 || r == GNUTLS_E_PREMATURE_TERMINATION) {
-        co_return absl::UnavailableError("Connection closed");
+      if (r == 0) co_return absl::UnavailableError("Connection closed");
+      if (r == GNUTLS_E_PREMATURE_TERMINATION) {
+        // The peer went away without closing the session (still "unavailable": the
+        // server treats it as a client that left); QEMU's words for clients.
+        co_return absl::UnavailableError(
+            "Cannot read from TLS channel: Software caused connection abort");
       }
       if (Retry(static_cast<int>(r))) {
         // Wait for input: the session's direction may be the writer's, not ours.

@@ -8,9 +8,11 @@ and the -L listers of both tools. A plain client must be refused; --tls-authz wi
 authz-simple object must let the right certificate in and keep another out. Every
 output must match qemu-nbd's, and the expected successes and refusals must happen.
 
-Usage: nbd_tls_test.py STRATA_NBD
+The nbd client driver runs the same client commands on every server, compared with
+QEMU's client. Usage: nbd_tls_test.py STRATA_NBD STRATA_IMG STRATA_IO
 """
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -19,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nbd_harness as h  # noqa: E402
 import tls_fixtures  # noqa: E402
 
-STRATA_NBD = os.path.abspath(sys.argv[1])
+STRATA_NBD, STRATA_IMG, STRATA_IO = (os.path.abspath(p) for p in sys.argv[1:4])
 failures = []
 checks = 0
 
@@ -31,8 +33,19 @@ def expect(condition, what):
         failures.append(what)
 
 
+def mask(result):
+    """An exit code and output with qemu-io's timings masked."""
+    code, out, err = result
+    timing = r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+ sec \(.*\)"
+    return code, re.sub(timing, "TIME", out), err
+
+
 def main():
     work = tempfile.mkdtemp(prefix="nbd-tls.", dir=os.environ.get("TEST_TMPDIR"))
+    bindir = os.path.join(work, "bin")
+    os.makedirs(bindir)
+    os.symlink(STRATA_IMG, os.path.join(bindir, "qemu-img"))
+    os.symlink(STRATA_IO, os.path.join(bindir, "qemu-io"))
     try:
         image = os.path.join(work, "disk.qcow2")
         h.run(["qemu-img", "create", "-f", "qcow2", image, "32M"])
@@ -72,6 +85,17 @@ def main():
                     results.append(h.run(["qemu-io", "--object", client_obj, "--image-opts",
                                           "-c", "read -P 0x5a 1M 1M", "-c", "read -P 0 0 1M",
                                           opts]))
+                    # strata's client (installed as qemu-img / qemu-io) on the same
+                    # server must print what QEMU's prints.
+                    for tool in ("qemu-img", "qemu-io"):
+                        args = (["info", "--object", client_obj, "--image-opts", opts]
+                                if tool == "qemu-img" else
+                                ["--object", client_obj, "--image-opts", "-c",
+                                 "read -P 0x5a 1M 1M", "-c", "read -P 0 0 1M", opts])
+                        q = h.run([tool] + args)
+                        st = h.run([os.path.join(bindir, tool)] + args)
+                        expect(mask(q) == mask(st),
+                               f"{name}/{kind} server/{tool} client: QEMU {q} != strata {st}")
                     user = "qemu@" if "psk" in query else ""
                     results.append(h.run(["nbdinfo", f"nbds://{user}127.0.0.1:{port}/?{query}"]))
                     results.append(h.run(["nbdinfo", f"nbd://127.0.0.1:{port}/"]))

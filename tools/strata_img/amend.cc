@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "block/registry.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -41,7 +42,10 @@ int AmendMain(const Args& args) {
       case 't': cache = optarg; break;
       case 'p': progress = true; break;
       case 'q': quiet = true; break;
-      case kObject: case kForce: break;
+      case kForce: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       case kImageOpts: image_opts = true; break;
       case ':':
         tools::ErrorReport(absl::StrCat("option requires an argument -- '",

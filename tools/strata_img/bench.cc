@@ -18,6 +18,7 @@
 #include "block/cache_mode.h"
 #include "block/options_json.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -91,7 +92,9 @@ int BenchMain(const Args& args) {
       case kNoDrain: drain = false; break;
       case kPattern: if (!(v = integer(optarg, "pattern byte", 0xff))) return 1; pattern = *v; break;
       case kImageOpts: image_opts = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(1);
     }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
 #include "tools/strata_img/img_common.h"
@@ -112,7 +113,9 @@ int CheckMain(const Args& args) {
       case 'U': force_share = true; break;
       case kOutput: output = optarg; break;
       case kImageOpts: image_opts = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(1);
     }

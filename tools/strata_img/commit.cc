@@ -13,6 +13,7 @@
 #include "block/graph_builder.h"
 #include "block/options_json.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -58,7 +59,9 @@ int CommitMain(const Args& args) {
         rate = *r;
         break;
       }
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       case kImageOpts: image_opts = true; break;
       default: return TryHelp(1);
     }

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -50,7 +51,9 @@ int CompareMain(const Args& args) {
       case 's': strict = true; break;
       case 'U': force_share = true; break;
       case kImageOpts: image_opts = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(2);
     }

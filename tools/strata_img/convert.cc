@@ -17,6 +17,7 @@
 #include "block/io_vector.h"
 #include "block/registry.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -90,7 +91,10 @@ int ConvertMain(const Args& args) {
         }
         break;
       case 'W': out_of_order = true; break;
-      case 'U': case 'C': case 'r': case kObject: case kTargetIsZero:
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
+      case 'U': case 'C': case 'r': case kTargetIsZero:
       case kSalvage: case kBitmaps: case kTargetImageOpts:
         break;
       case 'l': snapshot_param = optarg; break;

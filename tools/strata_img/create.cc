@@ -10,6 +10,7 @@
 #include "block/options_json.h"
 #include "block/registry.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -51,7 +52,9 @@ int CreateMain(const Args& args) {
         options.insert(options.end(), split->begin(), split->end());
         break;
       }
-      case 'O': break;
+      case 'O':
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       case ':':
         tools::ErrorReport(absl::StrCat("option requires an argument -- '", std::string(1, static_cast<char>(optopt)), "'"));
         return 1;

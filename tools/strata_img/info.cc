@@ -11,6 +11,7 @@
 #include "block/graph_builder.h"
 #include "block/registry.h"
 #include "tools/common/human_size.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
 #include "tools/strata_img/img_common.h"
@@ -152,7 +153,9 @@ int InfoMain(const Args& args) {
       case kOutput: output = optarg; break;
       case kImageOpts: image_opts = true; break;
       case kBackingChain: backing_chain = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(1);
     }
@@ -178,7 +181,7 @@ int InfoMain(const Args& args) {
     if (!blk) return 1;
     // QEMU shows the name the graph gives itself for pseudo-filenames ("nbd:unix:S" is
     // shown as "nbd+unix://?socket=S", json: as the file it names).
-    const bool pseudo = absl::StartsWith(name, "json:") ||
+    const bool pseudo = (chain.empty() && image_opts) || absl::StartsWith(name, "json:") ||
                         absl::StartsWith(ProtocolOf(name), "nbd");
     chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : name));
     const DriverInfo& info = chain.back().info;

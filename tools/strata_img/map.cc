@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -94,7 +95,9 @@ int MapMain(const Args& args) {
         max_length = *v;
         break;
       }
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(1);
     }

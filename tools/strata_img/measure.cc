@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "block/registry.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
 #include "tools/strata_img/img_common.h"
@@ -45,7 +46,9 @@ int MeasureMain(const Args& args) {
       case 'U': force_share = true; break;
       case kOutput: output = optarg; break;
       case kSize: size_arg = optarg; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       case kImageOpts: image_opts = true; break;
       default: return TryHelp(1);
     }

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -45,7 +46,9 @@ int RebaseMain(const Args& args) {
       case 'q': quiet = true; break;
       case 'U': break;
       case kImageOpts: image_opts = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(1);
     }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "block/options_json.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -38,7 +39,9 @@ int ResizeMain(const Args& args) {
       case kShrink: shrink = true; break;
       case kPrealloc: prealloc = optarg; break;
       case kImageOpts: image_opts = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       default:
         return TryHelp(1);
     }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "block/status.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 #include "tools/strata_img/snapshot_list.h"
@@ -43,7 +44,9 @@ int SnapshotMain(const Args& args) {
       case 'f': fmt = optarg; break;
       case 'q': break;  // the subcommand prints nothing on success anyway
       case 'U': force_share = true; break;
-      case kObject: break;
+      case kObject:
+        if (!tools::DefineObject(optarg)) return 1;
+        break;
       case kImageOpts: image_opts = true; break;
       default: return TryHelp(1);
     }

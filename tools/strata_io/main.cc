@@ -12,6 +12,7 @@
 #include "aio/io_context.h"
 #include "block/cache_mode.h"
 #include "block/diagnostics.h"
+#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_io/io_session.h"
 
@@ -95,7 +96,10 @@ int main(int argc, char** argv) {
         }
         session.default_flags.aio = optarg;
         break;
-      case 'C': case 'm': case 'T': case kOptObject: break;
+      case kOptObject:
+        if (!strata::tools::DefineObject(optarg)) return 1;
+        break;
+      case 'C': case 'm': case 'T': break;
       default:
         std::fprintf(stderr, "Try '%s --help' for more information.\n",
                      strata::tools::ProgramName().c_str());
