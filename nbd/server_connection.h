@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "aio/task.h"
+#include "block/buffer_recycler.h"
 #include "block/io_vector.h"
 #include "nbd/export.h"
 #include "nbd/server.h"
@@ -118,6 +119,8 @@ class ServerConnection {
   size_t in_flight_bytes_ = 0;
   std::coroutine_handle<> reader_parked_;
   std::deque<Reply> send_queue_;
+  // Read reply buffers and write payloads, recycled (large fresh ones cost page faults).
+  AlignedBufferRecycler buffers_{32u << 20};
   bool sending_ = false;
   bool broken_ = false;  // a send failed: the connection is over
   const int shutdown_fd_;  // the socket, for Shutdown from other threads

@@ -105,8 +105,7 @@ aio::Task<absl::Status> ServerConnection::Serve() {
         result = ErrnoError(EPROTO, "NBD protocol error: write larger than the maximum");
         break;
       }
-      payload = AlignedBuffer(std::max<size_t>(request.length, 1), 4096,
-                              AlignedBuffer::kUninitialized);
+      payload = buffers_.Take(request.length);
       payload_bytes = request.length;
       if (request.length > 0) {
         absl::Status got = co_await stream_->ReadFully(payload.data(), request.length);
@@ -179,6 +178,12 @@ uint32_t ServerConnection::Check(const Request& request) const {
 }
 
 aio::Task<absl::Status> ServerConnection::Handle(Request request, AlignedBuffer payload) {
+  // The payload goes back to the recycler whichever way this returns.
+  struct GiveBack {
+    AlignedBufferRecycler* recycler;
+    AlignedBuffer* buffer;
+    ~GiveBack() { recycler->Give(std::move(*buffer)); }
+  } give_back{&buffers_, &payload};
   const uint32_t invalid = Check(request);
   if (invalid != 0) {
     co_return co_await SendError(request, invalid,
@@ -238,8 +243,7 @@ aio::Task<absl::Status> ServerConnection::HandleRead(const Request& request) {
     if (sparse.has_value()) co_return *sparse;
   }
   Reply reply;
-  reply.data = AlignedBuffer(std::max<size_t>(request.length, 1), 4096,
-                             AlignedBuffer::kUninitialized);
+  reply.data = buffers_.Take(request.length);
   if (request.length > 0) {
     absl::Status status = co_await export_->backend().CoPreadv(
         export_->options().offset + request.offset, request.length,
@@ -299,7 +303,7 @@ aio::Task<std::optional<absl::Status>> ServerConnection::TrySparseRead(const Req
   // Without block status, or without a hole, the plain read does it.
   if (!runs.ok() || (runs->size() == 1 && !runs->front().zero)) co_return std::nullopt;
   Reply reply;
-  reply.data = AlignedBuffer(request.length, 4096, AlignedBuffer::kUninitialized);
+  reply.data = buffers_.Take(request.length);
   uint64_t pos = 0;
   for (const Run& run : *runs) {
     if (!run.zero) {
@@ -416,6 +420,7 @@ aio::Task<absl::Status> ServerConnection::Send(Reply reply) {
       }
     }
     status = co_await stream_->WriteFully(iov);
+    for (Reply& r : batch) buffers_.Give(std::move(r.data));
   }
   sending_ = false;
   if (!status.ok()) {

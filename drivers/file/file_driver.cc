@@ -20,6 +20,7 @@
 #include "block/registry.h"
 #include "block/status.h"
 #include "drivers/file/image_lock.h"
+#include "drivers/file/known_data_run.h"
 
 namespace strata {
 namespace {
@@ -160,6 +161,7 @@ class FileInstance : public DriverInstance {
   }
 
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
+    data_run_.Forget();  // it may punch a hole
     absl::Status s = ZeroRange(offset, bytes, flags);
     ForgetLength();  // a zeroing fallocate past the end extends the file
     return s;
@@ -185,6 +187,7 @@ class FileInstance : public DriverInstance {
   }
 
   absl::Status Pdiscard(uint64_t offset, uint64_t bytes) override {
+    data_run_.Forget();
     int r = is_block_device_
                 ? [&] {
                     uint64_t range[2] = {offset, bytes};
@@ -211,6 +214,7 @@ class FileInstance : public DriverInstance {
     }
     // Regular files take the exact length either way (QEMU: `exact` only matters for
     // devices, which cannot change size).
+    data_run_.Forget();
     absl::Status s = ResizeFd(fd_.get(), old_len, length, prealloc);
     ForgetLength();
     return s;
@@ -251,6 +255,10 @@ class FileInstance : public DriverInstance {
     s.file = node_;
     s.data = true;
     if (is_block_device_) return s;
+    if (const uint64_t end = data_run_.EndIfData(offset)) {
+      s.bytes = std::min<uint64_t>(bytes, end - offset);
+      return s;
+    }
     off_t data = ::lseek(fd_.get(), offset, SEEK_DATA);
     if (data < 0) {
       if (errno == ENXIO) {  // No data from here to EOF: a trailing hole.
@@ -266,7 +274,10 @@ class FileInstance : public DriverInstance {
       return s;
     }
     off_t hole = ::lseek(fd_.get(), offset, SEEK_HOLE);
-    if (hole > static_cast<off_t>(offset)) s.bytes = std::min<uint64_t>(bytes, hole - offset);
+    if (hole > static_cast<off_t>(offset)) {
+      s.bytes = std::min<uint64_t>(bytes, hole - offset);
+      data_run_.Remember(offset, static_cast<uint64_t>(hole));
+    }
     return s;
   }
 
@@ -379,6 +390,7 @@ class FileInstance : public DriverInstance {
     fast_length_.store(-1, std::memory_order_release);
   }
   BlockDriverState* node_ = nullptr;
+  KnownDataRun data_run_;
 };
 
 // The smallest alignment O_DIRECT reads accept on `fd` (512 or 4096).

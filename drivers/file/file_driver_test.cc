@@ -3,6 +3,7 @@
 #include "drivers/file/file_driver.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
@@ -80,6 +81,31 @@ TEST(FileDriverTest, ReadsPastEndOfFileReturnZeroes) {
   EXPECT_EQ(buf[0], 0x42);
   EXPECT_EQ(buf[1], 0);
   EXPECT_EQ(buf[3], 0);
+}
+
+// Block status remembers the data run it found (no lseek inside it); a discard or
+// write-zeroes of ours must forget it, or a punched hole would still read as data.
+TEST(FileDriverTest, BlockStatusSeesHolesPunchedAfterItLooked) {
+  std::string path = TempFile();
+  ASSERT_OK_AND_ASSIGN(auto node, OpenFile(path, PassThroughPermissions(false), false));
+  std::vector<uint8_t> data(65536, 0x5a);
+  ASSERT_OK(node->Pwrite(0, data.size(), data.data()));
+  ASSERT_OK_AND_ASSIGN(BlockStatus before, node->GetBlockStatus(0, 65536));
+  EXPECT_TRUE(before.data);
+  ASSERT_OK_AND_ASSIGN(BlockStatus inside, node->GetBlockStatus(32768, 4096));
+  EXPECT_TRUE(inside.data);
+  ASSERT_OK(node->Pdiscard(16384, 16384));
+  ASSERT_OK_AND_ASSIGN(BlockStatus punched, node->GetBlockStatus(16384, 4096));
+  // A file system without hole punching keeps data there; one with it must say so.
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  if (st.st_blocks * 512 < 65536) {
+    EXPECT_FALSE(punched.data);
+    EXPECT_TRUE(punched.zero);
+  }
+  ASSERT_OK(node->Pwrite(16384, 4096, data.data()));
+  ASSERT_OK_AND_ASSIGN(BlockStatus rewritten, node->GetBlockStatus(16384, 4096));
+  EXPECT_TRUE(rewritten.data);
 }
 
 }  // namespace
