@@ -154,19 +154,57 @@ absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DriverInstance> instance, driver->Open(ctx));
   node->SetInstance(std::move(instance));
   if (node->filename().empty() && node->primary_child() != nullptr) {
-    // A format or filter node is known by its file's name (QEMU bs->filename).
-    node->set_filename(node->primary_child()->node().filename());
+    // A format or filter node is known by its file's name (QEMU bs->filename); a file
+    // known only by its options (json:{...}, e.g. rbd) makes the parent's name options
+    // too, as QEMU's: {"driver": ..., "file": {...}} ("driver" sorts first in its order).
+    const std::string& child = node->primary_child()->node().filename();
+    if (absl::StartsWith(child, "json:{") && driver->kind() == DriverKind::kFormat) {
+      node->set_filename(absl::StrCat("json:{\"driver\": \"", driver->name(),
+                                      "\", \"file\": ", child.substr(5), "}"));
+    } else {
+      node->set_filename(child);
+    }
   }
   return node;
 }
 
+std::string ProbedRawName(BlockDriverState& raw_node) {
+  BdrvChild* file = raw_node.primary_child();
+  return file != nullptr ? file->node().filename() : raw_node.filename();
+}
+
 std::string ResolveBackingPath(const std::string& image, const std::string& backing) {
-  if (backing.empty() || backing[0] == '/' || backing.find(':') != std::string::npos) {
+  // Absolute paths and protocol filenames (rbd:..., nbd://..., json:...) stand alone.
+  if (backing.empty() || backing[0] == '/' || !ProtocolOf(backing).empty()) {
     return backing;
   }
   size_t slash = image.rfind('/');
   if (slash == std::string::npos) return backing;
   return image.substr(0, slash + 1) + backing;
+}
+
+std::string ImageIdentity(const std::string& name) {
+  if (!absl::StartsWith(name, "json:")) return CanonicalPath(name);
+  absl::StatusOr<google::protobuf::Struct> tree = ParseJsonObject(name.substr(5));
+  if (!tree.ok()) return name;
+  // Follow "file" children (nested or dotted) down to a filename.
+  const google::protobuf::Struct* node = &*tree;
+  std::string found;
+  for (int depth = 0; depth < kMaxOptionDepth && node != nullptr; ++depth) {
+    const auto& f = node->fields();
+    auto filename = f.find("filename");
+    if (filename != f.end() && filename->second.has_string_value()) {
+      found = filename->second.string_value();
+    }
+    auto dotted = f.find("file.filename");
+    if (dotted != f.end() && dotted->second.has_string_value()) {
+      found = dotted->second.string_value();
+    }
+    auto file = f.find("file");
+    node = file != f.end() && file->second.has_struct_value() ? &file->second.struct_value()
+                                                              : nullptr;
+  }
+  return found.empty() ? name : CanonicalPath(found);
 }
 
 std::string CanonicalPath(const std::string& path) {

@@ -41,9 +41,18 @@ struct OpenedImage {
 // Resolves `request` into options (probing the format if needed) and opens the graph.
 absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request);
 
+// The name QEMU's probed-raw warning gives `raw_node`: its file's, as the graph names it
+// ("nbd+unix://?socket=S" for a URL, json:{...} for rbd).
+std::string ProbedRawName(BlockDriverState& raw_node);
+
 // Resolves a backing file name as an image names it: relative to the directory of the
 // image (unless absolute or a protocol filename such as "json:..." or "nbd:...").
 std::string ResolveBackingPath(const std::string& image, const std::string& backing);
+
+// What identifies an image when following chains: CanonicalPath of the file it lives in;
+// for json:{...} options, of the innermost "filename" they name (so a json backing file
+// that names the image itself is seen as a loop).
+std::string ImageIdentity(const std::string& name);
 
 // `path` with symlinks and relative parts resolved; `path` itself when it does not resolve
 // (a missing file, a protocol filename). Identifies images when following chains.

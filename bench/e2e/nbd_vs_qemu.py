@@ -113,7 +113,7 @@ def main():
             ("4k randwrite d16", lambda u: fio(u, "randwrite", "4k", 16, args.seconds, size)),
             ("4k randwrite d64", lambda u: fio(u, "randwrite", "4k", 64, args.seconds, size)),
             ("1M read d4", lambda u: fio(u, "read", "1M", 4, args.seconds, size)),
-            ("qemu-img bench 4k d16", lambda u: qemu_img_bench(u, 16, 200000)),
+            ("qemu-img bench 4k d16", lambda u: qemu_img_bench(u, 16, 20000)),
             ("nbdcopy to null", lambda u: nbdcopy(u, size)),
         ]
         workloads = [w for w in workloads if args.only in w[0]]

@@ -202,6 +202,13 @@ class NbdDriver : public BlockDriver {
       // QEMU's words (its read-only check fails the open with EACCES).
       return Prefixed("Could not open image", ErrnoError(EACCES));
     }
+    // QEMU's block layer rule: a writer of a node whose size is not a multiple of its
+    // request alignment would need to resize it.
+    const nbd::ExportInfo& info = client->info();
+    if (!ctx.flags().read_only && info.min_block > 1 && info.size % info.min_block != 0) {
+      return ErrnoError(EPERM, "Cannot get 'write' permission without 'resize': Image size "
+                               "is not a multiple of request alignment");
+    }
     ctx.node().set_filename(nbd::DisplayName(address));
     return std::make_unique<NbdInstance>(&ctx.node(), std::move(client));
   }

@@ -255,13 +255,16 @@ class Qcow2Driver : public BlockDriver {
 
   absl::Status Create(const CreateRequest& request) const override {
     STRATA_ASSIGN_OR_RETURN(CreateParams p, ParseCreateOptions(request));
-    const BlockDriver* file_driver = DriverRegistry::Global().Find("file");
+    // The image goes where its filename says: a file, or a protocol (rbd:...).
+    const BlockDriver* file_driver = DriverRegistry::Global().FindByPrefix(request.filename);
+    if (file_driver == nullptr) file_driver = DriverRegistry::Global().Find("file");
     CreateRequest file_request;
     file_request.filename = request.filename;
     STRATA_RETURN_IF_ERROR(file_driver->Create(file_request));
-    proto::BlockdevOptions file_opts;
-    file_opts.set_driver("file");
-    file_opts.mutable_file()->set_filename(request.filename);
+    STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct file_tree,
+                            ProtocolTreeForFilename(request.filename));
+    STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions file_opts,
+                            BlockdevOptionsFromTree(file_tree));
     OpenFlags rw;
     {
       STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> file,

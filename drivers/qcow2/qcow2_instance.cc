@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "block/graph_builder.h"
+#include "block/options_json.h"
 #include "block/registry.h"
 #include "drivers/qcow2/qcow2_cache_cleaner.h"
 #include "block/status.h"
@@ -130,8 +132,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
                                             FormatChildPermissions(true), backing_flags));
     } else if (!h.backing_file.empty()) {
       std::string path = ResolveBackingPath(file->node().filename(), h.backing_file);
-      backing_flags.images_above.push_back(CanonicalPath(file->node().filename()));
-      const std::string canonical = CanonicalPath(path);
+      backing_flags.images_above.push_back(ImageIdentity(file->node().filename()));
+      const std::string canonical = ImageIdentity(path);
       if (std::find(backing_flags.images_above.begin(), backing_flags.images_above.end(),
                     canonical) != backing_flags.images_above.end()) {
         return ErrnoError(ELOOP, absl::StrCat("Backing file '", h.backing_file,
@@ -143,7 +145,9 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
         return ErrnoError(EINVAL, absl::StrCat("Could not open backing file: Unknown driver '",
                                                h.backing_format, "'"));
       }
-      if (!h.backing_format.empty()) {
+      if (absl::StartsWith(path, "json:")) {
+        ref.set_reference(path);  // the options name their own driver
+      } else if (!h.backing_format.empty()) {
         proto::BlockdevOptions* o = ref.mutable_options();
         o->set_driver(h.backing_format);
         // Only format drivers take a `file` child; others would need their own options.
@@ -151,8 +155,9 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
         if (h.backing_format == "qcow2") f = o->mutable_qcow2()->mutable_file()->mutable_options();
         else if (h.backing_format == "raw") f = o->mutable_raw()->mutable_file()->mutable_options();
         if (f != nullptr) {
-          f->set_driver("file");
-          f->mutable_file()->set_filename(path);
+          // A file, or the protocol the name gives (rbd:..., nbd://...).
+          STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ProtocolTreeForFilename(path));
+          STRATA_ASSIGN_OR_RETURN(*f, BlockdevOptionsFromTree(tree));
         } else {
           ref.set_reference(path);
         }

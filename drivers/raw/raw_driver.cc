@@ -18,10 +18,27 @@ class RawInstance : public DriverInstance {
   RawInstance(BdrvChild* file, uint64_t offset, std::optional<uint64_t> size, bool probed)
       : file_(file), offset_(offset), size_(size), probed_(probed) {}
 
-  // QEMU's raw asks its file.
+  // Snapshots are the file's (QEMU falls back to the file for a driver without its own:
+  // rbd snapshots through a raw node).
+  absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() override {
+    return file_->node().instance().ListSnapshots();
+  }
+  absl::Status CreateSnapshot(const std::string& name) override {
+    return file_->node().instance().CreateSnapshot(name);
+  }
+  absl::Status DeleteSnapshot(const std::string& name) override {
+    return file_->node().instance().DeleteSnapshot(name);
+  }
+  absl::Status ApplySnapshot(const std::string& name) override {
+    return file_->node().instance().ApplySnapshot(name);
+  }
+
+  // QEMU's raw asks its file (an rbd file has a cluster size: its object size).
   DriverInfo GetInfo() override {
+    const DriverInfo file = file_->node().instance().GetInfo();
     DriverInfo info;
-    info.available = file_->node().instance().GetInfo().available;
+    info.available = file.available;
+    info.cluster_size_bytes = file.cluster_size_bytes;
     return info;
   }
 
@@ -57,7 +74,7 @@ class RawInstance : public DriverInstance {
   }
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
     STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
-    return file_->node().PwriteZeroes(offset_ + offset, bytes, flags | kReqNoFallback);
+    return file_->node().PwriteZeroes(offset_ + offset, bytes, flags);
   }
   absl::Status Pdiscard(uint64_t offset, uint64_t bytes) override {
     STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
@@ -172,9 +189,11 @@ class RawDriver : public BlockDriver {
   }
 
   absl::Status Create(const CreateRequest& request) const override {
-    const BlockDriver* file = DriverRegistry::Global().Find("file");
-    if (file == nullptr) return ErrnoError(ENOTSUP, "Unknown protocol 'file'");
-    return file->Create(request);
+    // The protocol the filename names (rbd:..., nbd://...), else a file.
+    const BlockDriver* protocol = DriverRegistry::Global().FindByPrefix(request.filename);
+    if (protocol == nullptr) protocol = DriverRegistry::Global().Find("file");
+    if (protocol == nullptr) return ErrnoError(ENOTSUP, "Unknown protocol 'file'");
+    return protocol->Create(request);
   }
 };
 

@@ -36,7 +36,7 @@ CASES = [
 
 
 def mask(text):
-    return re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+ sec \(.*\)", "TIME",
+    return re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)", "TIME",
                   text)
 
 

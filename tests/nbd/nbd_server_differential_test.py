@@ -85,7 +85,7 @@ CONFIGS = [
 def normalise(text, work, sock):
     text = text.replace(sock, "SOCK").replace(work, "WORK")
     # qemu-io timing lines differ run to run.
-    text = re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+ sec \(.*\)",
+    text = re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)",
                   "X ops; TIME", text)
     return text
 

@@ -36,7 +36,7 @@ def expect(condition, what):
 def mask(result):
     """An exit code and output with qemu-io's timings masked."""
     code, out, err = result
-    timing = r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+ sec \(.*\)"
+    timing = r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)"
     return code, re.sub(timing, "TIME", out), err
 
 

@@ -100,11 +100,7 @@ int CreateMain(const Args& args) {
   std::string size_printed;
   if (!backing.empty() && !unsafe) {
     // The backing image must open; it also gives the size when none was given.
-    std::string path = backing;
-    size_t slash = filename.rfind('/');
-    if (backing[0] != '/' && slash != std::string::npos) {
-      path = filename.substr(0, slash + 1) + backing;
-    }
+    const std::string path = ResolveBackingPath(filename, backing);
     ImageOpenRequest r;
     r.filename = path;
     r.format = backing_fmt;

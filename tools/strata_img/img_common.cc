@@ -80,8 +80,7 @@ std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std
                                     image.status().message()));
     return nullptr;
   }
-  // QEMU names the node as the graph names it ("nbd+unix://?socket=S" for a URL).
-  if (image->probed_raw && writable) tools::WarnProbedRaw(image->root->filename());
+  if (image->probed_raw && writable) tools::WarnProbedRaw(ProbedRawName(*image->root));
   return std::make_unique<BlockBackend>(std::move(image->root), mode->writethrough);
 }
 

@@ -182,7 +182,8 @@ int InfoMain(const Args& args) {
     // QEMU shows the name the graph gives itself for pseudo-filenames ("nbd:unix:S" is
     // shown as "nbd+unix://?socket=S", json: as the file it names).
     const bool pseudo = (chain.empty() && image_opts) || absl::StartsWith(name, "json:") ||
-                        absl::StartsWith(ProtocolOf(name), "nbd");
+                        absl::StartsWith(ProtocolOf(name), "nbd") ||
+                        ProtocolOf(name) == "rbd";
     chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : name));
     const DriverInfo& info = chain.back().info;
     if (!backing_chain || info.backing_filename.empty()) break;

@@ -19,7 +19,7 @@ IoSession::~IoSession() { Close(); }
 
 absl::Status IoSession::Open(const ImageOpenRequest& request) {
   STRATA_ASSIGN_OR_RETURN(OpenedImage image, OpenImage(request));
-  if (image.probed_raw && !request.flags.read_only) tools::WarnProbedRaw(image.root->filename());
+  if (image.probed_raw && !request.flags.read_only) tools::WarnProbedRaw(ProbedRawName(*image.root));
   backend_ = std::make_unique<BlockBackend>(std::move(image.root), writethrough);
   return absl::OkStatus();
 }

@@ -1,0 +1,125 @@
+// strata rbd driver: image specs (see rbd_spec.h).
+#include "drivers/rbd/rbd_spec.h"
+
+#include <cerrno>
+
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/str_cat.h"
+#include "block/status.h"
+
+namespace strata::rbd {
+
+namespace {
+
+// The raw text up to the first unescaped `stop` (escapes kept); `*in` moves past it.
+// `found` tells whether `stop` was there.
+absl::string_view RawToken(absl::string_view* in, char stop, bool* found) {
+  *found = false;
+  size_t i = 0;
+  for (; i < in->size(); ++i) {
+    if ((*in)[i] == '\\' && i + 1 < in->size()) {
+      ++i;
+      continue;
+    }
+    if ((*in)[i] == stop) {
+      *found = true;
+      break;
+    }
+  }
+  absl::string_view token = in->substr(0, i);
+  *in = *found ? in->substr(i + 1) : absl::string_view();
+  return token;
+}
+
+std::string Unescape(absl::string_view raw) {
+  std::string out;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\\' && i + 1 < raw.size()) ++i;
+    out += raw[i];
+  }
+  return out;
+}
+
+std::string JsonString(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+absl::StatusOr<RbdSpec> ParseRbdFilename(absl::string_view filename) {
+  absl::string_view rest = filename;
+  if (!absl::ConsumePrefix(&rest, "rbd:")) return ErrnoError(EINVAL, "Invalid rbd filename");
+  RbdSpec spec;
+  spec.from_filename = true;
+  bool found = false;
+  // POOL[/NAMESPACE]/IMAGE[@SNAPSHOT] up to the first unescaped ':', then options.
+  absl::string_view name = RawToken(&rest, ':', &found);
+  absl::string_view options = rest;
+  std::vector<absl::string_view> parts;
+  do {
+    parts.push_back(RawToken(&name, '/', &found));
+  } while (found);
+  if (parts[0].empty()) return ErrnoError(EINVAL, "Pool name is required");
+  if (parts.size() < 2 || parts.size() > 3) return ErrnoError(EINVAL, "Image name is required");
+  spec.pool = Unescape(parts[0]);
+  if (parts.size() == 3) spec.ns = Unescape(parts[1]);
+  absl::string_view image = parts.back();
+  spec.image = Unescape(RawToken(&image, '@', &found));
+  if (found) spec.snapshot = Unescape(image);
+  if (spec.image.empty()) return ErrnoError(EINVAL, "Image name is required");
+  while (!options.empty()) {
+    absl::string_view pair = RawToken(&options, ':', &found);
+    bool has_value = false;
+    const std::string key = Unescape(RawToken(&pair, '=', &has_value));
+    if (!has_value) return ErrnoError(EINVAL, absl::StrCat("conf option ", key, " has no value"));
+    const std::string value = Unescape(pair);
+    if (key == "conf") {
+      spec.conf = value;
+    } else if (key == "id") {
+      spec.user = value;
+    } else {
+      spec.settings.emplace_back(key, value);
+    }
+  }
+  return spec;
+}
+
+absl::StatusOr<RbdSpec> RbdSpecFromOptions(const proto::RbdOptions& options) {
+  if (!options.x_filename().empty()) return ParseRbdFilename(options.x_filename());
+  RbdSpec spec;
+  spec.pool = options.pool();
+  spec.ns = options.namespace_();
+  spec.image = options.image();
+  spec.snapshot = options.snapshot();
+  spec.conf = options.conf();
+  spec.user = options.user();
+  if (spec.pool.empty()) return ErrnoError(EINVAL, "Parameter 'pool' is missing");
+  if (spec.image.empty()) return ErrnoError(EINVAL, "Parameter 'image' is missing");
+  return spec;
+}
+
+std::string RbdDisplayName(const RbdSpec& spec) {
+  // QEMU prints the members in the order of its QDict's hash buckets (the rule is in
+  // tools/common/qdict_json.h): pool, image, conf, snapshot, driver, namespace, user. A
+  // pseudo-filename always yields a namespace member (empty when none was named).
+  std::string out = absl::StrCat("json:{\"pool\": ", JsonString(spec.pool),
+                                 ", \"image\": ", JsonString(spec.image));
+  if (!spec.conf.empty()) absl::StrAppend(&out, ", \"conf\": ", JsonString(spec.conf));
+  if (!spec.snapshot.empty()) {
+    absl::StrAppend(&out, ", \"snapshot\": ", JsonString(spec.snapshot));
+  }
+  absl::StrAppend(&out, ", \"driver\": \"rbd\"");
+  if (spec.from_filename || !spec.ns.empty()) {
+    absl::StrAppend(&out, ", \"namespace\": ", JsonString(spec.ns));
+  }
+  if (!spec.user.empty()) absl::StrAppend(&out, ", \"user\": ", JsonString(spec.user));
+  return out + "}";
+}
+
+}  // namespace strata::rbd
