@@ -75,6 +75,20 @@ inline BlockStatus PassThroughStatus(BlockDriverState* file, uint64_t host_offse
   return s;
 }
 
+// The answer of a protocol driver for a range it knows to hold data (or knows nothing
+// about): data at the same offset of its own node (QEMU's default for protocols).
+inline BlockStatus ProtocolDataStatus(BlockDriverState* node, uint64_t offset,
+                                      uint64_t bytes) {
+  BlockStatus s;
+  s.bytes = bytes;
+  s.allocated = true;
+  s.offset_valid = true;
+  s.host_offset = offset;
+  s.file = node;
+  s.data = true;
+  return s;
+}
+
 // One key/value line a driver adds to `info` ("Format specific information"), in print
 // order. Tools format the typed value: human output prints bools as true/false, JSON keeps
 // the type.

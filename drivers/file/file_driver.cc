@@ -247,13 +247,7 @@ class FileInstance : public DriverInstance {
   }
 
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
-    BlockStatus s;
-    s.bytes = bytes;
-    s.allocated = true;
-    s.offset_valid = true;
-    s.host_offset = offset;
-    s.file = node_;
-    s.data = true;
+    BlockStatus s = ProtocolDataStatus(node_, offset, bytes);
     if (is_block_device_) return s;
     if (const uint64_t end = data_run_.EndIfData(offset)) {
       s.bytes = std::min<uint64_t>(bytes, end - offset);

@@ -115,13 +115,7 @@ class NbdInstance : public DriverInstance {
   absl::StatusOr<uint64_t> GetLength() override { return client_->info().size; }
 
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
-    BlockStatus s;
-    s.bytes = bytes;
-    s.allocated = true;
-    s.offset_valid = true;
-    s.host_offset = offset;
-    s.file = node_;
-    s.data = true;
+    BlockStatus s = ProtocolDataStatus(node_, offset, bytes);
     const uint64_t size = client_->info().size;
     if (offset >= size) {  // the sector tail past the server's end
       s.data = false;

@@ -252,13 +252,7 @@ class RbdInstance : public DriverInstance {
   }
 
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
-    BlockStatus s;
-    s.bytes = bytes;
-    s.allocated = true;
-    s.offset_valid = true;
-    s.host_offset = offset;
-    s.file = node_;
-    s.data = true;
+    BlockStatus s = ProtocolDataStatus(node_, offset, bytes);
     // Only an object map that can be trusted tells holes apart (QEMU's rule).
     uint64_t features = 0, image_flags = 0;
     if (rbd_get_features(conn_->image(), &features) < 0 ||

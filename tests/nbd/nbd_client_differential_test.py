@@ -16,7 +16,6 @@ Usage: nbd_client_differential_test.py STRATA_IMG STRATA_IO STRATA_NBD [SCRIPTS_
 """
 import os
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -39,9 +38,7 @@ def qemu(*argv):
 
 
 def normalise(text, work):
-    text = text.replace(work, "WORK")
-    return re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)",
-                  "X ops; TIME", text)
+    return h.mask_timing(text.replace(work, "WORK"))
 
 
 def make_images(work):
@@ -275,13 +272,10 @@ def main():
             print("kept", work)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
     if qemu_aborts:
         print(f"QEMU aborted where strata refused cleanly ({len(qemu_aborts)}): "
               + ", ".join(qemu_aborts))
-    print(f"{checks} checks, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{checks} checks, {len(failures)} failed")
 
 
 def setup_bins(work):

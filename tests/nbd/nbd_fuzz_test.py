@@ -346,10 +346,7 @@ def main():
                 failures.append(f"case {seed}: qemu-nbd {q} / strata-nbd {s}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{CASES} hostile cases x 2 servers, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{CASES} hostile cases x 2 servers, {len(failures)} failed")
 
 
 if __name__ == "__main__":

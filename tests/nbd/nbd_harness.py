@@ -6,6 +6,7 @@ so nothing is left running whatever the test does.
 """
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -96,3 +97,30 @@ def run(argv, timeout=60, **kw):
 
 def unix_url(path, export=""):
     return f"nbd+unix:///{export}?socket={path}"
+
+
+# qemu-io's timing lines ("1 MiB, 1 ops; 00.01 sec (...)", "0:00:02.35 (...)" past a
+# second) differ run to run.
+_TIMING = re.compile(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)")
+
+
+def mask_timing(text):
+    return _TIMING.sub("X ops; TIME", text)
+
+
+def strata_bindir(work, **tools):
+    """A directory of symlinks that installs strata's tools under QEMU's names, e.g.
+    strata_bindir(work, **{"qemu-img": STRATA_IMG}); put it first on PATH."""
+    bindir = os.path.join(work, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    for name, target in tools.items():
+        os.symlink(target, os.path.join(bindir, name))
+    return bindir
+
+
+def report(failures, summary):
+    """Prints each failure and the summary line; returns the exit code."""
+    for f in failures:
+        print("FAIL:", f)
+    print(summary)
+    return 1 if failures else 0

@@ -45,10 +45,9 @@ def main():
             failures.append(f"qemu-nbd: {a}\n      strata-nbd: {b}")
     if len(q_lines) != len(s_lines):
         failures.append(f"{len(q_lines)} lines from qemu-nbd, {len(s_lines)} from strata-nbd")
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{len(q_lines)} corner cases, {len(failures)} differ")
-    return 1 if failures or not q_lines else 0
+    if not q_lines:
+        failures.append("no output")
+    return h.report(failures, f"{len(q_lines)} corner cases, {len(failures)} differ")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ must be equal, and after the writes the image must hold what they wrote.
 Usage: nbd_reconnect_test.py STRATA_IO STRATA_NBD
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -33,11 +32,6 @@ CASES = [
      ["read -P 0x5a 0 64k", "sleep 2000", "read -P 0x5a 0 64k", "sleep 3000",
       "read -P 0x5a 0 64k"]),
 ]
-
-
-def mask(text):
-    return re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)", "TIME",
-                  text)
 
 
 def run_case(work, server_prog, client, delay, down, commands):
@@ -68,16 +62,14 @@ def run_case(work, server_prog, client, delay, down, commands):
             err += "\nTIMEOUT"
     with open(img, "rb") as f:
         data = f.read(128 << 10)
-    return proc.returncode, mask(out), err, data
+    return proc.returncode, h.mask_timing(out), err, data
 
 
 def main():
     failures = []
     checks = 0
     work = tempfile.mkdtemp(prefix="nbd-rc.", dir="/tmp")
-    bindir = os.path.join(work, "bin")
-    os.makedirs(bindir)
-    os.symlink(STRATA_IO, os.path.join(bindir, "qemu-io"))
+    bindir = h.strata_bindir(work, **{"qemu-io": STRATA_IO})
     try:
         for server_name, server_prog in (("qemu-nbd", "qemu-nbd"), ("strata-nbd", STRATA_NBD)):
             for name, delay, down, commands in CASES:
@@ -95,10 +87,7 @@ def main():
                                     f"\n data equal: {q[3] == s[3]}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{checks} checks, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{checks} checks, {len(failures)} failed")
 
 
 if __name__ == "__main__":

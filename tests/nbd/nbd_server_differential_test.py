@@ -13,7 +13,6 @@ equal and strata's must pass `qemu-img check`.
 Usage: nbd_server_differential_test.py STRATA_NBD
 """
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -84,10 +83,7 @@ CONFIGS = [
 
 def normalise(text, work, sock):
     text = text.replace(sock, "SOCK").replace(work, "WORK")
-    # qemu-io timing lines differ run to run.
-    text = re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)",
-                  "X ops; TIME", text)
-    return text
+    return h.mask_timing(text)
 
 
 def client_runs(sock, export, original, fmt, opts, writes):
@@ -192,10 +188,7 @@ def main():
             failures.append(f"tcp: {outs}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{checks} checks, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{checks} checks, {len(failures)} failed")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ The nbd client driver runs the same client commands on every server, compared wi
 QEMU's client. Usage: nbd_tls_test.py STRATA_NBD STRATA_IMG STRATA_IO
 """
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -36,16 +35,12 @@ def expect(condition, what):
 def mask(result):
     """An exit code and output with qemu-io's timings masked."""
     code, out, err = result
-    timing = r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)"
-    return code, re.sub(timing, "TIME", out), err
+    return code, h.mask_timing(out), err
 
 
 def main():
     work = tempfile.mkdtemp(prefix="nbd-tls.", dir=os.environ.get("TEST_TMPDIR"))
-    bindir = os.path.join(work, "bin")
-    os.makedirs(bindir)
-    os.symlink(STRATA_IMG, os.path.join(bindir, "qemu-img"))
-    os.symlink(STRATA_IO, os.path.join(bindir, "qemu-io"))
+    bindir = h.strata_bindir(work, **{"qemu-img": STRATA_IMG, "qemu-io": STRATA_IO})
     try:
         image = os.path.join(work, "disk.qcow2")
         h.run(["qemu-img", "create", "-f", "qcow2", image, "32M"])
@@ -126,10 +121,7 @@ def main():
             expect(strata["nbdinfo plain"][0] != 0, f"{name}: a plain client got in")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{checks} checks, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{checks} checks, {len(failures)} failed")
 
 
 if __name__ == "__main__":
