@@ -13,7 +13,6 @@ Usage: rbd_differential_test.py STRATA_IMG STRATA_IO [SCRIPTS]
 """
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,9 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "nbd"))
 import ceph_cluster  # noqa: E402
+import nbd_harness as h  # noqa: E402  (timing masks, strata bin dir, report)
 
 STRATA_IMG, STRATA_IO = (os.path.abspath(p) for p in sys.argv[1:3])
 SCRIPTS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
@@ -37,8 +38,7 @@ def run(argv, env=None, timeout=120):
 
 
 def mask(text, work):
-    text = text.replace(work, "WORK")
-    return re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)", "TIME", text)
+    return h.mask_timing(text.replace(work, "WORK"))
 
 
 def gen_script(rng):
@@ -120,10 +120,7 @@ def main():
     failures = []
     checks = 0
     work = tempfile.mkdtemp(prefix="rbd-diff.", dir="/tmp")
-    bindir = os.path.join(work, "bin")
-    os.makedirs(bindir)
-    os.symlink(STRATA_IMG, os.path.join(bindir, "qemu-img"))
-    os.symlink(STRATA_IO, os.path.join(bindir, "qemu-io"))
+    bindir = h.strata_bindir(work, **{"qemu-img": STRATA_IMG, "qemu-io": STRATA_IO})
     try:
         with ceph_cluster.cluster(parent="/tmp") as c:
             results, exported = {}, {}
@@ -167,10 +164,7 @@ def main():
                 failures.append("the images the two sides wrote differ")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{checks} checks, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{checks} checks, {len(failures)} failed")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@
 Usage: rbd_fault_test.py STRATA_IMG STRATA_IO
 """
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,23 +18,18 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "nbd"))
 import ceph_cluster  # noqa: E402
+import nbd_harness as h  # noqa: E402  (timing masks, strata bin dir, report)
 
 STRATA_IMG, STRATA_IO = (os.path.abspath(p) for p in sys.argv[1:3])
-
-
-def mask(text):
-    return re.sub(r"\d+(\.\d+)? ([KMGT]iB|bytes), \d+ ops; [0-9:.]+( sec)? \(.*\)", "TIME", text)
 
 
 def main():
     failures = []
     checks = 0
     work = tempfile.mkdtemp(prefix="rbd-fault.", dir="/tmp")
-    bindir = os.path.join(work, "bin")
-    os.makedirs(bindir)
-    os.symlink(STRATA_IMG, os.path.join(bindir, "qemu-img"))
-    os.symlink(STRATA_IO, os.path.join(bindir, "qemu-io"))
+    bindir = h.strata_bindir(work, **{"qemu-img": STRATA_IMG, "qemu-io": STRATA_IO})
     try:
         with ceph_cluster.cluster(parent="/tmp") as c:
             outputs = {}
@@ -61,7 +55,7 @@ def main():
                     proc.kill()
                     out, err = proc.communicate()
                     err += "TIMEOUT"
-                outputs[side] = (proc.returncode, mask(out), err.replace(c.conf, "CONF"))
+                outputs[side] = (proc.returncode, h.mask_timing(out), err.replace(c.conf, "CONF"))
                 # What it wrote is there, read by QEMU.
                 r = subprocess.run(["qemu-io", "-f", "raw", "-r", "-c", "read -P 0x61 0 8M",
                                     "-c", "read -P 0x62 8M 8M", name], capture_output=True,
@@ -99,10 +93,7 @@ def main():
                     failures.append(f"{label}: strata opened the image")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for f in failures:
-        print("FAIL:", f)
-    print(f"{checks} checks, {len(failures)} failed")
-    return 1 if failures else 0
+    return h.report(failures, f"{checks} checks, {len(failures)} failed")
 
 
 if __name__ == "__main__":
