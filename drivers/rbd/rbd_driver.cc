@@ -11,12 +11,14 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "aio/io_context.h"
 #include "aio/run_sync.h"
 #include "block/node.h"
 #include "block/options_json.h"
 #include "block/registry.h"
+#include "block/secrets.h"
 #include "block/status.h"
 #include "drivers/rbd/rbd_spec.h"
 
@@ -54,6 +56,22 @@ class RbdConnection {
       if (r < 0) {
         return Prefixed(absl::StrCat("invalid conf option ", key), ErrnoError(-r));
       }
+    }
+    // QEMU's order: monitors and credentials from options override the conf file's.
+    if (const std::string mon_host = MonHost(spec); !mon_host.empty()) {
+      r = rados_conf_set(cluster_, "mon_host", mon_host.c_str());
+      if (r < 0) return Prefixed("invalid conf option mon_host", ErrnoError(-r));
+    }
+    if (!spec.key_secret.empty()) {
+      absl::StatusOr<std::string> key = LookupSecretAsBase64(spec.key_secret);
+      if (!key.ok()) return ErrnoError(EIO, std::string(key.status().message()));
+      r = rados_conf_set(cluster_, "key", key->c_str());
+      if (r < 0) return Prefixed("Could not set 'key'", ErrnoError(-r));
+    }
+    if (!spec.auth_client_required.empty()) {
+      const std::string modes = absl::StrJoin(spec.auth_client_required, ";");
+      r = rados_conf_set(cluster_, "auth_client_required", modes.c_str());
+      if (r < 0) return Prefixed("Could not set 'auth_client_required'", ErrnoError(-r));
     }
     r = rados_connect(cluster_);
     if (r < 0) return Prefixed("error connecting", ErrnoError(-r));
@@ -326,6 +344,23 @@ class RbdInstance : public DriverInstance {
     DriverInfo info;
     rbd_image_info_t st;
     if (rbd_stat(conn_->image(), &st, sizeof(st)) == 0) info.cluster_size_bytes = st.obj_size;
+    return info;
+  }
+
+  // QEMU's rbd block: always present (so `info` prints the heading even when empty), with
+  // the encryption format when the image starts with librbd's LUKS header.
+  FormatSpecificInfo GetFormatSpecificInfo() override {
+    FormatSpecificInfo info;
+    char head[8] = {};
+    if (rbd_read(conn_->image(), 0, sizeof(head), head) < 0) return info;
+    info.type = "rbd";
+    static constexpr char kLuks1[8] = {'L', 'U', 'K', 'S', '\xba', '\xbe', 0, 1};
+    static constexpr char kLuks2[8] = {'L', 'U', 'K', 'S', '\xba', '\xbe', 0, 2};
+    if (std::memcmp(head, kLuks1, sizeof(head)) == 0) {
+      info.entries.push_back({"encryption-format", std::string("luks")});
+    } else if (std::memcmp(head, kLuks2, sizeof(head)) == 0) {
+      info.entries.push_back({"encryption-format", std::string("luks2")});
+    }
     return info;
   }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "block/qdict_order.h"
 #include "block/status.h"
 
 namespace strata::rbd {
@@ -101,25 +102,55 @@ absl::StatusOr<RbdSpec> RbdSpecFromOptions(const proto::RbdOptions& options) {
   spec.user = options.user();
   if (spec.pool.empty()) return ErrnoError(EINVAL, "Parameter 'pool' is missing");
   if (spec.image.empty()) return ErrnoError(EINVAL, "Parameter 'image' is missing");
+  for (int i = 0; i < options.server_size(); ++i) {
+    const proto::RbdServer& server = options.server(i);
+    if (server.host().empty()) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter 'server.", i, ".host' is missing"));
+    }
+    if (server.port().empty()) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter 'server.", i, ".port' is missing"));
+    }
+    spec.servers.emplace_back(server.host(), server.port());
+  }
+  for (const std::string& mode : options.auth_client_required()) {
+    // QEMU's enum visitor names no parameter here ("Parameter 'null'").
+    if (mode != "cephx" && mode != "none") {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter 'null' does not accept value '", mode, "'"));
+    }
+    spec.auth_client_required.push_back(mode);
+  }
+  spec.key_secret = options.key_secret();
   return spec;
 }
 
+std::string MonHost(const RbdSpec& spec) {
+  std::string out;
+  for (const auto& [host, port] : spec.servers) {
+    if (!out.empty()) out += ';';
+    if (host.find(':') != std::string::npos) {
+      absl::StrAppend(&out, "[", host, "]:", port);
+    } else {
+      absl::StrAppend(&out, host, ":", port);
+    }
+  }
+  return out;
+}
+
 std::string RbdDisplayName(const RbdSpec& spec) {
-  // QEMU prints the members in the order of its QDict's hash buckets (the rule is in
-  // tools/common/qdict_json.h): pool, image, conf, snapshot, driver, namespace, user. A
+  // Members in QEMU's insertion order; QdictOneLine prints them in its bucket order. A
   // pseudo-filename always yields a namespace member (empty when none was named).
-  std::string out = absl::StrCat("json:{\"pool\": ", JsonString(spec.pool),
-                                 ", \"image\": ", JsonString(spec.image));
-  if (!spec.conf.empty()) absl::StrAppend(&out, ", \"conf\": ", JsonString(spec.conf));
-  if (!spec.snapshot.empty()) {
-    absl::StrAppend(&out, ", \"snapshot\": ", JsonString(spec.snapshot));
+  std::vector<std::pair<std::string, std::string>> members = {
+      {"driver", "\"rbd\""}, {"pool", JsonString(spec.pool)}};
+  if (spec.from_filename || !spec.ns.empty()) members.emplace_back("namespace", JsonString(spec.ns));
+  members.emplace_back("image", JsonString(spec.image));
+  if (!spec.conf.empty()) members.emplace_back("conf", JsonString(spec.conf));
+  if (!spec.snapshot.empty()) members.emplace_back("snapshot", JsonString(spec.snapshot));
+  if (!spec.user.empty()) members.emplace_back("user", JsonString(spec.user));
+  for (size_t i = 0; i < spec.servers.size(); ++i) {
+    members.emplace_back(absl::StrCat("server.", i, ".host"), JsonString(spec.servers[i].first));
+    members.emplace_back(absl::StrCat("server.", i, ".port"), JsonString(spec.servers[i].second));
   }
-  absl::StrAppend(&out, ", \"driver\": \"rbd\"");
-  if (spec.from_filename || !spec.ns.empty()) {
-    absl::StrAppend(&out, ", \"namespace\": ", JsonString(spec.ns));
-  }
-  if (!spec.user.empty()) absl::StrAppend(&out, ", \"user\": ", JsonString(spec.user));
-  return out + "}";
+  return "json:" + QdictOneLine(members);
 }
 
 }  // namespace strata::rbd

@@ -1,7 +1,9 @@
 // strata rbd driver: which image, in which pool and cluster, from QEMU's forms:
 //
 //   rbd:POOL[/NAMESPACE]/IMAGE[@SNAPSHOT][:conf=PATH][:id=USER][:KEY=VALUE...]
-//   json:{"driver":"rbd","pool":...,"image":...,"conf":...,"user":...} / --image-opts
+//   json:{"driver":"rbd","pool":...,"image":...,"conf":...,"user":...,"key-secret":ID,
+//         "server":[{"host":...,"port":...}],"auth-client-required":["cephx"|"none"]}
+//   --image-opts with the same keys (server.0.host=..., auth-client-required.0=...)
 //
 // In the pseudo-filename '\' escapes the next character (a ':', '/' or '@' in a name);
 // KEY=VALUE pairs other than conf and id are librados settings (rados_conf_set).
@@ -26,6 +28,9 @@ struct RbdSpec {
   std::string conf;
   std::string user;
   std::vector<std::pair<std::string, std::string>> settings;  // for librados
+  std::string key_secret;  // a secret's id (block/secrets.h): the cephx key
+  std::vector<std::pair<std::string, std::string>> servers;  // monitors: host, port
+  std::vector<std::string> auth_client_required;  // "cephx" / "none"
   bool from_filename = false;
 };
 
@@ -35,7 +40,11 @@ absl::StatusOr<RbdSpec> ParseRbdFilename(absl::string_view filename);
 // The spec the node's options give (the pseudo-filename when there is one).
 absl::StatusOr<RbdSpec> RbdSpecFromOptions(const proto::RbdOptions& options);
 
-// The node's name as QEMU shows it: json:{...} with QEMU's member order.
+// librados' mon_host for `servers`: "HOST:PORT;[V6HOST]:PORT", or "" when none.
+std::string MonHost(const RbdSpec& spec);
+
+// The node's name as QEMU shows it: json:{...} with QEMU's member order (server entries
+// flattened as server.N.host/port; key-secret and auth-client-required are not part of it).
 std::string RbdDisplayName(const RbdSpec& spec);
 
 }  // namespace strata::rbd

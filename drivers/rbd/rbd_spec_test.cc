@@ -40,5 +40,39 @@ TEST(RbdSpec, Errors) {
   EXPECT_EQ(RbdSpecFromOptions(o).status().message(), "Parameter 'image' is missing");
 }
 
+TEST(RbdSpec, ServersSecretsAndAuthModes) {
+  proto::RbdOptions o;
+  o.set_pool("rbd");
+  o.set_image("d");
+  o.set_key_secret("sec0");
+  o.add_auth_client_required("cephx");
+  o.add_auth_client_required("none");
+  proto::RbdServer* a = o.add_server();
+  a->set_host("127.0.0.1");
+  a->set_port("6789");
+  proto::RbdServer* b = o.add_server();
+  b->set_host("::1");
+  b->set_port("3300");
+  absl::StatusOr<RbdSpec> s = RbdSpecFromOptions(o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(MonHost(*s), "127.0.0.1:6789;[::1]:3300");
+  EXPECT_EQ(s->key_secret, "sec0");
+  EXPECT_EQ(s->auth_client_required.size(), 2u);
+  // QEMU's name: server entries flattened, key-secret and auth modes left out.
+  EXPECT_EQ(RbdDisplayName(*s),
+            "json:{\"pool\": \"rbd\", \"image\": \"d\", \"server.1.host\": \"::1\", "
+            "\"server.0.host\": \"127.0.0.1\", \"driver\": \"rbd\", "
+            "\"server.1.port\": \"3300\", \"server.0.port\": \"6789\"}");
+  b->clear_port();
+  EXPECT_EQ(RbdSpecFromOptions(o).status().message(), "Parameter 'server.1.port' is missing");
+  b->set_port("1");
+  b->clear_host();
+  EXPECT_EQ(RbdSpecFromOptions(o).status().message(), "Parameter 'server.1.host' is missing");
+  o.clear_server();
+  o.add_auth_client_required("kerberos");
+  EXPECT_EQ(RbdSpecFromOptions(o).status().message(),
+            "Parameter 'null' does not accept value 'kerberos'");
+}
+
 }  // namespace
 }  // namespace strata::rbd

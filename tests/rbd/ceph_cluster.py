@@ -105,6 +105,9 @@ log file = {d}/log/$name.log
 osd data = {d}/osd/$cluster-$id
 osd objectstore = memstore
 memstore device bytes = 1073741824
+# A client killed by a test holds its watch (and rbd's exclusive lock) until this expires;
+# the default 30 s would make every crash round wait that long.
+osd client watch timeout = 3
 admin socket = {d}/run/$name.asok
 log file = {d}/log/$name.log
 

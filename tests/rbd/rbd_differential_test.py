@@ -11,7 +11,10 @@ file is on rbd, and error paths (missing image, pool, conf file). Interop both w
 each side wrote is compared, through the other side's tools, with a local reference.
 Usage: rbd_differential_test.py STRATA_IMG STRATA_IO [SCRIPTS]
 """
+import base64
+import json
 import os
+import re
 import random
 import shutil
 import subprocess
@@ -113,6 +116,75 @@ def commands(conf, work, rng):
         ("missing conf", ["qemu-img", "info", "rbd:rbd/disk:conf=/nonexistent/ceph.conf"]),
         ("no pool", ["qemu-img", "info", "rbd:"]),
     ]
+    # info's rbd block names the encryption format from librbd's LUKS header.
+    for version in (1, 2):
+        header = os.path.join(work, f"luks{version}.bin")
+        with open(header, "wb") as f:
+            f.write(b"LUKS\xba\xbe\x00" + bytes([version]) + bytes(504))
+        opts = f"driver=rbd,pool=rbd,image=disk,conf={conf}"
+        cmds += [
+            (f"luks{version} header", ["qemu-io", "--image-opts", "-c",
+                                       f"write -s {header} 0 512", opts]),
+            (f"luks{version} info", ["qemu-img", "info", "--image-opts", opts]),
+            (f"luks{version} info json", ["qemu-img", "info", "--output=json", "--image-opts", opts]),
+            (f"luks{version} qemu-io info", ["qemu-io", "-r", "--image-opts", "-c", "info", opts]),
+        ]
+    return cmds + connection_commands(conf, work)
+
+
+def connection_commands(conf, work):
+    rbd = lambda name: f"rbd:rbd/{name}:conf={conf}"  # noqa: E731
+    """Monitors, key and auth modes given as options (no keyring, no mon host in the conf):
+    server, key-secret (a secret object, plain or encrypted with a key secret),
+    auth-client-required, and their errors."""
+    text = open(conf).read()
+    v1 = re.search(r"v1:127\.0\.0\.1:(\d+)", text).group(1)
+    keyring = re.search(r"^keyring = (.*)$", text, re.M).group(1)
+    ring = open(keyring).read()
+    key = re.search(r"\[client\.admin\]\s*key = (\S+)", ring).group(1)
+    bare = os.path.join(work, "bare.conf")
+    with open(bare, "w") as f:
+        f.write("[global]\nms bind ipv6 = false\nkeyring = /nonexistent\n")
+    server = [{"host": "127.0.0.1", "port": v1}]
+    def image(**extra):
+        return "json:" + json.dumps(dict({"driver": "rbd", "pool": "rbd", "image": "disk",
+                                          "conf": bare}, **extra))
+    secret = f"secret,id=sec0,data={key},format=base64"
+    master = "secret,id=master,data=" + base64.b64encode(bytes(32)).decode() + ",format=base64"
+    cmds = [
+        ("key-secret", ["qemu-img", "info", "--object", secret,
+                        image(server=server, **{"key-secret": "sec0"})]),
+        ("key-secret two servers", ["qemu-img", "info", "--object", secret, image(
+            server=server + [{"host": "::1", "port": "1"}], user="admin",
+            **{"key-secret": "sec0", "auth-client-required": ["cephx", "none"]})]),
+        ("key-secret image-opts", ["qemu-img", "info", "--object", secret, "--image-opts",
+                                   f"driver=raw,file.driver=rbd,file.pool=rbd,file.image=disk,"
+                                   f"file.conf={bare},file.server.0.host=127.0.0.1,"
+                                   f"file.server.0.port={v1},file.key-secret=sec0"]),
+        ("no secret", ["qemu-img", "info", image(server=server, **{"key-secret": "nope"})]),
+        ("bad auth mode", ["qemu-img", "info", image(**{"auth-client-required": ["x"]})]),
+        ("server without host", ["qemu-img", "info", image(server=[{"port": v1}])]),
+        ("server without port", ["qemu-img", "info", "--image-opts",
+                                 f"driver=rbd,pool=rbd,image=disk,server.0.host=h"]),
+        ("secret bad base64", ["qemu-img", "info", "--object", "secret,id=s,data=@@,format=base64",
+                               rbd("disk")]),
+        ("secret no iv", ["qemu-img", "info", "--object", master, "--object",
+                          "secret,id=s,data=AAAA,keyid=master", rbd("disk")]),
+        ("secret short iv", ["qemu-img", "info", "--object", master, "--object",
+                             "secret,id=s,data=AAAA,keyid=master,iv=AAAA", rbd("disk")]),
+        ("secret bad length", ["qemu-img", "info", "--object", master, "--object",
+                               "secret,id=s,data=AAAA,keyid=master,iv=" +
+                               base64.b64encode(bytes(16)).decode(), rbd("disk")]),
+    ]
+    if shutil.which("openssl"):
+        # The key encrypted with the all-zero master key (AES-256-CBC, zero IV).
+        ct = subprocess.run(["openssl", "enc", "-aes-256-cbc", "-K", "0" * 64, "-iv", "0" * 32],
+                            input=base64.b64decode(key), capture_output=True).stdout
+        cmds.append(("encrypted key-secret", [
+            "qemu-img", "info", "--object", master, "--object",
+            f"secret,id=sec0,data={base64.b64encode(ct).decode()},format=base64,keyid=master,"
+            f"iv={base64.b64encode(bytes(16)).decode()}",
+            image(server=server, **{"key-secret": "sec0"})]))
     return cmds
 
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "block/options_json.h"
+#include "block/secrets.h"
 #include "nbd/tls_registry.h"
 #include "tools/common/program.h"
 
@@ -198,6 +199,24 @@ bool DefineObject(const std::string& text) {
     absl::StatusOr<Authz> a = LoadAuthzList(def.props["filename"]);
     if (!a.ok()) return Error(std::string(a.status().message()));
     registry.authz[def.id] = *a;
+  } else if (def.type == "secret") {
+    SecretDefinition secret;
+    secret.id = def.id;
+    auto prop = [&](const char* key) -> std::optional<std::string> {
+      auto it = def.props.find(key);
+      return it == def.props.end() ? std::nullopt : std::optional<std::string>(it->second);
+    };
+    secret.data = prop("data");
+    secret.file = prop("file");
+    secret.keyid = prop("keyid");
+    secret.iv = prop("iv");
+    secret.format = prop("format").value_or("raw");
+    if (secret.format != "raw" && secret.format != "base64") {
+      return Error(absl::StrCat("Parameter 'format' does not accept value '", secret.format, "'"));
+    }
+    absl::StatusOr<std::string> bytes = LoadSecret(secret);
+    if (!bytes.ok()) return Error(std::string(bytes.status().message()));
+    RegisterSecret(def.id, *std::move(bytes));
   }
   registry.objects[def.id] = def;
   return true;

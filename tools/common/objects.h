@@ -2,7 +2,8 @@
 // qemu-img, qemu-io and qemu-nbd take them: tls-creds-x509, tls-creds-psk, authz-simple,
 // authz-list-file, secret, iothread. Definitions are checked and loaded at once, in
 // QEMU's order and words (a missing credentials file is reported when the object is
-// defined). TLS credentials with endpoint=client also join the process's registry
+// defined). Secrets join the library's registry (block/secrets.h), where node options such
+// as rbd's key-secret find them. TLS credentials with endpoint=client also join the process's registry
 // (nbd/tls_registry.h), so an nbd node's `tls-creds=ID` finds them.
 //
 // Not thread-safe: the tools define objects while parsing their command line.

@@ -8,14 +8,6 @@
 
 namespace strata::tools {
 
-uint32_t QdictBucket(absl::string_view key) {
-  uint32_t v = 0x238F13AFu * static_cast<uint32_t>(key.size());
-  for (size_t i = 0; i < key.size(); ++i) {
-    v += static_cast<uint32_t>(static_cast<uint8_t>(key[i])) << ((i * 5) % 24);
-  }
-  return (1103515243u * v + 12345u) % 512;
-}
-
 std::string JsonQuote(absl::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -76,14 +68,9 @@ JsonValue& JsonValue::Append(JsonValue value) {
 }
 
 std::vector<size_t> JsonValue::PrintOrder() const {
-  std::vector<size_t> order(members_.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    uint32_t ba = QdictBucket(members_[a].first), bb = QdictBucket(members_[b].first);
-    if (ba != bb) return ba < bb;
-    return a > b;  // Newest first within a bucket.
-  });
-  return order;
+  std::vector<std::string> keys;
+  for (const auto& m : members_) keys.push_back(m.first);
+  return QdictPrintOrder(keys);
 }
 
 std::string JsonValue::Pretty(int indent) const {

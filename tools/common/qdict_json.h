@@ -1,9 +1,7 @@
 // strata tools: JSON objects printed in the key order of QEMU 7.2's QDict, so that
 // `--output=json` is byte-identical to qemu-img's.
 //
-// QEMU stores object members in a 512-bucket hash table and prints buckets in ascending
-// order, the most recently inserted member of a bucket first. The hash of a key of length
-// n is 1103515243 * (0x238F13AF * n + sum_i byte_i << ((i * 5) % 24)) + 12345 (32-bit).
+// The order rule is block/qdict_order.h's.
 #ifndef STRATA_TOOLS_COMMON_QDICT_JSON_H_
 #define STRATA_TOOLS_COMMON_QDICT_JSON_H_
 
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "block/qdict_order.h"
 
 namespace strata::tools {
 
@@ -45,8 +44,7 @@ class JsonValue {
   std::vector<size_t> PrintOrder() const;
 };
 
-// The bucket QEMU's QDict puts `key` in.
-uint32_t QdictBucket(absl::string_view key);
+using ::strata::QdictBucket;
 
 // `s` as a JSON string literal, with QEMU's escapes.
 std::string JsonQuote(absl::string_view s);

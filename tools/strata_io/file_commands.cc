@@ -114,7 +114,15 @@ bool CloseCommand(IoSession& s, const Args&) {
 bool InfoCommand(IoSession& s, const Args&) {
   BlockDriverState& root = s.backend().root();
   DriverInfo info = root.instance().GetInfo();
-  std::printf("format name: %s\n", std::string(root.driver().name()).c_str());
+  // qemu-io prints the driver's format name, then its protocol name when it has one
+  // (protocol drivers and blkdebug: the same name twice), then stops if the driver has
+  // no info to give.
+  const std::string name(root.driver().name());
+  std::printf("format name: %s\n", name.c_str());
+  if (root.driver().kind() == DriverKind::kProtocol || !root.driver().protocol_prefix().empty()) {
+    std::printf("format name: %s\n", name.c_str());
+  }
+  if (!info.available) return true;
   std::printf("cluster size: %s\n", QemuIoSizeString(info.cluster_size_bytes).c_str());
   std::printf("vm state offset: %s\n", QemuIoSizeString(info.vm_state_offset_bytes).c_str());
   FormatSpecificInfo fs = root.instance().GetFormatSpecificInfo();
