@@ -31,9 +31,7 @@ ConformanceStack ImageOptsStack(std::string name, std::string keyval_before_path
     r.image_opts = true;
     r.filename = keyval_before_path + path;
     r.flags.cache.direct = direct;
-    absl::StatusOr<OpenedImage> img = OpenImage(r);
-    if (!img.ok()) return img.status();
-    return std::make_unique<BlockBackend>(std::move(img->root), false);
+    return OpenBackend(r);
   };
   return s;
 }
@@ -45,31 +43,18 @@ ConformanceStack Qcow2Stack(std::string name, std::string options, bool with_bac
   s.name = name;
   s.open = [=](const std::string& dir,
                uint64_t size) -> absl::StatusOr<std::unique_ptr<BlockBackend>> {
-    const BlockDriver* qcow2 = DriverRegistry::Global().Find("qcow2");
-    CreateRequest r;
-    r.size_bytes = size;
+    std::map<std::string, std::string> opts;
     if (!options.empty()) {
       size_t eq = options.find('=');
-      r.options[options.substr(0, eq)] = options.substr(eq + 1);
+      opts[options.substr(0, eq)] = options.substr(eq + 1);
     }
-    if (with_backing) {
-      CreateRequest base;
-      base.filename = dir + "/base.qcow2";
-      base.size_bytes = size;
-      absl::Status st = qcow2->Create(base);
-      if (!st.ok()) return st;
-      r.options["backing_file"] = "base.qcow2";
-      r.options["backing_fmt"] = "qcow2";
-    }
-    r.filename = dir + "/image.qcow2";
-    absl::Status st = qcow2->Create(r);
-    if (!st.ok()) return st;
     ImageOpenRequest o;
-    o.filename = r.filename;
+    o.filename = dir + "/image.qcow2";
     o.format = "qcow2";
-    absl::StatusOr<OpenedImage> img = OpenImage(o);
-    if (!img.ok()) return img.status();
-    return std::make_unique<BlockBackend>(std::move(img->root), false);
+    absl::Status st =
+        CreateQcow2(o.filename, size, opts, with_backing ? dir + "/base.qcow2" : "");
+    if (!st.ok()) return st;
+    return OpenBackend(o);
   };
   return s;
 }
@@ -82,9 +67,7 @@ ConformanceStack NullStack() {
     ImageOpenRequest r;
     r.image_opts = true;
     r.filename = "driver=null-co,read-zeroes=on,size=" + std::to_string(size);
-    absl::StatusOr<OpenedImage> img = OpenImage(r);
-    if (!img.ok()) return img.status();
-    return std::make_unique<BlockBackend>(std::move(img->root), false);
+    return OpenBackend(r);
   };
   return s;
 }

@@ -8,10 +8,37 @@
 #include <thread>
 #include <vector>
 
+#include "block/registry.h"
 #include "block/status.h"
 #include "block/testing/status_matchers.h"
 
 namespace strata::testing {
+
+absl::StatusOr<std::unique_ptr<BlockBackend>> OpenBackend(const ImageOpenRequest& request) {
+  absl::StatusOr<OpenedImage> img = OpenImage(request);
+  if (!img.ok()) return img.status();
+  return std::make_unique<BlockBackend>(std::move(img->root), false);
+}
+
+absl::Status CreateQcow2(const std::string& filename, uint64_t size_bytes,
+                         std::map<std::string, std::string> options,
+                         const std::string& backing_path) {
+  const BlockDriver* qcow2 = DriverRegistry::Global().Find("qcow2");
+  if (!backing_path.empty()) {
+    CreateRequest base;
+    base.filename = backing_path;
+    base.size_bytes = size_bytes;
+    absl::Status st = qcow2->Create(base);
+    if (!st.ok()) return st;
+    options["backing_file"] = backing_path;
+    options["backing_fmt"] = "qcow2";
+  }
+  CreateRequest r;
+  r.filename = filename;
+  r.size_bytes = size_bytes;
+  r.options = std::move(options);
+  return qcow2->Create(r);
+}
 
 void DriverConformanceTest::SetUp() {
   const char* tmp = std::getenv("TEST_TMPDIR");

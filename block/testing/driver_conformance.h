@@ -6,12 +6,14 @@
 #define STRATA_BLOCK_TESTING_DRIVER_CONFORMANCE_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "block/block_backend.h"
+#include "block/graph_builder.h"
 #include "gtest/gtest.h"
 
 namespace strata::testing {
@@ -26,6 +28,15 @@ struct ConformanceStack {
   // False for stacks that drop writes (null-co): data round trips are not checked.
   bool stores_data = true;
 };
+
+// Opens the graph `request` describes, as a backend for a stack's `open`.
+absl::StatusOr<std::unique_ptr<BlockBackend>> OpenBackend(const ImageOpenRequest& request);
+
+// Creates a qcow2 image at `filename` with `options` (-o keys); with `backing_path`, first
+// creates an empty qcow2 there and names it as the backing file.
+absl::Status CreateQcow2(const std::string& filename, uint64_t size_bytes,
+                         std::map<std::string, std::string> options,
+                         const std::string& backing_path = "");
 
 inline std::ostream& operator<<(std::ostream& os, const ConformanceStack& s) {
   return os << s.name;

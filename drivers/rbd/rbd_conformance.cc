@@ -30,12 +30,6 @@ std::string PseudoFilename(const std::string& image) {
   return absl::StrCat("rbd:rbd/", image, ":conf=", Conf());
 }
 
-absl::StatusOr<std::unique_ptr<BlockBackend>> Open(ImageOpenRequest r) {
-  absl::StatusOr<OpenedImage> img = OpenImage(r);
-  if (!img.ok()) return img.status();
-  return std::make_unique<BlockBackend>(std::move(img->root), false);
-}
-
 // rbd alone, or raw over rbd, opened from --image-opts keys.
 ConformanceStack ProtocolStack(std::string name, std::string prefix) {
   ConformanceStack s;
@@ -53,7 +47,7 @@ ConformanceStack ProtocolStack(std::string name, std::string prefix) {
     o.filename = absl::StrCat(prefix, "driver=rbd,", prefix, "pool=rbd,", prefix,
                               "image=", image, ",", prefix, "conf=", Conf());
     if (!prefix.empty()) o.filename = "driver=raw," + o.filename;
-    return Open(o);
+    return OpenBackend(o);
   };
   return s;
 }
@@ -64,26 +58,13 @@ ConformanceStack Qcow2Stack(std::string name, std::string cluster_size, bool wit
   s.name = name;
   s.open = [=](const std::string& dir,
                uint64_t size) -> absl::StatusOr<std::unique_ptr<BlockBackend>> {
-    const BlockDriver* qcow2 = DriverRegistry::Global().Find("qcow2");
-    CreateRequest r;
-    r.filename = PseudoFilename(FreshImageName(name));
-    r.size_bytes = size;
-    r.options["cluster_size"] = cluster_size;
-    if (with_backing) {
-      CreateRequest base;
-      base.filename = dir + "/base.qcow2";
-      base.size_bytes = size;
-      absl::Status st = qcow2->Create(base);
-      if (!st.ok()) return st;
-      r.options["backing_file"] = base.filename;
-      r.options["backing_fmt"] = "qcow2";
-    }
-    absl::Status st = qcow2->Create(r);
-    if (!st.ok()) return st;
     ImageOpenRequest o;
-    o.filename = r.filename;
+    o.filename = PseudoFilename(FreshImageName(name));
     o.format = "qcow2";
-    return Open(o);
+    absl::Status st = CreateQcow2(o.filename, size, {{"cluster_size", cluster_size}},
+                                  with_backing ? dir + "/base.qcow2" : "");
+    if (!st.ok()) return st;
+    return OpenBackend(o);
   };
   return s;
 }
