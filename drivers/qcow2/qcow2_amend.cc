@@ -230,7 +230,7 @@ absl::Status Qcow2Instance::Downgrade() {
         if (l2 == 0) continue;
         for (uint64_t i = 0; i < l2_entries_; ++i) {
           STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2));
-          if (TypeOf(LoadBe64(table + i * 8)) == ClusterType::kCompressed) {
+          if (TypeOf(LoadBe64(table + i * l2_entry_bytes_)) == ClusterType::kCompressed) {
             return ErrnoError(ENOTSUP, "Cannot downgrade an image with zstd compression type "
                                        "and existing compressed clusters");
           }
@@ -280,7 +280,7 @@ absl::Status Qcow2Instance::ExpandZeroClusters(const std::vector<uint64_t>& l1) 
                             refcounts_->GetRefcount(l2 >> cluster_bits_));
     for (uint64_t i = 0; i < l2_entries_; ++i) {
       STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2));
-      const uint64_t entry = LoadBe64(table + i * 8);
+      const uint64_t entry = LoadBe64(table + i * l2_entry_bytes_);
       const ClusterType type = TypeOf(entry);
       if (type != ClusterType::kZeroPlain && type != ClusterType::kZeroAlloc) continue;
       uint64_t host = entry & kL2OffsetMask;
@@ -304,7 +304,7 @@ absl::Status Qcow2Instance::ExpandZeroClusters(const std::vector<uint64_t>& l1) 
         replacement = host | flags;
       }
       STRATA_ASSIGN_OR_RETURN(table, l2_cache_->Get(l2));  // allocation may have evicted it
-      StoreBe64(table + i * 8, replacement);
+      StoreBe64(table + i * l2_entry_bytes_, replacement);
       l2_cache_->MarkDirty(l2);
     }
   }

@@ -157,9 +157,8 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
     while (done < bytes) {
       const uint64_t pos = offset + done;
       STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(pos >> cluster_bits_));
-      if (TypeOf(entry) != ClusterType::kNormal || !(entry & kOflagCopied)) {
-        return NotCached();  // needs an allocation
-      }
+      STRATA_ASSIGN_OR_RETURN(bool writable, InPlaceWritable(pos, entry));
+      if (!writable) return NotCached();  // needs an allocation
       STRATA_ASSIGN_OR_RETURN(DataSegment segment,
                               PlanInPlace(pos, bytes - done, entry, qiov.Slice(done, bytes - done)));
       done += segment.len;

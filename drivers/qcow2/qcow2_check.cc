@@ -98,7 +98,32 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       }
       uint64_t prev_host = 0;
       for (uint64_t j = 0; j < l2_entries_; ++j) {
-        uint64_t entry = LoadBe64(&table[j * 8]);
+        uint64_t entry = LoadBe64(&table[j * l2_entry_bytes_]);
+        if (extended_l2_) {
+          // Bit 0 is reserved (not the zero flag); the bitmap must fit the entry.
+          entry &= ~kOflagZero;
+          const uint64_t bitmap = LoadBe64(&table[j * l2_entry_bytes_ + 8]);
+          std::string finding;
+          if (entry & kOflagCompressed) {
+            if (bitmap != 0) {
+              finding = absl::StrFormat("ERROR compressed cluster %d with non-zero subcluster "
+                                        "allocation bitmap, entry=0x%" PRIx64,
+                                        static_cast<int>(j), entry);
+            }
+          } else if (entry & kL2OffsetMask) {
+            if ((bitmap >> 32) & bitmap) {
+              finding = absl::StrFormat("ERROR offset=%" PRIx64 ": Allocated cluster has "
+                                        "corrupted subcluster allocation bitmap",
+                                        entry & kL2OffsetMask);
+            }
+          } else if (bitmap & kL2BitmapAllAlloc) {
+            finding = "ERROR: Unallocated cluster has non-zero subcluster allocation map";
+          }
+          if (!finding.empty()) {
+            Diagnose(DiagnosticKind::kCheckFinding, finding);
+            ++map.corruptions;
+          }
+        }
         switch (TypeOf(entry)) {
           case ClusterType::kCompressed: {
             const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
@@ -371,7 +396,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     absl::StatusOr<uint8_t*> table = l2_cache_->Get(l2);
     if (!table.ok()) continue;
     for (uint64_t j = 0; j < l2_entries_; ++j) {
-      uint64_t entry = LoadBe64(*table + j * 8);
+      uint64_t entry = LoadBe64(*table + j * l2_entry_bytes_);
+      if (extended_l2_) entry &= ~kOflagZero;
       ClusterType t = TypeOf(entry);
       if (t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) continue;
       uint64_t host = entry & kL2OffsetMask;
@@ -385,7 +411,7 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
                                  fix_copied ? "Repairing" : "ERROR", entry, *drc));
         if (fix_copied) {
           uint64_t fixed = *drc == 1 ? (entry | kOflagCopied) : (entry & ~kOflagCopied);
-          StoreBe64(*table + j * 8, fixed);
+          StoreBe64(*table + j * l2_entry_bytes_, fixed);
           l2_cache_->MarkDirty(l2);
           ++r.corruptions_fixed;
         } else {

@@ -23,6 +23,7 @@ struct CreateParams {
   uint32_t cluster_bits = 16;
   uint32_t refcount_order = 4;
   bool lazy_refcounts = false;
+  bool extended_l2 = false;
   uint8_t compression_type = 0;
   std::string backing_file, backing_fmt;
   uint64_t size = 0;
@@ -56,8 +57,7 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
     } else if (k == "backing_fmt") {
       p.backing_fmt = v;
     } else if (k == "extended_l2") {
-      STRATA_ASSIGN_OR_RETURN(bool on, ParseOnOff(v, k));
-      if (on) return ErrnoError(ENOTSUP, "Extended L2 entries are not supported by strata yet");
+      STRATA_ASSIGN_OR_RETURN(p.extended_l2, ParseOnOff(v, k));
     } else if (k == "preallocation") {
       if (v == "off") p.prealloc = PreallocMode::kOff;
       else if (v == "metadata") p.prealloc = PreallocMode::kMetadata;
@@ -74,10 +74,20 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
       return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
     }
   }
+  // QEMU checks these first.
+  if (p.extended_l2 && p.version < 3) {
+    return ErrnoError(EINVAL, "Extended L2 entries are only supported with compatibility "
+                              "level 1.1 and above (use version=v3 or greater)");
+  }
+  if (p.extended_l2 && p.cluster_bits < kMinExtendedClusterBits) {
+    return ErrnoError(EINVAL, absl::StrCat("Extended L2 entries are only supported with cluster "
+                                           "sizes of at least ",
+                                           uint64_t{1} << kMinExtendedClusterBits, " bytes"));
+  }
   if (p.backing_file.empty() && !p.backing_fmt.empty()) {
     return ErrnoError(EINVAL, "Backing format cannot be used without backing file");
   }
-  if (!p.backing_file.empty() && p.prealloc != PreallocMode::kOff) {
+  if (!p.backing_file.empty() && p.prealloc != PreallocMode::kOff && !p.extended_l2) {
     return ErrnoError(EINVAL, "Backing file and preallocation can only be used at the same "
                               "time if extended_l2 is on");
   }
@@ -114,12 +124,14 @@ uint64_t RefcountMetadataBytes(uint64_t clusters, uint64_t cluster_size,
 
 // The file size of a fully allocated image of `size` bytes: header, L2 and L1 tables,
 // refcount structure, data (QEMU's qcow2_calc_prealloc_size).
-uint64_t FullyAllocatedBytes(uint64_t size, uint64_t cluster_size, uint32_t refcount_order) {
+uint64_t FullyAllocatedBytes(uint64_t size, uint64_t cluster_size, uint32_t refcount_order,
+                             uint32_t l2_entry_bytes) {
   const uint64_t aligned = AlignUp(size, cluster_size);
   uint64_t meta = cluster_size;
-  const uint64_t l2_entries = AlignUp(aligned / cluster_size, cluster_size / 8);
-  meta += l2_entries * 8;
-  const uint64_t l1_entries = AlignUp(l2_entries * 8 / cluster_size, cluster_size / 8);
+  const uint64_t l2_entries = AlignUp(aligned / cluster_size, cluster_size / l2_entry_bytes);
+  meta += l2_entries * l2_entry_bytes;
+  const uint64_t l1_entries =
+      AlignUp(l2_entries * l2_entry_bytes / cluster_size, cluster_size / 8);
   meta += l1_entries * 8;
   meta += RefcountMetadataBytes((meta + aligned) / cluster_size, cluster_size, refcount_order);
   return meta + aligned;
@@ -209,7 +221,8 @@ class Qcow2Driver : public BlockDriver {
       required = virtual_size;
     }
     MeasureResult r;
-    r.fully_allocated = FullyAllocatedBytes(virtual_size, cluster_size, p.refcount_order);
+    r.fully_allocated = FullyAllocatedBytes(virtual_size, cluster_size, p.refcount_order,
+                                            p.extended_l2 ? 16 : 8);
     r.required = r.fully_allocated - virtual_size + required;
     // Bitmaps are counted when both sides could hold them: v3 output, qcow2 v3 input.
     r.has_bitmaps = false;
@@ -279,6 +292,7 @@ class Qcow2Driver : public BlockDriver {
       h.compression_type = p.compression_type;
       if (p.compression_type != 0) h.incompatible_features |= kIncompatCompression;
       if (p.lazy_refcounts) h.compatible_features |= kCompatLazyRefcounts;
+      if (p.extended_l2) h.incompatible_features |= kIncompatExtendedL2;
       h.backing_file = p.backing_file;
       h.backing_format = p.backing_fmt;
       STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(h));

@@ -51,6 +51,31 @@ inline constexpr uint64_t kL1OffsetMask = 0x00fffffffffffe00ull;
 inline constexpr uint64_t kL2OffsetMask = 0x00fffffffffffe00ull;
 inline constexpr uint64_t kL1ReservedMask = 0x7f000000000001ffull;
 inline constexpr uint64_t kL2StandardReservedMask = 0x3f000000000001feull;
+// Extended L2 entries (incompatible bit 4): each entry is followed by a 64-bit bitmap of
+// 32 subclusters, bit i "subcluster i allocated" (reads from the host cluster) and bit
+// 32 + i "subcluster i reads as zeroes"; neither bit: the backing file (or zeroes).
+inline constexpr uint32_t kSubclustersPerCluster = 32;
+inline constexpr uint32_t kMinExtendedClusterBits = 14;  // subclusters of at least 512 bytes
+inline constexpr uint64_t kL2BitmapAllAlloc = 0xffffffffull;
+inline constexpr uint64_t kL2BitmapAllZero = 0xffffffffull << 32;
+// The allocation (zero) bits of subclusters [first, end).
+inline uint64_t SubclusterAllocRange(uint32_t first, uint32_t end) {
+  return ((uint64_t{1} << end) - 1) & ~((uint64_t{1} << first) - 1);
+}
+inline uint64_t SubclusterZeroRange(uint32_t first, uint32_t end) {
+  return SubclusterAllocRange(first, end) << 32;
+}
+// How many subclusters from `first` on are in the same state (the same allocation and
+// zero bits) as `first` in `bitmap`.
+inline uint32_t SameStateSubclusters(uint64_t bitmap, uint32_t first) {
+  const uint64_t state = (bitmap >> first) & 0x100000001ull;
+  uint32_t n = 1;
+  while (first + n < kSubclustersPerCluster && ((bitmap >> (first + n)) & 0x100000001ull) == state) {
+    ++n;
+  }
+  return n;
+}
+
 inline constexpr uint64_t kReftableOffsetMask = 0xfffffffffffffe00ull;
 inline constexpr uint64_t kReftableReservedMask = 0x1ffull;
 

@@ -126,9 +126,12 @@ absl::StatusOr<Qcow2Header> ParseHeader(absl::Span<const uint8_t> buf, uint64_t 
 
   uint64_t unknown = h.incompatible_features & ~kIncompatKnownMask;
   if (unknown != 0) return UnsupportedFeatures(h, unknown);
-  if (h.incompatible_features & (kIncompatDataFile | kIncompatExtendedL2)) {
-    return UnsupportedFeatures(h, h.incompatible_features & (kIncompatDataFile |
-                                                              kIncompatExtendedL2));
+  if (h.incompatible_features & kIncompatDataFile) {
+    return UnsupportedFeatures(h, h.incompatible_features & kIncompatDataFile);
+  }
+  if (h.extended_l2() && h.cluster_bits < kMinExtendedClusterBits) {
+    return Invalid(absl::StrCat("Unsupported subcluster size: ",
+                                (uint64_t{1} << h.cluster_bits) / kSubclustersPerCluster));
   }
   if (h.crypt_method != 0) return ErrnoError(ENOTSUP, "Encrypted images are not supported");
   if (h.refcount_order > kMaxRefcountOrder) {
@@ -161,7 +164,7 @@ absl::StatusOr<Qcow2Header> ParseHeader(absl::Span<const uint8_t> buf, uint64_t 
     return Invalid("Snapshot table offset invalid");
   }
   if (uint64_t{h.l1_size} * 8 > kMaxL1Bytes) return Invalid("Active L1 table too large");
-  const uint64_t l2_entries = cs / 8;
+  const uint64_t l2_entries = cs / h.l2_entry_bytes();
   const uint64_t needed_l1 = DivRoundUp(h.size, cs * l2_entries);
   if (needed_l1 > (kMaxL1Bytes / 8)) return Invalid("Image is too big");
   if (h.l1_size < needed_l1) return Invalid("L1 table is too small");

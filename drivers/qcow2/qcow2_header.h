@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "drivers/qcow2/qcow2_format.h"
 
 namespace strata::qcow2 {
 
@@ -59,6 +60,9 @@ struct Qcow2Header {
 
   uint64_t cluster_size() const { return uint64_t{1} << cluster_bits; }
   uint32_t refcount_bits() const { return 1u << refcount_order; }
+  bool extended_l2() const { return (incompatible_features & kIncompatExtendedL2) != 0; }
+  // Bytes per L2 entry: 16 with extended L2 entries (entry, then subcluster bitmap).
+  uint32_t l2_entry_bytes() const { return extended_l2() ? 16 : 8; }
 };
 
 // Parses and validates cluster 0 (`buf` holds at least min(cluster size, file length)

@@ -26,7 +26,11 @@ Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only
       read_only_(read_only),
       cluster_bits_(header.cluster_bits),
       cluster_size_(header.cluster_size()),
-      l2_entries_(header.cluster_size() / 8),
+      extended_l2_(header.extended_l2()),
+      l2_entry_bytes_(header.l2_entry_bytes()),
+      l2_entries_(header.cluster_size() / header.l2_entry_bytes()),
+      subcluster_bits_(header.extended_l2() ? header.cluster_bits - 5 : header.cluster_bits),
+      subcluster_size_(uint64_t{1} << subcluster_bits_),
       version_(header.version),
       header_(std::move(header)) {
   size_.store(header_.size);
@@ -204,6 +208,7 @@ Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
 
 absl::StatusOr<uint64_t> Qcow2Instance::MappingRunBytes(uint64_t offset, uint64_t bytes,
                                                         uint64_t entry) {
+  if (extended_l2_) return SubclusterRunBytes(offset, bytes, entry);
   const uint64_t first_gc = offset >> cluster_bits_;
   const ClusterType type = TypeOf(entry);
   const uint64_t host = entry & kL2OffsetMask;
@@ -229,11 +234,11 @@ absl::StatusOr<uint64_t> Qcow2Instance::MappingRunBytes(uint64_t offset, uint64_
   return run;
 }
 
-absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
+absl::StatusOr<const uint8_t*> Qcow2Instance::FindL2Slot(uint64_t gc) {
   uint64_t l1_index = gc / l2_entries_;
-  if (l1_index >= l1_.size()) return 0;
+  if (l1_index >= l1_.size()) return nullptr;
   uint64_t l2_offset = l1_[l1_index] & kL1OffsetMask;
-  if (l2_offset == 0) return 0;
+  if (l2_offset == 0) return nullptr;
   if (l2_offset % cluster_size_ != 0) {
     return SignalCorruption(true, absl::StrFormat("L2 table offset %#x unaligned (L1 index: "
                                                   "%#x)", l2_offset, l1_index));
@@ -248,14 +253,30 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
   } else {
     STRATA_ASSIGN_OR_RETURN(table, l2_cache_->Get(l2_offset));
   }
-  const uint64_t entry = LoadBe64(table + (gc % l2_entries_) * 8);
+  return table + (gc % l2_entries_) * l2_entry_bytes_;
+}
+
+absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
+  STRATA_ASSIGN_OR_RETURN(const uint8_t* slot, FindL2Slot(gc));
+  if (slot == nullptr) return 0;
+  const uint64_t entry = LoadBe64(slot);
+  // With extended L2 entries bit 0 is reserved (zeroes are in the bitmap): ignored, as
+  // QEMU ignores it, so that TypeOf never reads it as a zero flag.
+  if (extended_l2_) return entry & ~kOflagZero;
   // v2 has no zero clusters: the flag is corruption, not data (as QEMU reads it).
   if (version_ < 3 && (entry & kOflagZero) && TypeOf(entry) != ClusterType::kCompressed) {
     return SignalCorruption(true, absl::StrFormat("Zero cluster entry found in pre-v3 image "
                                                   "(L2 offset: %#x, L2 index: %#x)",
-                                                  l2_offset, gc % l2_entries_));
+                                                  l1_[gc / l2_entries_] & kL1OffsetMask,
+                                                  gc % l2_entries_));
   }
   return entry;
+}
+
+absl::StatusOr<uint64_t> Qcow2Instance::GetL2Bitmap(uint64_t gc) {
+  if (!extended_l2_) return 0;
+  STRATA_ASSIGN_OR_RETURN(const uint8_t* slot, FindL2Slot(gc));
+  return slot == nullptr ? 0 : LoadBe64(slot + 8);
 }
 
 absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
@@ -321,11 +342,13 @@ absl::Status Qcow2Instance::WriteL1Entry(uint64_t l1_index) {
   return file_->node().Flush();
 }
 
-absl::Status Qcow2Instance::SetL2Entry(uint64_t gc, uint64_t entry) {
+absl::Status Qcow2Instance::SetL2Entry(uint64_t gc, uint64_t entry, uint64_t bitmap) {
   STRATA_ASSIGN_OR_RETURN(uint64_t l2_offset, EnsureL2Table(gc / l2_entries_));
   STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2_offset));
-  StoreBe64(table + (gc % l2_entries_) * 8, entry);
-  l2_cache_->MarkDirty(l2_offset, (gc % l2_entries_) * 8, 8);
+  const uint64_t at = (gc % l2_entries_) * l2_entry_bytes_;
+  StoreBe64(table + at, entry);
+  if (extended_l2_) StoreBe64(table + at + 8, bitmap);
+  l2_cache_->MarkDirty(l2_offset, at, l2_entry_bytes_);
   return absl::OkStatus();
 }
 
@@ -441,7 +464,7 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
     uint64_t pos = offset + done;
     uint64_t gc = pos >> cluster_bits_;
     uint64_t in_cluster = pos & (cluster_size_ - 1);
-    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetMapping(pos));
     STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
     const ClusterType type = TypeOf(entry);
     if (type == ClusterType::kNormal && (entry & kL2OffsetMask) % cluster_size_ != 0) {
@@ -507,6 +530,7 @@ void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
 
 absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
     uint64_t offset, uint64_t bytes, const IoVector& qiov) {
+  if (extended_l2_) return PlanSubclusterAllocation(offset, bytes, qiov);
   AllocationPlan plan;
   plan.first_gc = offset >> cluster_bits_;
   plan.offset = offset;
@@ -540,9 +564,17 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
     const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
     plan.data_end = std::min(offset + bytes, run_end);
     plan.data = qiov.Slice(0, plan.data_end - offset);
+    plan.write_start = plan.first_gc << cluster_bits_;
+    plan.write_end = run_end;
     inflight_allocs_.push_back({plan.first_gc, plan.count});
     return plan;
   }
+  STRATA_RETURN_IF_ERROR(AllocateRun(plan, bytes, qiov));
+  return plan;
+}
+
+absl::Status Qcow2Instance::AllocateRun(AllocationPlan& plan, uint64_t bytes,
+                                        const IoVector& qiov) {
   // The L2 table first, then the data clusters (QEMU's order, so layouts match).
   STRATA_RETURN_IF_ERROR(EnsureL2Table(plan.first_gc / l2_entries_).status());
   // Clusters past every cluster used since the image was opened (end_cluster() starts at
@@ -558,20 +590,24 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
       CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
   if (tail_reserve_) tail_reserve_->Cover(refcounts_->end_cluster() << cluster_bits_);
   const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
-  plan.data_end = std::min(offset + bytes, run_end);
-  plan.data = qiov.Slice(0, plan.data_end - offset);
+  plan.data_end = std::min(plan.offset + bytes, run_end);
+  plan.data = qiov.Slice(0, plan.data_end - plan.offset);
+  plan.write_start = plan.first_gc << cluster_bits_;
+  plan.write_end = run_end;
   inflight_allocs_.push_back({plan.first_gc, plan.count});
-  return plan;
+  return absl::OkStatus();
 }
 
 absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   const uint64_t run_start = plan.first_gc << cluster_bits_;
   const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
-  const uint64_t head_bytes = plan.offset - run_start;
-  const uint64_t tail_bytes = run_end - plan.data_end;
+  const uint64_t head_bytes = plan.offset - plan.write_start;
+  const uint64_t tail_bytes = plan.write_end - plan.data_end;
+  auto old_bitmap = [&](uint64_t i) { return extended_l2_ ? plan.old_bitmaps[i] : 0; };
   // Regions that were never allocated anywhere in the chain read as zeroes: no reads
   // (QEMU zeroes such a new area instead of copying, and says so with cluster_alloc_space).
-  const bool zero_cow = backing_ == nullptr && (head_bytes > 0 || tail_bytes > 0) &&
+  const bool zero_cow = !extended_l2_ && backing_ == nullptr &&
+                        (head_bytes > 0 || tail_bytes > 0) &&
                         TypeOf(plan.old_entries.front()) == ClusterType::kUnallocated &&
                         TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
   if (zero_cow) {
@@ -596,22 +632,25 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   std::vector<uint8_t> head(head_bytes), tail(tail_bytes);
   if (!zero_cow && !head.empty()) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
-    STRATA_RETURN_IF_ERROR(ReadFromEntry(plan.first_gc, plan.old_entries.front(), 0,
-                                         head.size(), IoVector(head.data(), head.size())));
+    STRATA_RETURN_IF_ERROR(ReadOldCluster(plan.first_gc, plan.old_entries.front(),
+                                          old_bitmap(0), plan.write_start - run_start,
+                                          head.size(), IoVector(head.data(), head.size())));
   }
   if (!tail.empty() && !zero_cow) {
     uint64_t tail_gc = (plan.data_end - 1) >> cluster_bits_;
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
-    STRATA_RETURN_IF_ERROR(ReadFromEntry(tail_gc, plan.old_entries[tail_gc - plan.first_gc],
-                                         plan.data_end & (cluster_size_ - 1), tail.size(),
-                                         IoVector(tail.data(), tail.size())));
+    STRATA_RETURN_IF_ERROR(ReadOldCluster(tail_gc, plan.old_entries[tail_gc - plan.first_gc],
+                                          old_bitmap(tail_gc - plan.first_gc),
+                                          plan.data_end & (cluster_size_ - 1), tail.size(),
+                                          IoVector(tail.data(), tail.size())));
   }
   IoVector combined;
   if (!head.empty()) combined.Append(head.data(), head.size());
   combined.Concat(plan.data);
   if (!tail.empty()) combined.Append(tail.data(), tail.size());
   file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-  return file_->node().Pwritev(plan.host, combined.size(), combined, 0);
+  return file_->node().Pwritev(plan.host + (plan.write_start - run_start), combined.size(),
+                               combined, 0);
 }
 
 absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
@@ -623,7 +662,8 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
   if (status.ok()) {
     ++allocations_since_ordering_flush_;
     for (uint64_t i = 0; i < plan.count && status.ok(); ++i) {
-      status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied);
+      status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied,
+                          extended_l2_ ? plan.new_bitmaps[i] : 0);
       // A reused cluster is the old entry's own: nothing to release.
       if (status.ok() && !plan.reuses_host_clusters) ReleaseLater(plan.old_entries[i]);
     }
@@ -667,7 +707,12 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
         planned = entry.status();
         break;
       }
-      if (TypeOf(*entry) == ClusterType::kNormal && (*entry & kOflagCopied)) {
+      absl::StatusOr<bool> in_place_writable = InPlaceWritable(pos, *entry);
+      if (!in_place_writable.ok()) {
+        planned = in_place_writable.status();
+        break;
+      }
+      if (*in_place_writable) {
         absl::StatusOr<DataSegment> segment =
             PlanInPlace(pos, bytes - done, *entry, qiov.Slice(done, bytes - done));
         if (!segment.ok()) {
@@ -738,7 +783,19 @@ absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t 
   const uint64_t gc = pos >> cluster_bits_;
   const uint64_t in_cluster = pos & (cluster_size_ - 1);
   const uint64_t base_host = entry & kL2OffsetMask;
+  // With extended L2 entries: the allocated subclusters from `from` on, in bytes (the
+  // caller checked that `from` itself is allocated).
+  auto allocated_bytes = [&](uint64_t cluster, uint32_t from) -> absl::StatusOr<uint64_t> {
+    STRATA_ASSIGN_OR_RETURN(uint64_t bitmap, GetL2Bitmap(cluster));
+    return uint64_t{SameStateSubclusters(bitmap, from)} << subcluster_bits_;
+  };
   uint64_t len = std::min(cluster_size_ - in_cluster, bytes);
+  if (extended_l2_) {
+    const uint32_t sc = static_cast<uint32_t>(in_cluster >> subcluster_bits_);
+    STRATA_ASSIGN_OR_RETURN(uint64_t run, allocated_bytes(gc, sc));
+    len = std::min((uint64_t{sc} << subcluster_bits_) + run - in_cluster, bytes);
+    if (in_cluster + len < cluster_size_) return len;
+  }
   while (len < bytes) {
     uint64_t next_gc = gc + ((in_cluster + len) >> cluster_bits_);
     STRATA_ASSIGN_OR_RETURN(uint64_t next, GetL2Entry(next_gc));
@@ -746,7 +803,15 @@ absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t 
         (next & kL2OffsetMask) != base_host + ((next_gc - gc) << cluster_bits_)) {
       break;
     }
-    len += std::min(cluster_size_, bytes - len);
+    if (!extended_l2_) {
+      len += std::min(cluster_size_, bytes - len);
+      continue;
+    }
+    STRATA_ASSIGN_OR_RETURN(bool writable, InPlaceWritable(next_gc << cluster_bits_, next));
+    if (!writable) break;
+    STRATA_ASSIGN_OR_RETURN(uint64_t run, allocated_bytes(next_gc, 0));
+    len += std::min(run, bytes - len);
+    if (run < cluster_size_) break;
   }
   return len;
 }
@@ -756,22 +821,26 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
   WaitForAllocations(first_gc, first_gc + count - 1);
   for (uint64_t gc = first_gc; gc < first_gc + count; ++gc) {
     STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
+    STRATA_ASSIGN_OR_RETURN(uint64_t old_bitmap, GetL2Bitmap(gc));
     ClusterType type = TypeOf(old);
-    uint64_t entry = kOflagZero;
+    // Extended L2 entries: every subcluster's zero bit instead of the zero flag.
+    uint64_t entry = extended_l2_ ? 0 : kOflagZero;
+    const uint64_t bitmap = extended_l2_ ? kL2BitmapAllZero : 0;
     bool keep = !unmap && (type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
                 (old & kOflagCopied);
     if (keep) entry |= (old & kL2OffsetMask) | kOflagCopied;
-    if (entry == old) continue;
-    STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry));
+    if (entry == old && bitmap == old_bitmap) continue;
+    STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, bitmap));
     if (!keep) ReleaseLater(old);
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t bytes) {
+  // The unit is the cluster, or the subcluster with extended L2 entries.
   const uint64_t gc = offset >> cluster_bits_;
-  const uint64_t start = gc << cluster_bits_;
-  const uint64_t end = std::min(start + cluster_size_, header_.size);
+  const uint64_t start = offset & ~(subcluster_size_ - 1);
+  const uint64_t end = std::min(start + subcluster_size_, header_.size);
   // The rest of the cluster must read as zeroes from the backing chain (checked before
   // the lock, as QEMU does; the type is checked again under it).
   auto backing_reads_zero = [&](uint64_t from, uint64_t to) -> absl::StatusOr<bool> {
@@ -789,7 +858,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   {
     absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
-    STRATA_ASSIGN_OR_RETURN(entry, GetL2Entry(gc));
+    STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   }
   const ClusterType type = TypeOf(entry);
   if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) return true;
@@ -799,19 +868,26 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   STRATA_ASSIGN_OR_RETURN(bool tail_zero, backing_reads_zero(offset + bytes, end));
   if (!tail_zero) return false;
   absl::MutexLock lock(&mu_);
-  STRATA_ASSIGN_OR_RETURN(entry, GetL2Entry(gc));
+  WaitForAllocations(gc, gc);
+  STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   if (TypeOf(entry) != ClusterType::kUnallocated) return false;
+  if (extended_l2_) {
+    const uint32_t sc = static_cast<uint32_t>((offset & (cluster_size_ - 1)) >> subcluster_bits_);
+    return ZeroSubclusters(gc, sc, sc + 1);
+  }
   STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, /*unmap=*/false));
   return true;
 }
 
 absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
   if (header_.version < 3) return ErrnoError(ENOTSUP);
-  uint64_t head_end = std::min(AlignUp(offset, cluster_size_), offset + bytes);
-  uint64_t tail_start = std::max(head_end, (offset + bytes) & ~(cluster_size_ - 1));
-  // Partial clusters at either end: a cluster that reads as zeroes around the piece
-  // becomes a zero cluster (QEMU's rule: no data cluster for zeroes); others get a zero
-  // buffer written.
+  // The unit: the cluster, or the subcluster with extended L2 entries.
+  const uint64_t unit = subcluster_size_;
+  uint64_t head_end = std::min(AlignUp(offset, unit), offset + bytes);
+  uint64_t tail_start = std::max(head_end, (offset + bytes) & ~(unit - 1));
+  // Partial units at either end: a unit that reads as zeroes around the piece becomes a
+  // zero cluster or subcluster (QEMU's rule: no data cluster for zeroes); others get a
+  // zero buffer written.
   auto write_zero_buffer = [&](uint64_t off, uint64_t len) -> absl::Status {
     if (len == 0) return absl::OkStatus();
     STRATA_ASSIGN_OR_RETURN(bool done, ZeroPartialCluster(off, len));
@@ -819,7 +895,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
     std::vector<uint8_t> zeroes(len, 0);
     return Pwritev(off, len, IoVector(zeroes.data(), len), 0);
   };
-  if (head_end - offset < cluster_size_ && offset % cluster_size_ != 0) {
+  if (head_end - offset < unit && offset % unit != 0) {
     STRATA_RETURN_IF_ERROR(write_zero_buffer(offset, head_end - offset));
   } else {
     head_end = offset;
@@ -827,11 +903,35 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
   STRATA_ASSIGN_OR_RETURN(uint64_t length, GetLength());
   // A partial last cluster of the image counts as whole.
   if (offset + bytes == length) tail_start = offset + bytes;
-  if (tail_start > head_end) {
+  if (tail_start > head_end && !extended_l2_) {
     absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(ZeroClusters(head_end >> cluster_bits_,
                                         DivRoundUp(tail_start - head_end, cluster_size_),
                                         flags & kReqMayUnmap));
+  }
+  // Extended L2 entries: whole clusters as above, subclusters of the others in their
+  // bitmaps (a compressed cluster gets zeroes written instead).
+  for (uint64_t pos = head_end; pos < tail_start && extended_l2_;) {
+    const uint64_t gc = pos >> cluster_bits_;
+    const uint64_t in_cluster = pos & (cluster_size_ - 1);
+    const uint64_t len = std::min(cluster_size_ - in_cluster, tail_start - pos);
+    bool done = true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (len == cluster_size_ || (in_cluster == 0 && pos + len == length)) {
+        STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, flags & kReqMayUnmap));
+      } else {
+        WaitForAllocations(gc, gc);
+        const uint32_t first_sc = static_cast<uint32_t>(in_cluster >> subcluster_bits_);
+        const uint32_t end_sc = static_cast<uint32_t>(DivRoundUp(in_cluster + len, unit));
+        STRATA_ASSIGN_OR_RETURN(done, ZeroSubclusters(gc, first_sc, end_sc));
+      }
+    }
+    if (!done) {
+      std::vector<uint8_t> zeroes(len, 0);
+      STRATA_RETURN_IF_ERROR(Pwritev(pos, len, IoVector(zeroes.data(), len), 0));
+    }
+    pos += len;
   }
   if (offset + bytes > tail_start) {
     STRATA_RETURN_IF_ERROR(write_zero_buffer(tail_start, offset + bytes - tail_start));
@@ -854,10 +954,13 @@ absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   for (uint64_t pos = start; pos < end; pos += cluster_size_) {
     uint64_t gc = pos >> cluster_bits_;
     STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
+    STRATA_ASSIGN_OR_RETURN(uint64_t old_bitmap, GetL2Bitmap(gc));
     if (TypeOf(old) == ClusterType::kUnallocated && backing_ == nullptr) continue;
-    uint64_t entry = header_.version >= 3 ? kOflagZero : 0;
-    if (old == entry) continue;
-    STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry));
+    // Reads as zeroes afterwards: the zero flag, or every subcluster's zero bit.
+    const uint64_t entry = extended_l2_ || header_.version < 3 ? 0 : kOflagZero;
+    const uint64_t bitmap = extended_l2_ ? kL2BitmapAllZero : 0;
+    if (old == entry && old_bitmap == bitmap) continue;
+    STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, bitmap));
     ReleaseLater(old);
   }
   return absl::OkStatus();
@@ -1103,7 +1206,8 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
     for (uint64_t gc = DivRoundUp(length, cluster_size_);
          gc < DivRoundUp(header_.size, cluster_size_); ++gc) {
       STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
-      if (old == 0) continue;
+      STRATA_ASSIGN_OR_RETURN(uint64_t old_bitmap, GetL2Bitmap(gc));
+      if (old == 0 && old_bitmap == 0) continue;
       STRATA_RETURN_IF_ERROR(SetL2Entry(gc, 0));
       ReleaseLater(old);
     }
@@ -1131,8 +1235,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetLength() {
 absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
   absl::MutexLock lock(&mu_);
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
-  uint64_t gc = offset >> cluster_bits_;
-  STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+  STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetMapping(offset));
   const ClusterType type = TypeOf(entry);
   const uint64_t host = entry & kL2OffsetMask;
   BlockStatus s;
@@ -1276,7 +1379,7 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   add("lazy-refcounts", (header_.compatible_features & kCompatLazyRefcounts) != 0);
   add("refcount-bits", refcount_bits);
   add("corrupt", (header_.incompatible_features & kIncompatCorrupt) != 0);
-  add("extended-l2", false);
+  add("extended-l2", extended_l2_);
   return fs;
 }
 

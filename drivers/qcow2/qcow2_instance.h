@@ -185,9 +185,40 @@ class Qcow2Instance : public DriverInstance {
   // The L2 table for `l1_index`, allocating it (or a private copy of a shared one) if
   // needed; grows the L1 table if `l1_index` is past its end.
   absl::StatusOr<uint64_t> EnsureL2Table(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sets the L2 entry, allocating (or copying a shared) L2 table first if needed.
-  absl::Status SetL2Entry(uint64_t guest_cluster, uint64_t entry)
+  // Sets the L2 entry (and, with extended L2 entries, its subcluster bitmap: 0 means
+  // every subcluster unallocated), allocating (or copying a shared) L2 table first if
+  // needed.
+  absl::Status SetL2Entry(uint64_t guest_cluster, uint64_t entry, uint64_t bitmap = 0)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The cached L2 slot of `gc` (its entry, then its bitmap with extended L2 entries);
+  // nullptr if no L2 table covers it. Valid until the next cache operation.
+  absl::StatusOr<const uint8_t*> FindL2Slot(uint64_t gc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The subcluster bitmap of `gc` (0 for standard L2 entries or without a table).
+  absl::StatusOr<uint64_t> GetL2Bitmap(uint64_t gc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_subclusters.cc. How guest byte `pos` maps, as a standard-format L2 entry: the
+  // raw entry for standard images; with extended L2 entries, the entry of pos's
+  // subcluster ("effective entry"): the cluster's entry if the subcluster is allocated,
+  // kOflagZero (with the host offset and COPIED flag, if any) if it reads as zeroes, 0 if
+  // it is unallocated, the entry itself for a compressed cluster. Everything that maps
+  // reads (ReadFromEntry, MappingRunBytes, block status) works on effective entries.
+  absl::StatusOr<uint64_t> GetMapping(uint64_t pos) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Subcluster `sc` of cluster `gc` (raw `entry`, `bitmap`) as an effective entry; a
+  // bitmap QEMU calls invalid (allocated and zero, or allocated without a host cluster)
+  // is a fatal corruption, as in QEMU.
+  absl::StatusOr<uint64_t> EffectiveEntry(uint64_t gc, uint64_t entry, uint64_t bitmap,
+                                          uint32_t sc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // MappingRunBytes for extended L2 entries: the run is counted in subclusters.
+  absl::StatusOr<uint64_t> SubclusterRunBytes(uint64_t offset, uint64_t bytes, uint64_t entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a write at `pos` into the cluster whose raw L2 entry is `entry` can go in
+  // place: a normal cluster with COPIED and, with extended L2 entries, pos's subcluster
+  // allocated.
+  absl::StatusOr<bool> InPlaceWritable(uint64_t pos, uint64_t entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads [in_cluster, in_cluster + len) of cluster `gc` as it mapped before a write
+  // (raw `entry` and `bitmap`), subcluster runs each from their own source. No lock.
+  absl::Status ReadOldCluster(uint64_t gc, uint64_t entry, uint64_t bitmap,
+                              uint64_t in_cluster, uint64_t len, const IoVector& out);
   // Reads [offset, offset+len) of guest cluster `gc` whose L2 entry is `entry` into buf.
   // Needs no lock: touches only the file and backing children.
   absl::Status ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t in_cluster, uint64_t len,
@@ -293,6 +324,12 @@ class Qcow2Instance : public DriverInstance {
     // the data goes into those clusters, as QEMU does, and nothing is allocated or freed.
     bool reuses_host_clusters = false;
     std::vector<uint64_t> old_entries;  // what the clusters mapped to before
+    // Extended L2 entries: the old bitmaps, and the bitmaps FinishAllocation links.
+    std::vector<uint64_t> old_bitmaps, new_bitmaps;
+    // The guest bytes written: the request's data plus copy-on-write before and after
+    // it. The whole run of clusters, except with extended L2 entries, where it can be
+    // just the subclusters the data touches.
+    uint64_t write_start = 0, write_end = 0;
     uint64_t offset = 0;                // guest offset where the request's data starts
     uint64_t data_end = 0;              // guest offset where it ends within this run
     IoVector data;                      // the request's data for [offset, data_end)
@@ -309,6 +346,22 @@ class Qcow2Instance : public DriverInstance {
   // within one L2 table) and registers it in-flight.
   absl::StatusOr<AllocationPlan> PlanAllocation(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_subclusters.cc: PlanAllocation with extended L2 entries. A cluster the image
+  // owns (host offset, COPIED) keeps its host cluster and gets the subclusters the data
+  // touches written; clusters without a host offset get new host clusters and only the
+  // touched subclusters written; shared and compressed clusters are copied whole.
+  absl::StatusOr<AllocationPlan> PlanSubclusterAllocation(uint64_t offset, uint64_t bytes,
+                                                          const IoVector& qiov)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Extended L2 entries: makes subclusters [first_sc, end_sc) of cluster `gc` read as
+  // zeroes (bitmap only). false if the cluster is compressed (the caller writes zeroes).
+  absl::StatusOr<bool> ZeroSubclusters(uint64_t gc, uint32_t first_sc, uint32_t end_sc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The second half of planning: with plan.first_gc, offset, count and old_entries set,
+  // makes sure the L2 table exists, allocates `count` host clusters and registers the run
+  // in flight; sets data, data_end, write_start and write_end (the whole run).
+  absl::Status AllocateRun(AllocationPlan& plan, uint64_t bytes, const IoVector& qiov)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Without mu_: reads the copy-on-write head and tail and writes them with the data.
   absl::Status WriteAllocation(const AllocationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
@@ -363,7 +416,13 @@ class Qcow2Instance : public DriverInstance {
   const bool read_only_;
   const uint32_t cluster_bits_;
   const uint64_t cluster_size_;
+  const bool extended_l2_;
+  const uint32_t l2_entry_bytes_;  // 8, or 16 with extended L2 entries
   const uint64_t l2_entries_;
+  // The unit of allocation state: the subcluster (cluster / 32) with extended L2
+  // entries, else the cluster itself.
+  const uint32_t subcluster_bits_;
+  const uint64_t subcluster_size_;
   uint32_t version_;  // changes only in Amend, with no request in flight
 
   absl::Mutex mu_;

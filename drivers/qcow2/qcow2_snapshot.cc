@@ -79,7 +79,7 @@ absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1,
     STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2));
     // Copy the entries: updating refcounts may evict the table from the cache.
     std::vector<uint64_t> entries(l2_entries_);
-    for (uint64_t j = 0; j < l2_entries_; ++j) entries[j] = LoadBe64(table + j * 8);
+    for (uint64_t j = 0; j < l2_entries_; ++j) entries[j] = LoadBe64(table + j * l2_entry_bytes_);
     for (uint64_t entry : entries) {
       switch (TypeOf(entry)) {
         case ClusterType::kNormal:
@@ -120,7 +120,7 @@ absl::Status Qcow2Instance::FixCopiedFlags() {
     std::vector<uint64_t> fixed(l2_entries_);
     bool changed = false;
     for (uint64_t j = 0; j < l2_entries_; ++j) {
-      uint64_t entry = LoadBe64(table + j * 8);
+      uint64_t entry = LoadBe64(table + j * l2_entry_bytes_);
       fixed[j] = entry;
       ClusterType t = TypeOf(entry);
       if ((t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) ||
@@ -134,7 +134,7 @@ absl::Status Qcow2Instance::FixCopiedFlags() {
     }
     if (changed) {
       STRATA_ASSIGN_OR_RETURN(table, l2_cache_->Get(l2));  // refcount lookups may evict it
-      for (uint64_t j = 0; j < l2_entries_; ++j) StoreBe64(table + j * 8, fixed[j]);
+      for (uint64_t j = 0; j < l2_entries_; ++j) StoreBe64(table + j * l2_entry_bytes_, fixed[j]);
       l2_cache_->MarkDirty(l2);
     }
   }
