@@ -100,8 +100,9 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       for (uint64_t j = 0; j < l2_entries_; ++j) {
         uint64_t entry = LoadBe64(&table[j * l2_entry_bytes_]);
         if (extended_l2_) {
-          // Bit 0 is reserved (not the zero flag); the bitmap must fit the entry.
-          entry &= ~kOflagZero;
+          // Bit 0 of a standard entry is reserved (not the zero flag); the bitmap must fit
+          // the entry.
+          if (!(entry & kOflagCompressed)) entry &= ~kOflagZero;
           const uint64_t bitmap = LoadBe64(&table[j * l2_entry_bytes_ + 8]);
           std::string finding;
           if (entry & kOflagCompressed) {
@@ -140,7 +141,6 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
               ++r.compressed_clusters;
               ++r.fragmented_clusters;
             }
-            prev_host = 0;
             break;
           }
           case ClusterType::kNormal:
@@ -397,7 +397,7 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     if (!table.ok()) continue;
     for (uint64_t j = 0; j < l2_entries_; ++j) {
       uint64_t entry = LoadBe64(*table + j * l2_entry_bytes_);
-      if (extended_l2_) entry &= ~kOflagZero;
+      if (extended_l2_ && !(entry & kOflagCompressed)) entry &= ~kOflagZero;
       ClusterType t = TypeOf(entry);
       if (t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) continue;
       uint64_t host = entry & kL2OffsetMask;

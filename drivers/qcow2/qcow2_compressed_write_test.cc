@@ -144,5 +144,32 @@ TEST(Qcow2CompressedWriteTest, PoolClustersTakenForCompressedBytesDoNotLeak) {
   ASSERT_OK(again->Close());
 }
 
+// The host cluster compressed bytes were packed into is freed (the only compressed
+// cluster in it was overwritten) and reused whole by a normal allocation: the next
+// compressed cluster must not be packed after the old bytes, into that data cluster
+// (QEMU 7.2 does, and the image then has a cluster referenced twice).
+TEST(Qcow2CompressedWriteTest, FreedPackingClusterIsNotPackedIntoAgain) {
+  const std::string path = MakeImage("repack");
+  auto blk = OpenBackend(path, false);
+  const std::vector<uint8_t> first = Compressible(20), second = Compressible(21);
+  ASSERT_OK(blk->Pwrite(0, kCluster, first.data(), kReqWriteCompressed));
+  std::vector<uint8_t> small(4096, 0x3e);
+  ASSERT_OK(blk->Pwrite(0, small.size(), small.data()));  // copies it out, frees the bytes
+  ASSERT_OK(blk->Flush());
+  std::vector<uint8_t> data(2048, 0x66);
+  ASSERT_OK(blk->Pwrite(2 * kCluster, data.size(), data.data()));  // takes the freed cluster
+  ASSERT_OK(blk->Pwrite(4 * kCluster, kCluster, second.data(), kReqWriteCompressed));
+  std::vector<uint8_t> back(data.size());
+  ASSERT_OK(blk->Pread(2 * kCluster, back.size(), back.data()));
+  EXPECT_EQ(back, data);
+  back.resize(kCluster);
+  ASSERT_OK(blk->Pread(4 * kCluster, kCluster, back.data()));
+  EXPECT_EQ(back, second);
+  ASSERT_OK(blk->Close());
+  auto again = OpenBackend(path, false);
+  EXPECT_EQ(CheckClean(*again).compressed_clusters, 1u);
+  ASSERT_OK(again->Close());
+}
+
 }  // namespace
 }  // namespace strata::qcow2

@@ -58,6 +58,11 @@ inline constexpr uint32_t kSubclustersPerCluster = 32;
 inline constexpr uint32_t kMinExtendedClusterBits = 14;  // subclusters of at least 512 bytes
 inline constexpr uint64_t kL2BitmapAllAlloc = 0xffffffffull;
 inline constexpr uint64_t kL2BitmapAllZero = 0xffffffffull << 32;
+// Not a format bit: strata marks effective entries (Qcow2Instance::GetMapping) of
+// unallocated subclusters in a cluster that has a host cluster (QEMU's UNALLOCATED_ALLOC)
+// with it; they read like unallocated ones but report their host offset. A reserved bit
+// of the format, masked out of raw entries of extended images.
+inline constexpr uint64_t kUnallocatedWithHost = 1ull << 61;
 // The allocation (zero) bits of subclusters [first, end).
 inline uint64_t SubclusterAllocRange(uint32_t first, uint32_t end) {
   return ((uint64_t{1} << end) - 1) & ~((uint64_t{1} << first) - 1);

@@ -202,7 +202,9 @@ Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
   if ((e & kOflagZero) && version_ >= 3) {
     return (e & kL2OffsetMask) ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
   }
-  if (e & kL2OffsetMask) return ClusterType::kNormal;
+  if ((e & kL2OffsetMask) && !(extended_l2_ && (e & kUnallocatedWithHost))) {
+    return ClusterType::kNormal;
+  }
   return ClusterType::kUnallocated;
 }
 
@@ -260,9 +262,12 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
   STRATA_ASSIGN_OR_RETURN(const uint8_t* slot, FindL2Slot(gc));
   if (slot == nullptr) return 0;
   const uint64_t entry = LoadBe64(slot);
-  // With extended L2 entries bit 0 is reserved (zeroes are in the bitmap): ignored, as
-  // QEMU ignores it, so that TypeOf never reads it as a zero flag.
-  if (extended_l2_) return entry & ~kOflagZero;
+  // With extended L2 entries bit 0 of a standard entry is reserved (zeroes are in the
+  // bitmap): ignored, as QEMU ignores it, so that TypeOf never reads it as a zero flag.
+  // (A compressed entry's low bits are its offset.)
+  if (extended_l2_ && !(entry & kOflagCompressed)) {
+    return entry & ~(kOflagZero | kUnallocatedWithHost);
+  }
   // v2 has no zero clusters: the flag is corruption, not data (as QEMU reads it).
   if (version_ < 3 && (entry & kOflagZero) && TypeOf(entry) != ClusterType::kCompressed) {
     return SignalCorruption(true, absl::StrFormat("Zero cluster entry found in pre-v3 image "
@@ -910,7 +915,9 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
                                         flags & kReqMayUnmap));
   }
   // Extended L2 entries: whole clusters as above, subclusters of the others in their
-  // bitmaps (a compressed cluster gets zeroes written instead).
+  // bitmaps. A compressed cluster only partly covered cannot be zeroed so: then, as in
+  // QEMU, zeroes are written over the whole aligned range (what was zeroed before it
+  // included).
   for (uint64_t pos = head_end; pos < tail_start && extended_l2_;) {
     const uint64_t gc = pos >> cluster_bits_;
     const uint64_t in_cluster = pos & (cluster_size_ - 1);
@@ -928,8 +935,10 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
       }
     }
     if (!done) {
-      std::vector<uint8_t> zeroes(len, 0);
-      STRATA_RETURN_IF_ERROR(Pwritev(pos, len, IoVector(zeroes.data(), len), 0));
+      const uint64_t all = tail_start - head_end;
+      std::vector<uint8_t> zeroes(all, 0);
+      STRATA_RETURN_IF_ERROR(Pwritev(head_end, all, IoVector(zeroes.data(), all), 0));
+      break;
     }
     pos += len;
   }
@@ -1243,6 +1252,11 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
   switch (type) {
     case ClusterType::kUnallocated:
       s.zero = backing_ == nullptr;
+      if (host != 0) {  // a subcluster of a cluster with a host cluster: QEMU reports it
+        s.offset_valid = true;
+        s.host_offset = host + (offset & (cluster_size_ - 1));
+        s.file = &file_->node();
+      }
       break;
     case ClusterType::kZeroPlain:
       s.allocated = s.zero = true;

@@ -111,6 +111,7 @@ class Qcow2Instance : public DriverInstance {
   Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only);
 
   enum class ClusterType { kUnallocated, kZeroPlain, kZeroAlloc, kNormal, kCompressed };
+
   ClusterType TypeOf(uint64_t l2_entry) const;
 
   // The L2 entry of a guest cluster. In cached-only mode (see CachedOnly) an L2 table

@@ -294,6 +294,12 @@ absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delt
   const uint64_t bits = uint64_t{1} << refcount_order_;
   cache_.MarkDirty(block_offset, index * bits / 8, std::max<uint64_t>(1, bits / 8));
   if (value == 0 && cluster_index < free_hint_) free_hint_ = cluster_index;
+  // The cluster AllocateBytes packs into was freed: it may be reused whole, so compressed
+  // data must never be packed after its old contents again.
+  if (value == 0 && free_byte_offset_ != 0 &&
+      (free_byte_offset_ >> cluster_bits_) == cluster_index) {
+    free_byte_offset_ = 0;
+  }
   if (value > 0) end_cluster_ = std::max(end_cluster_, cluster_index + 1);
   return absl::OkStatus();
 }

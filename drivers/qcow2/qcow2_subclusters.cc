@@ -27,7 +27,7 @@ std::optional<uint64_t> SubclusterEntry(uint64_t entry, uint64_t bitmap, uint32_
   if ((allocated && zero) || (allocated && host == 0)) return std::nullopt;
   if (allocated) return entry;
   if (zero) return host == 0 ? kOflagZero : (host | (entry & kOflagCopied) | kOflagZero);
-  return 0;
+  return host == 0 ? 0 : (host | kUnallocatedWithHost);
 }
 
 }  // namespace
@@ -59,7 +59,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::SubclusterRunBytes(uint64_t offset, uint
   if (type == ClusterType::kCompressed) {
     return std::min(cluster_size_ - (offset & (cluster_size_ - 1)), bytes);
   }
-  const bool has_host = type == ClusterType::kNormal || type == ClusterType::kZeroAlloc;
+  const bool has_host = (entry & kL2OffsetMask) != 0;
   const uint64_t host_at_offset = (entry & kL2OffsetMask) + (offset & (cluster_size_ - 1));
   uint64_t run = 0;
   while (run < bytes) {
@@ -68,7 +68,8 @@ absl::StatusOr<uint64_t> Qcow2Instance::SubclusterRunBytes(uint64_t offset, uint
     const uint64_t in_cluster = pos & (cluster_size_ - 1);
     const uint32_t sc = static_cast<uint32_t>(in_cluster >> subcluster_bits_);
     const uint64_t l1_index = gc / l2_entries_;
-    if (type == ClusterType::kUnallocated && in_cluster == 0 && gc % l2_entries_ == 0 &&
+    if (type == ClusterType::kUnallocated && !has_host && in_cluster == 0 &&
+        gc % l2_entries_ == 0 &&
         (l1_index >= l1_.size() || (l1_[l1_index] & kL1OffsetMask) == 0)) {
       // A whole L2 range without a table: one step (time follows what is allocated).
       run += std::min(l2_entries_ << cluster_bits_, bytes - run);
@@ -79,7 +80,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::SubclusterRunBytes(uint64_t offset, uint
     if (run > 0) {
       if (raw & kOflagCompressed) break;
       STRATA_ASSIGN_OR_RETURN(uint64_t next, EffectiveEntry(gc, raw, bitmap, sc));
-      if (TypeOf(next) != type) break;
+      if (TypeOf(next) != type || ((next & kL2OffsetMask) != 0) != has_host) break;
       if (has_host && (next & kL2OffsetMask) + in_cluster != host_at_offset + run) break;
     }
     const uint32_t n = SameStateSubclusters(bitmap, sc);
@@ -181,27 +182,38 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanSubclusterAlloc
   }
   plan.count = plan.old_entries.size();
   STRATA_RETURN_IF_ERROR(AllocateRun(plan, bytes, qiov));
+  // The bytes written (QEMU's choice, so that the bitmaps come out the same): from the
+  // data's first subcluster to its last, widened, where the old cluster had a host
+  // cluster, to its first and last allocated subclusters (their data is copied), and to
+  // the whole cluster for a compressed one. Every subcluster written is allocated
+  // afterwards; the others keep their state.
   const uint64_t last = plan.count - 1;
-  auto without_host = [&](uint64_t i) {
-    return (plan.old_entries[i] & (kL2OffsetMask | kOflagCompressed)) == 0;
+  const uint64_t last_start = (plan.first_gc + last) << cluster_bits_;
+  auto allocated_bits = [&](uint64_t i) {
+    return static_cast<uint32_t>(plan.old_bitmaps[i] & kL2BitmapAllAlloc);
   };
-  if (without_host(0)) plan.write_start = offset & ~subcluster_mask;
-  if (without_host(last)) {
-    plan.write_end = std::min(plan.write_end, AlignUp(plan.data_end, subcluster_size_));
+  auto has_host = [&](uint64_t i) { return (plan.old_entries[i] & kL2OffsetMask) != 0; };
+  uint32_t start_sc = subcluster_of(offset);
+  if (plan.old_entries[0] & kOflagCompressed) {
+    start_sc = 0;
+  } else if (has_host(0) && allocated_bits(0) != 0) {
+    start_sc = std::min<uint32_t>(start_sc, __builtin_ctz(allocated_bits(0)));
   }
+  uint32_t end_sc = subcluster_of(plan.data_end - 1) + 1;
+  if (plan.old_entries[last] & kOflagCompressed) {
+    end_sc = kSubclustersPerCluster;
+  } else if (has_host(last) && allocated_bits(last) != 0) {
+    end_sc = std::max<uint32_t>(end_sc, 32 - __builtin_clz(allocated_bits(last)));
+  }
+  plan.write_start = first_start + (uint64_t{start_sc} << subcluster_bits_);
+  plan.write_end = last_start + (uint64_t{end_sc} << subcluster_bits_);
   for (uint64_t i = 0; i < plan.count; ++i) {
     const uint64_t old = plan.old_bitmaps[i];
-    uint64_t kept = old;  // what the subclusters the data leaves alone keep
-    if (plan.old_entries[i] & kOflagCompressed) {
-      kept = kL2BitmapAllAlloc;  // copied whole
-    } else if (without_host(i)) {
-      kept = old & kL2BitmapAllZero;
-    }
-    const uint32_t first_sc = i == 0 ? subcluster_of(offset) : 0;
-    const uint32_t end_sc = i == last ? subcluster_of(plan.data_end - 1) + 1
-                                      : kSubclustersPerCluster;
-    plan.new_bitmaps.push_back((kept | SubclusterAllocRange(first_sc, end_sc)) &
-                               ~SubclusterZeroRange(first_sc, end_sc));
+    const uint64_t kept = has_host(i) ? old : old & kL2BitmapAllZero;
+    const uint32_t first_sc = i == 0 ? start_sc : 0;
+    const uint32_t past_sc = i == last ? end_sc : kSubclustersPerCluster;
+    plan.new_bitmaps.push_back((kept | SubclusterAllocRange(first_sc, past_sc)) &
+                               ~SubclusterZeroRange(first_sc, past_sc));
   }
   return plan;
 }
