@@ -16,11 +16,12 @@ constexpr uint64_t kMinRefcountBlocks = 4;
 }  // namespace
 
 absl::StatusOr<CacheSizes> ComputeCacheSizes(const CacheSizeOptions& options,
-                                             uint64_t virtual_size, uint64_t cluster_size) {
+                                             uint64_t virtual_size, uint64_t cluster_size,
+                                             uint32_t l2_entry_bytes) {
   const uint64_t guest_clusters = (virtual_size + cluster_size - 1) / cluster_size;
   // Bytes of L2 tables that map the whole image.
-  const uint64_t whole_image_l2 = (guest_clusters * 8 + cluster_size - 1) / cluster_size *
-                                  cluster_size;
+  const uint64_t whole_image_l2 =
+      (guest_clusters * l2_entry_bytes + cluster_size - 1) / cluster_size * cluster_size;
   const uint64_t min_refcount = kMinRefcountBlocks * cluster_size;
   uint64_t l2 = 0, refcount = 0;
   const auto& [l2_set, refcount_set, total_set] =

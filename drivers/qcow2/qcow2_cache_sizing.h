@@ -27,9 +27,11 @@ struct CacheSizes {
 // The L2 cache gets what maps the whole image, at most 32 MiB unless set otherwise, never
 // more than the image needs, at least 2 tables; the refcount cache 4 blocks unless set.
 // With only `cache_size`, the L2 cache takes as much of it as it can use. Setting all
-// three, or a part larger than the whole, is EINVAL with QEMU's message.
+// three, or a part larger than the whole, is EINVAL with QEMU's message. `l2_entry_bytes`
+// is 16 with extended L2 entries (the tables that map the image are twice as large).
 absl::StatusOr<CacheSizes> ComputeCacheSizes(const CacheSizeOptions& options,
-                                             uint64_t virtual_size, uint64_t cluster_size);
+                                             uint64_t virtual_size, uint64_t cluster_size,
+                                             uint32_t l2_entry_bytes = 8);
 
 }  // namespace strata::qcow2
 

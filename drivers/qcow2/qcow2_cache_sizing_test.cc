@@ -22,6 +22,12 @@ TEST(CacheSizingTest, DefaultsCoverTheImageUpTo32MiB) {
   EXPECT_EQ(tiny.l2_tables, 2u);
 }
 
+TEST(CacheSizingTest, ExtendedL2EntriesNeedTwiceTheTables) {
+  // 16-byte entries: 8 GiB of guest space takes 2 MiB of L2 tables = 32 tables.
+  ASSERT_OK_AND_ASSIGN(CacheSizes s, ComputeCacheSizes({}, 8 * kGiB, kCluster, 16));
+  EXPECT_EQ(s.l2_tables, 32u);
+}
+
 TEST(CacheSizingTest, ExplicitSizesAreHonouredButNotBeyondTheImage) {
   CacheSizeOptions o;
   o.l2_cache_size = 4 * kCluster;

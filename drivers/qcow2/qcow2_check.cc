@@ -98,11 +98,12 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       }
       uint64_t prev_host = 0;
       for (uint64_t j = 0; j < l2_entries_; ++j) {
-        uint64_t entry = LoadBe64(&table[j * l2_entry_bytes_]);
+        const uint64_t raw_entry = LoadBe64(&table[j * l2_entry_bytes_]);
+        uint64_t entry = raw_entry;
         if (extended_l2_) {
           // Bit 0 of a standard entry is reserved (not the zero flag); the bitmap must fit
           // the entry.
-          if (!(entry & kOflagCompressed)) entry &= ~kOflagZero;
+          entry = NormalizeEntry(entry);
           const uint64_t bitmap = LoadBe64(&table[j * l2_entry_bytes_ + 8]);
           std::string finding;
           if (entry & kOflagCompressed) {
@@ -123,6 +124,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
           if (!finding.empty()) {
             Diagnose(DiagnosticKind::kCheckFinding, finding);
             ++map.corruptions;
+            // QEMU counts no reference for such a compressed cluster.
+            if (entry & kOflagCompressed) continue;
           }
         }
         switch (TypeOf(entry)) {
@@ -145,21 +148,49 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
           }
           case ClusterType::kNormal:
           case ClusterType::kZeroAlloc: {
-            if (entry & kL2StandardReservedMask) {
+            if (raw_entry & kL2StandardReservedMask) {
               Diagnose(DiagnosticKind::kCheckFinding,
                        absl::StrFormat("ERROR found l2 entry with reserved bits set: %" PRIx64,
-                                       entry));
+                                       raw_entry));
               ++map.corruptions;
             }
             uint64_t host = entry & kL2OffsetMask;
             if (host % cluster_size_ != 0) {
-              Diagnose(DiagnosticKind::kCheckFinding,
-                       absl::StrFormat("ERROR offset=%" PRIx64
-                                       ": Data cluster is not properly aligned; L2 "
-                                       "entry corrupted.",
-                                       host));
-              ++map.corruptions;
-              break;
+              // QEMU's rule: a misaligned cluster that holds no data (a zero cluster, or
+              // no allocated subcluster) is repaired into a zero cluster; one with data
+              // is reported and still counted.
+              const bool holds_data =
+                  extended_l2_ ? (LoadBe64(&table[j * l2_entry_bytes_ + 8]) & kL2BitmapAllAlloc) != 0
+                               : TypeOf(entry) == ClusterType::kNormal;
+              const bool repair = !holds_data && (fix & kCheckFixErrors);
+              if (holds_data) {
+                Diagnose(DiagnosticKind::kCheckFinding,
+                         absl::StrFormat("ERROR offset=%" PRIx64
+                                         ": Data cluster is not properly aligned; L2 "
+                                         "entry corrupted.",
+                                         host));
+              } else {
+                Diagnose(DiagnosticKind::kCheckFinding,
+                         absl::StrFormat("%s offset=%" PRIx64
+                                         ": Preallocated cluster is not properly aligned; "
+                                         "L2 entry corrupted.",
+                                         repair ? "Repairing" : "ERROR", host));
+              }
+              if (!repair) {
+                ++map.corruptions;
+              } else {
+                absl::StatusOr<uint8_t*> cached = l2_cache_->Get(l2);
+                if (!cached.ok()) {
+                  ++map.corruptions;
+                } else {
+                  // The entry becomes a zero cluster (extended: no host offset, the zero
+                  // bits of its bitmap stay).
+                  StoreBe64(*cached + j * l2_entry_bytes_, extended_l2_ ? 0 : kOflagZero);
+                  l2_cache_->MarkDirty(l2);
+                  ++r.corruptions_fixed;
+                  continue;
+                }
+              }
             }
             map.Add(host, cluster_size_, cluster_bits_);
             if (active) {
@@ -170,10 +201,10 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
             break;
           }
           default:
-            if (entry & kL2StandardReservedMask & ~kOflagZero) {
+            if (raw_entry & kL2StandardReservedMask & ~kOflagZero) {
               Diagnose(DiagnosticKind::kCheckFinding,
                        absl::StrFormat("ERROR found l2 entry with reserved bits set: %" PRIx64,
-                                       entry));
+                                       raw_entry));
               ++map.corruptions;
             }
             break;
@@ -397,7 +428,7 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     if (!table.ok()) continue;
     for (uint64_t j = 0; j < l2_entries_; ++j) {
       uint64_t entry = LoadBe64(*table + j * l2_entry_bytes_);
-      if (extended_l2_ && !(entry & kOflagCompressed)) entry &= ~kOflagZero;
+      entry = NormalizeEntry(entry);
       ClusterType t = TypeOf(entry);
       if (t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) continue;
       uint64_t host = entry & kL2OffsetMask;

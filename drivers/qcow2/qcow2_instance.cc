@@ -80,7 +80,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   }
   if (qopts.has_cache_size()) cache_options.cache_size = qopts.cache_size();
   STRATA_ASSIGN_OR_RETURN(inst->cache_sizes_,
-                          ComputeCacheSizes(cache_options, h.size, inst->cluster_size_));
+                          ComputeCacheSizes(cache_options, h.size, inst->cluster_size_,
+                                            inst->l2_entry_bytes_));
   inst->l2_cache_ = std::make_unique<Qcow2TableCache>(
       file, inst->cluster_size_, inst->cache_sizes_.l2_tables, DebugEvent::kL2Load,
       DebugEvent::kL2Update);
@@ -262,12 +263,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Entry(uint64_t gc) {
   STRATA_ASSIGN_OR_RETURN(const uint8_t* slot, FindL2Slot(gc));
   if (slot == nullptr) return 0;
   const uint64_t entry = LoadBe64(slot);
-  // With extended L2 entries bit 0 of a standard entry is reserved (zeroes are in the
-  // bitmap): ignored, as QEMU ignores it, so that TypeOf never reads it as a zero flag.
-  // (A compressed entry's low bits are its offset.)
-  if (extended_l2_ && !(entry & kOflagCompressed)) {
-    return entry & ~(kOflagZero | kUnallocatedWithHost);
-  }
+  if (extended_l2_) return NormalizeEntry(entry);
   // v2 has no zero clusters: the flag is corruption, not data (as QEMU reads it).
   if (version_ < 3 && (entry & kOflagZero) && TypeOf(entry) != ClusterType::kCompressed) {
     return SignalCorruption(true, absl::StrFormat("Zero cluster entry found in pre-v3 image "
@@ -472,12 +468,7 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
     STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetMapping(pos));
     STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
     const ClusterType type = TypeOf(entry);
-    if (type == ClusterType::kNormal && (entry & kL2OffsetMask) % cluster_size_ != 0) {
-      return SignalCorruption(
-          true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
-                                "L2 index: %#x)", entry & kL2OffsetMask,
-                                l1_[gc / l2_entries_] & kL1OffsetMask, gc % l2_entries_));
-    }
+    STRATA_RETURN_IF_ERROR(CheckHostAligned(gc, entry));
     if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc ||
         (type == ClusterType::kUnallocated && backing_ == nullptr)) {
       qiov.Memset(done, 0, len);
@@ -488,6 +479,19 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
   }
   if (!out->empty()) *epoch = BeginTransfer();
   return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::CheckHostAligned(uint64_t gc, uint64_t entry) {
+  // Every kind with a host cluster (data, zero, an extended image's unallocated
+  // subclusters) is checked, as QEMU checks them when it maps.
+  const uint64_t host = entry & kL2OffsetMask;
+  if (TypeOf(entry) == ClusterType::kCompressed || host % cluster_size_ == 0) {
+    return absl::OkStatus();
+  }
+  return SignalCorruption(
+      true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
+                            "L2 index: %#x)", host, l1_[gc / l2_entries_] & kL1OffsetMask,
+                            gc % l2_entries_));
 }
 
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -1245,6 +1249,7 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
   absl::MutexLock lock(&mu_);
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetMapping(offset));
+  STRATA_RETURN_IF_ERROR(CheckHostAligned(offset >> cluster_bits_, entry));
   const ClusterType type = TypeOf(entry);
   const uint64_t host = entry & kL2OffsetMask;
   BlockStatus s;

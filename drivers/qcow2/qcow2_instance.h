@@ -113,6 +113,13 @@ class Qcow2Instance : public DriverInstance {
   enum class ClusterType { kUnallocated, kZeroPlain, kZeroAlloc, kNormal, kCompressed };
 
   ClusterType TypeOf(uint64_t l2_entry) const;
+  // A raw L2 entry as the rest of the driver reads it: with extended L2 entries, a
+  // standard entry's reserved bits that TypeOf would misread (bit 0, which is not a zero
+  // flag there, and kUnallocatedWithHost) cleared, as QEMU ignores them.
+  uint64_t NormalizeEntry(uint64_t raw) const {
+    if (!extended_l2_ || (raw & kOflagCompressed)) return raw;
+    return raw & ~(kOflagZero | kUnallocatedWithHost);
+  }
 
   // The L2 entry of a guest cluster. In cached-only mode (see CachedOnly) an L2 table
   // that is not cached is not read: NotCached() instead.
@@ -173,6 +180,9 @@ class Qcow2Instance : public DriverInstance {
     auto it = transfers_by_epoch_.find(epoch);
     if (--it->second == 0) transfers_by_epoch_.erase(it);
   }
+  // A fatal corruption ("Cluster allocation offset ... unaligned") if the (effective)
+  // entry of cluster `gc` has a host offset that is not cluster aligned.
+  absl::Status CheckHostAligned(uint64_t gc, uint64_t entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees the stable frees no transfer may still use; returns whether it freed any.
   absl::StatusOr<bool> ApplyStableFrees() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if an in-flight allocation overlaps guest clusters [first_gc, last_gc].

@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
@@ -79,11 +80,21 @@ absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1,
     STRATA_ASSIGN_OR_RETURN(uint8_t * table, l2_cache_->Get(l2));
     // Copy the entries: updating refcounts may evict the table from the cache.
     std::vector<uint64_t> entries(l2_entries_);
-    for (uint64_t j = 0; j < l2_entries_; ++j) entries[j] = LoadBe64(table + j * l2_entry_bytes_);
-    for (uint64_t entry : entries) {
+    for (uint64_t j = 0; j < l2_entries_; ++j) {
+      entries[j] = NormalizeEntry(LoadBe64(table + j * l2_entry_bytes_));
+    }
+    for (uint64_t j = 0; j < entries.size(); ++j) {
+      const uint64_t entry = entries[j];
       switch (TypeOf(entry)) {
         case ClusterType::kNormal:
         case ClusterType::kZeroAlloc:
+          if ((entry & kL2OffsetMask) % cluster_size_ != 0) {
+            // Never counted against the cluster it falls in (QEMU refuses the same way).
+            return SignalCorruption(
+                true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: "
+                                      "%#x, L2 index: %#x)",
+                                      entry & kL2OffsetMask, l2, j));
+          }
           STRATA_RETURN_IF_ERROR(
               refcounts_->UpdateRefcount((entry & kL2OffsetMask) >> cluster_bits_, delta));
           break;
@@ -120,7 +131,7 @@ absl::Status Qcow2Instance::FixCopiedFlags() {
     std::vector<uint64_t> fixed(l2_entries_);
     bool changed = false;
     for (uint64_t j = 0; j < l2_entries_; ++j) {
-      uint64_t entry = LoadBe64(table + j * l2_entry_bytes_);
+      uint64_t entry = NormalizeEntry(LoadBe64(table + j * l2_entry_bytes_));
       fixed[j] = entry;
       ClusterType t = TypeOf(entry);
       if ((t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) ||

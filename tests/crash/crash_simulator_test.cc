@@ -60,13 +60,18 @@ class CrashRun {
 
   void Run() {
     ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
-    const uint64_t sizes[] = {512, 4096, 65536};
-    cluster_ = sizes[rng_() % 3];
+    // Standard L2 entries, or extended ones (subclusters: 512 bytes and 2 KiB).
+    const struct {
+      uint64_t cluster;
+      bool extended;
+    } kinds[] = {{512, false}, {4096, false}, {65536, false}, {16384, true}, {65536, true}};
+    const auto kind = kinds[rng_() % 5];
+    cluster_ = kind.cluster;
     lazy_ = rng_() % 2;
     const bool writethrough = rng_() % 4 == 0;
     size_ = 4 << 20;
-    SCOPED_TRACE(absl::StrCat("seed ", seed_, " cluster ", cluster_, " lazy ", lazy_,
-                              " writethrough ", writethrough));
+    SCOPED_TRACE(absl::StrCat("seed ", seed_, " cluster ", cluster_, " extended_l2 ",
+                              kind.extended, " lazy ", lazy_, " writethrough ", writethrough));
     // A backing file with a pattern, so copy-on-write has something to copy.
     std::vector<uint8_t> backing(size_);
     for (size_t i = 0; i < backing.size(); ++i) backing[i] = static_cast<uint8_t>(i * 7 + 3);
@@ -74,6 +79,7 @@ class CrashRun {
     CreateRequest create{dir_ + "/image.qcow2", size_,
                          {{"cluster_size", std::to_string(cluster_)},
                           {"lazy_refcounts", lazy_ ? "on" : "off"},
+                          {"extended_l2", kind.extended ? "on" : "off"},
                           {"backing_file", dir_ + "/backing.raw"},
                           {"backing_fmt", "raw"}}};
     ASSERT_OK(DriverRegistry::Global().Find("qcow2")->Create(create));

@@ -293,6 +293,49 @@ def _(d):
        "head -c 512 header.qcow2 > evil.sector", d)
 
 
+# Extended L2 entries: each L2 entry is followed by its subcluster bitmap.
+def extended_image(d):
+    return base_image(d, opts="extended_l2=on")
+
+
+@case("extended L2: subcluster both allocated and zero")
+def _(d):
+    img = extended_image(d)
+    img.write_at(img.l2_offset() + 8, ">Q", 0x0000000100000001 | 0xFFFFFFFF)
+
+
+@case("extended L2: unallocated cluster with allocation bits")
+def _(d):
+    img = extended_image(d)
+    img.write_at(img.l2_offset() + 16 * 2 + 8, ">Q", 0x0000000F)
+
+
+@case("extended L2: compressed cluster with a bitmap")
+def _(d):
+    img = extended_image(d)
+    sh("qemu-io -f qcow2 -c 'write -c -P 0x33 128k 64k' img.qcow2", d)
+    img.write_at(img.l2_offset() + 16 * 2 + 8, ">Q", 0x00000003)
+
+
+@case("extended L2: bit set with 4 KiB clusters")
+def _(d):
+    img = base_image(d, opts="cluster_size=4k")
+    img.set("incompatible_features", img.get("incompatible_features") | 0x10)
+
+
+@case("extended L2: bit cleared on an extended image")
+def _(d):
+    img = extended_image(d)
+    img.set("incompatible_features", img.get("incompatible_features") & ~0x10)
+
+
+@case("extended L2: reserved bit 0 set in an allocated entry")
+def _(d):
+    img = extended_image(d)
+    entry = img.read_at(img.l2_offset(), ">Q")
+    img.write_at(img.l2_offset(), ">Q", entry | 1)
+
+
 # --- commands (argv after the tool name; "IMG" is the case image). Write commands name a
 # pattern they check afterwards: (tool, argv, write_check or None).
 COMMANDS = [
@@ -420,6 +463,7 @@ def main():
     ap.add_argument("--strata-io", required=True)
     ap.add_argument("--slice", default="0/1")
     ap.add_argument("--list", action="store_true", help="print every run's classes")
+    ap.add_argument("--match", default="", help="only cases whose name contains this")
     ap.add_argument("--known", default=os.path.join(os.path.dirname(__file__),
                                                     "known_divergences.txt"))
     args = ap.parse_args()
@@ -440,9 +484,13 @@ def main():
     try:
         jobs = []
         for name, make in CASES.items():
+            if args.match not in name:
+                continue
             for tool, argv, check in COMMANDS:
                 jobs.append((name, make, None, tool, argv, check))
         for name, setup, argv in INPUT_CASES:
+            if args.match not in name:
+                continue
             jobs.append((name, None, setup, "qemu-io", argv, None))
         made_for = {}
         for index, (name, make, setup, tool, argv, check) in enumerate(jobs):

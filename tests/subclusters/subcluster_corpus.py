@@ -17,7 +17,11 @@ clusters). Each case checks:
   map      qemu-img map --output=json agrees on both images (host offsets masked; they
            may differ when the allocation order does);
   read     strata reads QEMU's image: strata-img map and check print what qemu-img prints,
-           and strata-img convert -O raw gives QEMU's bytes.
+           and strata-img convert -O raw gives QEMU's bytes;
+  convert  strata-img convert -O qcow2 -o extended_l2=on of QEMU's image passes qemu-img
+           check and compares equal to it;
+  snapshot after snapshot -a s1 by each tool, the images still read alike and strata's
+           passes qemu-img check.
 
 `--cases N --seed S` choose the corpus (CI runs a slice, see BUILD.bazel). Prints one line
 per failed check and a table of checks per kind; exits 1 on any failure.
@@ -207,6 +211,21 @@ def run_case(case_id, case, tools, judge, work):
                 "%s\nraw same: %s %s\nmap (qemu-img, strata-img):\n%s\n"
                 "check (qemu-img %d, strata-img %d):\n%s" %
                 (case, same_raw, conv, diff(mq, smq), rc_q, rc_s, diff(cq, cs)))
+    # strata writing a new extended image from QEMU's (convert), QEMU judging it.
+    out = os.path.join(work, "converted.qcow2")
+    rc, conv = run([tools["img"], "convert", "-O", "qcow2", "-o", opts, qimg, out], qdir)
+    rc_check, check = run(["qemu-img", "check", out], qdir) if rc == 0 else (rc, conv)
+    rc_cmp, cmp_out = run(["qemu-img", "compare", qimg, out], qdir) if rc == 0 else (rc, conv)
+    judge.check(case_id, "convert", rc == 0 and rc_check == 0 and rc_cmp == 0,
+                "%s\n%s\n%s\n%s" % (case, conv, check, cmp_out))
+    # Going back to the snapshot: both tools, then both images read alike.
+    if case["snapshot"]:
+        run(["qemu-img", "snapshot", "-a", "s1", "img.qcow2"], qdir)
+        rc_a, out_a = run([tools["img"], "snapshot", "-a", "s1", "img.qcow2"], sdir)
+        rc_c, out_c = run(["qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", qimg, simg], sdir)
+        rc_k, out_k = run(["qemu-img", "check", simg], sdir)
+        judge.check(case_id, "snapshot", rc_a == 0 and rc_c == 0 and rc_k == 0,
+                    "%s\n%s%s%s" % (case, out_a, out_c, out_k))
 
 
 def main():

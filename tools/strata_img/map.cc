@@ -2,6 +2,7 @@
 #include <getopt.h>
 
 #include <cinttypes>
+#include <optional>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -108,46 +109,56 @@ int MapMain(const Args& args) {
   if (!blk) return 1;
   uint64_t length = blk->GetLength().value_or(0);
   uint64_t end = max_length ? std::min(length, start + *max_length) : length;
-  std::vector<MapEntry> entries;
+  // As qemu-img does: the header (or "[") first, each entry once the next one starts, so
+  // that a failure part way leaves what was mapped before it on stdout.
+  const bool json = output == "json";
+  if (json) {
+    std::printf("[");
+  } else {
+    std::printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+  }
+  bool first = true;
+  auto dump = [&](const MapEntry& e) -> bool {
+    if (json) {
+      std::printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d, "
+                  "\"present\": %s, \"zero\": %s, \"data\": %s",
+                  first ? "" : ",\n", e.start, e.length, e.depth, e.present ? "true" : "false",
+                  e.zero ? "true" : "false", e.data ? "true" : "false");
+      if (e.has_offset) std::printf(", \"offset\": %" PRIu64, e.offset);
+      std::printf("}");
+      first = false;
+      return true;
+    }
+    if (!e.data || e.zero) return true;
+    if (!e.has_offset) {
+      std::fflush(stdout);
+      tools::ErrorReport("File contains external, encrypted or compressed clusters.");
+      return false;
+    }
+    std::printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n", e.start, e.length, e.offset,
+                e.file.c_str());
+    return true;
+  };
+  std::optional<MapEntry> pending;
   for (uint64_t off = start; off < end;) {
     absl::StatusOr<MapEntry> e = Lookup(blk->root(), off, end - off);
     if (!e.ok() || e->length == 0) {
+      std::fflush(stdout);
       tools::ErrorReport(absl::StrCat("Could not read file metadata: ",
                                       e.ok() ? "Input/output error"
                                              : StrError(ErrnoOf(e.status()))));
       return 1;
     }
-    if (!entries.empty() && entries.back().Continues(*e)) {
-      entries.back().length += e->length;
+    if (pending && pending->Continues(*e)) {
+      pending->length += e->length;
     } else {
-      entries.push_back(*e);
+      if (pending && !dump(*pending)) return 1;
+      pending = *e;
     }
     off += e->length;
   }
-  if (output == "json") {
-    std::printf("[");
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const MapEntry& e = entries[i];
-      std::printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %d, "
-                  "\"present\": %s, \"zero\": %s, \"data\": %s",
-                  i ? ",\n" : "", e.start, e.length, e.depth, e.present ? "true" : "false",
-                  e.zero ? "true" : "false", e.data ? "true" : "false");
-      if (e.has_offset) std::printf(", \"offset\": %" PRIu64, e.offset);
-      std::printf("}");
-    }
-    std::printf("]\n");
-    return 0;
-  }
-  std::printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
-  for (const MapEntry& e : entries) {
-    if (!e.data || e.zero) continue;
-    if (!e.has_offset) {
-      tools::ErrorReport("File contains external, encrypted or compressed clusters.");
-      return 1;
-    }
-    std::printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n", e.start, e.length, e.offset,
-                e.file.c_str());
-  }
+  if (pending && !dump(*pending)) return 1;
+  if (json) std::printf("]\n");
   return 0;
 }
 
