@@ -40,6 +40,9 @@ struct OpenFlags {
   bool force_share = false;
   // Do not open backing files (qemu-img create/info -u, rebase -u).
   bool no_backing = false;
+  // QEMU BDRV_O_NO_IO: opened to read metadata only (qemu-img info); format drivers skip
+  // children only data needs (a qcow2 external data file).
+  bool no_io = false;
   // Opened for a consistency check: corrupt images may be opened, no automatic repair.
   bool check_mode = false;
   // QEMU discard=unmap: pass discards down. Default for qemu-io.

@@ -120,7 +120,9 @@ absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags
         filename->second.kind_case() == google::protobuf::Value::kStringValue) {
       const std::string name = filename->second.string_value();
       STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct protocol, ProtocolTreeForFilename(name));
-      if (std::string(key) == "file") {
+      // A format node's data-file is a protocol node too (QEMU opens it with
+      // BDRV_O_PROTOCOL); only image children (backing, blkdebug's image) are probed.
+      if (std::string(key) == "file" || std::string(key) == "data-file") {
         MergeTree(protocol, &child);
       } else {
         STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> header, ReadProbeHeader(protocol, flags));

@@ -31,6 +31,7 @@ struct AmendRequest {
   std::optional<uint32_t> refcount_order;
   std::optional<bool> lazy_refcounts;
   std::optional<uint64_t> size;
+  std::optional<std::string> data_file;  // a new name for the external data file
 };
 
 bool IsCreateOnlyOption(const std::string& key) {
@@ -66,8 +67,7 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
       return ErrnoError(EINVAL, "Cannot amend the backing file\n"
                                 "You can use 'qemu-img rebase' instead.");
     } else if (key == "data_file") {
-      return ErrnoError(EINVAL,
-                        "data-file can only be set for images that use an external data file");
+      r.data_file = value;
     } else if (key == "data_file_raw") {
       return ErrnoError(EINVAL, "data-file-raw cannot be set on existing images");
     } else if (key.rfind("encrypt.", 0) == 0 && !IsCreateOnlyOption(key)) {
@@ -123,6 +123,20 @@ absl::Status Qcow2Instance::Amend(
       STRATA_RETURN_IF_ERROR(ChangeRefcountOrder(new_order));
     }
     if (r.lazy_refcounts.has_value()) STRATA_RETURN_IF_ERROR(SetLazyRefcounts(*r.lazy_refcounts));
+    if (r.data_file.has_value()) {
+      // Only the name in the header changes (the data file itself stays as it is).
+      if (!header_.has_data_file()) {
+        return ErrnoError(EINVAL, "data-file can only be set for images that use an external "
+                                  "data file");
+      }
+      const Qcow2Header old = header_;
+      header_.set_data_file_name(*r.data_file);
+      absl::Status s = RewriteHeader();
+      if (!s.ok()) {
+        header_ = old;
+        return s;
+      }
+    }
   }
   if (r.size.has_value()) {
     STRATA_RETURN_IF_ERROR(Truncate(*r.size, false, PreallocMode::kOff));

@@ -108,7 +108,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
   for (const MappedRead& m : mapped) {
     switch (TypeOf(m.entry)) {
       case ClusterType::kNormal:
-        status = co_await file_->node().CoPreadv((m.entry & kL2OffsetMask) + m.in_cluster,
+        status = co_await data_file_->node().CoPreadv((m.entry & kL2OffsetMask) + m.in_cluster,
                                                  m.len, m.iov);
         break;
       case ClusterType::kUnallocated: {
@@ -175,8 +175,8 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   }
   absl::Status status;
   for (const DataSegment& d : segments) {
-    NoteUncountedWrite(d.host + d.len);
-    status = co_await file_->node().CoPwritev(d.host, d.len, d.iov);
+    if (!external_data_) NoteUncountedWrite(d.host + d.len);
+    status = co_await data_file_->node().CoPwritev(d.host, d.len, d.iov);
     if (!status.ok()) break;
   }
   absl::MutexLock lock(&mu_);

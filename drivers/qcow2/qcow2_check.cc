@@ -96,7 +96,8 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         ++r.check_errors;
         continue;
       }
-      uint64_t prev_host = 0;
+      // Where the next cluster would continue the previous one (0: no previous one).
+      uint64_t next_contiguous = 0;
       for (uint64_t j = 0; j < l2_entries_; ++j) {
         const uint64_t raw_entry = LoadBe64(&table[j * l2_entry_bytes_]);
         uint64_t entry = raw_entry;
@@ -137,6 +138,13 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
                                        ": copied flag must never be set for compressed clusters",
                                        extent.offset));
               ++map.corruptions;
+            }
+            if (external_data_) {
+              Diagnose(DiagnosticKind::kCheckFinding,
+                       absl::StrFormat("ERROR compressed cluster %d with data file, entry=0x%" PRIx64,
+                                       static_cast<int>(j), entry));
+              ++map.corruptions;
+              break;
             }
             map.Add(extent.sector_start(), extent.sectors * 512, cluster_bits_);
             if (active) {
@@ -192,11 +200,12 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
                 }
               }
             }
-            map.Add(host, cluster_size_, cluster_bits_);
+            // Data in an external data file is not refcounted by the image.
+            if (!external_data_) map.Add(host, cluster_size_, cluster_bits_);
             if (active) {
               ++r.allocated_clusters;
-              if (prev_host != 0 && host != prev_host + cluster_size_) ++r.fragmented_clusters;
-              prev_host = host;
+              if (next_contiguous != 0 && host != next_contiguous) ++r.fragmented_clusters;
+              next_contiguous = host + cluster_size_;
             }
             break;
           }
@@ -433,7 +442,9 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
       if (t != ClusterType::kNormal && t != ClusterType::kZeroAlloc) continue;
       uint64_t host = entry & kL2OffsetMask;
       if (host % cluster_size_ != 0) continue;
-      absl::StatusOr<uint64_t> drc = refcounts_->GetRefcount(host >> cluster_bits_);
+      // An external data file's clusters count as referenced once (QEMU's rule).
+      absl::StatusOr<uint64_t> drc =
+          external_data_ ? absl::StatusOr<uint64_t>(1) : refcounts_->GetRefcount(host >> cluster_bits_);
       if (!drc.ok()) continue;
       if (((entry & kOflagCopied) != 0) != (*drc == 1)) {
         Diagnose(DiagnosticKind::kCheckFinding,

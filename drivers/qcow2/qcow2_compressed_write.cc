@@ -76,6 +76,8 @@ absl::StatusOr<std::optional<std::vector<uint8_t>>> CompressCluster(uint8_t comp
 
 absl::Status Qcow2Instance::PwriteCompressed(uint64_t offset, uint64_t bytes,
                                              const IoVector& qiov) {
+  // Compressed data cannot live in an external data file (QEMU's rule).
+  if (external_data_) return ErrnoError(ENOTSUP);
   if (bytes == 0) {
     // The end of a compressed copy: the file ends on a sector boundary (QEMU's rule, for
     // readers that read whole sectors), now and after a trim at close.

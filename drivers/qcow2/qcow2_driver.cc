@@ -24,6 +24,8 @@ struct CreateParams {
   uint32_t refcount_order = 4;
   bool lazy_refcounts = false;
   bool extended_l2 = false;
+  std::string data_file;  // external data file ("" = none)
+  bool data_file_raw = false;
   uint8_t compression_type = 0;
   std::string backing_file, backing_fmt;
   uint64_t size = 0;
@@ -65,8 +67,11 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
       else if (v == "full") p.prealloc = PreallocMode::kFull;
       else return ErrnoError(EINVAL, absl::StrCat("Parameter 'preallocation' does not accept "
                                                   "value '", v, "'"));
-    } else if (k == "data_file" || k == "data_file_raw" || k == "encryption" ||
-               k == "encrypt.format") {
+    } else if (k == "data_file") {
+      p.data_file = v;
+    } else if (k == "data_file_raw") {
+      STRATA_ASSIGN_OR_RETURN(p.data_file_raw, ParseOnOff(v, k));
+    } else if (k == "encryption" || k == "encrypt.format") {
       return ErrnoError(ENOTSUP, absl::StrCat("Option '", k, "' is not supported by strata yet"));
     } else if (k == "size") {
       // Already in r.size_bytes.
@@ -83,6 +88,20 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
     return ErrnoError(EINVAL, absl::StrCat("Extended L2 entries are only supported with cluster "
                                            "sizes of at least ",
                                            uint64_t{1} << kMinExtendedClusterBits, " bytes"));
+  }
+  if (!p.data_file.empty() && p.version < 3) {
+    return ErrnoError(EINVAL, "External data files are only supported with compatibility "
+                              "level 1.1 and above (use version=v3 or greater)");
+  }
+  if (p.data_file_raw && p.data_file.empty()) {
+    return ErrnoError(EINVAL, "data-file-raw requires data-file");
+  }
+  if (p.data_file_raw && !p.backing_file.empty()) {
+    return ErrnoError(EINVAL, "Backing file and data-file-raw cannot be used at the same time");
+  }
+  if (!p.data_file.empty() && p.extended_l2) {
+    return ErrnoError(ENOTSUP, "External data files with extended L2 entries are not "
+                               "supported by strata yet");
   }
   if (p.backing_file.empty() && !p.backing_fmt.empty()) {
     return ErrnoError(EINVAL, "Backing format cannot be used without backing file");
@@ -274,6 +293,14 @@ class Qcow2Driver : public BlockDriver {
     CreateRequest file_request;
     file_request.filename = request.filename;
     STRATA_RETURN_IF_ERROR(file_driver->Create(file_request));
+    if (!p.data_file.empty()) {
+      // The data file is created empty; the image's resize below sizes it.
+      const BlockDriver* data_driver = DriverRegistry::Global().FindByPrefix(p.data_file);
+      if (data_driver == nullptr) data_driver = DriverRegistry::Global().Find("file");
+      CreateRequest data_request;
+      data_request.filename = p.data_file;
+      STRATA_RETURN_IF_ERROR(data_driver->Create(data_request));
+    }
     STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct file_tree,
                             ProtocolTreeForFilename(request.filename));
     STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions file_opts,
@@ -293,6 +320,11 @@ class Qcow2Driver : public BlockDriver {
       if (p.compression_type != 0) h.incompatible_features |= kIncompatCompression;
       if (p.lazy_refcounts) h.compatible_features |= kCompatLazyRefcounts;
       if (p.extended_l2) h.incompatible_features |= kIncompatExtendedL2;
+      if (!p.data_file.empty()) {
+        h.incompatible_features |= kIncompatDataFile;
+        h.set_data_file_name(p.data_file);
+        if (p.data_file_raw) h.autoclear_features |= kAutoclearDataFileRaw;
+      }
       h.backing_file = p.backing_file;
       h.backing_format = p.backing_fmt;
       STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(h));

@@ -126,9 +126,6 @@ absl::StatusOr<Qcow2Header> ParseHeader(absl::Span<const uint8_t> buf, uint64_t 
 
   uint64_t unknown = h.incompatible_features & ~kIncompatKnownMask;
   if (unknown != 0) return UnsupportedFeatures(h, unknown);
-  if (h.incompatible_features & kIncompatDataFile) {
-    return UnsupportedFeatures(h, h.incompatible_features & kIncompatDataFile);
-  }
   if (h.extended_l2() && h.cluster_bits < kMinExtendedClusterBits) {
     return Invalid(absl::StrCat("Unsupported subcluster size: ",
                                 (uint64_t{1} << h.cluster_bits) / kSubclustersPerCluster));

@@ -61,6 +61,24 @@ struct Qcow2Header {
   uint64_t cluster_size() const { return uint64_t{1} << cluster_bits; }
   uint32_t refcount_bits() const { return 1u << refcount_order; }
   bool extended_l2() const { return (incompatible_features & kIncompatExtendedL2) != 0; }
+  bool has_data_file() const { return (incompatible_features & kIncompatDataFile) != 0; }
+  bool data_file_raw() const { return (autoclear_features & kAutoclearDataFileRaw) != 0; }
+  // The external data file's name from its header extension ("" if none).
+  std::string data_file_name() const {
+    for (const HeaderExtension& e : other_extensions) {
+      if (e.magic == kExtDataFile) return std::string(e.data.begin(), e.data.end());
+    }
+    return "";
+  }
+  // Replaces (or, "" , removes) the data file name extension.
+  void set_data_file_name(const std::string& name) {
+    std::vector<HeaderExtension> kept;
+    for (HeaderExtension& e : other_extensions) {
+      if (e.magic != kExtDataFile) kept.push_back(std::move(e));
+    }
+    if (!name.empty()) kept.insert(kept.begin(), {kExtDataFile, {name.begin(), name.end()}});
+    other_extensions = std::move(kept);
+  }
   // Bytes per L2 entry: 16 with extended L2 entries (entry, then subcluster bitmap).
   uint32_t l2_entry_bytes() const { return extended_l2() ? 16 : 8; }
 };

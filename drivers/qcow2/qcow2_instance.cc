@@ -23,6 +23,7 @@ namespace strata::qcow2 {
 
 Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only)
     : file_(file),
+      data_file_(file),
       read_only_(read_only),
       cluster_bits_(header.cluster_bits),
       cluster_size_(header.cluster_size()),
@@ -99,6 +100,9 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   }
   Qcow2Instance* self = inst.get();
   inst->l2_cache_->set_write_check([self](uint64_t offset) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    // Data reaches an external data file before any table that links it (within one
+    // file, the caller's flush order does this).
+    if (self->external_data_) STRATA_RETURN_IF_ERROR(self->data_file_->node().Flush());
     self->NoteUncountedWrite(offset + self->cluster_size_);
     return self->CheckMetadataOverlap(offset, self->cluster_size_,
                                       self->overlap_ignore_ | MetadataOverlapIndex::kActiveL2);
@@ -115,6 +119,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
     STRATA_RETURN_IF_ERROR(file->node().Pread(h.l1_table_offset, raw.size(), raw.data()));
     for (uint32_t i = 0; i < h.l1_size; ++i) inst->l1_[i] = LoadBe64(&raw[i * 8]);
   }
+  STRATA_RETURN_IF_ERROR(inst->OpenDataFile(ctx));
   absl::Status snapshots = inst->LoadSnapshots();
   if (!snapshots.ok() && !flags.check_mode) return snapshots;
   // A writer clears autoclear bits it does not understand (QEMU does the same).
@@ -206,6 +211,8 @@ Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
   if ((e & kL2OffsetMask) && !(extended_l2_ && (e & kUnallocatedWithHost))) {
     return ClusterType::kNormal;
   }
+  // Offset 0 is a data cluster of an external data file when COPIED says so.
+  if (external_data_ && (e & kOflagCopied)) return ClusterType::kNormal;
   return ClusterType::kUnallocated;
 }
 
@@ -357,6 +364,15 @@ void Qcow2Instance::ReleaseLater(uint64_t old_entry) {
   switch (TypeOf(old_entry)) {
     case ClusterType::kNormal:
     case ClusterType::kZeroAlloc:
+      if (external_data_) {
+        // Not refcounted: the data file's cluster is discarded (zeroed when the data file
+        // must stay a valid raw image), as QEMU passes it down. The guest reads zeroes or
+        // the old data there until the L2 change is stable, either being allowed.
+        const uint64_t host = old_entry & kL2OffsetMask;
+        (void)(data_file_raw_ ? data_file_->node().PwriteZeroes(host, cluster_size_, kReqMayUnmap)
+                              : data_file_->node().Pdiscard(host, cluster_size_));
+        break;
+      }
       pending_frees_.emplace_back(old_entry & kL2OffsetMask, 1);
       break;
     case ClusterType::kCompressed: {
@@ -443,7 +459,7 @@ absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t 
         return ErrnoError(EIO, "Cluster allocation offset unaligned");
       }
       file_->NotifyDebugEvent(DebugEvent::kReadAio);
-      return file_->node().Preadv(host + in_cluster, len, out);
+      return data_file_->node().Preadv(host + in_cluster, len, out);
     }
   }
   return ErrnoError(EIO);
@@ -485,9 +501,24 @@ absl::Status Qcow2Instance::CheckHostAligned(uint64_t gc, uint64_t entry) {
   // Every kind with a host cluster (data, zero, an extended image's unallocated
   // subclusters) is checked, as QEMU checks them when it maps.
   const uint64_t host = entry & kL2OffsetMask;
-  if (TypeOf(entry) == ClusterType::kCompressed || host % cluster_size_ == 0) {
-    return absl::OkStatus();
+  const uint64_t l2_offset = l1_[gc / l2_entries_] & kL1OffsetMask;
+  const ClusterType type = TypeOf(entry);
+  if (external_data_ && type == ClusterType::kCompressed) {
+    return SignalCorruption(
+        true, absl::StrFormat("Compressed cluster entry found in image with external data "
+                              "file (L2 offset: %#x, L2 index: %#x)",
+                              l2_offset, gc % l2_entries_));
   }
+  if (type == ClusterType::kCompressed) return absl::OkStatus();
+  const bool has_host = host != 0 || (external_data_ && type == ClusterType::kNormal);
+  if (external_data_ && has_host && host % cluster_size_ == 0 && host != gc << cluster_bits_) {
+    // (QEMU's message, its unbalanced parenthesis included.)
+    return SignalCorruption(
+        true, absl::StrFormat("External data file host cluster offset %#x does not match "
+                              "guest cluster offset: %#x, L2 index: %#x)",
+                              host, gc << cluster_bits_, gc % l2_entries_));
+  }
+  if (host % cluster_size_ == 0) return absl::OkStatus();
   return SignalCorruption(
       true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
                             "L2 index: %#x)", host, l1_[gc / l2_entries_] & kL1OffsetMask,
@@ -568,8 +599,10 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   plan.count = plan.old_entries.size();
   if (plan.reuses_host_clusters) {
     plan.host = first_entry & kL2OffsetMask;
-    STRATA_RETURN_IF_ERROR(
-        CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
+    if (!external_data_) {
+      STRATA_RETURN_IF_ERROR(
+          CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
+    }
     const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
     plan.data_end = std::min(offset + bytes, run_end);
     plan.data = qiov.Slice(0, plan.data_end - offset);
@@ -582,6 +615,16 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   return plan;
 }
 
+absl::StatusOr<uint64_t> Qcow2Instance::AllocateDataClusters(uint64_t first_gc,
+                                                             uint64_t count) {
+  if (external_data_) return first_gc << cluster_bits_;
+  return refcounts_->AllocateClusters(count);
+}
+
+void Qcow2Instance::FreeDataClusters(uint64_t host, uint64_t count) {
+  if (!external_data_) (void)refcounts_->FreeClusters(host, count);
+}
+
 absl::Status Qcow2Instance::AllocateRun(AllocationPlan& plan, uint64_t bytes,
                                         const IoVector& qiov) {
   // The L2 table first, then the data clusters (QEMU's order, so layouts match).
@@ -590,14 +633,16 @@ absl::Status Qcow2Instance::AllocateRun(AllocationPlan& plan, uint64_t bytes,
   // the end of the file and covers every allocation since) were never written: they read
   // as zeroes, past the end of the file or in the tail reserved by a zeroing fallocate.
   const uint64_t never_used_from = refcounts_->end_cluster() << cluster_bits_;
-  STRATA_ASSIGN_OR_RETURN(plan.host, refcounts_->AllocateClusters(plan.count));
-  plan.reads_as_zero = plan.host >= never_used_from;
-  if (plan.host < cluster_size_) {
-    return ErrnoError(EIO, "Preventing invalid allocation of cluster at offset 0");
+  STRATA_ASSIGN_OR_RETURN(plan.host, AllocateDataClusters(plan.first_gc, plan.count));
+  if (!external_data_) {
+    plan.reads_as_zero = plan.host >= never_used_from;
+    if (plan.host < cluster_size_) {
+      return ErrnoError(EIO, "Preventing invalid allocation of cluster at offset 0");
+    }
+    STRATA_RETURN_IF_ERROR(
+        CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
+    if (tail_reserve_) tail_reserve_->Cover(refcounts_->end_cluster() << cluster_bits_);
   }
-  STRATA_RETURN_IF_ERROR(
-      CheckMetadataOverlap(plan.host, plan.count << cluster_bits_, overlap_ignore_));
-  if (tail_reserve_) tail_reserve_->Cover(refcounts_->end_cluster() << cluster_bits_);
   const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
   plan.data_end = std::min(plan.offset + bytes, run_end);
   plan.data = qiov.Slice(0, plan.data_end - plan.offset);
@@ -628,10 +673,10 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
     absl::Status zeroed =
         plan.reads_as_zero
             ? absl::OkStatus()
-            : file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
+            : data_file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
     if (zeroed.ok()) {
       file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-      return file_->node().Pwritev(plan.offset - run_start + plan.host, plan.data.size(),
+      return data_file_->node().Pwritev(plan.offset - run_start + plan.host, plan.data.size(),
                                    plan.data, 0);
     }
     if (ErrnoOf(zeroed) != ENOTSUP) return zeroed;
@@ -658,8 +703,8 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   combined.Concat(plan.data);
   if (!tail.empty()) combined.Append(tail.data(), tail.size());
   file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-  return file_->node().Pwritev(plan.host + (plan.write_start - run_start), combined.size(),
-                               combined, 0);
+  return data_file_->node().Pwritev(plan.host + (plan.write_start - run_start),
+                                    combined.size(), combined, 0);
 }
 
 absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
@@ -673,13 +718,17 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
     for (uint64_t i = 0; i < plan.count && status.ok(); ++i) {
       status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied,
                           extended_l2_ ? plan.new_bitmaps[i] : 0);
-      // A reused cluster is the old entry's own: nothing to release.
-      if (status.ok() && !plan.reuses_host_clusters) ReleaseLater(plan.old_entries[i]);
+      // A reused cluster is the old entry's own: nothing to release. With an external
+      // data file the new cluster is the old one's place (the guest offset): nothing
+      // to release either.
+      if (status.ok() && !plan.reuses_host_clusters && !external_data_) {
+        ReleaseLater(plan.old_entries[i]);
+      }
     }
   } else if (!plan.reuses_host_clusters) {
     // Nothing references the new clusters: give them back. (Reused ones stay with their
     // zero entries, which still read as zeroes.)
-    (void)refcounts_->FreeClusters(plan.host, plan.count);
+    FreeDataClusters(plan.host, plan.count);
   }
   for (auto it = inflight_allocs_.begin(); it != inflight_allocs_.end(); ++it) {
     if (it->first_gc == plan.first_gc && it->count == plan.count) {
@@ -753,8 +802,8 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   absl::Status status;
   for (const DataSegment& d : in_place) {
     file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-    NoteUncountedWrite(d.host + d.len);
-    status = file_->node().Pwritev(d.host, d.len, d.iov, flags & ~uint32_t{kReqFua});
+    if (!external_data_) NoteUncountedWrite(d.host + d.len);
+    status = data_file_->node().Pwritev(d.host, d.len, d.iov, flags & ~uint32_t{kReqFua});
     if (!status.ok()) break;
   }
   absl::MutexLock lock(&mu_);
@@ -782,7 +831,7 @@ absl::StatusOr<Qcow2Instance::DataSegment> Qcow2Instance::PlanInPlace(uint64_t p
                               entry & kL2OffsetMask, pos & ~(cluster_size_ - 1)));
   }
   const uint64_t host = (entry & kL2OffsetMask) + (pos & (cluster_size_ - 1));
-  STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(host, len, overlap_ignore_));
+  if (!external_data_) STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(host, len, overlap_ignore_));
   return DataSegment{host, len, data.Slice(0, len)};
 }
 
@@ -840,7 +889,13 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
     if (keep) entry |= (old & kL2OffsetMask) | kOflagCopied;
     if (entry == old && bitmap == old_bitmap) continue;
     STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, bitmap));
-    if (!keep) ReleaseLater(old);
+    if (!keep) {
+      ReleaseLater(old);
+    } else if (data_file_raw_) {
+      // The raw data file must read as the guest does.
+      STRATA_RETURN_IF_ERROR(data_file_->node().PwriteZeroes(old & kL2OffsetMask, cluster_size_,
+                                                             unmap ? kReqMayUnmap : 0));
+    }
   }
   return absl::OkStatus();
 }
@@ -1213,6 +1268,13 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
   if (header_.nb_snapshots > 0 && header_.version < 3) {
     return ErrnoError(ENOTSUP, "Can't resize a v2 image which has snapshots");
   }
+  if (external_data_) {
+    // The data file follows the image's size; a raw one gets every new cluster mapped
+    // (metadata preallocation), so that it stays the guest disk byte for byte.
+    absl::Status sized = data_file_->node().Truncate(length, exact, PreallocMode::kOff);
+    if (!sized.ok()) return sized;
+    if (data_file_raw_ && prealloc == PreallocMode::kOff) prealloc = PreallocMode::kMetadata;
+  }
   if (length < header_.size) {
     // Drop every cluster past the new end (a partial last cluster keeps its data); a
     // table shared with a snapshot is copied first, the snapshot keeps its clusters.
@@ -1397,6 +1459,11 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   add("compression-type", compression);
   add("lazy-refcounts", (header_.compatible_features & kCompatLazyRefcounts) != 0);
   add("refcount-bits", refcount_bits);
+  if (header_.has_data_file()) {  // from the header: info does not open the data file
+    const std::string name = header_.data_file_name();
+    if (!name.empty()) add("data-file", name);
+    add("data-file-raw", header_.data_file_raw());
+  }
   add("corrupt", (header_.incompatible_features & kIncompatCorrupt) != 0);
   add("extended-l2", extended_l2_);
   return fs;

@@ -181,7 +181,8 @@ class Qcow2Instance : public DriverInstance {
     if (--it->second == 0) transfers_by_epoch_.erase(it);
   }
   // A fatal corruption ("Cluster allocation offset ... unaligned") if the (effective)
-  // entry of cluster `gc` has a host offset that is not cluster aligned.
+  // entry of cluster `gc` has a host offset that is not cluster aligned; with an external
+  // data file, also for a compressed entry or a host offset other than the guest's.
   absl::Status CheckHostAligned(uint64_t gc, uint64_t entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees the stable frees no transfer may still use; returns whether it freed any.
   absl::StatusOr<bool> ApplyStableFrees() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -369,6 +370,15 @@ class Qcow2Instance : public DriverInstance {
   // zeroes (bitmap only). false if the cluster is compressed (the caller writes zeroes).
   absl::StatusOr<bool> ZeroSubclusters(uint64_t gc, uint32_t first_sc, uint32_t end_sc)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Host clusters for `count` guest clusters from `first_gc` that get data: new clusters
+  // of the image file (refcounted), or, with an external data file, the guest offset.
+  absl::StatusOr<uint64_t> AllocateDataClusters(uint64_t first_gc, uint64_t count)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives back what AllocateDataClusters returned, when nothing references it.
+  void FreeDataClusters(uint64_t host, uint64_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_data_file.cc: opens the external data file named by the data-file option or the
+  // header (relative names are the caller's working directory's, as in QEMU).
+  absl::Status OpenDataFile(OpenContext& ctx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The second half of planning: with plan.first_gc, offset, count and old_entries set,
   // makes sure the L2 table exists, allocates `count` host clusters and registers the run
   // in flight; sets data, data_end, write_start and write_end (the whole run).
@@ -423,6 +433,16 @@ class Qcow2Instance : public DriverInstance {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   BdrvChild* const file_;
+  // Where guest data lives: file_, or the external data file (incompatible bit 2). With
+  // an external data file every data cluster sits at its guest offset, is not
+  // refcounted (the image's refcounts cover its metadata only) and is never shared
+  // (snapshots and compression are refused), so offset 0 is a valid host offset there:
+  // COPIED tells an allocated cluster from an unallocated one (QEMU's rule).
+  BdrvChild* data_file_;
+  bool external_data_ = false;
+  // data_file_raw (autoclear bit 1): the data file stays a valid raw image of the guest
+  // disk: every cluster is allocated at its guest offset and zeroes are written to it.
+  bool data_file_raw_ = false;
   BdrvChild* backing_ = nullptr;
   const bool read_only_;
   const uint32_t cluster_bits_;

@@ -33,19 +33,20 @@ absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, Prea
       ++count;
     }
     STRATA_RETURN_IF_ERROR(EnsureL2Table(gc / l2_entries_).status());
-    STRATA_ASSIGN_OR_RETURN(const uint64_t host, refcounts_->AllocateClusters(count));
+    STRATA_ASSIGN_OR_RETURN(const uint64_t host, AllocateDataClusters(gc, count));
     const uint64_t bytes = count << cluster_bits_;
     // Make the clusters read as zeroes before anything points at them.
     absl::Status zeroed;
+    // (An external data file reads as zeroes where it was grown; its old part is data.)
     if (mode == PreallocMode::kFull) {
-      zeroed = file_->node().ZeroesByBuffer(host, bytes);
+      zeroed = data_file_->node().ZeroesByBuffer(host, bytes);
     } else if (mode == PreallocMode::kFalloc) {
-      zeroed = file_->node().PwriteZeroes(host, bytes, kReqNone);
-    } else if (host < old_file_end) {
+      zeroed = data_file_->node().PwriteZeroes(host, bytes, kReqNone);
+    } else if (host < old_file_end && !external_data_) {
       zeroed = file_->node().PwriteZeroes(host, std::min(bytes, old_file_end - host), kReqNone);
     }
     if (!zeroed.ok()) {
-      (void)refcounts_->FreeClusters(host, count);
+      FreeDataClusters(host, count);
       return zeroed;
     }
     STRATA_RETURN_IF_ERROR(MarkDirtyForLazyRefcounts());
@@ -57,9 +58,10 @@ absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, Prea
     gc += count;
   }
   // Metadata preallocation leaves the data unwritten: the file must still cover it.
-  STRATA_ASSIGN_OR_RETURN(const uint64_t file_end, file_->node().GetLength());
+  // (An external data file too, as QEMU: it then covers the last cluster whole.)
+  STRATA_ASSIGN_OR_RETURN(const uint64_t file_end, data_file_->node().GetLength());
   if (data_end > file_end) {
-    STRATA_RETURN_IF_ERROR(file_->node().Truncate(data_end, false, PreallocMode::kOff));
+    STRATA_RETURN_IF_ERROR(data_file_->node().Truncate(data_end, false, PreallocMode::kOff));
   }
   return FlushMetadata();
 }

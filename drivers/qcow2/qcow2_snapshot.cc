@@ -205,6 +205,8 @@ absl::StatusOr<std::vector<SnapshotInfo>> Qcow2Instance::ListSnapshots() {
 absl::Status Qcow2Instance::CreateSnapshot(const std::string& name) {
   absl::MutexLock lock(&mu_);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
+  // Data clusters of an external data file cannot be shared (QEMU's rule).
+  if (external_data_) return ErrnoError(ENOTSUP);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
   STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));

@@ -336,6 +336,44 @@ def _(d):
     img.write_at(img.l2_offset(), ">Q", entry | 1)
 
 
+# External data files: data clusters sit at their guest offset in img.qcow2.data.
+def data_file_image(d, raw=False):
+    sh("qemu-img create -q -f qcow2 -o data_file=img.data%s img.qcow2 4M && "
+       "qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' img.qcow2"
+       % (",data_file_raw=on" if raw else ""), d)
+    return Image(os.path.join(d, "img.qcow2"))
+
+
+@case("data file: host offset differs from the guest offset")
+def _(d):
+    img = data_file_image(d)
+    img.write_at(img.l2_offset(), ">Q", 0x8000000000000000 | 0x30000)
+
+
+@case("data file: compressed cluster entry")
+def _(d):
+    img = data_file_image(d)
+    img.write_at(img.l2_offset() + 8 * 2, ">Q", 0x4000000000050000)
+
+
+@case("data file: bit set without a name")
+def _(d):
+    img = base_image(d)
+    img.set("incompatible_features", img.get("incompatible_features") | 0x4)
+
+
+@case("data file: raw bit without a data file")
+def _(d):
+    img = base_image(d)
+    img.write_at(88, ">Q", 0x2)
+
+
+@case("data file: named file missing")
+def _(d):
+    data_file_image(d, raw=True)
+    os.unlink(os.path.join(d, "img.data"))
+
+
 # --- commands (argv after the tool name; "IMG" is the case image). Write commands name a
 # pattern they check afterwards: (tool, argv, write_check or None).
 COMMANDS = [

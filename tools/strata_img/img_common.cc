@@ -60,7 +60,7 @@ bool ExpectOneFilename(const GetoptArgs& argv) {
 std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
                                           bool writable, bool image_opts,
                                           const std::string& cache, bool force_share,
-                                          bool no_backing) {
+                                          bool no_backing, bool no_io) {
   ImageOpenRequest request;
   request.filename = filename;
   request.format = fmt;
@@ -68,6 +68,7 @@ std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std
   request.flags.read_only = !writable;
   request.flags.force_share = force_share;
   request.flags.no_backing = no_backing;
+  request.flags.no_io = no_io;
   absl::StatusOr<CacheMode> mode = ParseCacheMode(cache);
   if (!mode.ok()) {
     tools::ErrorReport(absl::StrCat("Invalid cache option: ", cache));

@@ -21,7 +21,8 @@ using Args = std::vector<std::string>;
 std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
                                           bool writable, bool image_opts,
                                           const std::string& cache = "writeback",
-                                          bool force_share = false, bool no_backing = false);
+                                          bool force_share = false, bool no_backing = false,
+                                          bool no_io = false);
 
 // Splits "-o a=b,c=d" (with ",," escapes) into ordered pairs; "help" → {"help", ""}.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(

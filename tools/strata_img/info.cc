@@ -177,7 +177,7 @@ int InfoMain(const Args& args) {
     seen.push_back(canonical);
     std::unique_ptr<BlockBackend> blk =
         OpenForTool(name, format, false, chain.empty() && image_opts, "writeback", force_share,
-                    /*no_backing=*/true);
+                    /*no_backing=*/true, /*no_io=*/true);
     if (!blk) return 1;
     // QEMU shows the name the graph gives itself for pseudo-filenames ("nbd:unix:S" is
     // shown as "nbd+unix://?socket=S", json: as the file it names).

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Extended L2 entries (subclusters), differential: generated write sequences applied by
-qemu-io and by strata-io to the same image, then judged by QEMU and strata both ways.
+"""qcow2 features, differential: generated write sequences applied by qemu-io and by
+strata-io to the same image, then judged by QEMU and strata both ways. `--feature` picks
+the image kind: extended_l2 (subclusters) or data_file (an external data file, raw or not).
 
 Every case is drawn from a seeded generator, not picked: a cluster size (16 KiB to 2 MiB),
 an image size that is rarely a multiple of anything, with or without a backing file (which
@@ -10,12 +11,15 @@ clusters, write -z with and without -u, discard, compressed writes of whole clus
 an internal snapshot taken between two halves of the sequence (so later writes meet shared
 clusters). Each case checks:
 
-  create   strata-img create and qemu-img create make byte-identical images;
+  create   strata-img create and qemu-img create make byte-identical images (and data
+           files);
   write    strata-io and qemu-io print the same thing (timings masked);
   check    qemu-img check finds strata's image clean;
-  content  qemu-img compare: strata's image reads like QEMU's;
+  content  qemu-img compare: strata's image reads like QEMU's (data files: both converted
+           to raw by qemu-img, compared, and the data files themselves byte-identical);
   map      qemu-img map --output=json agrees on both images (host offsets masked; they
-           may differ when the allocation order does);
+           may differ when the allocation order does; not with a data file, where they are
+           the guest offsets);
   read     strata reads QEMU's image: strata-img map and check print what qemu-img prints,
            and strata-img convert -O raw gives QEMU's bytes;
   convert  strata-img convert -O qcow2 -o extended_l2=on of QEMU's image passes qemu-img
@@ -73,12 +77,15 @@ def mask_offsets(map_json):
     return merged
 
 
-def gen_case(rng):
+def gen_case(rng, feature):
     cluster = rng.choice([16 * KiB, 32 * KiB, 64 * KiB, 64 * KiB, 128 * KiB, 512 * KiB, 2 * MiB])
     sub = cluster // 32
     clusters = rng.randint(3, 40 if cluster <= 128 * KiB else 6)
     size = clusters * cluster - rng.choice([0, 0, 512, sub, sub + 512, cluster // 3 // 512 * 512])
     backing = rng.random() < 0.6
+    raw = feature == "data_file" and rng.random() < 0.4
+    if raw:
+        backing = False  # QEMU refuses a backing file with data_file_raw
 
     def point():
         kind = rng.random()
@@ -129,10 +136,17 @@ def gen_case(rng):
         return out
 
     first = ops(rng.randint(3, 12))
-    snapshot = rng.random() < 0.35
+    snapshot = rng.random() < 0.35 and feature == "extended_l2"
     second = ops(rng.randint(2, 10))
-    return dict(cluster=cluster, size=size, backing=backing, first=first, snapshot=snapshot,
-                second=second)
+    return dict(feature=feature, cluster=cluster, size=size, backing=backing, raw=raw,
+                first=first, snapshot=snapshot, second=second)
+
+
+def image_options(case, data_file="img.raw"):
+    if case["feature"] == "extended_l2":
+        return "extended_l2=on,cluster_size=%d" % case["cluster"]
+    opts = "data_file=%s,cluster_size=%d" % (data_file, case["cluster"])
+    return opts + (",data_file_raw=on" if case["raw"] else "")
 
 
 class Judge:
@@ -151,7 +165,11 @@ def run_case(case_id, case, tools, judge, work):
     sdir = os.path.join(work, "s")
     for d in (qdir, sdir):
         os.makedirs(d)
-    opts = "extended_l2=on,cluster_size=%d" % case["cluster"]
+    opts = image_options(case)
+    data = case["feature"] == "data_file"
+    # A data file's name is relative to the working directory (as QEMU opens it): every
+    # command runs in its own tool's folder.
+    files = ["img.qcow2"] + (["img.raw"] if data else [])
     if case["backing"]:
         for d in (qdir, sdir):
             base = os.path.join(d, "base.qcow2")
@@ -164,14 +182,15 @@ def run_case(case_id, case, tools, judge, work):
     create += ["img.qcow2", str(case["size"])]
     rq, oq = run(["qemu-img"] + create, qdir)
     rs, os_ = run([tools["img"]] + create, sdir)
-    same = rq == rs and oq == os_ and rq == 0 and \
-        open(os.path.join(qdir, "img.qcow2"), "rb").read() == \
-        open(os.path.join(sdir, "img.qcow2"), "rb").read()
+    same = rq == rs and oq == os_ and rq == 0 and all(
+        open(os.path.join(qdir, f), "rb").read() == open(os.path.join(sdir, f), "rb").read()
+        for f in files)
     judge.check(case_id, "create", same, "create differs: %s / %s" % (oq, os_))
     if rq != 0:
         return
     # Both tools start from QEMU's image, so layouts can only differ by what the writes do.
-    shutil.copy(os.path.join(qdir, "img.qcow2"), os.path.join(sdir, "img.qcow2"))
+    for f in files:
+        shutil.copy(os.path.join(qdir, f), os.path.join(sdir, f))
 
     def apply(cmds):
         args = []
@@ -192,11 +211,20 @@ def run_case(case_id, case, tools, judge, work):
     qimg = os.path.join(qdir, "img.qcow2")
     rc, out = run(["qemu-img", "check", simg], sdir)
     judge.check(case_id, "check", rc == 0, out)
-    rc, out = run(["qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", qimg, simg], sdir)
-    judge.check(case_id, "content", rc == 0, "%s %s" % (case, out))
+    if data:
+        rq_conv, _ = run(["qemu-img", "convert", "-O", "raw", "img.qcow2", "content.raw"], qdir)
+        rs_conv, out = run(["qemu-img", "convert", "-O", "raw", "img.qcow2", "content.raw"], sdir)
+        same = rq_conv == 0 and rs_conv == 0 and all(
+            open(os.path.join(qdir, f), "rb").read() == open(os.path.join(sdir, f), "rb").read()
+            for f in ("content.raw", "img.raw"))
+        judge.check(case_id, "content", same, "%s %s" % (case, out))
+    else:
+        rc, out = run(["qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", qimg, simg], sdir)
+        judge.check(case_id, "content", rc == 0, "%s %s" % (case, out))
     _, mq = run(["qemu-img", "map", "--output=json", qimg], qdir)
     _, ms = run(["qemu-img", "map", "--output=json", simg], sdir)
-    judge.check(case_id, "map", mask_offsets(mq) == mask_offsets(ms), "%s\n%s" % (
+    same_map = mq == ms if data else mask_offsets(mq) == mask_offsets(ms)
+    judge.check(case_id, "map", same_map, "%s\n%s" % (
         case, diff(json.dumps(mask_offsets(mq), indent=0), json.dumps(mask_offsets(ms), indent=0))))
     # strata reading QEMU's image.
     _, smq = run([tools["img"], "map", "--output=json", qimg], qdir)
@@ -211,9 +239,10 @@ def run_case(case_id, case, tools, judge, work):
                 "%s\nraw same: %s %s\nmap (qemu-img, strata-img):\n%s\n"
                 "check (qemu-img %d, strata-img %d):\n%s" %
                 (case, same_raw, conv, diff(mq, smq), rc_q, rc_s, diff(cq, cs)))
-    # strata writing a new extended image from QEMU's (convert), QEMU judging it.
-    out = os.path.join(work, "converted.qcow2")
-    rc, conv = run([tools["img"], "convert", "-O", "qcow2", "-o", opts, qimg, out], qdir)
+    # strata writing a new image of the kind from QEMU's (convert), QEMU judging it.
+    out = os.path.join(qdir, "converted.qcow2")
+    rc, conv = run([tools["img"], "convert", "-O", "qcow2", "-o",
+                    image_options(case, "converted.raw"), qimg, out], qdir)
     rc_check, check = run(["qemu-img", "check", out], qdir) if rc == 0 else (rc, conv)
     rc_cmp, cmp_out = run(["qemu-img", "compare", qimg, out], qdir) if rc == 0 else (rc, conv)
     judge.check(case_id, "convert", rc == 0 and rc_check == 0 and rc_cmp == 0,
@@ -235,12 +264,13 @@ def main():
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", type=int, default=-1, help="run just this case (debugging)")
+    ap.add_argument("--feature", choices=["extended_l2", "data_file"], default="extended_l2")
     args = ap.parse_args()
     tools = {"img": os.path.abspath(args.strata_img), "io": os.path.abspath(args.strata_io)}
     rng = random.Random(args.seed)
     judge = Judge()
     for i in range(args.cases):
-        case = gen_case(rng)
+        case = gen_case(rng, args.feature)
         if args.only >= 0 and i != args.only:
             continue
         with tempfile.TemporaryDirectory(prefix="subclusters.") as work:
@@ -252,8 +282,8 @@ def main():
     for k in kinds:
         print("%-8s %8d %8d" % (k, judge.counts[(k, True)], judge.counts[(k, False)]))
     total_failed = sum(v for (k, ok), v in judge.counts.items() if not ok)
-    print("%d cases (seed %d), %d checks, %d failed" %
-          (args.cases, args.seed, sum(judge.counts.values()), total_failed))
+    print("%s: %d cases (seed %d), %d checks, %d failed" %
+          (args.feature, args.cases, args.seed, sum(judge.counts.values()), total_failed))
     return 1 if total_failed else 0
 
 
