@@ -123,8 +123,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   absl::Status snapshots = inst->LoadSnapshots();
   if (!snapshots.ok() && !flags.check_mode) return snapshots;
   // A writer clears autoclear bits it does not understand (QEMU does the same).
-  if (!flags.read_only && (h.autoclear_features & ~kAutoclearKnownMask) && h.version >= 3) {
-    h.autoclear_features &= kAutoclearKnownMask;
+  if (!flags.read_only && (h.autoclear_features & ~kAutoclearKeptByWriters) && h.version >= 3) {
+    h.autoclear_features &= kAutoclearKeptByWriters;
     STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> cluster0, SerializeHeader(h));
     STRATA_RETURN_IF_ERROR(file->node().Pwrite(0, cluster0.size(), cluster0.data()));
     STRATA_RETURN_IF_ERROR(file->node().Flush());
