@@ -113,7 +113,7 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
                                         "allocation bitmap, entry=0x%" PRIx64,
                                         static_cast<int>(j), entry);
             }
-          } else if (entry & kL2OffsetMask) {
+          } else if (HasHost(entry)) {
             if ((bitmap >> 32) & bitmap) {
               finding = absl::StrFormat("ERROR offset=%" PRIx64 ": Allocated cluster has "
                                         "corrupted subcluster allocation bitmap",

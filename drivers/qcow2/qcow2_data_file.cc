@@ -24,10 +24,6 @@ absl::Status Qcow2Instance::OpenDataFile(OpenContext& ctx) {
     if (header_.data_file_raw()) return ErrnoError(EINVAL, "data-file-raw requires a data file");
     return absl::OkStatus();
   }
-  if (extended_l2_) {
-    return ErrnoError(ENOTSUP, "External data files with extended L2 entries are not "
-                               "supported by strata yet");
-  }
   proto::BlockdevRef ref = opts.data_file();
   if (!option_given) {
     const std::string name = header_.data_file_name();

@@ -99,10 +99,6 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
   if (p.data_file_raw && !p.backing_file.empty()) {
     return ErrnoError(EINVAL, "Backing file and data-file-raw cannot be used at the same time");
   }
-  if (!p.data_file.empty() && p.extended_l2) {
-    return ErrnoError(ENOTSUP, "External data files with extended L2 entries are not "
-                               "supported by strata yet");
-  }
   if (p.backing_file.empty() && !p.backing_fmt.empty()) {
     return ErrnoError(EINVAL, "Backing format cannot be used without backing file");
   }

@@ -63,10 +63,11 @@ inline constexpr uint32_t kSubclustersPerCluster = 32;
 inline constexpr uint32_t kMinExtendedClusterBits = 14;  // subclusters of at least 512 bytes
 inline constexpr uint64_t kL2BitmapAllAlloc = 0xffffffffull;
 inline constexpr uint64_t kL2BitmapAllZero = 0xffffffffull << 32;
-// Not a format bit: strata marks effective entries (Qcow2Instance::GetMapping) of
-// unallocated subclusters in a cluster that has a host cluster (QEMU's UNALLOCATED_ALLOC)
-// with it; they read like unallocated ones but report their host offset. A reserved bit
-// of the format, masked out of raw entries of extended images.
+// Not a format bit: strata marks effective entries (Qcow2Instance::GetMapping) of zero
+// and unallocated subclusters in a cluster that has a host cluster (QEMU's ZERO_ALLOC and
+// UNALLOCATED_ALLOC) with it: they report their host offset, even offset 0 of an
+// external data file; an unallocated one reads like unallocated. A reserved bit of the
+// format, masked out of raw entries of extended images.
 inline constexpr uint64_t kUnallocatedWithHost = 1ull << 61;
 // The allocation (zero) bits of subclusters [first, end).
 inline uint64_t SubclusterAllocRange(uint32_t first, uint32_t end) {

@@ -205,14 +205,13 @@ Qcow2Instance::~Qcow2Instance() { StopCacheCleaner(); }
 
 Qcow2Instance::ClusterType Qcow2Instance::TypeOf(uint64_t e) const {
   if (e & kOflagCompressed) return ClusterType::kCompressed;
+  const bool marked = extended_l2_ && (e & kUnallocatedWithHost);  // effective entries only
   if ((e & kOflagZero) && version_ >= 3) {
-    return (e & kL2OffsetMask) ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
+    return (e & kL2OffsetMask) || marked ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
   }
-  if ((e & kL2OffsetMask) && !(extended_l2_ && (e & kUnallocatedWithHost))) {
-    return ClusterType::kNormal;
-  }
+  if ((e & kL2OffsetMask) && !marked) return ClusterType::kNormal;
   // Offset 0 is a data cluster of an external data file when COPIED says so.
-  if (external_data_ && (e & kOflagCopied)) return ClusterType::kNormal;
+  if (external_data_ && (e & kOflagCopied) && !marked) return ClusterType::kNormal;
   return ClusterType::kUnallocated;
 }
 
@@ -369,7 +368,7 @@ void Qcow2Instance::ReleaseLater(uint64_t old_entry) {
         // must stay a valid raw image), as QEMU passes it down. The guest reads zeroes or
         // the old data there until the L2 change is stable, either being allowed.
         const uint64_t host = old_entry & kL2OffsetMask;
-        (void)(data_file_raw_ ? data_file_->node().PwriteZeroes(host, cluster_size_, kReqMayUnmap)
+        (void)(data_file_raw_ ? ZeroDataFile(host, cluster_size_, kReqMayUnmap)
                               : data_file_->node().Pdiscard(host, cluster_size_));
         break;
       }
@@ -510,7 +509,7 @@ absl::Status Qcow2Instance::CheckHostAligned(uint64_t gc, uint64_t entry) {
                               l2_offset, gc % l2_entries_));
   }
   if (type == ClusterType::kCompressed) return absl::OkStatus();
-  const bool has_host = host != 0 || (external_data_ && type == ClusterType::kNormal);
+  const bool has_host = HasHost(entry);
   if (external_data_ && has_host && host % cluster_size_ == 0 && host != gc << cluster_bits_) {
     // (QEMU's message, its unbalanced parenthesis included.)
     return SignalCorruption(
@@ -613,6 +612,12 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
   }
   STRATA_RETURN_IF_ERROR(AllocateRun(plan, bytes, qiov));
   return plan;
+}
+
+absl::Status Qcow2Instance::ZeroDataFile(uint64_t host, uint64_t bytes, uint32_t flags) {
+  STRATA_ASSIGN_OR_RETURN(const uint64_t length, data_file_->node().GetLength());
+  if (host >= length) return absl::OkStatus();
+  return data_file_->node().PwriteZeroes(host, std::min(bytes, length - host), flags);
 }
 
 absl::StatusOr<uint64_t> Qcow2Instance::AllocateDataClusters(uint64_t first_gc,
@@ -893,8 +898,8 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
       ReleaseLater(old);
     } else if (data_file_raw_) {
       // The raw data file must read as the guest does.
-      STRATA_RETURN_IF_ERROR(data_file_->node().PwriteZeroes(old & kL2OffsetMask, cluster_size_,
-                                                             unmap ? kReqMayUnmap : 0));
+      STRATA_RETURN_IF_ERROR(
+          ZeroDataFile(old & kL2OffsetMask, cluster_size_, unmap ? kReqMayUnmap : 0));
     }
   }
   return absl::OkStatus();
@@ -984,7 +989,8 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
     bool done = true;
     {
       absl::MutexLock lock(&mu_);
-      if (len == cluster_size_ || (in_cluster == 0 && pos + len == length)) {
+      // (A partial last cluster is zeroed by subclusters here, as QEMU does.)
+      if (len == cluster_size_) {
         STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, flags & kReqMayUnmap));
       } else {
         WaitForAllocations(gc, gc);
@@ -1297,6 +1303,15 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
     const uint64_t first_gc = backing_ != nullptr ? DivRoundUp(header_.size, cluster_size_)
                                                   : header_.size >> cluster_bits_;
     STRATA_RETURN_IF_ERROR(Preallocate(first_gc, DivRoundUp(length, cluster_size_), prealloc));
+    if (external_data_) {
+      // QEMU leaves a preallocated data file ending with the last allocation unit (the
+      // cluster, or the subcluster with extended L2 entries) that holds guest data.
+      const uint64_t data_end = AlignUp(length, subcluster_size_);
+      STRATA_ASSIGN_OR_RETURN(const uint64_t data_length, data_file_->node().GetLength());
+      if (data_length > data_end) {
+        STRATA_RETURN_IF_ERROR(data_file_->node().Truncate(data_end, false, PreallocMode::kOff));
+      }
+    }
   }
   STRATA_RETURN_IF_ERROR(FlushMetadata());
   header_.size = length;
@@ -1319,7 +1334,7 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
   switch (type) {
     case ClusterType::kUnallocated:
       s.zero = backing_ == nullptr;
-      if (host != 0) {  // a subcluster of a cluster with a host cluster: QEMU reports it
+      if (HasHost(entry)) {  // a subcluster of a cluster with a host cluster: QEMU reports it
         s.offset_valid = true;
         s.host_offset = host + (offset & (cluster_size_ - 1));
         s.file = &file_->node();

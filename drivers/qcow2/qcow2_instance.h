@@ -113,6 +113,13 @@ class Qcow2Instance : public DriverInstance {
   enum class ClusterType { kUnallocated, kZeroPlain, kZeroAlloc, kNormal, kCompressed };
 
   ClusterType TypeOf(uint64_t l2_entry) const;
+  // Whether a (raw or effective) standard entry names a host cluster: a non-zero offset,
+  // or, with an external data file, COPIED (offset 0 is guest cluster 0's place there).
+  bool HasHost(uint64_t entry) const {
+    if (entry & kOflagCompressed) return false;
+    return (entry & kL2OffsetMask) != 0 || (external_data_ && (entry & kOflagCopied)) ||
+           (extended_l2_ && (entry & kUnallocatedWithHost));
+  }
   // A raw L2 entry as the rest of the driver reads it: with extended L2 entries, a
   // standard entry's reserved bits that TypeOf would misread (bit 0, which is not a zero
   // flag there, and kUnallocatedWithHost) cleared, as QEMU ignores them.
@@ -373,6 +380,10 @@ class Qcow2Instance : public DriverInstance {
   // Host clusters for `count` guest clusters from `first_gc` that get data: new clusters
   // of the image file (refcounted), or, with an external data file, the guest offset.
   absl::StatusOr<uint64_t> AllocateDataClusters(uint64_t first_gc, uint64_t count)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Zeroes host bytes of a raw external data file (what the guest reads as zeroes must
+  // read so there too), never past the data file's end (that would grow it).
+  absl::Status ZeroDataFile(uint64_t host, uint64_t bytes, uint32_t flags)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives back what AllocateDataClusters returned, when nothing references it.
   void FreeDataClusters(uint64_t host, uint64_t count) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

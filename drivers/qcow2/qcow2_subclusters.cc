@@ -19,22 +19,27 @@ namespace {
 
 // Subcluster `sc` of a cluster with raw extended `entry` and `bitmap`, as an effective
 // entry (see Qcow2Instance::GetMapping); nullopt for a combination the format forbids.
-std::optional<uint64_t> SubclusterEntry(uint64_t entry, uint64_t bitmap, uint32_t sc) {
+// `has_host`: whether the cluster has a host cluster (Qcow2Instance::HasHost).
+std::optional<uint64_t> SubclusterEntry(uint64_t entry, uint64_t bitmap, uint32_t sc,
+                                        bool has_host) {
   if (entry & kOflagCompressed) return entry;
   const bool allocated = (bitmap >> sc) & 1;
   const bool zero = (bitmap >> (32 + sc)) & 1;
   const uint64_t host = entry & kL2OffsetMask;
-  if ((allocated && zero) || (allocated && host == 0)) return std::nullopt;
+  if ((allocated && zero) || (allocated && !has_host)) return std::nullopt;
   if (allocated) return entry;
-  if (zero) return host == 0 ? kOflagZero : (host | (entry & kOflagCopied) | kOflagZero);
-  return host == 0 ? 0 : (host | kUnallocatedWithHost);
+  if (zero) {
+    return has_host ? (host | (entry & kOflagCopied) | kOflagZero | kUnallocatedWithHost)
+                    : kOflagZero;
+  }
+  return has_host ? (host | kUnallocatedWithHost) : 0;
 }
 
 }  // namespace
 
 absl::StatusOr<uint64_t> Qcow2Instance::EffectiveEntry(uint64_t gc, uint64_t entry,
                                                        uint64_t bitmap, uint32_t sc) {
-  std::optional<uint64_t> effective = SubclusterEntry(entry, bitmap, sc);
+  std::optional<uint64_t> effective = SubclusterEntry(entry, bitmap, sc, HasHost(entry));
   if (!effective) {
     return SignalCorruption(true, absl::StrFormat("Invalid cluster entry found  (L2 offset: "
                                                   "%#x, L2 index: %#x)",
@@ -59,7 +64,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::SubclusterRunBytes(uint64_t offset, uint
   if (type == ClusterType::kCompressed) {
     return std::min(cluster_size_ - (offset & (cluster_size_ - 1)), bytes);
   }
-  const bool has_host = (entry & kL2OffsetMask) != 0;
+  const bool has_host = HasHost(entry);
   const uint64_t host_at_offset = (entry & kL2OffsetMask) + (offset & (cluster_size_ - 1));
   uint64_t run = 0;
   while (run < bytes) {
@@ -80,7 +85,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::SubclusterRunBytes(uint64_t offset, uint
     if (run > 0) {
       if (raw & kOflagCompressed) break;
       STRATA_ASSIGN_OR_RETURN(uint64_t next, EffectiveEntry(gc, raw, bitmap, sc));
-      if (TypeOf(next) != type || ((next & kL2OffsetMask) != 0) != has_host) break;
+      if (TypeOf(next) != type || HasHost(next) != has_host) break;
       if (has_host && (next & kL2OffsetMask) + in_cluster != host_at_offset + run) break;
     }
     const uint32_t n = SameStateSubclusters(bitmap, sc);
@@ -111,7 +116,7 @@ absl::Status Qcow2Instance::ReadOldCluster(uint64_t gc, uint64_t entry, uint64_t
   for (uint64_t done = 0; done < len;) {
     const uint64_t at = in_cluster + done;
     const uint32_t sc = static_cast<uint32_t>(at >> subcluster_bits_);
-    std::optional<uint64_t> effective = SubclusterEntry(entry, bitmap, sc);
+    std::optional<uint64_t> effective = SubclusterEntry(entry, bitmap, sc, HasHost(entry));
     if (!effective) return ErrnoError(EIO, "Invalid cluster entry");
     const uint64_t piece =
         std::min(((uint64_t{sc} + SameStateSubclusters(bitmap, sc)) << subcluster_bits_) - at,
@@ -158,9 +163,11 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanSubclusterAlloc
                          : AlignUp(plan.data_end, subcluster_size_);
     plan.new_bitmaps = {(first_bitmap | SubclusterAllocRange(first_sc, last_sc + 1)) &
                         ~SubclusterZeroRange(first_sc, last_sc + 1)};
-    STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(plan.host + (plan.write_start - first_start),
-                                                plan.write_end - plan.write_start,
-                                                overlap_ignore_));
+    if (!external_data_) {  // (an external data file holds no metadata)
+      STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(plan.host + (plan.write_start - first_start),
+                                                  plan.write_end - plan.write_start,
+                                                  overlap_ignore_));
+    }
     inflight_allocs_.push_back({plan.first_gc, plan.count});
     return plan;
   }
@@ -192,7 +199,7 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanSubclusterAlloc
   auto allocated_bits = [&](uint64_t i) {
     return static_cast<uint32_t>(plan.old_bitmaps[i] & kL2BitmapAllAlloc);
   };
-  auto has_host = [&](uint64_t i) { return (plan.old_entries[i] & kL2OffsetMask) != 0; };
+  auto has_host = [&](uint64_t i) { return HasHost(plan.old_entries[i]); };
   uint32_t start_sc = subcluster_of(offset);
   if (plan.old_entries[0] & kOflagCompressed) {
     start_sc = 0;
@@ -226,6 +233,12 @@ absl::StatusOr<bool> Qcow2Instance::ZeroSubclusters(uint64_t gc, uint32_t first_
   const uint64_t zeroed = (bitmap | SubclusterZeroRange(first_sc, end_sc)) &
                           ~SubclusterAllocRange(first_sc, end_sc);
   if (zeroed != bitmap) STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, zeroed));
+  if (data_file_raw_ && HasHost(entry)) {
+    // The raw data file must read as the guest does.
+    STRATA_RETURN_IF_ERROR(
+        ZeroDataFile((entry & kL2OffsetMask) + (uint64_t{first_sc} << subcluster_bits_),
+                     uint64_t{end_sc - first_sc} << subcluster_bits_, 0));
+  }
   return true;
 }
 

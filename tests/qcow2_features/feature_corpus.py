@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """qcow2 features, differential: generated write sequences applied by qemu-io and by
 strata-io to the same image, then judged by QEMU and strata both ways. `--feature` picks
-the image kind: extended_l2 (subclusters) or data_file (an external data file, raw or not).
+the image kind: extended_l2 (subclusters), data_file (an external data file, raw or not)
+or data_file_extended_l2 (both).
 
 Every case is drawn from a seeded generator, not picked: a cluster size (16 KiB to 2 MiB),
 an image size that is rarely a multiple of anything, with or without a backing file (which
@@ -83,7 +84,7 @@ def gen_case(rng, feature):
     clusters = rng.randint(3, 40 if cluster <= 128 * KiB else 6)
     size = clusters * cluster - rng.choice([0, 0, 512, sub, sub + 512, cluster // 3 // 512 * 512])
     backing = rng.random() < 0.6
-    raw = feature == "data_file" and rng.random() < 0.4
+    raw = feature.startswith("data_file") and rng.random() < 0.4
     if raw:
         backing = False  # QEMU refuses a backing file with data_file_raw
 
@@ -136,7 +137,7 @@ def gen_case(rng, feature):
         return out
 
     first = ops(rng.randint(3, 12))
-    snapshot = rng.random() < 0.35 and feature == "extended_l2"
+    snapshot = rng.random() < 0.35 and not feature.startswith("data_file")
     second = ops(rng.randint(2, 10))
     return dict(feature=feature, cluster=cluster, size=size, backing=backing, raw=raw,
                 first=first, snapshot=snapshot, second=second)
@@ -146,6 +147,8 @@ def image_options(case, data_file="img.raw"):
     if case["feature"] == "extended_l2":
         return "extended_l2=on,cluster_size=%d" % case["cluster"]
     opts = "data_file=%s,cluster_size=%d" % (data_file, case["cluster"])
+    if case["feature"] == "data_file_extended_l2":
+        opts += ",extended_l2=on"
     return opts + (",data_file_raw=on" if case["raw"] else "")
 
 
@@ -166,7 +169,7 @@ def run_case(case_id, case, tools, judge, work):
     for d in (qdir, sdir):
         os.makedirs(d)
     opts = image_options(case)
-    data = case["feature"] == "data_file"
+    data = case["feature"].startswith("data_file")
     # A data file's name is relative to the working directory (as QEMU opens it): every
     # command runs in its own tool's folder.
     files = ["img.qcow2"] + (["img.raw"] if data else [])
@@ -264,7 +267,8 @@ def main():
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--only", type=int, default=-1, help="run just this case (debugging)")
-    ap.add_argument("--feature", choices=["extended_l2", "data_file"], default="extended_l2")
+    ap.add_argument("--feature", choices=["extended_l2", "data_file", "data_file_extended_l2"],
+                    default="extended_l2")
     args = ap.parse_args()
     tools = {"img": os.path.abspath(args.strata_img), "io": os.path.abspath(args.strata_io)}
     rng = random.Random(args.seed)
