@@ -3,9 +3,6 @@
 // reads and writes data through (Qcow2Instance::data_file_).
 #include <cerrno>
 
-#include "absl/strings/str_cat.h"
-#include "block/graph_builder.h"
-#include "block/options_json.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_instance.h"
 

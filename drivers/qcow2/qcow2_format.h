@@ -33,7 +33,6 @@ inline constexpr uint64_t kCompatLazyRefcounts = 1ull << 0;
 // Autoclear feature bits.
 inline constexpr uint64_t kAutoclearBitmaps = 1ull << 0;
 inline constexpr uint64_t kAutoclearDataFileRaw = 1ull << 1;
-inline constexpr uint64_t kAutoclearKnownMask = 0x3;
 // The autoclear bits a writer keeps: strata does not maintain persistent dirty bitmaps
 // yet, so, as the format asks of such a writer, it clears the bitmaps bit when it opens
 // an image for writing: QEMU then treats the bitmaps as inconsistent instead of trusting

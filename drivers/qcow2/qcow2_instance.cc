@@ -286,6 +286,17 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetL2Bitmap(uint64_t gc) {
   return slot == nullptr ? 0 : LoadBe64(slot + 8);
 }
 
+absl::StatusOr<Qcow2Instance::L2EntryAndBitmap> Qcow2Instance::GetL2EntryAndBitmap(
+    uint64_t gc) {
+  if (!extended_l2_) {
+    STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+    return L2EntryAndBitmap{entry, 0};
+  }
+  STRATA_ASSIGN_OR_RETURN(const uint8_t* slot, FindL2Slot(gc));
+  if (slot == nullptr) return L2EntryAndBitmap{0, 0};
+  return L2EntryAndBitmap{NormalizeEntry(LoadBe64(slot)), LoadBe64(slot + 8)};
+}
+
 absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
   if (l1_index >= l1_.size()) STRATA_RETURN_IF_ERROR(GrowL1(l1_index + 1));
   uint64_t l1_entry = l1_[l1_index];
@@ -483,7 +494,7 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
     STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetMapping(pos));
     STRATA_ASSIGN_OR_RETURN(uint64_t len, MappingRunBytes(pos, bytes - done, entry));
     const ClusterType type = TypeOf(entry);
-    STRATA_RETURN_IF_ERROR(CheckHostAligned(gc, entry));
+    STRATA_RETURN_IF_ERROR(CheckHostOffset(gc, entry));
     if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc ||
         (type == ClusterType::kUnallocated && backing_ == nullptr)) {
       qiov.Memset(done, 0, len);
@@ -496,7 +507,7 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Instance::CheckHostAligned(uint64_t gc, uint64_t entry) {
+absl::Status Qcow2Instance::CheckHostOffset(uint64_t gc, uint64_t entry) {
   // Every kind with a host cluster (data, zero, an extended image's unallocated
   // subclusters) is checked, as QEMU checks them when it maps.
   const uint64_t host = entry & kL2OffsetMask;
@@ -520,8 +531,7 @@ absl::Status Qcow2Instance::CheckHostAligned(uint64_t gc, uint64_t entry) {
   if (host % cluster_size_ == 0) return absl::OkStatus();
   return SignalCorruption(
       true, absl::StrFormat("Cluster allocation offset %#x unaligned (L2 offset: %#x, "
-                            "L2 index: %#x)", host, l1_[gc / l2_entries_] & kL1OffsetMask,
-                            gc % l2_entries_));
+                            "L2 index: %#x)", host, l2_offset, gc % l2_entries_));
 }
 
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -883,8 +893,8 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
   if (count == 0) return absl::OkStatus();
   WaitForAllocations(first_gc, first_gc + count - 1);
   for (uint64_t gc = first_gc; gc < first_gc + count; ++gc) {
-    STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
-    STRATA_ASSIGN_OR_RETURN(uint64_t old_bitmap, GetL2Bitmap(gc));
+    STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+    const uint64_t old = l2.entry, old_bitmap = l2.bitmap;
     ClusterType type = TypeOf(old);
     // Extended L2 entries: every subcluster's zero bit instead of the zero flag.
     uint64_t entry = extended_l2_ ? 0 : kOflagZero;
@@ -1027,8 +1037,8 @@ absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   uint64_t end = offset + bytes == length ? offset + bytes : (offset + bytes) & ~(cluster_size_ - 1);
   for (uint64_t pos = start; pos < end; pos += cluster_size_) {
     uint64_t gc = pos >> cluster_bits_;
-    STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
-    STRATA_ASSIGN_OR_RETURN(uint64_t old_bitmap, GetL2Bitmap(gc));
+    STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+    const uint64_t old = l2.entry, old_bitmap = l2.bitmap;
     if (TypeOf(old) == ClusterType::kUnallocated && backing_ == nullptr) continue;
     // Reads as zeroes afterwards: the zero flag, or every subcluster's zero bit.
     const uint64_t entry = extended_l2_ || header_.version < 3 ? 0 : kOflagZero;
@@ -1286,8 +1296,8 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
     // table shared with a snapshot is copied first, the snapshot keeps its clusters.
     for (uint64_t gc = DivRoundUp(length, cluster_size_);
          gc < DivRoundUp(header_.size, cluster_size_); ++gc) {
-      STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
-      STRATA_ASSIGN_OR_RETURN(uint64_t old_bitmap, GetL2Bitmap(gc));
+      STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+      const uint64_t old = l2.entry, old_bitmap = l2.bitmap;
       if (old == 0 && old_bitmap == 0) continue;
       STRATA_RETURN_IF_ERROR(SetL2Entry(gc, 0));
       ReleaseLater(old);
@@ -1326,7 +1336,7 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
   absl::MutexLock lock(&mu_);
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetMapping(offset));
-  STRATA_RETURN_IF_ERROR(CheckHostAligned(offset >> cluster_bits_, entry));
+  STRATA_RETURN_IF_ERROR(CheckHostOffset(offset >> cluster_bits_, entry));
   const ClusterType type = TypeOf(entry);
   const uint64_t host = entry & kL2OffsetMask;
   BlockStatus s;

@@ -190,7 +190,7 @@ class Qcow2Instance : public DriverInstance {
   // A fatal corruption ("Cluster allocation offset ... unaligned") if the (effective)
   // entry of cluster `gc` has a host offset that is not cluster aligned; with an external
   // data file, also for a compressed entry or a host offset other than the guest's.
-  absl::Status CheckHostAligned(uint64_t gc, uint64_t entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckHostOffset(uint64_t gc, uint64_t entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees the stable frees no transfer may still use; returns whether it freed any.
   absl::StatusOr<bool> ApplyStableFrees() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // True if an in-flight allocation overlaps guest clusters [first_gc, last_gc].
@@ -214,6 +214,13 @@ class Qcow2Instance : public DriverInstance {
   absl::StatusOr<const uint8_t*> FindL2Slot(uint64_t gc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The subcluster bitmap of `gc` (0 for standard L2 entries or without a table).
   absl::StatusOr<uint64_t> GetL2Bitmap(uint64_t gc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // GetL2Entry and GetL2Bitmap together, with one table lookup (the mapping paths of
+  // extended images need both for every cluster).
+  struct L2EntryAndBitmap {
+    uint64_t entry, bitmap;
+  };
+  absl::StatusOr<L2EntryAndBitmap> GetL2EntryAndBitmap(uint64_t gc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // qcow2_subclusters.cc. How guest byte `pos` maps, as a standard-format L2 entry: the
   // raw entry for standard images; with extended L2 entries, the entry of pos's
   // subcluster ("effective entry"): the cluster's entry if the subcluster is allocated,

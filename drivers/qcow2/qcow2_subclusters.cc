@@ -51,10 +51,9 @@ absl::StatusOr<uint64_t> Qcow2Instance::EffectiveEntry(uint64_t gc, uint64_t ent
 
 absl::StatusOr<uint64_t> Qcow2Instance::GetMapping(uint64_t pos) {
   const uint64_t gc = pos >> cluster_bits_;
-  STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
-  if (!extended_l2_) return entry;
-  STRATA_ASSIGN_OR_RETURN(uint64_t bitmap, GetL2Bitmap(gc));
-  return EffectiveEntry(gc, entry, bitmap,
+  if (!extended_l2_) return GetL2Entry(gc);
+  STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+  return EffectiveEntry(gc, l2.entry, l2.bitmap,
                         static_cast<uint32_t>((pos & (cluster_size_ - 1)) >> subcluster_bits_));
 }
 
@@ -80,8 +79,8 @@ absl::StatusOr<uint64_t> Qcow2Instance::SubclusterRunBytes(uint64_t offset, uint
       run += std::min(l2_entries_ << cluster_bits_, bytes - run);
       continue;
     }
-    STRATA_ASSIGN_OR_RETURN(uint64_t raw, GetL2Entry(gc));
-    STRATA_ASSIGN_OR_RETURN(uint64_t bitmap, GetL2Bitmap(gc));
+    STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+    const uint64_t raw = l2.entry, bitmap = l2.bitmap;
     if (run > 0) {
       if (raw & kOflagCompressed) break;
       STRATA_ASSIGN_OR_RETURN(uint64_t next, EffectiveEntry(gc, raw, bitmap, sc));
@@ -137,8 +136,8 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanSubclusterAlloc
   plan.first_gc = offset >> cluster_bits_;
   plan.offset = offset;
   const uint64_t first_start = plan.first_gc << cluster_bits_;
-  STRATA_ASSIGN_OR_RETURN(const uint64_t first_entry, GetL2Entry(plan.first_gc));
-  STRATA_ASSIGN_OR_RETURN(const uint64_t first_bitmap, GetL2Bitmap(plan.first_gc));
+  STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap first, GetL2EntryAndBitmap(plan.first_gc));
+  const uint64_t first_entry = first.entry, first_bitmap = first.bitmap;
   if (TypeOf(first_entry) == ClusterType::kNormal && (first_entry & kOflagCopied)) {
     // The image's own cluster (the caller found offset's subcluster not allocated): the
     // data goes into it, with copy-on-write only inside the first and last subclusters
@@ -177,9 +176,9 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanSubclusterAlloc
   const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
   const uint64_t table_end = (plan.first_gc / l2_entries_ + 1) * l2_entries_;
   for (uint64_t gc = plan.first_gc; gc <= last_gc && gc < table_end; ++gc) {
-    STRATA_ASSIGN_OR_RETURN(uint64_t e, GetL2Entry(gc));
+    STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+    const uint64_t e = l2.entry, b = l2.bitmap;
     if (TypeOf(e) == ClusterType::kNormal && (e & kOflagCopied)) break;
-    STRATA_ASSIGN_OR_RETURN(uint64_t b, GetL2Bitmap(gc));
     // Checked here, under the lock, so that copy-on-write reads find valid bitmaps.
     for (uint32_t sc = 0; sc < kSubclustersPerCluster; sc += SameStateSubclusters(b, sc)) {
       STRATA_RETURN_IF_ERROR(EffectiveEntry(gc, e, b, sc).status());
@@ -227,9 +226,9 @@ absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanSubclusterAlloc
 
 absl::StatusOr<bool> Qcow2Instance::ZeroSubclusters(uint64_t gc, uint32_t first_sc,
                                                     uint32_t end_sc) {
-  STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(gc));
+  STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
+  const uint64_t entry = l2.entry, bitmap = l2.bitmap;
   if (entry & kOflagCompressed) return false;
-  STRATA_ASSIGN_OR_RETURN(uint64_t bitmap, GetL2Bitmap(gc));
   const uint64_t zeroed = (bitmap | SubclusterZeroRange(first_sc, end_sc)) &
                           ~SubclusterAllocRange(first_sc, end_sc);
   if (zeroed != bitmap) STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, zeroed));
