@@ -1347,7 +1347,7 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
       if (HasHost(entry)) {  // a subcluster of a cluster with a host cluster: QEMU reports it
         s.offset_valid = true;
         s.host_offset = host + (offset & (cluster_size_ - 1));
-        s.file = &file_->node();
+        s.file = &data_file_->node();  // the data file, if external
       }
       break;
     case ClusterType::kZeroPlain:
@@ -1357,13 +1357,13 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
       s.allocated = s.zero = true;
       s.offset_valid = true;
       s.host_offset = host + (offset & (cluster_size_ - 1));
-      s.file = &file_->node();
+      s.file = &data_file_->node();
       break;
     case ClusterType::kNormal:
       s.allocated = s.data = true;
       s.offset_valid = true;
       s.host_offset = host + (offset & (cluster_size_ - 1));
-      s.file = &file_->node();
+      s.file = &data_file_->node();
       s.recurse_for_zero = MetadataPreallocated();
       break;
     case ClusterType::kCompressed:
