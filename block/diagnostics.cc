@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
 
 #include "absl/synchronization/mutex.h"
 
@@ -33,10 +34,13 @@ void Diagnose(DiagnosticKind kind, absl::string_view line) {
   if (sink) (*sink)(kind, line);
 }
 
-DiagnosticSink PrintingDiagnosticSink() {
-  return [](DiagnosticKind kind, absl::string_view line) {
+DiagnosticSink PrintingDiagnosticSink(absl::string_view program) {
+  return [program = std::string(program)](DiagnosticKind kind, absl::string_view line) {
     FILE* out = kind == DiagnosticKind::kBreakpoint ? stdout : stderr;
-    std::fprintf(out, "%.*s\n", static_cast<int>(line.size()), line.data());
+    if (kind == DiagnosticKind::kWarning) std::fprintf(out, "%s: warning: ", program.c_str());
+    if (kind == DiagnosticKind::kError) std::fprintf(out, "%s: ", program.c_str());
+    std::fprintf(out, kind == DiagnosticKind::kContinuation ? "%.*s" : "%.*s\n",
+                 static_cast<int>(line.size()), line.data());
     std::fflush(out);
   };
 }

@@ -23,6 +23,9 @@ enum class DiagnosticKind {
   kBreakpoint,    // blkdebug: a request suspended or resumed at a breakpoint (stdout)
   kNegotiation,   // an NBD client failed to negotiate, and why (stderr, as qemu-nbd)
   kConnection,    // a negotiated NBD client was dropped for an error, and why (stderr)
+  kError,         // an error the operation survived (QEMU error_report: "<program>: ...")
+  kWarning,       // a warning about an image (QEMU warn_report: "<program>: warning: ...")
+  kContinuation,  // text that follows a warning as is, without a newline (error_printf)
 };
 
 // One line, without its newline.
@@ -35,8 +38,8 @@ void SetDiagnosticSink(DiagnosticSink sink);
 void Diagnose(DiagnosticKind kind, absl::string_view line);
 
 // The tools' sink: each line as QEMU prints it (breakpoint messages on stdout, flushed;
-// the rest on stderr).
-DiagnosticSink PrintingDiagnosticSink();
+// the rest on stderr; warnings prefixed "<program>: warning: ").
+DiagnosticSink PrintingDiagnosticSink(absl::string_view program = "");
 
 }  // namespace strata
 

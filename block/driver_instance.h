@@ -18,9 +18,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "aio/task.h"
 #include "block/debug_breakpoints.h"
 #include "block/debug_events.h"
+#include "block/dirty_bitmap.h"
 #include "block/io_vector.h"
 
 namespace strata {
@@ -92,15 +94,22 @@ inline BlockStatus ProtocolDataStatus(BlockDriverState* node, uint64_t offset,
 // One key/value line a driver adds to `info` ("Format specific information"), in print
 // order. Tools format the typed value: human output prints bools as true/false, JSON keeps
 // the type.
+struct FormatSpecificEntry;
+// A nested dictionary (one element of a list value, such as one bitmap).
+using FormatSpecificDict = std::vector<FormatSpecificEntry>;
 struct FormatSpecificEntry {
   std::string key;  // QEMU's key with dashes ("lazy-refcounts").
-  std::variant<bool, int64_t, std::string> value;
+  // Scalars, a list of strings (a bitmap's flags), or a list of dictionaries (bitmaps).
+  std::variant<bool, int64_t, std::string, std::vector<std::string>,
+               std::vector<FormatSpecificDict>>
+      value;
 
-  // The value as qemu-img's human output prints it ("false", "16", "1.1").
+  // A scalar as qemu-img's human output prints it ("false", "16", "1.1"); "" for lists.
   std::string HumanValue() const {
     if (const bool* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
     if (const int64_t* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
-    return std::get<std::string>(value);
+    if (const std::string* s = std::get_if<std::string>(&value)) return *s;
+    return "";
   }
 };
 struct FormatSpecificInfo {
@@ -119,6 +128,15 @@ struct DriverInfo {
   // The backing file as the image names it, and its format (empty: none / unknown).
   std::string backing_filename;
   std::string backing_format;
+};
+
+// A persistent dirty bitmap as the image records it (QEMU Qcow2BitmapInfo).
+struct DirtyBitmapInfo {
+  std::string name;
+  uint64_t granularity = 0;
+  bool in_use = false;        // flagged in use on disk (by this open, or by a crash)
+  bool enabled = false;       // the `auto` flag: tracks writes
+  bool inconsistent = false;  // found in use at open: never used, only removable
 };
 
 // One internal snapshot as `snapshot -l` and `info` list it (QEMU QEMUSnapshotInfo).
@@ -247,6 +265,36 @@ class DriverInstance {
   // Consistency check (qemu-img check). `fix` is a mask of kCheckFix* bits. Per-cluster
   // findings go to stderr as QEMU prints them. Default: ENOTSUP.
   virtual absl::StatusOr<CheckResult> Check(uint32_t fix);
+
+  // Persistent dirty bitmaps (qcow2). Called from any thread; the instance serialises.
+  // Whether the image can hold persistent bitmaps (qcow2 v3). Default: no.
+  virtual bool SupportsDirtyBitmaps() { return false; }
+  // What the image holds, in directory order (flags as on disk). Default: none.
+  virtual std::vector<DirtyBitmapInfo> ListDirtyBitmaps() { return {}; }
+  // Adds an empty bitmap (tracking writes if `enabled`), stored at close. `granularity`
+  // is a valid power of two (the caller checks). `node_label` names the node in
+  // refusals ("Can't make bitmap 'b' persistent in '<label>': ..."). EEXIST if the name is
+  // taken; nothing changes on failure. Default: ENOTSUP (the format cannot store them).
+  virtual absl::Status AddDirtyBitmap(const std::string& name, uint64_t granularity,
+                                      bool enabled, absl::string_view node_label);
+  // Removes the bitmap from the image at once (its clusters freed). ENOENT if missing.
+  virtual absl::Status RemoveDirtyBitmap(const std::string& name);
+  // Clears it / starts or stops tracking / ORs `source` into it (any granularity). EINVAL
+  // for an inconsistent bitmap, ENOENT for a missing one; nothing changes on failure.
+  virtual absl::Status ClearDirtyBitmap(const std::string& name);
+  virtual absl::Status SetDirtyBitmapEnabled(const std::string& name, bool enabled);
+  virtual absl::Status MergeDirtyBitmap(const std::string& target, const DirtyBitmap& source);
+  // A copy of the bitmap's bits now (incremental backup reads the dirty runs from it).
+  virtual absl::StatusOr<DirtyBitmap> GetDirtyBitmap(const std::string& name);
+  // The bitmap's runs over [offset, offset + length) (inside the disk), in order, at most
+  // `max_runs` of them (fewer cover less of the range); without copying the bitmap.
+  struct DirtyRun {
+    uint64_t bytes;
+    bool dirty;
+  };
+  virtual absl::StatusOr<std::vector<DirtyRun>> GetDirtyRuns(const std::string& name,
+                                                             uint64_t offset, uint64_t length,
+                                                             size_t max_runs);
 
   virtual DriverInfo GetInfo() { return {}; }
   virtual FormatSpecificInfo GetFormatSpecificInfo() { return {}; }

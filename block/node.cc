@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "aio/offload.h"
+#include "absl/strings/str_cat.h"
 #include "block/status.h"
 
 namespace strata {
@@ -52,6 +53,34 @@ absl::Status DriverInstance::ChangeBackingFile(const std::string&, const std::st
   return ErrnoError(ENOTSUP);
 }
 absl::Status DriverInstance::MakeEmpty() { return ErrnoError(ENOTSUP); }
+absl::Status DriverInstance::AddDirtyBitmap(const std::string&, uint64_t, bool,
+                                            absl::string_view node_label) {
+  return ErrnoError(ENOTSUP, absl::StrCat("Can't store persistent bitmaps to ", node_label));
+}
+namespace {
+absl::Status NoSuchBitmap(const std::string& name) {
+  return ErrnoError(ENOENT, absl::StrCat("Dirty bitmap '", name, "' not found"));
+}
+}  // namespace
+absl::Status DriverInstance::RemoveDirtyBitmap(const std::string& name) {
+  return NoSuchBitmap(name);
+}
+absl::Status DriverInstance::ClearDirtyBitmap(const std::string& name) {
+  return NoSuchBitmap(name);
+}
+absl::Status DriverInstance::SetDirtyBitmapEnabled(const std::string& name, bool) {
+  return NoSuchBitmap(name);
+}
+absl::Status DriverInstance::MergeDirtyBitmap(const std::string& target, const DirtyBitmap&) {
+  return NoSuchBitmap(target);
+}
+absl::StatusOr<DirtyBitmap> DriverInstance::GetDirtyBitmap(const std::string& name) {
+  return NoSuchBitmap(name);
+}
+absl::StatusOr<std::vector<DriverInstance::DirtyRun>> DriverInstance::GetDirtyRuns(
+    const std::string& name, uint64_t, uint64_t, size_t) {
+  return NoSuchBitmap(name);
+}
 absl::Status DriverInstance::Amend(const std::vector<std::pair<std::string, std::string>>&) {
   return ErrnoError(ENOTSUP);
 }

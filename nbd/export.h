@@ -22,6 +22,9 @@ struct ExportOptions {
   bool read_only = false;
   // Offer the qemu:allocation-depth metadata context (qemu-nbd -A).
   bool allocation_depth = false;
+  // Persistent dirty bitmaps offered as qemu:dirty-bitmap:NAME contexts (qemu-nbd -B),
+  // read live from the image (or its backing chain) at each query.
+  std::vector<std::string> bitmaps;
   // Tell clients several connections see each other's writes (NBD_FLAG_CAN_MULTI_CONN):
   // true when the export may be shared by more than one client (qemu-nbd -e N > 1).
   bool multi_conn = false;
@@ -59,6 +62,10 @@ class Export {
 
   // The metadata contexts this export offers, in id order (the id is the index).
   const std::vector<std::string>& contexts() const { return contexts_; }
+  // The node holding persistent bitmap `name`: the image or the first of its backing
+  // chain that has it (qemu-nbd's search). An error saying why if none can serve it
+  // ("Bitmap 'x' is not found", or inconsistent).
+  absl::StatusOr<BlockDriverState*> BitmapNode(const std::string& name) const;
 
   // Extents of context `context_id` from `offset` covering at most `length` bytes (at
   // least one extent unless an error; `one`: exactly one). Runs the synchronous block
@@ -75,6 +82,9 @@ class Export {
                                                         bool one) const;
   absl::StatusOr<std::vector<Extent>> DepthExtents(uint64_t offset, uint64_t length,
                                                    bool one) const;
+  // qemu:dirty-bitmap:NAME: flag 1 for dirty runs.
+  absl::StatusOr<std::vector<Extent>> BitmapExtents(const std::string& bitmap, uint64_t offset,
+                                                    uint64_t length, bool one) const;
 
   const ExportOptions options_;
   BlockBackend* const backend_;

@@ -128,6 +128,9 @@ inline constexpr uint32_t kStateZero = 1 << 1;
 
 inline constexpr char kBaseAllocation[] = "base:allocation";
 inline constexpr char kQemuAllocationDepth[] = "qemu:allocation-depth";
+// qemu:dirty-bitmap:NAME contexts; descriptor flag 1 = dirty.
+inline constexpr char kQemuDirtyBitmapPrefix[] = "qemu:dirty-bitmap:";
+inline constexpr uint32_t kStateDirty = 1;
 
 // Limits. An option's data larger than this is refused without reading it all; a
 // request larger than the export's maximum block size gets EINVAL (writes: the

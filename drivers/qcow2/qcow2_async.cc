@@ -138,6 +138,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
 
 aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes,
                                                  const IoVector& qiov, uint32_t flags) {
+  MarkBitmapsDirty(offset, bytes);
   // Natively: writes into clusters the image owns (COPIED), mapped from cached tables.
   // Allocations, copy-on-write, compressed writes and FUA's metadata flush are the
   // synchronous path's.

@@ -311,6 +311,10 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         needs_rebuild = true;
       }
     }
+    // Persistent bitmaps: the directory, the tables, the data clusters.
+    STRATA_ASSIGN_OR_RETURN(BitmapReferences bitmap_refs, CollectBitmapReferences());
+    for (const auto& [offset, bytes] : bitmap_refs.ranges) map.Add(offset, bytes, cluster_bits_);
+    map.corruptions += bitmap_refs.corruptions;
     r.corruptions += map.corruptions;
     return absl::OkStatus();
   };

@@ -45,7 +45,7 @@ absl::Status Qcow2Instance::SignalCorruption(bool fatal, const std::string& mess
 }
 
 void Qcow2Instance::RefreshOverlapIndex() {
-  const std::array<uint64_t, 10> key = {l1_epoch_,
+  const std::array<uint64_t, 12> key = {l1_epoch_,
                                refcounts_->table_epoch(),
                                reinterpret_cast<uintptr_t>(refcounts_.get()),
                                header_.l1_table_offset,
@@ -54,7 +54,9 @@ void Qcow2Instance::RefreshOverlapIndex() {
                                header_.nb_snapshots,
                                snapshots_.size(),
                                header_.refcount_table_offset,
-                               header_.refcount_table_clusters};
+                               header_.refcount_table_clusters,
+                               bitmaps_ext_.directory_offset,
+                               bitmaps_ext_.directory_size};
   if (key == overlap_key_ && overlap_index_built_) return;
   overlap_key_ = key;
   overlap_index_built_ = true;
@@ -82,6 +84,10 @@ void Qcow2Instance::RefreshOverlapIndex() {
   for (const Qcow2Snapshot& s : snapshots_) {
     index.Add(s.l1_table_offset >> cluster_bits_, clusters(uint64_t{s.l1_size} * 8),
               Index::kInactiveL1);
+  }
+  if (bitmaps_ext_.nb_bitmaps > 0) {
+    index.Add(bitmaps_ext_.directory_offset >> cluster_bits_,
+              clusters(bitmaps_ext_.directory_size), Index::kBitmapDirectory);
   }
   index.Seal();
 }

@@ -10,6 +10,7 @@
 #include "block/options_json.h"
 #include "block/registry.h"
 #include "block/status.h"
+#include "drivers/qcow2/qcow2_bitmap_format.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_instance.h"
@@ -241,10 +242,20 @@ class Qcow2Driver : public BlockDriver {
     r.required = r.fully_allocated - virtual_size + required;
     // Bitmaps are counted when both sides could hold them: v3 output, qcow2 v3 input.
     r.has_bitmaps = false;
-    if (p.version >= 3 && request.input != nullptr && request.input->driver().name() == "qcow2") {
-      for (const FormatSpecificEntry& e : request.input->instance().GetFormatSpecificInfo().entries) {
-        if (e.key == "compat") r.has_bitmaps = e.HumanValue() == "1.1";
+    if (p.version >= 3 && request.input != nullptr &&
+        request.input->instance().SupportsDirtyBitmaps()) {
+      // What convert --bitmaps would store: every bitmap's data clusters as if all were
+      // dirty, its table, and the directory (QEMU's estimate, in the target's clusters).
+      r.has_bitmaps = true;
+      STRATA_ASSIGN_OR_RETURN(uint64_t length, request.input->GetLength());
+      uint64_t directory = 0;
+      for (const DirtyBitmapInfo& b : request.input->instance().ListDirtyBitmaps()) {
+        const uint64_t bytes = DivRoundUp(DivRoundUp(length, b.granularity), uint64_t{8});
+        const uint64_t clusters = DivRoundUp(bytes, cluster_size);
+        r.bitmaps += clusters * cluster_size + AlignUp(clusters * 8, cluster_size);
+        directory += BitmapDirectoryEntrySize(b.name.size(), 0);
       }
+      r.bitmaps += AlignUp(directory, cluster_size);
     }
     return r;
   }

@@ -33,11 +33,9 @@ inline constexpr uint64_t kCompatLazyRefcounts = 1ull << 0;
 // Autoclear feature bits.
 inline constexpr uint64_t kAutoclearBitmaps = 1ull << 0;
 inline constexpr uint64_t kAutoclearDataFileRaw = 1ull << 1;
-// The autoclear bits a writer keeps: strata does not maintain persistent dirty bitmaps
-// yet, so, as the format asks of such a writer, it clears the bitmaps bit when it opens
-// an image for writing: QEMU then treats the bitmaps as inconsistent instead of trusting
-// bitmaps that miss strata's writes (an incremental backup would silently lose data).
-inline constexpr uint64_t kAutoclearKeptByWriters = kAutoclearDataFileRaw;
+// The autoclear bits a writer keeps (it maintains what they promise); others are cleared
+// when an image is opened for writing.
+inline constexpr uint64_t kAutoclearKeptByWriters = kAutoclearBitmaps | kAutoclearDataFileRaw;
 
 // Header extension magics.
 inline constexpr uint32_t kExtEnd = 0;

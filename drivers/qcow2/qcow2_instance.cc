@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "block/diagnostics.h"
 #include "block/graph_builder.h"
 #include "block/options_json.h"
 #include "block/registry.h"
@@ -122,6 +123,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   STRATA_RETURN_IF_ERROR(inst->OpenDataFile(ctx));
   absl::Status snapshots = inst->LoadSnapshots();
   if (!snapshots.ok() && !flags.check_mode) return snapshots;
+  // Persistent bitmaps: read, and (writable) marked in use before any write.
+  STRATA_RETURN_IF_ERROR(inst->LoadBitmaps(/*load_data=*/true));
   // A writer clears autoclear bits it does not understand (QEMU does the same).
   if (!flags.read_only && (h.autoclear_features & ~kAutoclearKeptByWriters) && h.version >= 3) {
     h.autoclear_features &= kAutoclearKeptByWriters;
@@ -756,6 +759,7 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
 
 absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                     uint32_t flags) {
+  MarkBitmapsDirty(offset, bytes);
   if (flags & kReqWriteCompressed) return PwriteCompressed(offset, bytes, qiov);
   // Three phases. Under the lock: wait until no other request is allocating any of our
   // clusters, then map: writes into clusters the image owns (COPIED) become plain data
@@ -959,6 +963,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
 }
 
 absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
+  MarkBitmapsDirty(offset, bytes);
   if (header_.version < 3) return ErrnoError(ENOTSUP);
   // The unit: the cluster, or the subcluster with extended L2 entries.
   const uint64_t unit = subcluster_size_;
@@ -1028,6 +1033,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
 }
 
 absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
+  MarkBitmapsDirty(offset, bytes);
   absl::MutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
@@ -1280,6 +1286,18 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
   if (prealloc != PreallocMode::kOff && length < header_.size) {
     return ErrnoError(ENOTSUP, "Preallocation can't be used for shrinking an image");
   }
+  {
+    // The bitmaps follow the new size; an inconsistent one cannot (QEMU's refusal).
+    absl::MutexLock bitmaps_lock(&bitmaps_mu_);
+    for (const PersistentBitmap& bm : bitmaps_) {
+      if (!bm.bits) {
+        return ErrnoError(EINVAL, absl::StrCat("Bitmap '", bm.entry.name,
+                                               "' is inconsistent and cannot be used\nTry "
+                                               "block-dirty-bitmap-remove to delete this bitmap "
+                                               "from disk"));
+      }
+    }
+  }
   // Snapshots keep their own size in v3's snapshot table, not in v2's.
   if (header_.nb_snapshots > 0 && header_.version < 3) {
     return ErrnoError(ENOTSUP, "Can't resize a v2 image which has snapshots");
@@ -1292,6 +1310,14 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
     if (data_file_raw_ && prealloc == PreallocMode::kOff) prealloc = PreallocMode::kMetadata;
   }
   if (length < header_.size) {
+    // QEMU discards the dropped clusters through their L2 tables, giving the L2 entry
+    // that still holds the new end a table of its own even where it had none: the same
+    // here, so that the file's layout (and what check reports) stays QEMU's.
+    const uint64_t first_dropped = DivRoundUp(length, cluster_size_);
+    if (first_dropped < DivRoundUp(header_.size, cluster_size_) &&
+        first_dropped % l2_entries_ != 0) {
+      STRATA_RETURN_IF_ERROR(EnsureL2Table(first_dropped / l2_entries_).status());
+    }
     // Drop every cluster past the new end (a partial last cluster keeps its data); a
     // table shared with a snapshot is copied first, the snapshot keeps its clusters.
     for (uint64_t gc = DivRoundUp(length, cluster_size_);
@@ -1325,6 +1351,7 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
   }
   STRATA_RETURN_IF_ERROR(FlushMetadata());
   header_.size = length;
+  ResizeBitmaps(length);
   return WriteHeaderBytes(24, 8);
 }
 
@@ -1401,6 +1428,15 @@ absl::Status Qcow2Instance::Close() {
   closed_ = true;
   WaitForAllocations(0, UINT64_MAX);
   if (read_only_ || !unusable_.ok()) return absl::OkStatus();
+  // Bitmaps first: storing them allocates clusters the flushes below write back. As in
+  // QEMU, failing to store them is reported and the close goes on: the directory on disk
+  // still flags them in use, so they are inconsistent, never wrong.
+  absl::Status bitmaps = StoreBitmaps();
+  if (!bitmaps.ok()) {
+    Diagnose(DiagnosticKind::kError,
+             absl::StrCat("Lost persistent bitmaps during inactivation of node '",
+                          file_->node().filename(), "': ", bitmaps.message()));
+  }
   // Like QEMU: write back the L2 tables (with what they depend on), then the refcount
   // blocks, each made stable; report each failure as its own line.
   std::vector<std::string> failures;
@@ -1470,7 +1506,10 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   FormatSpecificInfo fs;
   fs.type = "qcow2";
   auto add = [&](const char* key, std::variant<bool, int64_t, std::string> value) {
-    fs.entries.push_back({key, std::move(value)});
+    FormatSpecificEntry entry;
+    entry.key = key;
+    std::visit([&](auto& v) { entry.value = std::move(v); }, value);
+    fs.entries.push_back(std::move(entry));
   };
   const std::string compression = header_.compression_type == 1 ? "zstd" : "zlib";
   const int64_t refcount_bits = header_.refcount_bits();
@@ -1483,6 +1522,31 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   add("compat", std::string("1.1"));
   add("compression-type", compression);
   add("lazy-refcounts", (header_.compatible_features & kCompatLazyRefcounts) != 0);
+  {
+    absl::MutexLock bitmaps_lock(&bitmaps_mu_);
+    std::vector<FormatSpecificDict> bitmaps;
+    for (const PersistentBitmap& bm : bitmaps_) {
+      if (!bm.on_disk) continue;
+      std::vector<std::string> flags;
+      if (bm.entry.in_use()) flags.push_back("in-use");
+      if (bm.entry.enabled()) flags.push_back("auto");
+      FormatSpecificDict dict;
+      dict.resize(3);
+      dict[0].key = "flags";
+      dict[0].value = std::move(flags);
+      dict[1].key = "name";
+      dict[1].value = bm.entry.name;
+      dict[2].key = "granularity";
+      dict[2].value = static_cast<int64_t>(bm.entry.granularity());
+      bitmaps.push_back(std::move(dict));
+    }
+    if (!bitmaps.empty()) {
+      FormatSpecificEntry entry;
+      entry.key = "bitmaps";
+      entry.value = std::move(bitmaps);
+      fs.entries.push_back(std::move(entry));
+    }
+  }
   add("refcount-bits", refcount_bits);
   if (header_.has_data_file()) {  // from the header: info does not open the data file
     const std::string name = header_.data_file_name();

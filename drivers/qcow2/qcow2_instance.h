@@ -30,7 +30,9 @@
 #include "aio/task.h"
 #include "block/driver.h"
 #include "block/node.h"
+#include "block/dirty_bitmap.h"
 #include "block/status.h"
+#include "drivers/qcow2/qcow2_bitmap_format.h"
 #include "drivers/qcow2/qcow2_cache.h"
 #include "drivers/qcow2/qcow2_cache_cleaner.h"
 #include "drivers/qcow2/qcow2_cache_sizing.h"
@@ -82,6 +84,18 @@ class Qcow2Instance : public DriverInstance {
   absl::Status LoadSnapshotForReading(const std::string& id, const std::string& name) override;
   DriverInfo GetInfo() override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
+  // qcow2_bitmaps.cc: persistent dirty bitmaps (see there for their lifecycle).
+  bool SupportsDirtyBitmaps() override { return version_ >= 3; }
+  std::vector<DirtyBitmapInfo> ListDirtyBitmaps() override;
+  absl::Status AddDirtyBitmap(const std::string& name, uint64_t granularity, bool enabled,
+                              absl::string_view node_label) override;
+  absl::Status RemoveDirtyBitmap(const std::string& name) override;
+  absl::Status ClearDirtyBitmap(const std::string& name) override;
+  absl::Status SetDirtyBitmapEnabled(const std::string& name, bool enabled) override;
+  absl::Status MergeDirtyBitmap(const std::string& target, const DirtyBitmap& source) override;
+  absl::StatusOr<DirtyBitmap> GetDirtyBitmap(const std::string& name) override;
+  absl::StatusOr<std::vector<DirtyRun>> GetDirtyRuns(const std::string& name, uint64_t offset,
+                                                     uint64_t length, size_t max_runs) override;
 
   const Qcow2Header& header() const { return header_; }
   ~Qcow2Instance() override;
@@ -450,6 +464,58 @@ class Qcow2Instance : public DriverInstance {
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // --- Persistent dirty bitmaps (qcow2_bitmaps.cc) ---
+  // One bitmap: its directory entry as last written (or to be written), and its bits;
+  // no bits: inconsistent (found in use at open, or not loaded for a metadata-only
+  // open), kept on disk unchanged.
+  struct PersistentBitmap {
+    BitmapDirectoryEntry entry;
+    std::unique_ptr<DirtyBitmap> bits;
+    bool enabled = false;
+    bool on_disk = false;  // in the directory now (false: added since, stored at close)
+  };
+  // At open, after the refcounts: reads the directory (and, if `load_data`, every
+  // consistent bitmap's bits); a writable open then marks them in use on disk. Fails
+  // the open for a malformed extension, directory or table, with QEMU's message.
+  absl::Status LoadBitmaps(bool load_data) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<uint64_t>> ReadBitmapTable(const BitmapDirectoryEntry& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::unique_ptr<DirtyBitmap>> ReadBitmapData(const BitmapDirectoryEntry& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads file bytes, zeroes past the file's end (as QEMU's reads of the file see them).
+  absl::Status ReadZeroPadded(uint64_t offset, uint64_t bytes, uint8_t* out);
+  // Recomputes tracking_ from the list.
+  void UpdateTracking() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bitmaps_mu_);
+  // Marks [offset, offset + bytes) in every enabled bitmap. Any thread, any lock state
+  // except bitmaps_mu_ held; cheap when nothing tracks.
+  void MarkBitmapsDirty(uint64_t offset, uint64_t bytes) ABSL_LOCKS_EXCLUDED(bitmaps_mu_);
+  // The disk was resized: the bitmaps follow (new granules clean, as QEMU).
+  void ResizeBitmaps(uint64_t size) ABSL_LOCKS_EXCLUDED(bitmaps_mu_);
+  // Frees bitmap clusters nothing references any more, and discards them in the file.
+  absl::Status FreeBitmapMetadata(uint64_t offset, uint64_t count)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees a stored bitmap's data clusters and table (nothing references them any more).
+  absl::Status FreeBitmapClusters(const BitmapDirectoryEntry& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes `entries` as a new directory in new clusters (made stable with the refcounts
+  // counting everything it names), switches the header to it in one write, then frees the
+  // old directory. No entries: the extension and the autoclear bit go.
+  absl::Status WriteBitmapDirectory(const std::vector<BitmapDirectoryEntry>& entries)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Clean close: stores every consistent bitmap (not in use), see qcow2_bitmaps.cc.
+  absl::Status StoreBitmaps() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Check: the host ranges the bitmaps reference, and the corruptions found.
+  struct BitmapReferences {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // offset, bytes
+    int64_t corruptions = 0;
+  };
+  absl::StatusOr<BitmapReferences> CollectBitmapReferences() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  PersistentBitmap* FindBitmap(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(bitmaps_mu_);
+  absl::Mutex bitmaps_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<PersistentBitmap> bitmaps_ ABSL_GUARDED_BY(bitmaps_mu_);
+  std::atomic<bool> tracking_{false};  // some consistent bitmap is enabled
+  BitmapsExtension bitmaps_ext_ ABSL_GUARDED_BY(mu_);  // nb_bitmaps 0: none on disk
+
   BdrvChild* const file_;
   // Where guest data lives: file_, or the external data file (incompatible bit 2). With
   // an external data file every data cluster sits at its guest offset, is not
@@ -526,7 +592,7 @@ class Qcow2Instance : public DriverInstance {
   // Overlap kinds not checked (the overlap-check option: none, constant, cached/all).
   uint32_t overlap_ignore_ = 0;
   // What the index was built from (epochs, table offsets and sizes).
-  std::array<uint64_t, 10> overlap_key_ ABSL_GUARDED_BY(mu_) = {};
+  std::array<uint64_t, 12> overlap_key_ ABSL_GUARDED_BY(mu_) = {};
   std::vector<Qcow2Snapshot> snapshots_ ABSL_GUARDED_BY(mu_);
   // Lazy refcounts in effect (header bit, or the lazy-refcounts option).
   bool lazy_refcounts_ = false;

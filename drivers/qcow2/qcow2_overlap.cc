@@ -14,6 +14,7 @@ const char* MetadataOverlapIndex::Name(Kind kind) {
     case kRefcountBlock: return "refcount block";
     case kSnapshotTable: return "snapshot table";
     case kInactiveL1: return "inactive L1 table";
+    case kBitmapDirectory: return "bitmap directory";
   }
   return "metadata";
 }

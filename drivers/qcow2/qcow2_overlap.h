@@ -23,6 +23,7 @@ class MetadataOverlapIndex {
     kRefcountBlock = 1u << 4,
     kSnapshotTable = 1u << 5,
     kInactiveL1 = 1u << 6,
+    kBitmapDirectory = 1u << 8,  // (bit 7 is QEMU's inactive L2, which strata skips)
   };
   // "active L1 table", ... (QEMU's words in "overlaps with ...").
   static const char* Name(Kind kind);

@@ -8,6 +8,10 @@
 // never do is show data a sector never had, such as another cluster's or stale bytes.) Operations: allocating writes and copy-on-write over a backing file,
 // in-place writes, write-zeroes, discards, flushes, growth (L1 growth) and large writes
 // (refcount block and table growth); lazy refcounts on or off, writeback or writethrough.
+// Persistent dirty bitmaps on half the seeds (one enabled, one disabled): every crash
+// state must show them in use (inconsistent, so never trusted), and after the clean close
+// the enabled one must cover every range written since the open and the disabled one
+// none.
 //
 // Flags: --seed=N replays one seed (printed on failure); --seeds=N runs seeds 1..N.
 #include <unistd.h>
@@ -83,6 +87,18 @@ class CrashRun {
                           {"backing_file", dir_ + "/backing.raw"},
                           {"backing_fmt", "raw"}}};
     ASSERT_OK(DriverRegistry::Global().Find("qcow2")->Create(create));
+    with_bitmaps_ = rng_() % 2 == 0;
+    if (with_bitmaps_) {
+      ImageOpenRequest add;
+      add.filename = create.filename;
+      add.format = "qcow2";
+      add.flags.no_backing = true;
+      absl::StatusOr<OpenedImage> plain = OpenImage(add);
+      ASSERT_OK(plain.status());
+      ASSERT_OK(plain->root->instance().AddDirtyBitmap("on", 4096 << (rng_() % 5), true, "x"));
+      ASSERT_OK(plain->root->instance().AddDirtyBitmap("off", 65536, false, "x"));
+      ASSERT_OK(plain->root->Close());
+    }
     disk_ = std::make_shared<testing::SimDisk>(ReadFile(create.filename));
     const std::string sim_name = "sim" + std::to_string(seed_);
     testing::SimDisk::Register(sim_name, disk_);
@@ -104,6 +120,7 @@ class CrashRun {
       }
     }
     ASSERT_OK(blk_->Close());
+    if (with_bitmaps_ && !::testing::Test::HasFatalFailure()) VerifyStoredBitmaps();
     testing::SimDisk::Unregister(sim_name);
     ASSERT_EQ(system(("rm -rf " + dir_).c_str()), 0);
   }
@@ -139,13 +156,16 @@ class CrashRun {
     if (op <= 4) {  // a write, often unaligned: COW, in place, or allocating
       std::vector<uint8_t> data(len, static_cast<uint8_t>(rng_()));
       ASSERT_OK(blk_->Pwrite(offset, len, data.data()));
+      written_.push_back({offset, len});
     } else if (op == 5) {
       offset &= ~uint64_t{511};
       len = std::max<uint64_t>(512, len & ~uint64_t{511});
       len = std::min(len, size_ - offset);
       ASSERT_OK(blk_->PwriteZeroes(offset, len, rng_() % 2 ? kReqMayUnmap : 0));
+      written_.push_back({offset, len});
     } else if (op == 6) {
       ASSERT_OK(blk_->Pdiscard(offset, len));
+      written_.push_back({offset, len});
     } else if (op == 7 || op == 8) {
       ASSERT_OK(blk_->Flush());
       for (auto& v : versions_) v.erase(v.begin(), v.end() - 1);  // only the latest stays
@@ -164,6 +184,7 @@ class CrashRun {
       len = std::min<uint64_t>(size_ - offset, (64 + rng_() % 256) * cluster_);
       std::vector<uint8_t> data(len, static_cast<uint8_t>(rng_()));
       ASSERT_OK(blk_->Pwrite(offset, len, data.data()));
+      written_.push_back({offset, len});
     }
     Record(offset / cluster_, (offset + len - 1) / cluster_);
   }
@@ -178,6 +199,14 @@ class CrashRun {
     absl::StatusOr<OpenedImage> image = OpenImage(open);  // read-write: repairs if dirty
     ASSERT_OK(image.status());
     std::unique_ptr<BlockDriverState> root = std::move(image->root);
+    // The bitmaps were flagged in use before the first write: never trusted after a crash.
+    if (with_bitmaps_) {
+      std::vector<DirtyBitmapInfo> bitmaps = root->instance().ListDirtyBitmaps();
+      EXPECT_EQ(bitmaps.size(), 2u);
+      for (const DirtyBitmapInfo& b : bitmaps) {
+        EXPECT_TRUE(b.in_use && b.inconsistent) << "bitmap " << b.name << " trusted after a crash";
+      }
+    }
     absl::StatusOr<CheckResult> check = root->instance().Check(0);
     ASSERT_OK(check.status());
     EXPECT_EQ(check->corruptions, 0);
@@ -212,12 +241,41 @@ class CrashRun {
     }
   }
 
+  // After the clean close: both bitmaps consistent; "on" dirty wherever a write, zeroing
+  // or discard touched, "off" clean.
+  void VerifyStoredBitmaps() {
+    const std::string path = dir_ + "/closed.qcow2";
+    WriteFile(path, disk_->CrashState(rng_));  // nothing is pending after Close
+    ImageOpenRequest open;
+    open.filename = path;
+    open.format = "qcow2";
+    open.flags.read_only = true;
+    open.flags.no_backing = true;
+    absl::StatusOr<OpenedImage> image = OpenImage(open);
+    ASSERT_OK(image.status());
+    absl::StatusOr<DirtyBitmap> on = image->root->instance().GetDirtyBitmap("on");
+    ASSERT_OK(on.status());
+    absl::StatusOr<DirtyBitmap> off = image->root->instance().GetDirtyBitmap("off");
+    ASSERT_OK(off.status());
+    EXPECT_TRUE(off->Empty());
+    EXPECT_EQ(on->size(), size_);
+    for (const auto& [offset, len] : written_) {
+      for (uint64_t g = offset / on->granularity(); g * on->granularity() < offset + len; ++g) {
+        ASSERT_TRUE(on->IsDirty(g)) << "write at " << offset << "+" << len
+                                    << " missing from the stored bitmap";
+      }
+    }
+    ASSERT_OK(image->root->Close());
+  }
+
   const uint64_t seed_;
   std::mt19937_64 rng_;
   const std::string dir_;
   uint64_t cluster_ = 0;
   uint64_t size_ = 0;
   bool lazy_ = false;
+  bool with_bitmaps_ = false;
+  std::vector<std::pair<uint64_t, uint64_t>> written_;  // offset, length
   std::shared_ptr<testing::SimDisk> disk_;
   std::unique_ptr<BlockBackend> blk_;
   // Per guest sector: the contents it has had since the last flush (last = current).

@@ -374,6 +374,79 @@ def _(d):
     os.unlink(os.path.join(d, "img.data"))
 
 
+# Persistent dirty bitmaps: two bitmaps made by QEMU ("b0" enabled, with dirty data;
+# "b1" disabled, 4 KiB granularity), then one structure of the extension poked at.
+class BitmapImage(Image):
+    def ext_offset(self):
+        off = self.read_at(100, ">I")  # header_length
+        while True:
+            magic, length = struct.unpack(">II", self.read_bytes(off, 8))
+            if magic == 0x23852875:
+                return off + 8
+            if magic == 0:
+                raise ValueError("no bitmaps extension")
+            off += 8 + ((length + 7) & ~7)
+
+    def read_bytes(self, off, n):
+        with open(self.path, "rb") as f:
+            f.seek(off)
+            return f.read(n)
+
+    def dir_offset(self):
+        return self.read_at(self.ext_offset() + 16, ">Q")
+
+    def table_offset(self, entry=0):  # entry 0 only (entry sizes vary with names)
+        return self.read_at(self.dir_offset(), ">Q")
+
+
+def bitmap_image(d):
+    sh("qemu-img create -q -f qcow2 img.qcow2 4M && qemu-img bitmap --add img.qcow2 b0 && "
+       "qemu-img bitmap --add --disable -g 4k img.qcow2 b1 && "
+       "qemu-io -f qcow2 -c 'write -P 0x11 0 64k' -c 'write -P 0x22 1M 64k' img.qcow2", d)
+    return BitmapImage(os.path.join(d, "img.qcow2"))
+
+
+BITMAP_POKES = [
+    ("extension length 16", lambda i: i.write_at(i.ext_offset() - 4, ">I", 16)),
+    ("reserved field set", lambda i: i.write_at(i.ext_offset() + 4, ">I", 1)),
+    ("zero bitmaps", lambda i: i.write_at(i.ext_offset(), ">I", 0)),
+    ("70000 bitmaps", lambda i: i.write_at(i.ext_offset(), ">I", 70000)),
+    ("three bitmaps in a directory of two", lambda i: i.write_at(i.ext_offset(), ">I", 3)),
+    ("directory offset unaligned", lambda i: i.write_at(i.ext_offset() + 16, ">Q",
+                                                        i.dir_offset() + 512)),
+    ("directory size 2^40", lambda i: i.write_at(i.ext_offset() + 8, ">Q", 1 << 40)),
+    ("directory past the end of the file", lambda i: i.write_at(i.ext_offset() + 16, ">Q",
+                                                                1 << 40)),
+    ("granularity bits 8", lambda i: i.write_at(i.dir_offset() + 17, ">B", 8)),
+    ("granularity bits 40", lambda i: i.write_at(i.dir_offset() + 17, ">B", 40)),
+    ("reserved directory flag", lambda i: i.write_at(i.dir_offset() + 12, ">I", 0x12)),
+    ("type 2", lambda i: i.write_at(i.dir_offset() + 16, ">B", 2)),
+    ("extra data size 8", lambda i: i.write_at(i.dir_offset() + 20, ">I", 8)),
+    ("table offset unaligned", lambda i: i.write_at(i.dir_offset(), ">Q",
+                                                    i.table_offset() + 512)),
+    ("table offset 0", lambda i: i.write_at(i.dir_offset(), ">Q", 0)),
+    ("table size 5", lambda i: i.write_at(i.dir_offset() + 8, ">I", 5)),
+    ("table entry with reserved bits", lambda i: i.write_at(i.table_offset(), ">Q",
+                                                            0x0100000000000000)),
+    ("table entry unaligned", lambda i: i.write_at(i.table_offset(), ">Q", 0x10200)),
+    ("table entry all ones", lambda i: i.write_at(i.table_offset(), ">Q", 1)),
+    ("table entry names the L1 table", lambda i: i.write_at(i.table_offset(), ">Q",
+                                                            i.get("l1_table_offset"))),
+    ("table entry names the header", lambda i: i.write_at(i.table_offset(), ">Q", 0)),
+    ("table names the refcount table", lambda i: i.write_at(
+        i.dir_offset(), ">Q", i.get("refcount_table_offset"))),
+    ("in use", lambda i: i.write_at(i.dir_offset() + 12, ">I", 3)),
+    ("in use, autoclear bit cleared", lambda i: (i.write_at(i.dir_offset() + 12, ">I", 3),
+                                                 i.write_at(88, ">Q", 0))),
+    ("autoclear bit cleared", lambda i: i.write_at(88, ">Q", 0)),
+    ("both named b0", lambda i: i.write_bytes(i.dir_offset() + 24 + 8 + 24, b"b0")),
+]
+for _name, _poke in BITMAP_POKES:
+    @case("bitmaps: " + _name)
+    def _(d, poke=_poke):
+        poke(bitmap_image(d))
+
+
 # --- commands (argv after the tool name; "IMG" is the case image). Write commands name a
 # pattern they check afterwards: (tool, argv, write_check or None).
 COMMANDS = [
@@ -388,6 +461,9 @@ COMMANDS = [
     ("qemu-img", ["snapshot", "-d", "snap1", "img.qcow2"], None),
     ("qemu-img", ["amend", "-o", "refcount_bits=64", "img.qcow2"], None),
     ("qemu-img", ["resize", "img.qcow2", "+8M"], None),
+    ("qemu-img", ["bitmap", "--clear", "img.qcow2", "b0"], None),
+    ("qemu-img", ["bitmap", "--remove", "img.qcow2", "b0"], None),
+    ("qemu-img", ["bitmap", "--add", "img.qcow2", "new"], None),
     ("qemu-io", ["-c", "write -P 0x5a 1536k 64k", "img.qcow2"], (0x5A, "1536k", "64k")),
     ("qemu-io", ["-c", "write -P 0x5b 4M 4k", "img.qcow2"], None),
     ("qemu-io", ["-c", "write -z 1M 64k", "img.qcow2"], None),

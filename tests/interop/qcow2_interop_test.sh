@@ -18,6 +18,8 @@
 # 10. Compressed writes: convert -c (zlib, zstd; v2, v3; 4k..2M clusters; compressible,
 #     incompressible and zero data) gives the very file qemu-img gives; qemu-io write -c
 #     through strata-io prints what qemu-io prints, and the images read back equal.
+# 11. Persistent bitmaps made by either tool record strata's writes as QEMU's record
+#     QEMU's (read by QEMU's NBD export), and a crash leaves them in use.
 # Usage: qcow2_interop_test.sh STRATA_IMG STRATA_IO STRATA_QCOW2 [SEED]
 set -u
 strata_img=$(readlink -f "$1")
@@ -425,21 +427,44 @@ cmp -s czq/out.txt czs/out.txt || fail "qemu-io write -c: $(diff czq/out.txt czs
 cmp -s czq/w.qcow2 czs/w.qcow2 || fail "qemu-io write -c: image differs from qemu-io's"
 qemu-img check -q czs/w.qcow2 || fail "qemu-io write -c: check"
 
-# Persistent bitmaps made by QEMU: strata does not maintain them yet, so a write through
-# strata must leave them marked inconsistent (the autoclear bit cleared, QEMU warns),
-# never trusted while missing strata's writes.
+# Persistent bitmaps, both ways: QEMU's own reader (qemu-nbd -B, read by nbdinfo --map)
+# must see every write strata made as dirty, in bitmaps either tool created; strata's
+# open must leave them consistent (no warning, no in-use flag after a clean close).
+dirty_map() {  # dirty_map IMAGE BITMAP: the dirty ranges as QEMU's NBD export reports them
+  rm -f bm/sock
+  qemu-nbd -r -f qcow2 -B "$2" -k "$work/bm/sock" -t "$1" &
+  local pid=$! i
+  for i in $(seq 50); do [ -S bm/sock ] && break; sleep 0.1; done
+  nbdinfo --map="qemu:dirty-bitmap:$2" "nbd+unix:///?socket=$work/bm/sock" 2>&1
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
 mkdir -p bm
-qemu-img create -q -f qcow2 bm/b.qcow2 4M
-qemu-img bitmap --add bm/b.qcow2 bm0
+for maker in qemu strata; do
+  if [ "$maker" = qemu ]; then img=qemu-img; else img=$strata_img; fi
+  qemu-img create -q -f qcow2 bm/q.qcow2 4M
+  cp bm/q.qcow2 bm/s.qcow2
+  for f in q s; do
+    "$img" bitmap --add bm/$f.qcow2 bm0
+    "$img" bitmap --add -g 4k --disable bm/$f.qcow2 off
+  done
+  ops=(-c "write 0 64k" -c "write -z 1M 8k" -c "discard 3M 4k" -c "write 4190208 4096")
+  qemu-io "${ops[@]}" bm/q.qcow2 >/dev/null
+  "$strata_io" "${ops[@]}" bm/s.qcow2 >/dev/null
+  for b in bm0 off; do
+    checks=$((checks + 1))
+    [ "$(dirty_map bm/q.qcow2 $b)" = "$(dirty_map bm/s.qcow2 $b)" ] ||
+      fail "bitmaps ($maker made them): $b after strata's writes is not what QEMU's are"
+  done
+  checks=$((checks + 1))
+  qemu-img info bm/s.qcow2 2>&1 | grep -q "lacking bitmap support\|in-use" &&
+    fail "bitmaps ($maker made them): left inconsistent by a clean strata close"
+  qemu-img check -q bm/s.qcow2 || fail "bitmaps ($maker made them): check"
+done
+# A crash while open for writing leaves them in use, so QEMU refuses to trust them.
 checks=$((checks + 1))
-"$strata_io" -r -c "read 0 64k" bm/b.qcow2 >/dev/null
-qemu-img info bm/b.qcow2 2>&1 | grep -q "name: bm0" || fail "bitmaps: a read-only open dropped them"
-qemu-img info bm/b.qcow2 2>&1 | grep -q "lacking bitmap support" &&
-  fail "bitmaps: a read-only open made them inconsistent"
-checks=$((checks + 1))
-"$strata_io" -c "write 0 64k" bm/b.qcow2 >/dev/null
-qemu-img info bm/b.qcow2 2>&1 | grep -q "lacking bitmap support" ||
-  fail "bitmaps: still trusted after a write through strata"
+"$strata_io" -c "write 0 4k" -c abort bm/s.qcow2 >/dev/null 2>&1
+qemu-img info bm/s.qcow2 2>&1 | grep -q "in-use" || fail "bitmaps: not in use after a crash"
 
 echo "$checks interop checks, $failures failed (seed $seed)"
 [ "$failures" -eq 0 ]

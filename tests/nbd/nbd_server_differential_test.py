@@ -57,6 +57,15 @@ def make_images(work):
     comp = os.path.join(work, "comp.qcow2")
     qemu("qemu-img", "convert", "-c", "-O", "qcow2", raw, comp)
     imgs["compressed"] = (comp, "qcow2")
+    bm = os.path.join(work, "bitmaps.qcow2")
+    qemu("qemu-img", "create", "-f", "qcow2", bm, "64M")
+    qemu("qemu-img", "bitmap", "--add", bm, "b0")
+    qemu("qemu-img", "bitmap", "--add", "-g", "4k", "--disable", bm, "b1")
+    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 1 0 1M", "-c", "write -z 9M 5k",
+         "-c", "discard 20M 64k", bm)
+    qemu("qemu-img", "bitmap", "--enable", bm, "b1")
+    qemu("qemu-io", "-f", "qcow2", "-c", "write -P 2 30M 3k", bm)
+    imgs["bitmaps"] = (bm, "qcow2")
     odd = os.path.join(work, "odd.raw")
     with open(odd, "wb") as f:
         f.write(bytes(range(256)) * 4000 + b"tail")  # not a multiple of 512
@@ -78,6 +87,8 @@ CONFIGS = [
     ("nocache", "raw", ["-n"], True),
     ("odd-size", "odd", [], True),
     ("writethrough", "qcow2", ["--cache=writethrough", "--discard=unmap"], True),
+    ("bitmaps", "bitmaps", ["-B", "b0", "-B", "b1"], True),
+    ("bitmaps-readonly", "bitmaps", ["-r", "-B", "b1"], False),
 ]
 
 
@@ -100,6 +111,9 @@ def client_runs(sock, export, original, fmt, opts, writes):
     add("nbdinfo-map-totals", ["nbdinfo", "--map", "--totals", url])
     if "-A" in opts:
         add("nbdinfo-depth", ["nbdinfo", "--map=qemu:allocation-depth", url])
+    bitmaps = [opts[i + 1] for i, o in enumerate(opts) if o == "-B"]
+    for b in bitmaps:
+        add("nbdinfo-bitmap-" + b, ["nbdinfo", "--map=qemu:dirty-bitmap:" + b, url])
     add("nbdinfo-list", ["nbdinfo", "--list", h.unix_url(sock)])
     add("qemu-img-info", ["qemu-img", "info", url])
     add("qemu-img-map-json", ["qemu-img", "map", "--output=json", url])
@@ -126,6 +140,8 @@ def client_runs(sock, export, original, fmt, opts, writes):
                        "-c", "read -P 0xab 1M 64k", "-c", "read -P 0 3M 1M",
                        "-c", "flush", url])
         add("nbdinfo-map-after", ["nbdinfo", "--map", url])
+        for b in bitmaps:  # the writes above, seen live by enabled bitmaps
+            add("nbdinfo-bitmap-after-" + b, ["nbdinfo", "--map=qemu:dirty-bitmap:" + b, url])
     return out
 
 

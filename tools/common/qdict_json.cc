@@ -88,7 +88,8 @@ std::string JsonValue::Pretty(int indent) const {
       return out + close_pad + "}";
     }
     case Kind::kArray: {
-      if (elements_.empty()) return "[]";
+      // QEMU's pretty printer puts even an empty list's bracket on a line of its own.
+      if (elements_.empty()) return "[\n" + close_pad + "]";
       std::string out = "[\n";
       for (size_t i = 0; i < elements_.size(); ++i) {
         absl::StrAppend(&out, pad, elements_[i].Pretty(indent + 4),

@@ -34,6 +34,37 @@ absl::Status IoFailed(const char* what, uint64_t offset, const absl::Status& s) 
 
 }  // namespace
 
+namespace {
+
+// --bitmaps, after the data: each consistent persistent bitmap of `source` is added to
+// `target` (same name, granularity and enabled state) and filled from the source's;
+// inconsistent ones were refused earlier unless skipped, with a warning, here.
+bool CopyBitmaps(DriverInstance& source, DriverInstance& target) {
+  // qemu-img walks a node's bitmaps last loaded first: the directory backwards.
+  std::vector<DirtyBitmapInfo> list = source.ListDirtyBitmaps();
+  for (auto it = list.rbegin(); it != list.rend(); ++it) {
+    const DirtyBitmapInfo& b = *it;
+    if (b.inconsistent) {
+      tools::WarnReport(absl::StrCat("Skipping inconsistent bitmap '", b.name, "'"));
+      continue;
+    }
+    absl::Status s = target.AddDirtyBitmap(b.name, b.granularity, b.enabled, "target");
+    if (!s.ok()) {
+      tools::ErrorReport(absl::StrCat("Failed to create bitmap ", b.name, ": ", s.message()));
+      return false;
+    }
+    absl::StatusOr<DirtyBitmap> bits = source.GetDirtyBitmap(b.name);
+    s = bits.ok() ? target.MergeDirtyBitmap(b.name, *bits) : bits.status();
+    if (!s.ok()) {
+      tools::ErrorReport(absl::StrCat("Failed to populate bitmap ", b.name, ": ", s.message()));
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 int ConvertMain(const Args& args) {
   std::string src_fmt, out_fmt = "raw", cache = "unsafe", src_cache = "writeback";
   std::string snapshot_param, backing, backing_fmt;
@@ -45,7 +76,16 @@ int ConvertMain(const Args& args) {
   uint64_t done_bytes = 0;
   uint64_t sparse_bytes = 4096;
   GetoptArgs argv(args);
-  enum { kImageOpts = 256, kObject, kTargetImageOpts, kTargetIsZero, kSalvage, kBitmaps };
+  enum {
+    kImageOpts = 256,
+    kObject,
+    kTargetImageOpts,
+    kTargetIsZero,
+    kSalvage,
+    kBitmaps,
+    kSkipBrokenBitmaps
+  };
+  bool bitmaps = false, skip_broken_bitmaps = false;
   static const struct option kLong[] = {
       {"help", no_argument, nullptr, 'h'},
       {"object", required_argument, nullptr, kObject},
@@ -54,6 +94,7 @@ int ConvertMain(const Args& args) {
       {"target-is-zero", no_argument, nullptr, kTargetIsZero},
       {"salvage", no_argument, nullptr, kSalvage},
       {"bitmaps", no_argument, nullptr, kBitmaps},
+      {"skip-broken-bitmaps", no_argument, nullptr, kSkipBrokenBitmaps},
       {"force-share", no_argument, nullptr, 'U'},
       {nullptr, 0, nullptr, 0}};
   int c;
@@ -95,8 +136,10 @@ int ConvertMain(const Args& args) {
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case 'U': case 'C': case 'r': case kTargetIsZero:
-      case kSalvage: case kBitmaps: case kTargetImageOpts:
+      case kSalvage: case kTargetImageOpts:
         break;
+      case kBitmaps: bitmaps = true; break;
+      case kSkipBrokenBitmaps: skip_broken_bitmaps = true; break;
       case 'l': snapshot_param = optarg; break;
       case 'B': backing = optarg; break;
       case 'F': backing_fmt = optarg; break;
@@ -106,8 +149,16 @@ int ConvertMain(const Args& args) {
     }
   }
   if (quiet) progress = false;
+  if (skip_broken_bitmaps && !bitmaps) {
+    tools::ErrorReport("Use of --skip-broken-bitmaps requires --bitmaps");
+    return 1;
+  }
   if (static_cast<int>(args.size()) - optind < 2) {
     tools::ErrorReport("Expecting image file name");
+    return 1;
+  }
+  if (bitmaps && static_cast<int>(args.size()) - optind > 2) {
+    tools::ErrorReport("Copying bitmaps only possible with single source");
     return 1;
   }
   std::string out_name = argv[argv.argc() - 1];
@@ -143,6 +194,24 @@ int ConvertMain(const Args& args) {
     }
     total += src->GetLength().value_or(0);
     sources.push_back(std::move(src));
+  }
+  // --bitmaps: the source must hold them, and every one must be consistent unless the
+  // broken ones are skipped (checked before anything is created, as qemu-img does).
+  if (bitmaps) {
+    DriverInstance& source = sources.front()->root().instance();
+    if (!source.SupportsDirtyBitmaps()) {
+      tools::ErrorReport("Source lacks bitmap support");
+      return 1;
+    }
+    std::vector<DirtyBitmapInfo> list = source.ListDirtyBitmaps();
+    for (auto b = list.rbegin(); b != list.rend(); ++b) {
+      if (b->inconsistent && !skip_broken_bitmaps) {
+        tools::ErrorReport(absl::StrCat("Cannot copy inconsistent bitmap '", b->name, "'"));
+        std::fprintf(stderr, "Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' "
+                             "to delete it\n");
+        return 1;
+      }
+    }
   }
   const BlockDriver* driver = DriverRegistry::Global().Find(out_fmt);
   if (driver == nullptr) {
@@ -180,6 +249,10 @@ int ConvertMain(const Args& args) {
   const bool target_has_backing = !backing.empty();
   std::unique_ptr<BlockBackend> out = OpenForTool(out_name, out_fmt, true, false, cache);
   if (!out) return 1;
+  if (bitmaps && !out->root().instance().SupportsDirtyBitmaps()) {
+    tools::ErrorReport(absl::StrCat("Format driver '", out_fmt, "' does not support bitmaps"));
+    return 1;
+  }
   if (no_create && out->GetLength().value_or(0) < total) {
     tools::ErrorReport("output file is smaller than input file");
     return 1;
@@ -327,6 +400,11 @@ int ConvertMain(const Args& args) {
   absl::Status st;
   // A compressed copy ends with an empty compressed write (the target aligns its end).
   if (compress && !target_has_backing) st = out->Pwrite(0, 0, nullptr, kReqWriteCompressed);
+  if (st.ok() && bitmaps && !CopyBitmaps(sources.front()->root().instance(),
+                                          out->root().instance())) {
+    (void)out->Close();
+    return 1;
+  }
   if (st.ok()) st = out->Flush();
   if (st.ok()) st = out->Close();
   if (!st.ok()) {

@@ -82,6 +82,7 @@ int ResizeMain(const Args& args);
 int SnapshotMain(const Args& args);
 int BenchMain(const Args& args);
 int AmendMain(const Args& args);
+int BitmapMain(const Args& args);
 
 }  // namespace strata::img
 

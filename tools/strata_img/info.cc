@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "block/graph_builder.h"
 #include "block/registry.h"
+#include "tools/common/format_specific.h"
 #include "tools/common/human_size.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
@@ -78,13 +79,7 @@ void PrintHuman(const ImageFacts& f) {
   if (!f.snapshots.empty()) PrintSnapshotTable(f.snapshots);
   if (!f.specific.type.empty()) {
     std::printf("Format specific information:\n");
-    for (const auto& e : f.specific.entries) {
-      std::string key = e.key;
-      for (char& c : key) {
-        if (c == '-') c = ' ';
-      }
-      std::printf("    %s: %s\n", key.c_str(), e.HumanValue().c_str());
-    }
+    tools::PrintFormatSpecificHuman(f.specific);
   }
 }
 
@@ -98,17 +93,7 @@ JsonValue ToJson(const ImageFacts& f) {
   v.Set("format", JsonValue::String(f.format));
   if (f.actual_size) v.Set("actual-size", JsonValue::Int(*f.actual_size));
   if (!f.specific.type.empty()) {
-    JsonValue data = JsonValue::Object();
-    for (const auto& e : f.specific.entries) {
-      std::visit(
-          [&](const auto& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, bool>) data.Set(e.key, JsonValue::Bool(v));
-            else if constexpr (std::is_same_v<T, int64_t>) data.Set(e.key, JsonValue::Int(v));
-            else data.Set(e.key, JsonValue::String(v));
-          },
-          e.value);
-    }
+    JsonValue data = tools::FormatSpecificJson(f.specific);
     JsonValue specific = JsonValue::Object();
     specific.Set("type", JsonValue::String(f.specific.type));
     specific.Set("data", std::move(data));

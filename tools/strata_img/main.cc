@@ -16,7 +16,7 @@ struct Subcommand {
 };
 
 constexpr Subcommand kSubcommands[] = {
-    {"amend", strata::img::AmendMain},     {"bench", strata::img::BenchMain},     {"check", strata::img::CheckMain},
+    {"amend", strata::img::AmendMain},     {"bench", strata::img::BenchMain},     {"bitmap", strata::img::BitmapMain},     {"check", strata::img::CheckMain},
     {"commit", strata::img::CommitMain},   {"compare", strata::img::CompareMain},
     {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
     {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
@@ -28,7 +28,7 @@ constexpr Subcommand kSubcommands[] = {
 void Usage() {
   std::printf("%s version 7.2.0 (strata)\n"
               "usage: %s [standard options] command [command options]\n"
-              "Commands: amend bench check commit compare convert create info map measure rebase resize snapshot\n",
+              "Commands: amend bench bitmap check commit compare convert create info map measure rebase resize snapshot\n",
               strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 
@@ -37,7 +37,7 @@ void Usage() {
 int main(int argc, char** argv) {
   strata::tools::SetProgramName(argv[0]);
   // Check findings, corruption reports and breakpoint messages, printed as QEMU does.
-  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink());
+  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink(strata::tools::ProgramName()));
   strata::tools::SetQemuStdioBuffering();
   if (argc < 2) {
     strata::tools::ErrorReport("Not enough arguments");

@@ -86,13 +86,14 @@ int ResizeMain(const Args& args) {
     return 1;
   }
   if (static_cast<uint64_t>(target) < current) {
+    // qemu-img 7.2 warns only when it refuses (the warning explains the refusal).
     if (!shrink) {
       tools::ErrorReport("Use the --shrink option to perform a shrink operation.");
+      tools::WarnReport("Shrinking an image will delete all data beyond the shrunken image's "
+                        "end. Before performing such an operation, make sure there is no "
+                        "important data there.");
       return 1;
     }
-    tools::WarnReport("Shrinking an image will delete all data beyond the shrunken image's "
-                      "end. Before performing such an operation, make sure there is no "
-                      "important data there.");
   }
   absl::Status st = blk->Truncate(target, true, mode);
   if (st.ok()) st = blk->Close();

@@ -18,6 +18,7 @@
 #include "block/status.h"
 #include "google/protobuf/util/json_util.h"
 #include "absl/strings/str_cat.h"
+#include "tools/common/format_specific.h"
 #include "tools/common/human_size.h"
 #include "tools/common/program.h"
 #include "tools/strata_io/arg_parser.h"
@@ -128,13 +129,7 @@ bool InfoCommand(IoSession& s, const Args&) {
   FormatSpecificInfo fs = root.instance().GetFormatSpecificInfo();
   if (!fs.type.empty()) {
     std::printf("Format specific information:\n");
-    for (const auto& e : fs.entries) {
-      std::string key = e.key;
-      for (char& ch : key) {
-        if (ch == '-') ch = ' ';
-      }
-      std::printf("    %s: %s\n", key.c_str(), e.HumanValue().c_str());
-    }
+    tools::PrintFormatSpecificHuman(fs);
   }
   return true;
 }

@@ -44,7 +44,7 @@ void Usage() {
 int main(int argc, char** argv) {
   strata::tools::SetProgramName(argv[0]);
   // Check findings, corruption reports and breakpoint messages, printed as QEMU does.
-  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink());
+  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink(strata::tools::ProgramName()));
   strata::tools::SetQemuStdioBuffering();
   strata::io::IoSession session;
   std::vector<std::string> commands;

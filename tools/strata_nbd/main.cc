@@ -12,13 +12,13 @@
 
 int main(int argc, char** argv) {
   strata::tools::SetProgramName(argv[0]);
-  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink());
+  strata::SetDiagnosticSink(strata::PrintingDiagnosticSink(strata::tools::ProgramName()));
   int exit_code = 0;
   std::optional<strata::nbd_tool::NbdOptions> options =
       strata::nbd_tool::ParseNbdOptions(argc, argv, &exit_code);
   if (!options) return exit_code;
   // Dropped clients are reported only with -v (qemu-nbd's output stays quiet otherwise).
-  strata::SetDiagnosticSink([printing = strata::PrintingDiagnosticSink(),
+  strata::SetDiagnosticSink([printing = strata::PrintingDiagnosticSink(strata::tools::ProgramName()),
                              verbose = options->verbose](strata::DiagnosticKind kind,
                                                          absl::string_view line) {
     if (kind != strata::DiagnosticKind::kConnection || verbose) printing(kind, line);

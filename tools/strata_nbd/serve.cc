@@ -149,9 +149,16 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
       return 1;
     }
   }
-  if (!options.bitmaps.empty()) {
-    tools::ErrorReport(absl::StrCat("Bitmap '", options.bitmaps.front(), "' is not found"));
-    return 1;
+
+  // Every -B bitmap must exist (in the image or its backing chain) and be consistent.
+  for (const std::string& name : options.bitmaps) {
+    nbd::ExportOptions probe;
+    probe.bitmaps = {name};
+    absl::StatusOr<BlockDriverState*> node = nbd::Export(probe, backend.get(), 0).BitmapNode(name);
+    if (!node.ok()) {
+      tools::ErrorReport(node.status().message());
+      return 1;
+    }
   }
   absl::StatusOr<uint64_t> length = backend->GetLength();
   if (!length.ok()) {
@@ -192,6 +199,7 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
   export_options.description = options.description;
   export_options.read_only = options.read_only;
   export_options.allocation_depth = options.allocation_depth;
+  export_options.bitmaps = options.bitmaps;
   export_options.multi_conn = options.shared > 1;
   export_options.offset = options.offset;
   if (options.detect_zeroes == "on") {
