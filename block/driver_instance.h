@@ -125,6 +125,7 @@ struct DriverInfo {
   uint64_t cluster_size_bytes = 0;
   uint64_t vm_state_offset_bytes = 0;
   bool is_dirty = false;
+  bool encrypted = false;  // info's "encrypted: yes"
   // The backing file as the image names it, and its format (empty: none / unknown).
   std::string backing_filename;
   std::string backing_format;

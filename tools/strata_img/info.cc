@@ -60,6 +60,7 @@ void PrintHuman(const ImageFacts& f) {
               static_cast<unsigned long long>(f.virtual_size));
   std::printf("disk size: %s\n",
               f.actual_size ? tools::QemuImgSizeString(*f.actual_size).c_str() : "unavailable");
+  if (f.info.encrypted) std::printf("encrypted: yes\n");
   if (f.info.cluster_size_bytes != 0) {
     std::printf("cluster_size: %llu\n", static_cast<unsigned long long>(f.info.cluster_size_bytes));
   }
@@ -111,6 +112,7 @@ JsonValue ToJson(const ImageFacts& f) {
     for (const SnapshotInfo& sn : f.snapshots) list.Append(SnapshotJson(sn));
     v.Set("snapshots", std::move(list));
   }
+  if (f.info.encrypted) v.Set("encrypted", JsonValue::Bool(true));
   if (f.info.available) v.Set("dirty-flag", JsonValue::Bool(f.info.is_dirty));
   return v;
 }
