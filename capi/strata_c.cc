@@ -147,6 +147,26 @@ int strata_close(strata_image* img) {
   return r;
 }
 
+int strata_bitmap_runs(strata_image* img, const char* name, uint64_t offset, uint64_t len,
+                       strata_dirty_run_fn fn, void* opaque) {
+  if (img == nullptr || name == nullptr || fn == nullptr) return -EINVAL;
+  strata::DriverInstance& image = img->backend->root().instance();
+  // In slices, so that a huge range never builds a huge list.
+  constexpr size_t kRunsPerCall = 4096;
+  const uint64_t end = offset + std::min(len, UINT64_MAX - offset);
+  while (offset < end) {
+    absl::StatusOr<std::vector<strata::DriverInstance::DirtyRun>> runs =
+        image.GetDirtyRuns(name, offset, end - offset, kRunsPerCall);
+    if (!runs.ok()) return Fail(img, runs.status());
+    if (runs->empty()) break;  // past the disk's end
+    for (const auto& r : *runs) {
+      fn(opaque, offset, r.bytes, r.dirty ? 1 : 0);
+      offset += r.bytes;
+    }
+  }
+  return 0;
+}
+
 void strata_set_diagnostic_callback(strata_diagnostic_fn fn, void* opaque) {
   if (fn == nullptr) {
     strata::SetDiagnosticSink(nullptr);
@@ -154,9 +174,17 @@ void strata_set_diagnostic_callback(strata_diagnostic_fn fn, void* opaque) {
   }
   strata::SetDiagnosticSink([fn, opaque](strata::DiagnosticKind kind, absl::string_view line) {
     const std::string text(line);
-    int k = kind == strata::DiagnosticKind::kCheckFinding  ? STRATA_DIAG_CHECK
-            : kind == strata::DiagnosticKind::kCorruption ? STRATA_DIAG_CORRUPTION
-                                                          : STRATA_DIAG_BREAKPOINT;
+    int k = STRATA_DIAG_WARNING;
+    switch (kind) {
+      case strata::DiagnosticKind::kCheckFinding: k = STRATA_DIAG_CHECK; break;
+      case strata::DiagnosticKind::kCorruption: k = STRATA_DIAG_CORRUPTION; break;
+      case strata::DiagnosticKind::kBreakpoint: k = STRATA_DIAG_BREAKPOINT; break;
+      case strata::DiagnosticKind::kNegotiation:
+      case strata::DiagnosticKind::kConnection: k = STRATA_DIAG_NBD; break;
+      case strata::DiagnosticKind::kError:
+      case strata::DiagnosticKind::kWarning:
+      case strata::DiagnosticKind::kContinuation: k = STRATA_DIAG_WARNING; break;
+    }
     fn(opaque, k, text.c_str());
   });
 }

@@ -482,6 +482,11 @@ absl::Status Qcow2Instance::MergeDirtyBitmap(const std::string& target, const Di
   }
   if (!bm->bits) return Inconsistent(target);
   if (read_only_) return ErrnoError(EPERM, absl::StrCat("Bitmap '", target, "' is readonly and cannot be modified"));
+  if (source.size() != bm->bits->size()) {
+    return ErrnoError(EINVAL, absl::StrFormat("Bitmaps are of different sizes (destination size "
+                                              "is %u, source size is %u) and can't be merged",
+                                              bm->bits->size(), source.size()));
+  }
   bm->bits->Merge(source);
   return absl::OkStatus();
 }

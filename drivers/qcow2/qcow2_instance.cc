@@ -919,7 +919,8 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t bytes) {
+absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t bytes,
+                                                      uint32_t flags) {
   // The unit is the cluster, or the subcluster with extended L2 entries.
   const uint64_t gc = offset >> cluster_bits_;
   const uint64_t start = offset & ~(subcluster_size_ - 1);
@@ -944,6 +945,17 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
     STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   }
   const ClusterType type = TypeOf(entry);
+  if (type == ClusterType::kZeroAlloc && (flags & kReqMayUnmap) && !extended_l2_) {
+    // QEMU zeroes the whole cluster again with the request's flags: unmapping gives the
+    // host cluster back (a subcluster zeroing never does).
+    absl::MutexLock lock(&mu_);
+    WaitForAllocations(gc, gc);
+    STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
+    if (TypeOf(entry) == ClusterType::kZeroAlloc) {
+      STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, /*unmap=*/true));
+    }
+    return true;
+  }
   if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) return true;
   if (type != ClusterType::kUnallocated) return false;
   STRATA_ASSIGN_OR_RETURN(bool head_zero, backing_reads_zero(start, offset));
@@ -974,7 +986,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
   // zero buffer written.
   auto write_zero_buffer = [&](uint64_t off, uint64_t len) -> absl::Status {
     if (len == 0) return absl::OkStatus();
-    STRATA_ASSIGN_OR_RETURN(bool done, ZeroPartialCluster(off, len));
+    STRATA_ASSIGN_OR_RETURN(bool done, ZeroPartialCluster(off, len, flags));
     if (done) return absl::OkStatus();
     std::vector<uint8_t> zeroes(len, 0);
     return Pwritev(off, len, IoVector(zeroes.data(), len), 0);
@@ -1041,6 +1053,15 @@ absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   uint64_t length = header_.size;
   uint64_t start = AlignUp(offset, cluster_size_);
   uint64_t end = offset + bytes == length ? offset + bytes : (offset + bytes) & ~(cluster_size_ - 1);
+  // QEMU discards through the L2 tables, allocating one where an L1 entry has none: the
+  // same here, so that the file's layout stays QEMU's.
+  if (start < end) {
+    const uint64_t clusters_per_l2 = l2_entries_;
+    for (uint64_t i = (start >> cluster_bits_) / clusters_per_l2;
+         i <= ((end - 1) >> cluster_bits_) / clusters_per_l2; ++i) {
+      STRATA_RETURN_IF_ERROR(EnsureL2Table(i).status());
+    }
+  }
   for (uint64_t pos = start; pos < end; pos += cluster_size_) {
     uint64_t gc = pos >> cluster_bits_;
     STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));

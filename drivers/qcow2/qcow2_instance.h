@@ -459,8 +459,9 @@ class Qcow2Instance : public DriverInstance {
   // Write-zeroes of [offset, offset + bytes), which lies inside one cluster and does not
   // cover it: true when done without a data cluster (the cluster already reads as
   // zeroes, or it is unallocated and the rest of it reads as zeroes: it becomes a zero
-  // cluster), false when the caller must write a zero buffer. Takes mu_.
-  absl::StatusOr<bool> ZeroPartialCluster(uint64_t offset, uint64_t bytes);
+  // cluster; with kReqMayUnmap a zero cluster keeping a host cluster gives it back), false
+  // when the caller must write a zero buffer. Takes mu_.
+  absl::StatusOr<bool> ZeroPartialCluster(uint64_t offset, uint64_t bytes, uint32_t flags);
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

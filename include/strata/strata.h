@@ -79,8 +79,23 @@ int strata_close(strata_image *img);
 #define STRATA_DIAG_CHECK 0
 #define STRATA_DIAG_CORRUPTION 1
 #define STRATA_DIAG_BREAKPOINT 2
+#define STRATA_DIAG_WARNING 3 /* warnings about an image, errors an operation survived */
+#define STRATA_DIAG_NBD 4     /* an NBD client failed to negotiate or was dropped, and why */
 typedef void (*strata_diagnostic_fn)(void *opaque, int kind, const char *line);
 void strata_set_diagnostic_callback(strata_diagnostic_fn fn, void *opaque);
+
+/* --- Persistent dirty bitmaps (qcow2) --- */
+
+/* Called for each run of a bitmap, in order: `len` bytes from `offset`, dirty (1: written
+ * since the bitmap was cleared) or clean (0). */
+typedef void (*strata_dirty_run_fn)(void *opaque, uint64_t offset, uint64_t len, int dirty);
+/* Walks bitmap `name` of the image over [offset, offset + len) (clamped to the disk),
+ * calling `fn` on this thread, for an incremental backup to copy the dirty runs. Returns
+ * 0; -ENOENT if the image has no such bitmap; -EINVAL if it is inconsistent (it was in
+ * use when the process holding it crashed: it can only be removed). Writes running
+ * meanwhile may or may not be seen. */
+int strata_bitmap_runs(strata_image *img, const char *name, uint64_t offset, uint64_t len,
+                       strata_dirty_run_fn fn, void *opaque);
 
 /* --- Asynchronous requests --- */
 

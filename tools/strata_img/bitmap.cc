@@ -170,9 +170,21 @@ int BitmapMain(const Args& args) {
       case BitmapOp::kEnable: s = image.SetDirtyBitmapEnabled(name, true); break;
       case BitmapOp::kDisable: s = image.SetDirtyBitmapEnabled(name, false); break;
       case BitmapOp::kMerge: {
-        // The target is looked up first (QEMU's order of errors).
-        s = image.GetDirtyBitmap(name).status();
-        if (s.ok()) {
+        // QEMU's order of errors: the target, then the source, must exist; then the
+        // target, then the source, must be consistent; then the sizes must agree.
+        auto probe = [](DriverInstance& node, const std::string& bitmap) {
+          return node.GetDirtyRuns(bitmap, 0, 0, 1).status();
+        };
+        const absl::Status target = probe(image, name), from = probe(source, a.source);
+        if (ErrnoOf(target) == ENOENT) {
+          s = target;
+        } else if (ErrnoOf(from) == ENOENT) {
+          s = from;
+        } else if (!target.ok()) {
+          s = target;
+        } else if (!from.ok()) {
+          s = from;
+        } else {
           absl::StatusOr<DirtyBitmap> bits = source.GetDirtyBitmap(a.source);
           s = bits.ok() ? image.MergeDirtyBitmap(name, *bits) : bits.status();
         }
