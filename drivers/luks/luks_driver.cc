@@ -29,6 +29,8 @@ namespace {
 
 constexpr uint64_t kSector = 512;
 constexpr uint32_t kStripes = 4000;
+// Writes are encrypted through a bounce buffer of at most this many bytes at a time.
+constexpr uint64_t kBounceBytes = 1 << 20;
 // QEMU's layout: key material from 4 KiB on, each slot's area rounded up to 4 KiB, the
 // payload after the eight slots.
 constexpr uint64_t kSlotAlign = 4096;
@@ -108,10 +110,17 @@ class LuksInstance : public DriverInstance {
   absl::Status Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                        uint32_t flags) override {
     if (!cipher_) return ErrnoError(EIO);
-    std::vector<uint8_t> buf(bytes);
-    qiov.CopyTo(0, buf.data(), bytes);
-    cipher_->Encrypt(offset / kSector, buf.data(), buf.size());
-    return file_->node().Pwrite(payload_ + offset, bytes, buf.data(), flags & kReqFua);
+    // In pieces through one bounce buffer (the caller's data is never encrypted in place).
+    std::vector<uint8_t> buf(std::min(bytes, kBounceBytes));
+    for (uint64_t done = 0; done < bytes;) {
+      const uint64_t n = std::min<uint64_t>(buf.size(), bytes - done);
+      qiov.CopyTo(done, buf.data(), n);
+      cipher_->Encrypt((offset + done) / kSector, buf.data(), n);
+      STRATA_RETURN_IF_ERROR(
+          file_->node().Pwrite(payload_ + offset + done, n, buf.data(), flags & kReqFua));
+      done += n;
+    }
+    return absl::OkStatus();
   }
   // Zeroes must be encrypted like data: the node writes a zero buffer instead.
   absl::Status PwriteZeroes(uint64_t, uint64_t, uint32_t) override { return ErrnoError(ENOTSUP); }
