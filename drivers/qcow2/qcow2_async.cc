@@ -138,7 +138,6 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
 
 aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes,
                                                  const IoVector& qiov, uint32_t flags) {
-  MarkBitmapsDirty(offset, bytes);
   // Natively: writes into clusters the image owns (COPIED), mapped from cached tables.
   // Allocations, copy-on-write, compressed writes and FUA's metadata flush are the
   // synchronous path's.
@@ -171,9 +170,10 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   if (may_be_native) {
     STRATA_CO_ASSIGN_OR_RETURN(native, co_await CoMapNatively(map));
   }
-  if (!native) {
+  if (!native) {  // Pwritev marks the bitmaps itself
     co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
   }
+  MarkBitmapsDirty(offset, bytes);
   absl::Status status;
   for (const DataSegment& d : segments) {
     if (!external_data_) NoteUncountedWrite(d.host + d.len);
