@@ -97,11 +97,16 @@ inline BlockStatus ProtocolDataStatus(BlockDriverState* node, uint64_t offset,
 struct FormatSpecificEntry;
 // A nested dictionary (one element of a list value, such as one bitmap).
 using FormatSpecificDict = std::vector<FormatSpecificEntry>;
+// A dictionary as one value (qcow2's "encrypt").
+struct FormatSpecificNested {
+  FormatSpecificDict entries;
+};
 struct FormatSpecificEntry {
   std::string key;  // QEMU's key with dashes ("lazy-refcounts").
-  // Scalars, a list of strings (a bitmap's flags), or a list of dictionaries (bitmaps).
+  // Scalars, a list of strings (a bitmap's flags), a list of dictionaries (bitmaps), or
+  // a dictionary.
   std::variant<bool, int64_t, std::string, std::vector<std::string>,
-               std::vector<FormatSpecificDict>>
+               std::vector<FormatSpecificDict>, FormatSpecificNested>
       value;
 
   // A scalar as qemu-img's human output prints it ("false", "16", "1.1"); "" for lists.

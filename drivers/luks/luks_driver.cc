@@ -23,72 +23,14 @@
 #include "block/status.h"
 #include "drivers/luks/luks_crypto.h"
 #include "drivers/luks/luks_header.h"
+#include "drivers/luks/luks_volume.h"
 
 namespace strata::luks {
 namespace {
 
-constexpr uint64_t kSector = 512;
-constexpr uint32_t kStripes = 4000;
+constexpr uint64_t kSector = kSectorBytes;
 // Writes are encrypted through a bounce buffer of at most this many bytes at a time.
 constexpr uint64_t kBounceBytes = 1 << 20;
-// QEMU's layout: key material from 4 KiB on, each slot's area rounded up to 4 KiB, the
-// payload after the eight slots.
-constexpr uint64_t kSlotAlign = 4096;
-
-uint64_t SlotSectors(uint32_t key_bytes) {
-  return (uint64_t{key_bytes} * kStripes + kSlotAlign - 1) / kSlotAlign * kSlotAlign / kSector;
-}
-
-// "aes-256" and the mode: the key length.
-absl::StatusOr<uint32_t> KeyBytes(const std::string& alg, const std::string& mode) {
-  uint32_t bits = 0;
-  if (alg == "aes-128") bits = 128;
-  else if (alg == "aes-192") bits = 192;
-  else if (alg == "aes-256") bits = 256;
-  else return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", alg, "'"));
-  return bits / 8 * (mode == "xts" ? 2 : 1);
-}
-
-std::string AlgName(const LuksHeader& h) {
-  const uint32_t bits = h.key_bytes * 8 / (h.mode() == "xts" ? 2 : 1);
-  return absl::StrCat(h.cipher_name, "-", bits);
-}
-
-// The key-material sectors of a slot (the split key, rounded up to sectors).
-uint64_t MaterialBytes(const LuksHeader& h, const KeySlot& s) {
-  return (uint64_t{h.key_bytes} * s.stripes + kSector - 1) / kSector * kSector;
-}
-
-absl::StatusOr<std::unique_ptr<SectorCipher>> CipherFor(const LuksHeader& h,
-                                                       const std::vector<uint8_t>& key) {
-  return SectorCipher::Create(h.cipher_name, h.mode(), h.ivgen(), h.ivgen_hash(), key);
-}
-
-// The master key the passphrase unlocks, or EPERM.
-absl::StatusOr<std::vector<uint8_t>> Unlock(BlockDriverState& file, const LuksHeader& h,
-                                            const std::string& passphrase) {
-  if (HashLength(h.hash_spec) == 0) {
-    return ErrnoError(ENOTSUP, absl::StrCat("Unsupported hash algorithm ", h.hash_spec));
-  }
-  for (const KeySlot& s : h.slots) {
-    if (s.active != kSlotActive || s.stripes == 0 || s.stripes > 100000) continue;
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
-                            Pbkdf2(h.hash_spec, passphrase, s.salt.data(), s.salt.size(),
-                                   s.iterations, h.key_bytes));
-    std::vector<uint8_t> material(MaterialBytes(h, s));
-    STRATA_RETURN_IF_ERROR(file.Pread(uint64_t{s.key_offset} * kSector, material.size(),
-                                      material.data()));
-    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> c, CipherFor(h, slot_key));
-    c->Decrypt(0, material.data(), material.size());
-    std::vector<uint8_t> mk = AfMerge(h.hash_spec, material.data(), h.key_bytes, s.stripes);
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> digest,
-                            Pbkdf2(h.hash_spec, std::string(mk.begin(), mk.end()),
-                                   h.mk_digest_salt.data(), h.mk_digest_salt.size(),
-                                   h.mk_digest_iterations, h.mk_digest.size()));
-    if (std::memcmp(digest.data(), h.mk_digest.data(), digest.size()) == 0) return mk;
-  }
-  return ErrnoError(EPERM, "Invalid password, cannot unlock any keyslot");
-}
 
 class LuksInstance : public DriverInstance {
  public:
@@ -145,31 +87,7 @@ class LuksInstance : public DriverInstance {
   FormatSpecificInfo GetFormatSpecificInfo() override {
     FormatSpecificInfo fs;
     fs.type = "luks";
-    auto add = [&](FormatSpecificDict& d, const char* key, auto value) {
-      FormatSpecificEntry e;
-      e.key = key;
-      e.value = std::move(value);
-      d.push_back(std::move(e));
-    };
-    add(fs.entries, "ivgen-alg", header_.ivgen());
-    add(fs.entries, "hash-alg", header_.hash_spec);
-    add(fs.entries, "cipher-alg", AlgName(header_));
-    add(fs.entries, "uuid", header_.uuid);
-    if (!header_.ivgen_hash().empty()) add(fs.entries, "ivgen-hash-alg", header_.ivgen_hash());
-    add(fs.entries, "cipher-mode", header_.mode());
-    std::vector<FormatSpecificDict> slots;
-    for (const KeySlot& s : header_.slots) {
-      FormatSpecificDict d;
-      const bool active = s.active == kSlotActive;
-      add(d, "active", active);
-      if (active) add(d, "iters", static_cast<int64_t>(s.iterations));
-      add(d, "key-offset", static_cast<int64_t>(uint64_t{s.key_offset} * kSector));
-      if (active) add(d, "stripes", static_cast<int64_t>(s.stripes));
-      slots.push_back(std::move(d));
-    }
-    add(fs.entries, "slots", std::move(slots));
-    add(fs.entries, "payload-offset", static_cast<int64_t>(payload_));
-    add(fs.entries, "master-key-iters", static_cast<int64_t>(header_.mk_digest_iterations));
+    fs.entries = VolumeInfo(header_, /*with_format=*/false);
     return fs;
   }
 
@@ -178,17 +96,6 @@ class LuksInstance : public DriverInstance {
   const LuksHeader header_;
   const uint64_t payload_;
   const std::unique_ptr<SectorCipher> cipher_;  // null: opened for metadata only
-};
-
-// The create options QEMU's luks driver takes, with its defaults.
-struct CreateParams {
-  std::string key_secret;
-  std::string cipher_alg = "aes-256";
-  std::string cipher_mode = "xts";
-  std::string ivgen_alg = "plain64";
-  std::string ivgen_hash_alg = "sha256";
-  std::string hash_alg = "sha256";
-  uint64_t iter_time = 2000;
 };
 
 class LuksDriver : public BlockDriver {
@@ -207,21 +114,24 @@ class LuksDriver : public BlockDriver {
                             ctx.OpenChild("file", ChildRole::kFile, opts.file(),
                                           FormatChildPermissions(ctx.flags().read_only),
                                           child_flags));
-    STRATA_ASSIGN_OR_RETURN(uint64_t length, file->node().GetLength());
-    std::vector<uint8_t> buf(std::min<uint64_t>(length, kHeaderBytes));
-    STRATA_RETURN_IF_ERROR(file->node().Pread(0, buf.size(), buf.data()));
-    STRATA_ASSIGN_OR_RETURN(LuksHeader h, ParseHeader(buf));
-    if (h.key_bytes == 0 || h.key_bytes > 64) {
-      return ErrnoError(EINVAL, absl::StrCat("Unsupported key length ", h.key_bytes));
-    }
+    BlockDriverState& node = file->node();
+    STRATA_ASSIGN_OR_RETURN(const uint64_t length, node.GetLength());
+    // Reads of the volume: zeroes past the file's end (a short file is "not in LUKS
+    // format", as in QEMU).
+    auto read = [&](uint64_t offset, uint64_t len, uint8_t* out) -> absl::Status {
+      std::memset(out, 0, len);
+      if (offset >= length) return absl::OkStatus();
+      return node.Pread(offset, std::min(len, length - offset), out);
+    };
+    STRATA_ASSIGN_OR_RETURN(LuksHeader h, ReadVolumeHeader(read));
     std::unique_ptr<SectorCipher> cipher;
     if (!ctx.flags().no_io) {
       if (opts.key_secret().empty()) {
         return ErrnoError(EINVAL, "Parameter 'key-secret' is required for cipher");
       }
       STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(opts.key_secret()));
-      STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> mk, Unlock(file->node(), h, passphrase));
-      STRATA_ASSIGN_OR_RETURN(cipher, CipherFor(h, mk));
+      STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> mk, UnlockVolume(h, passphrase, read));
+      STRATA_ASSIGN_OR_RETURN(cipher, VolumeCipher(h, mk));
     }
     return std::unique_ptr<DriverInstance>(
         std::make_unique<LuksInstance>(file, std::move(h), std::move(cipher)));
@@ -242,70 +152,11 @@ class LuksDriver : public BlockDriver {
   }
 
   absl::Status Create(const CreateRequest& request) const override {
-    CreateParams p;
+    VolumeParams p;
     for (const auto& [k, v] : request.options) {
-      if (k == "key-secret") p.key_secret = v;
-      else if (k == "cipher-alg") p.cipher_alg = v;
-      else if (k == "cipher-mode") p.cipher_mode = v;
-      else if (k == "ivgen-alg") p.ivgen_alg = v;
-      else if (k == "ivgen-hash-alg") p.ivgen_hash_alg = v;
-      else if (k == "hash-alg") p.hash_alg = v;
-      else if (k == "iter-time") {
-        if (!absl::SimpleAtoi(v, &p.iter_time)) {
-          return ErrnoError(EINVAL, absl::StrCat("Parameter 'iter-time' expects a number"));
-        }
-      }
+      STRATA_RETURN_IF_ERROR(SetVolumeParam(p, k, v, "").status());
     }
-    if (p.key_secret.empty()) {
-      return ErrnoError(EINVAL, "Parameter 'key-secret' is required for cipher");
-    }
-    STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(p.key_secret));
-    if (HashLength(p.hash_alg) == 0) {
-      return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", p.hash_alg, "'"));
-    }
-    STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
-    LuksHeader h;
-    h.cipher_name = "aes";
-    h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
-    if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
-    h.hash_spec = p.hash_alg;
-    h.key_bytes = key_bytes;
-    const std::vector<uint8_t> mk = RandomBytes(key_bytes);
-    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> data_cipher, CipherFor(h, mk));
-    const std::vector<uint8_t> salt = RandomBytes(32);
-    std::copy(salt.begin(), salt.end(), h.mk_digest_salt.begin());
-    h.mk_digest_iterations =
-        std::max<uint32_t>(1000, IterationsForTime(p.hash_alg, 20, p.iter_time) / 8);
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> digest,
-                            Pbkdf2(h.hash_spec, std::string(mk.begin(), mk.end()),
-                                   h.mk_digest_salt.data(), 32, h.mk_digest_iterations, 20));
-    std::copy(digest.begin(), digest.end(), h.mk_digest.begin());
-    const std::vector<uint8_t> u = RandomBytes(16);
-    h.uuid = absl::StrFormat("%02x%02x%02x%02x-%02x%02x-4%x%02x-%x%x%02x-%02x%02x%02x%02x%02x%02x",
-                             u[0], u[1], u[2], u[3], u[4], u[5], u[6] & 0xf, u[7],
-                             8 | (u[8] & 3), u[8] >> 4 & 0xf, u[9], u[10], u[11], u[12], u[13],
-                             u[14], u[15]);
-    const uint64_t slot_sectors = SlotSectors(key_bytes);
-    for (size_t i = 0; i < kSlots; ++i) {
-      h.slots[i].key_offset = static_cast<uint32_t>(kSlotAlign / kSector + i * slot_sectors);
-      h.slots[i].stripes = kStripes;
-    }
-    h.payload_offset = static_cast<uint32_t>(kSlotAlign / kSector + kSlots * slot_sectors);
-    // Slot 0 holds the master key, split and encrypted with the passphrase's key.
-    KeySlot& s = h.slots[0];
-    s.active = kSlotActive;
-    s.iterations = IterationsForTime(p.hash_alg, key_bytes, p.iter_time);
-    const std::vector<uint8_t> slot_salt = RandomBytes(32);
-    std::copy(slot_salt.begin(), slot_salt.end(), s.salt.begin());
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
-                            Pbkdf2(h.hash_spec, passphrase, s.salt.data(), 32, s.iterations,
-                                   key_bytes));
-    std::vector<uint8_t> material =
-        AfSplit(h.hash_spec, mk, kStripes, RandomBytes(uint64_t{key_bytes} * (kStripes - 1)));
-    material.resize(MaterialBytes(h, s), 0);
-    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> slot_cipher, CipherFor(h, slot_key));
-    slot_cipher->Encrypt(0, material.data(), material.size());
-
+    STRATA_ASSIGN_OR_RETURN(const NewVolume volume, FormatVolume(p, ""));
     const BlockDriver* file_driver = DriverRegistry::Global().FindByPrefix(request.filename);
     if (file_driver == nullptr) file_driver = DriverRegistry::Global().Find("file");
     CreateRequest file_request;
@@ -317,12 +168,12 @@ class LuksDriver : public BlockDriver {
     OpenFlags rw;
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> file,
                             OpenGraph(file_opts, rw, FormatChildPermissions(false)));
-    const std::vector<uint8_t> header = SerializeHeader(h);
-    STRATA_RETURN_IF_ERROR(file->Pwrite(0, header.size(), header.data()));
     STRATA_RETURN_IF_ERROR(
-        file->Pwrite(uint64_t{s.key_offset} * kSector, material.size(), material.data()));
+        file->Pwrite(0, volume.header_bytes.size(), volume.header_bytes.data()));
+    STRATA_RETURN_IF_ERROR(
+        file->Pwrite(volume.material_offset, volume.material.size(), volume.material.data()));
     const uint64_t size = (request.size_bytes + kSector - 1) / kSector * kSector;
-    STRATA_RETURN_IF_ERROR(file->Truncate(uint64_t{h.payload_offset} * kSector + size, false,
+    STRATA_RETURN_IF_ERROR(file->Truncate(volume.volume_bytes() + size, false,
                                           PreallocMode::kOff));
     STRATA_RETURN_IF_ERROR(file->Flush());
     return file->Close();

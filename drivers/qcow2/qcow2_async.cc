@@ -88,7 +88,9 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov, uint32_t flags) {
   // Native only on a loop (inline callers take the synchronous path directly), and not
   // when a breakpoint below may park the request: only the synchronous path waits there.
+  // Encrypted images take the synchronous path (it decrypts through a bounce buffer).
   const bool may_be_native = aio::IoContext::Current() != nullptr && !file_->delivers_events() &&
+                             !crypto_ &&
                              (backing_ == nullptr || !backing_->delivers_events());
   std::vector<MappedRead> mapped;
   uint64_t epoch = 0;
@@ -143,7 +145,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   // synchronous path's.
   const bool may_be_native = aio::IoContext::Current() != nullptr &&
                              !(flags & (kReqWriteCompressed | kReqFua)) &&
-                             !file_->delivers_events();
+                             !file_->delivers_events() && !crypto_;
   std::vector<DataSegment> segments;
   uint64_t epoch = 0;
   bool native = false;

@@ -311,6 +311,12 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         needs_rebuild = true;
       }
     }
+    // The LUKS volume (header and key material) of an encrypted image.
+    if (header_.crypt_method == kCryptLuks) {
+      if (std::optional<CryptoHeaderExtension> ext = FindCryptoExtension(header_)) {
+        map.Add(ext->offset, ext->length, cluster_bits_);
+      }
+    }
     // Persistent bitmaps: the directory, the tables, the data clusters.
     STRATA_ASSIGN_OR_RETURN(BitmapReferences bitmap_refs, CollectBitmapReferences());
     for (const auto& [offset, bytes] : bitmap_refs.ranges) map.Add(offset, bytes, cluster_bits_);

@@ -31,6 +31,7 @@ struct CreateParams {
   std::string backing_file, backing_fmt;
   uint64_t size = 0;
   PreallocMode prealloc = PreallocMode::kOff;
+  EncryptCreateParams encrypt;
 };
 
 absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
@@ -72,14 +73,14 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
       p.data_file = v;
     } else if (k == "data_file_raw") {
       STRATA_ASSIGN_OR_RETURN(p.data_file_raw, ParseOnOff(v, k));
-    } else if (k == "encryption" || k == "encrypt.format") {
-      return ErrnoError(ENOTSUP, absl::StrCat("Option '", k, "' is not supported by strata yet"));
     } else if (k == "size") {
       // Already in r.size_bytes.
     } else {
-      return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
+      STRATA_ASSIGN_OR_RETURN(bool taken, SetEncryptCreateParam(p.encrypt, k, v));
+      if (!taken) return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
     }
   }
+  STRATA_RETURN_IF_ERROR(ValidateEncryptCreateParams(p.encrypt));
   // QEMU checks these first.
   if (p.extended_l2 && p.version < 3) {
     return ErrnoError(EINVAL, "Extended L2 entries are only supported with compatibility "
@@ -262,6 +263,17 @@ class Qcow2Driver : public BlockDriver {
 
   std::vector<CreateOptionSpec> create_options() const override {
     return {
+        {"encryption", "bool",
+         "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)", ""},
+        {"encrypt.format", "str", "Encrypt the image, format choices: 'aes', 'luks'", ""},
+        {"encrypt.key-secret", "str", "ID of secret providing qcow AES key or LUKS passphrase",
+         ""},
+        {"encrypt.cipher-alg", "str", "Name of encryption cipher algorithm", ""},
+        {"encrypt.cipher-mode", "str", "Name of encryption cipher mode", ""},
+        {"encrypt.ivgen-alg", "str", "Name of IV generator algorithm", ""},
+        {"encrypt.ivgen-hash-alg", "str", "Name of IV generator hash algorithm", ""},
+        {"encrypt.hash-alg", "str", "Name of encryption hash algorithm", ""},
+        {"encrypt.iter-time", "num", "Time to spend in PBKDF in milliseconds", ""},
         {"cluster_size", "size", "qcow2 cluster size", "65536"},
         {"extended_l2", "bool", "Extended L2 tables", "off"},
         {"preallocation", "str",
@@ -286,9 +298,24 @@ class Qcow2Driver : public BlockDriver {
                                [](const CreateOptionSpec& o) {
                                  return o.name == "cluster_size" || o.name == "extended_l2" ||
                                         o.name == "preallocation" ||
-                                        o.name == "compression_type";
+                                        o.name == "compression_type" ||
+                                        o.name == "encryption" || o.name == "encrypt.format" ||
+                                        o.name == "encrypt.cipher-alg" ||
+                                        o.name == "encrypt.cipher-mode" ||
+                                        o.name == "encrypt.ivgen-alg" ||
+                                        o.name == "encrypt.ivgen-hash-alg" ||
+                                        o.name == "encrypt.hash-alg" ||
+                                        o.name == "encrypt.key-secret";
                                }),
                 specs.end());
+    // LUKS key-slot management (qcow2_amend.cc).
+    specs.push_back({"encrypt.keyslot", "num", "Select a single keyslot to modify explicitly", ""});
+    specs.push_back({"encrypt.new-secret", "str",
+                     "New secret to set in the matching keyslots. Empty string to erase", ""});
+    specs.push_back({"encrypt.old-secret", "str", "Select all keyslots that match this password",
+                     ""});
+    specs.push_back({"encrypt.state", "str",
+                     "Select new state of affected keyslots (active/inactive)", ""});
     return specs;
   }
 
@@ -350,7 +377,7 @@ class Qcow2Driver : public BlockDriver {
       STRATA_RETURN_IF_ERROR(file->Pwrite(0, image.size(), image.data()));
       STRATA_RETURN_IF_ERROR(file->Flush());
     }
-    if (p.size == 0) return absl::OkStatus();
+    if (p.size == 0 && p.encrypt.method == kCryptNone) return absl::OkStatus();
     proto::BlockdevOptions qcow2_opts;
     qcow2_opts.set_driver("qcow2");
     *qcow2_opts.mutable_qcow2()->mutable_file()->mutable_options() = file_opts;
@@ -358,7 +385,13 @@ class Qcow2Driver : public BlockDriver {
     no_backing.no_backing = true;
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> node,
                             OpenGraph(qcow2_opts, no_backing, PermissionSet{}));
-    STRATA_RETURN_IF_ERROR(node->Truncate(p.size, false, p.prealloc));
+    if (p.size > 0) STRATA_RETURN_IF_ERROR(node->Truncate(p.size, false, p.prealloc));
+    // Encryption last, as QEMU: the volume's clusters follow the preallocated ones.
+    if (p.encrypt.method != kCryptNone) {
+      auto* qcow2 = dynamic_cast<Qcow2Instance*>(&node->instance());
+      if (qcow2 == nullptr) return ErrnoError(EIO, "qcow2: unexpected driver instance");
+      STRATA_RETURN_IF_ERROR(qcow2->SetUpEncryption(p.encrypt));
+    }
     return node->Close();
   }
 };

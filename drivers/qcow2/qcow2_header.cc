@@ -1,6 +1,8 @@
 // strata qcow2: header parsing and serialisation (see qcow2_header.h).
 #include "drivers/qcow2/qcow2_header.h"
 
+#include "drivers/qcow2/qcow2_crypto.h"
+
 #include <cerrno>
 #include <cstring>
 
@@ -130,7 +132,7 @@ absl::StatusOr<Qcow2Header> ParseHeader(absl::Span<const uint8_t> buf, uint64_t 
     return Invalid(absl::StrCat("Unsupported subcluster size: ",
                                 (uint64_t{1} << h.cluster_bits) / kSubclustersPerCluster));
   }
-  if (h.crypt_method != 0) return ErrnoError(ENOTSUP, "Encrypted images are not supported");
+  STRATA_RETURN_IF_ERROR(ValidateCryptoHeader(h));
   if (h.refcount_order > kMaxRefcountOrder) {
     return Invalid("Reference count entry width too large; may not exceed 64 bits");
   }

@@ -64,6 +64,15 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
     return ErrnoError(EACCES, "qcow2: Image is corrupt; cannot be opened read/write");
   }
   const proto::Qcow2Options& qopts = ctx.options().qcow2();
+  std::unique_ptr<Qcow2Crypto> crypto;
+  if (header.crypt_method != kCryptNone) {
+    STRATA_ASSIGN_OR_RETURN(crypto,
+                            Qcow2Crypto::Open(header, qopts.encrypt(), flags.no_io, file->node()));
+  } else if (!qopts.encrypt().format().empty()) {
+    return ErrnoError(EINVAL, absl::StrCat("No encryption in image header, but options "
+                                           "specified format '",
+                                           qopts.encrypt().format(), "'"));
+  }
   bool lazy = (header.compatible_features & kCompatLazyRefcounts) != 0;
   if (qopts.has_lazy_refcounts()) lazy = qopts.lazy_refcounts();
   if (lazy && header.version < 3) {
@@ -73,6 +82,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   auto inst = std::unique_ptr<Qcow2Instance>(
       new Qcow2Instance(file, std::move(header), flags.read_only));
   absl::MutexLock lock(&inst->mu_);
+  inst->crypto_ = std::move(crypto);
   inst->lazy_refcounts_ = lazy;
   Qcow2Header& h = inst->header_;
   CacheSizeOptions cache_options;
@@ -472,10 +482,45 @@ absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t 
         return ErrnoError(EIO, "Cluster allocation offset unaligned");
       }
       file_->NotifyDebugEvent(DebugEvent::kReadAio);
-      return data_file_->node().Preadv(host + in_cluster, len, out);
+      return ReadData(host + in_cluster, (gc << cluster_bits_) + in_cluster, len, out);
     }
   }
   return ErrnoError(EIO);
+}
+
+namespace {
+// Encrypted data passes through a bounce buffer of at most this many bytes at a time.
+constexpr uint64_t kCryptBounceBytes = 1 << 20;
+}  // namespace
+
+absl::Status Qcow2Instance::ReadData(uint64_t host, uint64_t guest, uint64_t len,
+                                     const IoVector& out) {
+  if (!crypto_) return data_file_->node().Preadv(host, len, out);
+  if (!crypto_->can_transform()) return ErrnoError(EIO);
+  std::vector<uint8_t> buf(std::min(len, kCryptBounceBytes));
+  for (uint64_t done = 0; done < len;) {
+    const uint64_t n = std::min<uint64_t>(buf.size(), len - done);
+    STRATA_RETURN_IF_ERROR(data_file_->node().Pread(host + done, n, buf.data()));
+    crypto_->Decrypt(host + done, guest + done, buf.data(), n);
+    out.CopyFrom(done, buf.data(), n);
+    done += n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::WriteData(uint64_t host, uint64_t guest, uint64_t len,
+                                      const IoVector& in, uint32_t flags) {
+  if (!crypto_) return data_file_->node().Pwritev(host, len, in, flags);
+  if (!crypto_->can_transform()) return ErrnoError(EIO);
+  std::vector<uint8_t> buf(std::min(len, kCryptBounceBytes));
+  for (uint64_t done = 0; done < len;) {
+    const uint64_t n = std::min<uint64_t>(buf.size(), len - done);
+    in.CopyTo(done, buf.data(), n);
+    crypto_->Encrypt(host + done, guest + done, buf.data(), n);
+    STRATA_RETURN_IF_ERROR(data_file_->node().Pwrite(host + done, n, buf.data(), flags));
+    done += n;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -678,7 +723,8 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   auto old_bitmap = [&](uint64_t i) { return extended_l2_ ? plan.old_bitmaps[i] : 0; };
   // Regions that were never allocated anywhere in the chain read as zeroes: no reads
   // (QEMU zeroes such a new area instead of copying, and says so with cluster_alloc_space).
-  const bool zero_cow = !extended_l2_ && backing_ == nullptr &&
+  // Not for encrypted images: zeroes must be stored encrypted.
+  const bool zero_cow = !extended_l2_ && backing_ == nullptr && !crypto_ &&
                         (head_bytes > 0 || tail_bytes > 0) &&
                         TypeOf(plan.old_entries.front()) == ClusterType::kUnallocated &&
                         TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
@@ -721,8 +767,8 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   combined.Concat(plan.data);
   if (!tail.empty()) combined.Append(tail.data(), tail.size());
   file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-  return data_file_->node().Pwritev(plan.host + (plan.write_start - run_start),
-                                    combined.size(), combined, 0);
+  return WriteData(plan.host + (plan.write_start - run_start), plan.write_start,
+                   combined.size(), combined, 0);
 }
 
 absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
@@ -822,7 +868,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   for (const DataSegment& d : in_place) {
     file_->NotifyDebugEvent(DebugEvent::kWriteAio);
     if (!external_data_) NoteUncountedWrite(d.host + d.len);
-    status = data_file_->node().Pwritev(d.host, d.len, d.iov, flags & ~uint32_t{kReqFua});
+    status = WriteData(d.host, d.guest, d.len, d.iov, flags & ~uint32_t{kReqFua});
     if (!status.ok()) break;
   }
   absl::MutexLock lock(&mu_);
@@ -851,7 +897,7 @@ absl::StatusOr<Qcow2Instance::DataSegment> Qcow2Instance::PlanInPlace(uint64_t p
   }
   const uint64_t host = (entry & kL2OffsetMask) + (pos & (cluster_size_ - 1));
   if (!external_data_) STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(host, len, overlap_ignore_));
-  return DataSegment{host, len, data.Slice(0, len)};
+  return DataSegment{host, pos, len, data.Slice(0, len)};
 }
 
 absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t bytes,
@@ -1418,6 +1464,11 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
       s.allocated = s.data = true;
       break;
   }
+  if (crypto_) {  // encrypted data has no offset a reader could use (QEMU's rule)
+    s.offset_valid = false;
+    s.file = nullptr;
+    s.recurse_for_zero = false;
+  }
   return s;
 }
 
@@ -1519,6 +1570,7 @@ DriverInfo Qcow2Instance::GetInfo() {
   info.is_dirty = header_.incompatible_features & kIncompatDirty;
   info.backing_filename = header_.backing_file;
   info.backing_format = header_.backing_format;
+  info.encrypted = header_.crypt_method != kCryptNone;
   return info;
 }
 
@@ -1534,10 +1586,19 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   };
   const std::string compression = header_.compression_type == 1 ? "zstd" : "zlib";
   const int64_t refcount_bits = header_.refcount_bits();
+  // The volume's description (none for a LUKS image without its crypto header).
+  auto add_encrypt = [&] {
+    if (!crypto_ || (crypto_->method() == kCryptLuks && !crypto_->volume_extent())) return;
+    FormatSpecificEntry entry;
+    entry.key = "encrypt";
+    entry.value = crypto_->Info();
+    fs.entries.push_back(std::move(entry));
+  };
   if (header_.version == 2) {
     add("compat", std::string("0.10"));
     add("compression-type", compression);
     add("refcount-bits", refcount_bits);
+    add_encrypt();
     return fs;
   }
   add("compat", std::string("1.1"));
@@ -1572,8 +1633,9 @@ FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
   if (header_.has_data_file()) {  // from the header: info does not open the data file
     const std::string name = header_.data_file_name();
     if (!name.empty()) add("data-file", name);
-    add("data-file-raw", header_.data_file_raw());
   }
+  add_encrypt();
+  if (header_.has_data_file()) add("data-file-raw", header_.data_file_raw());
   add("corrupt", (header_.incompatible_features & kIncompatCorrupt) != 0);
   add("extended-l2", extended_l2_);
   return fs;

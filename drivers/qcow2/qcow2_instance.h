@@ -36,6 +36,7 @@
 #include "drivers/qcow2/qcow2_cache.h"
 #include "drivers/qcow2/qcow2_cache_cleaner.h"
 #include "drivers/qcow2/qcow2_cache_sizing.h"
+#include "drivers/qcow2/qcow2_crypto.h"
 #include "drivers/qcow2/qcow2_file_reserve.h"
 #include "drivers/qcow2/qcow2_header.h"
 #include "drivers/qcow2/qcow2_overlap.h"
@@ -96,6 +97,14 @@ class Qcow2Instance : public DriverInstance {
   absl::StatusOr<DirtyBitmap> GetDirtyBitmap(const std::string& name) override;
   absl::StatusOr<std::vector<DirtyRun>> GetDirtyRuns(const std::string& name, uint64_t offset,
                                                      uint64_t length, size_t max_runs) override;
+
+  // Encrypted images need whole sectors (the cipher's unit).
+  uint32_t request_alignment() const override { return crypto_ ? luks::kSectorBytes : 1; }
+  // qcow2_encryption.cc. Image creation: makes the new, empty image (open read-write,
+  // nothing else using it) encrypted as `params` says. LUKS: allocates and writes the
+  // volume's clusters, then one header rewrite sets crypt_method and the extension, so a
+  // failure before it leaves an unencrypted image with leaked clusters.
+  absl::Status SetUpEncryption(const EncryptCreateParams& params);
 
   const Qcow2Header& header() const { return header_; }
   ~Qcow2Instance() override;
@@ -264,6 +273,12 @@ class Qcow2Instance : public DriverInstance {
   absl::Status ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t in_cluster, uint64_t len,
                              const IoVector& out);
   absl::Status ReadBacking(uint64_t offset, uint64_t len, const IoVector& out);
+  // Guest data of a normal cluster: `len` bytes at host offset `host` of the data file,
+  // guest offset `guest`; decrypted or encrypted (through a bounce buffer, the caller's
+  // buffer untouched) when the image is encrypted. No lock.
+  absl::Status ReadData(uint64_t host, uint64_t guest, uint64_t len, const IoVector& out);
+  absl::Status WriteData(uint64_t host, uint64_t guest, uint64_t len, const IoVector& in,
+                         uint32_t flags);
   absl::Status ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
                               const IoVector& out);
   // Schedules the release of the host cluster(s) an old L2 entry referenced; applied after
@@ -425,6 +440,7 @@ class Qcow2Instance : public DriverInstance {
   // A data transfer planned under the lock and done after it is released.
   struct DataSegment {
     uint64_t host;
+    uint64_t guest;
     uint64_t len;
     IoVector iov;
   };
@@ -518,6 +534,9 @@ class Qcow2Instance : public DriverInstance {
   BitmapsExtension bitmaps_ext_ ABSL_GUARDED_BY(mu_);  // nb_bitmaps 0: none on disk
 
   BdrvChild* const file_;
+  // The encryption of data clusters; null for an unencrypted image. Set at open (or by
+  // SetUpEncryption on a new image) before any request.
+  std::unique_ptr<Qcow2Crypto> crypto_;
   // Where guest data lives: file_, or the external data file (incompatible bit 2). With
   // an external data file every data cluster sits at its guest offset, is not
   // refcounted (the image's refcounts cover its metadata only) and is never shared

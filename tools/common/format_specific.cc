@@ -26,6 +26,9 @@ void PrintEntries(const FormatSpecificDict& entries, int indent) {
         std::printf("%s    [%zu]:\n", pad.c_str(), i);
         PrintEntries((*dicts)[i], indent + 8);
       }
+    } else if (const auto* dict = std::get_if<FormatSpecificNested>(&e.value)) {
+      std::printf("%s%s:\n", pad.c_str(), key.c_str());
+      PrintEntries(dict->entries, indent + 4);
     } else {
       std::printf("%s%s: %s\n", pad.c_str(), key.c_str(), e.HumanValue().c_str());
     }
@@ -48,6 +51,8 @@ JsonValue DictJson(const FormatSpecificDict& entries) {
             JsonValue list = JsonValue::Array();
             for (const std::string& s : v) list.Append(JsonValue::String(s));
             data.Set(e.key, std::move(list));
+          } else if constexpr (std::is_same_v<T, FormatSpecificNested>) {
+            data.Set(e.key, DictJson(v.entries));
           } else {
             JsonValue list = JsonValue::Array();
             for (const FormatSpecificDict& d : v) list.Append(DictJson(d));

@@ -1,0 +1,206 @@
+#include "drivers/luks/luks_volume.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "block/secrets.h"
+#include "block/status.h"
+
+namespace strata::luks {
+namespace {
+
+constexpr uint32_t kStripes = 4000;
+// QEMU's layout: key material from 4 KiB on, each slot's area rounded up to 4 KiB, the
+// payload after the eight slots.
+constexpr uint64_t kSlotAlign = 4096;
+
+uint64_t SlotSectors(uint32_t key_bytes) {
+  return (uint64_t{key_bytes} * kStripes + kSlotAlign - 1) / kSlotAlign * kSlotAlign /
+         kSectorBytes;
+}
+
+// "aes-256" and the mode: the key length.
+absl::StatusOr<uint32_t> KeyBytes(const std::string& alg, const std::string& mode) {
+  uint32_t bits = 0;
+  if (alg == "aes-128") bits = 128;
+  else if (alg == "aes-192") bits = 192;
+  else if (alg == "aes-256") bits = 256;
+  else return ErrnoError(EINVAL, absl::StrCat("Parameter 'cipher-alg' does not accept value '",
+                                              alg, "'"));
+  return bits / 8 * (mode == "xts" ? 2 : 1);
+}
+
+std::string AlgName(const LuksHeader& h) {
+  const uint32_t bits = h.key_bytes * 8 / (h.mode() == "xts" ? 2 : 1);
+  return absl::StrCat(h.cipher_name, "-", bits);
+}
+
+// The key-material sectors of a slot (the split key, rounded up to sectors).
+uint64_t MaterialBytes(const LuksHeader& h, const KeySlot& s) {
+  return (uint64_t{h.key_bytes} * s.stripes + kSectorBytes - 1) / kSectorBytes * kSectorBytes;
+}
+
+std::string NewUuid() {
+  const std::vector<uint8_t> u = RandomBytes(16);
+  return absl::StrFormat("%02x%02x%02x%02x-%02x%02x-4%x%02x-%x%x%02x-%02x%02x%02x%02x%02x%02x",
+                         u[0], u[1], u[2], u[3], u[4], u[5], u[6] & 0xf, u[7], 8 | (u[8] & 3),
+                         u[8] >> 4 & 0xf, u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+}  // namespace
+
+absl::StatusOr<bool> SetVolumeParam(VolumeParams& p, const std::string& key,
+                                    const std::string& value, const std::string& prefix) {
+  if (key == "key-secret") p.key_secret = value;
+  else if (key == "cipher-alg") p.cipher_alg = value;
+  else if (key == "cipher-mode") p.cipher_mode = value;
+  else if (key == "ivgen-alg") p.ivgen_alg = value;
+  else if (key == "ivgen-hash-alg") p.ivgen_hash_alg = value;
+  else if (key == "hash-alg") p.hash_alg = value;
+  else if (key == "iter-time") {
+    if (!absl::SimpleAtoi(value, &p.iter_time)) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "iter-time' expects a number"));
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& p, const std::string& prefix) {
+  if (p.key_secret.empty()) {
+    return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "key-secret' is required for cipher"));
+  }
+  STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(p.key_secret));
+  if (HashLength(p.hash_alg) == 0) {
+    return ErrnoError(EINVAL, absl::StrCat("Parameter 'hash-alg' does not accept value '",
+                                           p.hash_alg, "'"));
+  }
+  if (p.cipher_mode != "xts" && p.cipher_mode != "cbc") {
+    return ErrnoError(ENOTSUP, absl::StrCat("Cipher mode '", p.cipher_mode,
+                                            "' is not supported by strata"));
+  }
+  STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
+  NewVolume v;
+  LuksHeader& h = v.header;
+  h.cipher_name = "aes";
+  h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
+  if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
+  h.hash_spec = p.hash_alg;
+  h.key_bytes = key_bytes;
+  v.master_key = RandomBytes(key_bytes);
+  // Fails here, before any work, for an IV generator the cipher cannot take.
+  STRATA_RETURN_IF_ERROR(VolumeCipher(h, v.master_key).status());
+  const std::vector<uint8_t> salt = RandomBytes(32);
+  std::copy(salt.begin(), salt.end(), h.mk_digest_salt.begin());
+  h.mk_digest_iterations =
+      std::max<uint32_t>(1000, IterationsForTime(p.hash_alg, 20, p.iter_time) / 8);
+  const std::string mk(v.master_key.begin(), v.master_key.end());
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> digest,
+                          Pbkdf2(h.hash_spec, mk, h.mk_digest_salt.data(), 32,
+                                 h.mk_digest_iterations, 20));
+  std::copy(digest.begin(), digest.end(), h.mk_digest.begin());
+  h.uuid = NewUuid();
+  const uint64_t slot_sectors = SlotSectors(key_bytes);
+  for (size_t i = 0; i < kSlots; ++i) {
+    h.slots[i].key_offset = static_cast<uint32_t>(kSlotAlign / kSectorBytes + i * slot_sectors);
+    h.slots[i].stripes = kStripes;
+  }
+  h.payload_offset = static_cast<uint32_t>(kSlotAlign / kSectorBytes + kSlots * slot_sectors);
+  // Slot 0 holds the master key, split and encrypted with the passphrase's key.
+  KeySlot& s = h.slots[0];
+  s.active = kSlotActive;
+  s.iterations = IterationsForTime(p.hash_alg, key_bytes, p.iter_time);
+  const std::vector<uint8_t> slot_salt = RandomBytes(32);
+  std::copy(slot_salt.begin(), slot_salt.end(), s.salt.begin());
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
+                          Pbkdf2(h.hash_spec, passphrase, s.salt.data(), 32, s.iterations,
+                                 key_bytes));
+  v.material = AfSplit(h.hash_spec, v.master_key, kStripes,
+                       RandomBytes(uint64_t{key_bytes} * (kStripes - 1)));
+  v.material.resize(MaterialBytes(h, s), 0);
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> slot_cipher, VolumeCipher(h, slot_key));
+  slot_cipher->Encrypt(0, v.material.data(), v.material.size());
+  v.material_offset = uint64_t{s.key_offset} * kSectorBytes;
+  v.header_bytes = SerializeHeader(h);
+  return v;
+}
+
+absl::StatusOr<LuksHeader> ReadVolumeHeader(VolumeReader read) {
+  std::vector<uint8_t> buf(kHeaderBytes);
+  STRATA_RETURN_IF_ERROR(read(0, buf.size(), buf.data()));
+  STRATA_ASSIGN_OR_RETURN(LuksHeader h, ParseHeader(buf));
+  if (h.key_bytes == 0 || h.key_bytes > 64) {
+    return ErrnoError(EINVAL, absl::StrCat("Unsupported key length ", h.key_bytes));
+  }
+  return h;
+}
+
+absl::StatusOr<std::vector<uint8_t>> UnlockVolume(const LuksHeader& h,
+                                                  const std::string& passphrase,
+                                                  VolumeReader read) {
+  if (HashLength(h.hash_spec) == 0) {
+    return ErrnoError(ENOTSUP, absl::StrCat("Unsupported hash algorithm ", h.hash_spec));
+  }
+  for (const KeySlot& s : h.slots) {
+    if (s.active != kSlotActive || s.stripes == 0 || s.stripes > 100000) continue;
+    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
+                            Pbkdf2(h.hash_spec, passphrase, s.salt.data(), s.salt.size(),
+                                   s.iterations, h.key_bytes));
+    std::vector<uint8_t> material(MaterialBytes(h, s));
+    STRATA_RETURN_IF_ERROR(
+        read(uint64_t{s.key_offset} * kSectorBytes, material.size(), material.data()));
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> c, VolumeCipher(h, slot_key));
+    c->Decrypt(0, material.data(), material.size());
+    std::vector<uint8_t> mk = AfMerge(h.hash_spec, material.data(), h.key_bytes, s.stripes);
+    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> digest,
+                            Pbkdf2(h.hash_spec, std::string(mk.begin(), mk.end()),
+                                   h.mk_digest_salt.data(), h.mk_digest_salt.size(),
+                                   h.mk_digest_iterations, h.mk_digest.size()));
+    if (std::memcmp(digest.data(), h.mk_digest.data(), digest.size()) == 0) return mk;
+  }
+  return ErrnoError(EPERM, "Invalid password, cannot unlock any keyslot");
+}
+
+absl::StatusOr<std::unique_ptr<SectorCipher>> VolumeCipher(const LuksHeader& h,
+                                                           const std::vector<uint8_t>& key) {
+  return SectorCipher::Create(h.cipher_name, h.mode(), h.ivgen(), h.ivgen_hash(), key);
+}
+
+FormatSpecificDict VolumeInfo(const LuksHeader& h, bool with_format) {
+  FormatSpecificDict entries;
+  auto add = [](FormatSpecificDict& d, const char* key, auto value) {
+    FormatSpecificEntry e;
+    e.key = key;
+    e.value = std::move(value);
+    d.push_back(std::move(e));
+  };
+  add(entries, "ivgen-alg", h.ivgen());
+  add(entries, "hash-alg", h.hash_spec);
+  add(entries, "cipher-alg", AlgName(h));
+  add(entries, "uuid", h.uuid);
+  if (!h.ivgen_hash().empty()) add(entries, "ivgen-hash-alg", h.ivgen_hash());
+  if (with_format) add(entries, "format", std::string("luks"));
+  add(entries, "cipher-mode", h.mode());
+  std::vector<FormatSpecificDict> slots;
+  for (const KeySlot& s : h.slots) {
+    FormatSpecificDict d;
+    const bool active = s.active == kSlotActive;
+    add(d, "active", active);
+    if (active) add(d, "iters", static_cast<int64_t>(s.iterations));
+    add(d, "key-offset", static_cast<int64_t>(uint64_t{s.key_offset} * kSectorBytes));
+    if (active) add(d, "stripes", static_cast<int64_t>(s.stripes));
+    slots.push_back(std::move(d));
+  }
+  add(entries, "slots", std::move(slots));
+  add(entries, "payload-offset",
+      static_cast<int64_t>(uint64_t{h.payload_offset} * kSectorBytes));
+  add(entries, "master-key-iters", static_cast<int64_t>(h.mk_digest_iterations));
+  return entries;
+}
+
+}  // namespace strata::luks
