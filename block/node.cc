@@ -287,6 +287,21 @@ absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uin
     if (flags & kReqNoFallback) return s;
   } else if (flags & kReqNoFallback) {
     return ErrnoError(ENOTSUP);
+  } else {
+    // Unaligned (QEMU's way): the partial blocks at either end as read-modify-write data
+    // writes, the aligned middle as a zero write of its own (which may then need no data
+    // at all, such as a qcow2 zero cluster).
+    const uint64_t end = offset + bytes;
+    const uint64_t middle_start = AlignUp(offset, alignment_);
+    const uint64_t middle_end = AlignDown(end, alignment_);
+    if (middle_start < middle_end) {
+      if (middle_start > offset) {
+        STRATA_RETURN_IF_ERROR(ZeroesByBuffer(offset, middle_start - offset, flags));
+      }
+      STRATA_RETURN_IF_ERROR(PwriteZeroes(middle_start, middle_end - middle_start, flags));
+      if (end > middle_end) STRATA_RETURN_IF_ERROR(ZeroesByBuffer(middle_end, end - middle_end, flags));
+      return absl::OkStatus();
+    }
   }
   return ZeroesByBuffer(offset, bytes, flags);
 }

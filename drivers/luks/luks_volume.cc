@@ -71,11 +71,7 @@ absl::StatusOr<bool> SetVolumeParam(VolumeParams& p, const std::string& key,
   return true;
 }
 
-absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& p, const std::string& prefix) {
-  if (p.key_secret.empty()) {
-    return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "key-secret' is required for cipher"));
-  }
-  STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(p.key_secret));
+absl::Status ValidateVolumeParams(const VolumeParams& p, const std::string& prefix) {
   if (HashLength(p.hash_alg) == 0) {
     return ErrnoError(EINVAL, absl::StrCat("Parameter 'hash-alg' does not accept value '",
                                            p.hash_alg, "'"));
@@ -85,6 +81,24 @@ absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& p, const std::string&
                                             "' is not supported by strata"));
   }
   STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
+  LuksHeader h;
+  h.cipher_name = "aes";
+  h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
+  if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
+  h.hash_spec = p.hash_alg;
+  h.key_bytes = key_bytes;
+  if (p.key_secret.empty()) {
+    return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "key-secret' is required for cipher"));
+  }
+  STRATA_RETURN_IF_ERROR(LookupSecret(p.key_secret).status());
+  // An IV generator the cipher cannot take fails here.
+  return VolumeCipher(h, std::vector<uint8_t>(key_bytes, 0)).status();
+}
+
+absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& p, const std::string& prefix) {
+  STRATA_RETURN_IF_ERROR(ValidateVolumeParams(p, prefix));
+  STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(p.key_secret));
+  STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
   NewVolume v;
   LuksHeader& h = v.header;
   h.cipher_name = "aes";
@@ -93,8 +107,6 @@ absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& p, const std::string&
   h.hash_spec = p.hash_alg;
   h.key_bytes = key_bytes;
   v.master_key = RandomBytes(key_bytes);
-  // Fails here, before any work, for an IV generator the cipher cannot take.
-  STRATA_RETURN_IF_ERROR(VolumeCipher(h, v.master_key).status());
   const std::vector<uint8_t> salt = RandomBytes(32);
   std::copy(salt.begin(), salt.end(), h.mk_digest_salt.begin());
   h.mk_digest_iterations =

@@ -51,8 +51,11 @@ struct NewVolume {
   // Header and key material: where QEMU's payload begins.
   uint64_t volume_bytes() const { return uint64_t{header.payload_offset} * kSectorBytes; }
 };
-// Fails with QEMU's messages: "Parameter '<prefix>key-secret' is required for cipher",
-// "No secret with id 'X'", bad algorithms.
+// Checks `params` without the costly work (creation validates before it makes files):
+// QEMU's messages: "Parameter '<prefix>key-secret' is required for cipher", "No secret
+// with id 'X'", algorithms not accepted.
+absl::Status ValidateVolumeParams(const VolumeParams& params, const std::string& prefix);
+// Fails as ValidateVolumeParams does.
 absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& params, const std::string& prefix);
 
 // Reads `len` bytes of the volume at `offset` into `out`.

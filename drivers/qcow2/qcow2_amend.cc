@@ -302,7 +302,7 @@ absl::Status Qcow2Instance::ExpandZeroClusters(const std::vector<uint64_t>& l1) 
       if (backing_ == nullptr) {
         // Unallocated reads as zeroes too; an allocated cluster is released.
         for (uint64_t k = 0; k < l2_refcount && host != 0; ++k) {
-          pending_frees_.emplace_back(host, 1);
+          pending_frees_.push_back({host, 1, false});
         }
       } else {
         uint64_t flags = entry & kOflagCopied;

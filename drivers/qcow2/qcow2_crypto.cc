@@ -200,6 +200,7 @@ absl::Status ValidateEncryptCreateParams(EncryptCreateParams& p) {
     return absl::OkStatus();
   }
   if (format == "luks") {
+    STRATA_RETURN_IF_ERROR(luks::ValidateVolumeParams(p.luks, "encrypt."));
     p.method = kCryptLuks;
     return absl::OkStatus();
   }

@@ -84,6 +84,12 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   absl::MutexLock lock(&inst->mu_);
   inst->crypto_ = std::move(crypto);
   inst->lazy_refcounts_ = lazy;
+  inst->pass_discard_request_ =
+      qopts.has_pass_discard_request() ? qopts.pass_discard_request() : flags.discard_unmap;
+  if (qopts.has_pass_discard_snapshot()) {
+    inst->pass_discard_snapshot_ = qopts.pass_discard_snapshot();
+  }
+  if (qopts.has_pass_discard_other()) inst->pass_discard_other_ = qopts.pass_discard_other();
   Qcow2Header& h = inst->header_;
   CacheSizeOptions cache_options;
   if (qopts.has_l2_cache_size()) cache_options.l2_cache_size = qopts.l2_cache_size();
@@ -351,7 +357,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
     ++l1_epoch_;
     return give_back(s);
   }
-  if (!old.empty()) pending_frees_.emplace_back(l2_offset, 1);
+  if (!old.empty()) pending_frees_.push_back({l2_offset, 1, pass_discard_other_});
   return new_offset;
 }
 
@@ -383,7 +389,7 @@ absl::Status Qcow2Instance::SetL2Entry(uint64_t gc, uint64_t entry, uint64_t bit
   return absl::OkStatus();
 }
 
-void Qcow2Instance::ReleaseLater(uint64_t old_entry) {
+void Qcow2Instance::ReleaseLater(uint64_t old_entry, bool discard) {
   switch (TypeOf(old_entry)) {
     case ClusterType::kNormal:
     case ClusterType::kZeroAlloc:
@@ -396,13 +402,13 @@ void Qcow2Instance::ReleaseLater(uint64_t old_entry) {
                               : data_file_->node().Pdiscard(host, cluster_size_));
         break;
       }
-      pending_frees_.emplace_back(old_entry & kL2OffsetMask, 1);
+      pending_frees_.push_back({old_entry & kL2OffsetMask, 1, discard});
       break;
     case ClusterType::kCompressed: {
       const CompressedExtent extent = DecodeCompressed(old_entry, cluster_bits_);
       for (uint64_t c = extent.first_cluster(cluster_bits_);
            c <= extent.last_cluster(cluster_bits_); ++c) {
-        pending_frees_.emplace_back(c << cluster_bits_, 1);
+        pending_frees_.push_back({c << cluster_bits_, 1, discard});
       }
       break;
     }
@@ -510,6 +516,9 @@ absl::Status Qcow2Instance::ReadData(uint64_t host, uint64_t guest, uint64_t len
 
 absl::Status Qcow2Instance::WriteData(uint64_t host, uint64_t guest, uint64_t len,
                                       const IoVector& in, uint32_t flags) {
+  // The file keeps its length past data written here even if the cluster is freed
+  // before close (QEMU never shortens the file at close either).
+  if (!external_data_) NoteUncountedWrite(host + len);
   if (!crypto_) return data_file_->node().Pwritev(host, len, in, flags);
   if (!crypto_->can_transform()) return ErrnoError(EIO);
   std::vector<uint8_t> buf(std::min(len, kCryptBounceBytes));
@@ -681,6 +690,13 @@ absl::Status Qcow2Instance::ZeroDataFile(uint64_t host, uint64_t bytes, uint32_t
 absl::StatusOr<uint64_t> Qcow2Instance::AllocateDataClusters(uint64_t first_gc,
                                                              uint64_t count) {
   if (external_data_) return first_gc << cluster_bits_;
+  // Clusters a guest discard (or write-zeroes with unmap) gave back are reused by the
+  // next allocation, as in QEMU: their frees are made stable first (one ordered metadata
+  // flush), so a crash never leaves an old L2 entry naming a reused cluster.
+  if (guest_frees_pending_) {
+    guest_frees_pending_ = false;
+    STRATA_RETURN_IF_ERROR(FlushMetadata());
+  }
   return refcounts_->AllocateClusters(count);
 }
 
@@ -740,6 +756,7 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
             : data_file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
     if (zeroed.ok()) {
       file_->NotifyDebugEvent(DebugEvent::kWriteAio);
+      if (!external_data_) NoteUncountedWrite(plan.host + (run_end - run_start));
       return data_file_->node().Pwritev(plan.offset - run_start + plan.host, plan.data.size(),
                                    plan.data, 0);
     }
@@ -867,7 +884,6 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   absl::Status status;
   for (const DataSegment& d : in_place) {
     file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-    if (!external_data_) NoteUncountedWrite(d.host + d.len);
     status = WriteData(d.host, d.guest, d.len, d.iov, flags & ~uint32_t{kReqFua});
     if (!status.ok()) break;
   }
@@ -955,7 +971,8 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
     if (entry == old && bitmap == old_bitmap) continue;
     STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, bitmap));
     if (!keep) {
-      ReleaseLater(old);
+      ReleaseLater(old, pass_discard_request_);
+      guest_frees_pending_ = true;
     } else if (data_file_raw_) {
       // The raw data file must read as the guest does.
       STRATA_RETURN_IF_ERROR(
@@ -1118,7 +1135,8 @@ absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
     const uint64_t bitmap = extended_l2_ ? kL2BitmapAllZero : 0;
     if (old == entry && old_bitmap == bitmap) continue;
     STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, bitmap));
-    ReleaseLater(old);
+    ReleaseLater(old, pass_discard_request_);
+    guest_frees_pending_ = true;
   }
   return absl::OkStatus();
 }
@@ -1161,12 +1179,23 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
     // Nothing on disk references these clusters any more; transfers mapped before the L2
     // change may still use them: those of this epoch or older. Later ones cannot.
     const uint64_t epoch = transfer_epoch_++;
-    for (auto [offset, count] : pending_frees_) stable_frees_.push_back({epoch, offset, count});
+    for (const PendingFree& f : pending_frees_) {
+      stable_frees_.push_back({epoch, f.offset, f.count, f.discard});
+    }
     pending_frees_.clear();
   }
   STRATA_ASSIGN_OR_RETURN(bool freed, ApplyStableFrees());
   if (freed && (!lazy_dirty || with_refcounts)) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  DiscardFreedClusters();
   return absl::OkStatus();
+}
+
+void Qcow2Instance::DiscardFreedClusters() {
+  // Under mu_: no allocation can take these clusters before their discard is done.
+  for (uint64_t c : refcounts_->TakeDiscards()) {
+    absl::StatusOr<uint64_t> rc = refcounts_->GetRefcount(c);
+    if (rc.ok() && *rc == 0) (void)file_->node().Pdiscard(c << cluster_bits_, cluster_size_);
+  }
 }
 
 absl::StatusOr<bool> Qcow2Instance::ApplyStableFrees() {
@@ -1181,7 +1210,7 @@ absl::StatusOr<bool> Qcow2Instance::ApplyStableFrees() {
       continue;
     }
     l2_cache_->Discard(f.offset);
-    absl::Status s = refcounts_->FreeClusters(f.offset, f.count);
+    absl::Status s = refcounts_->FreeClusters(f.offset, f.count, f.discard);
     if (!s.ok()) {
       // Keep what was not freed (a later flush retries), drop what was.
       for (size_t j = i + 1; j < stable_frees_.size(); ++j) stable_frees_[kept++] = stable_frees_[j];
@@ -1393,7 +1422,7 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
       const uint64_t old = l2.entry, old_bitmap = l2.bitmap;
       if (old == 0 && old_bitmap == 0) continue;
       STRATA_RETURN_IF_ERROR(SetL2Entry(gc, 0));
-      ReleaseLater(old);
+      ReleaseLater(old, /*discard=*/true);  // QEMU's QCOW2_DISCARD_ALWAYS
     }
   }
   uint64_t needed_l1 = DivRoundUp(length, cluster_size_ * l2_entries_);

@@ -282,8 +282,11 @@ class Qcow2Instance : public DriverInstance {
   absl::Status ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
                               const IoVector& out);
   // Schedules the release of the host cluster(s) an old L2 entry referenced; applied after
-  // the L2 change is on disk.
-  void ReleaseLater(uint64_t old_entry) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // the L2 change is on disk. `discard`: the freed clusters are discarded in the file too.
+  void ReleaseLater(uint64_t old_entry, bool discard = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Discards (in the file) the clusters freed with a discard since the last call. Errors
+  // are ignored, as QEMU ignores them: a discard is advice.
+  void DiscardFreedClusters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes metadata in crash-safe order (see the class comment). While the image is
   // dirty with lazy refcounts, refcount blocks stay in the cache unless
   // `with_refcounts` (a repair or a clean close needs them on disk).
@@ -295,8 +298,8 @@ class Qcow2Instance : public DriverInstance {
   // size limit, inside the file): "Snapshot L1 table offset invalid" / "... too large".
   absl::StatusOr<std::vector<uint64_t>> ReadL1Table(uint64_t offset, uint32_t size);
   // Adds `delta` to the refcount of every L2 table and data cluster `l1` reaches.
-  absl::Status UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta,
+                                   bool discard = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets COPIED on the active L1/L2 entries whose cluster has refcount 1, clears it on
   // the others (in the caches; the next flush writes them).
   absl::Status FixCopiedFlags() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -588,12 +591,26 @@ class Qcow2Instance : public DriverInstance {
   std::unique_ptr<Qcow2Refcounts> refcounts_;
   // The file's tail extended ahead of allocations (writable images only).
   std::unique_ptr<FileTailReservation> tail_reserve_;
-  std::vector<std::pair<uint64_t, uint64_t>> pending_frees_ ABSL_GUARDED_BY(mu_);
+  // Clusters to free once the L2 change that dropped them is on disk; `discard`: then
+  // also discard them in the file (QEMU's pass-discard-request/-snapshot/-other).
+  struct PendingFree {
+    uint64_t offset, count;
+    bool discard = false;
+  };
+  std::vector<PendingFree> pending_frees_ ABSL_GUARDED_BY(mu_);
+  // Some pending free came from a guest discard or write-zeroes with unmap (the next
+  // allocation makes the frees stable first, to reuse those clusters as QEMU does).
+  bool guest_frees_pending_ ABSL_GUARDED_BY(mu_) = false;
+  // Which frees are passed down as discards (QEMU's options and defaults).
+  bool pass_discard_request_ = true;
+  bool pass_discard_snapshot_ = true;
+  bool pass_discard_other_ = false;
   // Transfers in flight by epoch (see BeginTransfer), and the frees waiting for them.
   uint64_t transfer_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<uint64_t, int> transfers_by_epoch_ ABSL_GUARDED_BY(mu_);
   struct StableFree {
     uint64_t epoch, offset, count;
+    bool discard;
   };
   std::vector<StableFree> stable_frees_ ABSL_GUARDED_BY(mu_);
   std::vector<InflightAllocation> inflight_allocs_ ABSL_GUARDED_BY(mu_);
@@ -625,7 +642,8 @@ class Qcow2Instance : public DriverInstance {
   uint64_t compressed_end_ ABSL_GUARDED_BY(mu_) = 0;
   // One past the highest byte written where the refcounts may not account for it (data
   // written in place, L2 table write-backs: hostile tables can point past every counted
-  // cluster). The tail trim never cuts below it, so no write reported done is cut off.
+  // cluster; data clusters freed again before close). The tail trim never cuts below it,
+  // so no write reported done is cut off, and the file keeps QEMU's length.
   std::atomic<uint64_t> uncounted_write_end_{0};
   void NoteUncountedWrite(uint64_t end) {
     uint64_t seen = uncounted_write_end_.load(std::memory_order_relaxed);

@@ -96,7 +96,7 @@ absl::Status Qcow2Instance::DiscardEverything() {
       STRATA_ASSIGN_OR_RETURN(uint64_t old, GetL2Entry(gc));
       if (old == 0) continue;
       STRATA_RETURN_IF_ERROR(SetL2Entry(gc, 0));
-      ReleaseLater(old);
+      ReleaseLater(old, pass_discard_snapshot_);
     }
   }
   STRATA_RETURN_IF_ERROR(FlushMetadata());

@@ -165,11 +165,24 @@ absl::Status Qcow2Refcounts::EnsureBlock(uint64_t table_index, bool* allocated) 
   STRATA_ASSIGN_OR_RETURN(uint64_t cluster, FindFree(1));
   uint64_t owner = cluster / entries_per_block_;
   if (owner != table_index) {
-    // The new block's own refcount lives in another block: make sure that one exists,
-    // then count the new block there. Retry if that allocated (the free cluster may move).
+    // The new block's own refcount lives in another block: make sure that one exists
+    // (QEMU's order: it goes after this block's cluster), then count the new block there.
+    // Retry if that took this block's cluster after all (a grown table may).
     bool inner = false;
-    STRATA_RETURN_IF_ERROR(EnsureBlock(owner, &inner));
-    if (inner) return EnsureBlock(table_index, allocated);
+    const uint64_t hint = free_hint_;
+    free_hint_ = cluster + 1;
+    absl::Status owner_status = EnsureBlock(owner, &inner);
+    if (!owner_status.ok()) {
+      free_hint_ = hint;
+      return owner_status;
+    }
+    if (inner) {
+      STRATA_ASSIGN_OR_RETURN(uint64_t rc, GetRefcount(cluster));
+      if (rc != 0) {
+        free_hint_ = hint;
+        return EnsureBlock(table_index, allocated);
+      }
+    }
     // A pool cluster is counted already.
     if (pool_.empty() || pool_.erase(cluster) == 0) {
       STRATA_RETURN_IF_ERROR(UpdateRefcount(cluster, 1));
@@ -274,7 +287,8 @@ absl::Status Qcow2Refcounts::GrowTable(uint64_t needed_index) {
   return FreeClusters(old_offset, old_clusters);
 }
 
-absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delta) {
+absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delta,
+                                            bool discard) {
   uint64_t table_index = cluster_index / entries_per_block_;
   bool allocated = false;
   STRATA_RETURN_IF_ERROR(EnsureBlock(table_index, &allocated));
@@ -294,6 +308,7 @@ absl::Status Qcow2Refcounts::UpdateRefcount(uint64_t cluster_index, int64_t delt
   const uint64_t bits = uint64_t{1} << refcount_order_;
   cache_.MarkDirty(block_offset, index * bits / 8, std::max<uint64_t>(1, bits / 8));
   if (value == 0 && cluster_index < free_hint_) free_hint_ = cluster_index;
+  if (value == 0 && delta < 0 && discard) discards_.push_back(cluster_index);
   // The cluster AllocateBytes packs into was freed: it may be reused whole, so compressed
   // data must never be packed after its old contents again.
   if (value == 0 && free_byte_offset_ != 0 &&
@@ -309,14 +324,27 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateClusters(uint64_t count,
   file_->NotifyDebugEvent(DebugEvent::kClusterAlloc);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     STRATA_ASSIGN_OR_RETURN(uint64_t start, FindFree(count, !counting_known_metadata));
-    // Refcount blocks for the whole run first; allocating one may take clusters from the
-    // run, so search again whenever that happened.
+    // QEMU's order: the run is taken first, the refcount blocks it needs go after it (the
+    // search for them starts past the run). A grown table may still land in the run:
+    // then search again.
+    const uint64_t hint = free_hint_;
+    free_hint_ = start + count;
     bool allocated = false;
     for (uint64_t i = start / entries_per_block_; i <= (start + count - 1) / entries_per_block_;
          ++i) {
       STRATA_RETURN_IF_ERROR(EnsureBlock(i, &allocated));
     }
-    if (allocated) continue;
+    if (allocated) {
+      bool clash = false;
+      for (uint64_t c = start; c < start + count && !clash; ++c) {
+        STRATA_ASSIGN_OR_RETURN(uint64_t rc, GetRefcount(c));
+        clash = rc != 0 && (pool_.empty() || !pool_.contains(c));
+      }
+      if (clash) {
+        free_hint_ = hint;
+        continue;
+      }
+    }
     for (uint64_t c = start; c < start + count; ++c) {
       if (!pool_.empty() && pool_.erase(c) > 0) continue;  // counted already
       STRATA_RETURN_IF_ERROR(UpdateRefcount(c, 1));
@@ -410,10 +438,10 @@ absl::Status Qcow2Refcounts::ReleasePool() {
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Refcounts::FreeClusters(uint64_t offset, uint64_t count) {
+absl::Status Qcow2Refcounts::FreeClusters(uint64_t offset, uint64_t count, bool discard) {
   file_->NotifyDebugEvent(DebugEvent::kClusterFree);
   for (uint64_t c = offset >> cluster_bits_; c < (offset >> cluster_bits_) + count; ++c) {
-    STRATA_RETURN_IF_ERROR(UpdateRefcount(c, -1));
+    STRATA_RETURN_IF_ERROR(UpdateRefcount(c, -1, discard));
   }
   return absl::OkStatus();
 }

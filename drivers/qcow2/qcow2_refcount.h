@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -50,7 +51,12 @@ class Qcow2Refcounts {
   absl::StatusOr<uint64_t> GetRefcount(uint64_t cluster_index);
   // Adds `delta` to the refcount of `cluster_index` (allocating its refcount block first if
   // needed). Fails with EINVAL if the result would be negative or overflow the width.
-  absl::Status UpdateRefcount(uint64_t cluster_index, int64_t delta);
+  // `discard`: if the refcount drops to 0, the cluster is queued for TakeDiscards.
+  absl::Status UpdateRefcount(uint64_t cluster_index, int64_t delta, bool discard = false);
+  // Clusters freed with `discard` since the last call (QEMU's pass-discard-*: the caller
+  // discards them in the file once the refcounts that free them are written; nothing
+  // references them, so a crash before that leaves only a leak).
+  std::vector<uint64_t> TakeDiscards() { return std::exchange(discards_, {}); }
   // Finds `count` contiguous free clusters, sets their refcounts to 1 and returns the host
   // offset of the first. The clusters' contents are undefined. The run passes the
   // allocation check unless `counting_known_metadata` (make_empty counting the header and
@@ -61,8 +67,8 @@ class Qcow2Refcounts {
   // next cluster if that one is free and adjacent), else at the first free cluster. Each
   // cluster the bytes touch gains one reference. Returns the host byte offset.
   absl::StatusOr<uint64_t> AllocateBytes(uint64_t size);
-  // Decrements the refcounts of `count` clusters at `offset`.
-  absl::Status FreeClusters(uint64_t offset, uint64_t count);
+  // Decrements the refcounts of `count` clusters at `offset` (`discard` as UpdateRefcount).
+  absl::Status FreeClusters(uint64_t offset, uint64_t count, bool discard = false);
 
   // Adds the first free clusters from the allocation hint to the pool until it holds
   // `target` (their refcounts raised in the cache; the caller flushes them).
@@ -163,6 +169,7 @@ class Qcow2Refcounts {
   RangeCheck table_write_check_;
   uint64_t end_cluster_ = 0;
   std::set<uint64_t> pool_;  // cluster indices counted ahead of use
+  std::vector<uint64_t> discards_;  // freed clusters to discard (TakeDiscards)
   uint64_t free_byte_offset_ = 0;  // where AllocateBytes packs next (0: a new cluster)
 };
 

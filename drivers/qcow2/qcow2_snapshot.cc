@@ -73,7 +73,8 @@ absl::StatusOr<std::vector<uint64_t>> Qcow2Instance::ReadL1Table(uint64_t offset
   return l1;
 }
 
-absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta) {
+absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1, int64_t delta,
+                                                bool discard) {
   for (uint64_t e : l1) {
     const uint64_t l2 = e & kL1OffsetMask;
     if (l2 == 0) continue;
@@ -96,13 +97,13 @@ absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1,
                                       entry & kL2OffsetMask, l2, j));
           }
           STRATA_RETURN_IF_ERROR(
-              refcounts_->UpdateRefcount((entry & kL2OffsetMask) >> cluster_bits_, delta));
+              refcounts_->UpdateRefcount((entry & kL2OffsetMask) >> cluster_bits_, delta, discard));
           break;
         case ClusterType::kCompressed: {
           const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
           for (uint64_t c = extent.first_cluster(cluster_bits_);
                c <= extent.last_cluster(cluster_bits_); ++c) {
-            STRATA_RETURN_IF_ERROR(refcounts_->UpdateRefcount(c, delta));
+            STRATA_RETURN_IF_ERROR(refcounts_->UpdateRefcount(c, delta, discard));
           }
           break;
         }
@@ -110,7 +111,7 @@ absl::Status Qcow2Instance::UpdateTreeRefcounts(const std::vector<uint64_t>& l1,
           break;
       }
     }
-    STRATA_RETURN_IF_ERROR(refcounts_->UpdateRefcount(l2 >> cluster_bits_, delta));
+    STRATA_RETURN_IF_ERROR(refcounts_->UpdateRefcount(l2 >> cluster_bits_, delta, discard));
     STRATA_ASSIGN_OR_RETURN(uint64_t rc, refcounts_->GetRefcount(l2 >> cluster_bits_));
     if (rc == 0) l2_cache_->Discard(l2);
   }
@@ -256,7 +257,7 @@ absl::Status Qcow2Instance::DeleteSnapshot(const std::string& name) {
   std::vector<Qcow2Snapshot> table = snapshots_;
   table.erase(table.begin() + index);
   STRATA_RETURN_IF_ERROR(WriteSnapshotTable(std::move(table)));
-  STRATA_RETURN_IF_ERROR(UpdateTreeRefcounts(sn_l1, -1));
+  STRATA_RETURN_IF_ERROR(UpdateTreeRefcounts(sn_l1, -1, pass_discard_snapshot_));
   const uint64_t l1_clusters = DivRoundUp(uint64_t{sn.l1_size} * 8, cluster_size_);
   if (sn.l1_table_offset != 0 && l1_clusters > 0) {
     STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(sn.l1_table_offset, l1_clusters));
@@ -298,13 +299,34 @@ absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
   // switches to it, then the old tree loses its reference.
   STRATA_RETURN_IF_ERROR(UpdateTreeRefcounts(sn_l1, +1));
   STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));
+  // As QEMU, the snapshot's own L1 table gets COPIED set exactly where its L2 table is
+  // not shared (now nowhere). Nothing reads that flag in an inactive table; it keeps the
+  // files identical.
+  {
+    std::vector<uint8_t> raw(sn_l1.size() * 8);
+    bool changed = false;
+    for (size_t i = 0; i < sn_l1.size(); ++i) {
+      uint64_t e = sn_l1[i];
+      if ((e & kL1OffsetMask) != 0) {
+        STRATA_ASSIGN_OR_RETURN(uint64_t rc,
+                                refcounts_->GetRefcount((e & kL1OffsetMask) >> cluster_bits_));
+        const uint64_t want = rc == 1 ? (e | kOflagCopied) : (e & ~kOflagCopied);
+        changed |= want != e;
+        e = want;
+      }
+      StoreBe64(&raw[i * 8], e);
+    }
+    if (changed) {
+      STRATA_RETURN_IF_ERROR(file_->node().Pwrite(sn.l1_table_offset, raw.size(), raw.data()));
+    }
+  }
   STRATA_RETURN_IF_ERROR(file_->node().Flush());
   std::vector<uint64_t> old = l1_;
   std::fill(l1_.begin(), l1_.end(), 0);
   std::copy(sn_l1.begin(), sn_l1.end(), l1_.begin());
   STRATA_RETURN_IF_ERROR(WriteL1());
   STRATA_RETURN_IF_ERROR(file_->node().Flush());
-  STRATA_RETURN_IF_ERROR(UpdateTreeRefcounts(old, -1));
+  STRATA_RETURN_IF_ERROR(UpdateTreeRefcounts(old, -1, pass_discard_snapshot_));
   const uint64_t size = sn.DiskSize(header_.size);
   if (size != header_.size) {
     header_.size = size;

@@ -15,6 +15,8 @@
 #include "block/buffer_pool.h"
 #include "block/copy_pipeline.h"
 #include "block/io_vector.h"
+#include "block/keyval.h"
+#include "block/options_json.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "tools/common/objects.h"
@@ -247,7 +249,16 @@ int ConvertMain(const Args& args) {
   // With a backing file the target starts out reading the backing file's data: only what
   // the source's top image holds is copied, and its zeroes must be written as zeroes.
   const bool target_has_backing = !backing.empty();
-  std::unique_ptr<BlockBackend> out = OpenForTool(out_name, out_fmt, true, false, cache);
+  // The new image opens with the creation options that name secrets (an encrypted
+  // target's encrypt.key-secret), as qemu-img does.
+  google::protobuf::Struct secrets;
+  for (const auto& [k, v] : options) {
+    if (!absl::EndsWith(k, "key-secret")) continue;
+    absl::StatusOr<google::protobuf::Struct> tree = ParseKeyval(absl::StrCat(k, "=", v));
+    if (tree.ok()) MergeTree(*tree, &secrets);
+  }
+  std::unique_ptr<BlockBackend> out =
+      OpenForTool(out_name, out_fmt, true, false, cache, false, false, false, &secrets);
   if (!out) return 1;
   if (bitmaps && !out->root().instance().SupportsDirtyBitmaps()) {
     tools::ErrorReport(absl::StrCat("Format driver '", out_fmt, "' does not support bitmaps"));

@@ -60,8 +60,10 @@ bool ExpectOneFilename(const GetoptArgs& argv) {
 std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
                                           bool writable, bool image_opts,
                                           const std::string& cache, bool force_share,
-                                          bool no_backing, bool no_io) {
+                                          bool no_backing, bool no_io,
+                                          const google::protobuf::Struct* overlay) {
   ImageOpenRequest request;
+  if (overlay != nullptr) request.overlay = *overlay;
   request.filename = filename;
   request.format = fmt;
   request.image_opts = image_opts;

@@ -22,7 +22,8 @@ std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std
                                           bool writable, bool image_opts,
                                           const std::string& cache = "writeback",
                                           bool force_share = false, bool no_backing = false,
-                                          bool no_io = false);
+                                          bool no_io = false,
+                                          const google::protobuf::Struct* overlay = nullptr);
 
 // Splits "-o a=b,c=d" (with ",," escapes) into ordered pairs; "help" → {"help", ""}.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
