@@ -958,6 +958,12 @@ absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t 
 absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap) {
   if (count == 0) return absl::OkStatus();
   WaitForAllocations(first_gc, first_gc + count - 1);
+  if (header_.version < 3) {
+    // No zero flag (and no backing file, see PwriteZeroes): QEMU discards instead.
+    const uint64_t offset = first_gc << cluster_bits_;
+    if (offset >= header_.size) return absl::OkStatus();
+    return DiscardClusters(offset, std::min(count << cluster_bits_, header_.size - offset));
+  }
   for (uint64_t gc = first_gc; gc < first_gc + count; ++gc) {
     STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
     const uint64_t old = l2.entry, old_bitmap = l2.bitmap;
@@ -1039,7 +1045,9 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
 
 absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
   MarkBitmapsDirty(offset, bytes);
-  if (header_.version < 3) return ErrnoError(ENOTSUP);
+  // Version 2 has no zero flag: without a backing file, zeroed clusters become
+  // unallocated (QEMU discards them); with one, zero buffers are written.
+  if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
   // The unit: the cluster, or the subcluster with extended L2 entries.
   const uint64_t unit = subcluster_size_;
   uint64_t head_end = std::min(AlignUp(offset, unit), offset + bytes);
@@ -1113,6 +1121,10 @@ absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
+  return DiscardClusters(offset, bytes);
+}
+
+absl::Status Qcow2Instance::DiscardClusters(uint64_t offset, uint64_t bytes) {
   uint64_t length = header_.size;
   uint64_t start = AlignUp(offset, cluster_size_);
   uint64_t end = offset + bytes == length ? offset + bytes : (offset + bytes) & ~(cluster_size_ - 1);
@@ -1434,7 +1446,7 @@ absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode p
     // Over a backing file, the old partial last cluster keeps showing the backing data.
     const uint64_t first_gc = backing_ != nullptr ? DivRoundUp(header_.size, cluster_size_)
                                                   : header_.size >> cluster_bits_;
-    STRATA_RETURN_IF_ERROR(Preallocate(first_gc, DivRoundUp(length, cluster_size_), prealloc));
+    STRATA_RETURN_IF_ERROR(Preallocate(first_gc, DivRoundUp(length, cluster_size_), prealloc, length));
     if (external_data_) {
       // QEMU leaves a preallocated data file ending with the last allocation unit (the
       // cluster, or the subcluster with extended L2 entries) that holds guest data.

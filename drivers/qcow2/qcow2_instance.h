@@ -472,8 +472,10 @@ class Qcow2Instance : public DriverInstance {
   absl::Status WriteCompressedCluster(uint64_t gc, const std::vector<uint8_t>& data)
       ABSL_LOCKS_EXCLUDED(mu_);
   // qcow2_preallocate.cc: gives every unallocated guest cluster in [first_gc, end_gc) a
-  // host cluster reading as zeroes (see there for `mode` and the ordering).
-  absl::Status Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode)
+  // host cluster reading as zeroes (see there for `mode` and the ordering); `guest_end`
+  // is the disk's new size.
+  absl::Status Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode,
+                           uint64_t guest_end)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Write-zeroes of [offset, offset + bytes), which lies inside one cluster and does not
   // cover it: true when done without a data cluster (the cluster already reads as
@@ -483,6 +485,10 @@ class Qcow2Instance : public DriverInstance {
   absl::StatusOr<bool> ZeroPartialCluster(uint64_t offset, uint64_t bytes, uint32_t flags);
   absl::Status ZeroClusters(uint64_t first_gc, uint64_t count, bool unmap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Pdiscard's work (mu_ held, no allocation in flight over the range): whole clusters
+  // in [offset, offset + bytes) read as zeroes (the zero flag) or, in version 2, become
+  // unallocated; their clusters are freed; L2 tables are allocated on the way (QEMU's).
+  absl::Status DiscardClusters(uint64_t offset, uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Persistent dirty bitmaps (qcow2_bitmaps.cc) ---
   // One bitmap: its directory entry as last written (or to be written), and its bits;

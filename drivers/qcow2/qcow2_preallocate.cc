@@ -16,7 +16,8 @@
 #include "drivers/qcow2/qcow2_instance.h"
 
 namespace strata::qcow2 {
-absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode) {
+absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, PreallocMode mode,
+                                        uint64_t guest_end) {
   STRATA_ASSIGN_OR_RETURN(const uint64_t old_file_end, file_->node().GetLength());
   uint64_t data_end = 0;  // one past the last data byte allocated
   for (uint64_t gc = first_gc; gc < end_gc;) {
@@ -54,7 +55,12 @@ absl::Status Qcow2Instance::Preallocate(uint64_t first_gc, uint64_t end_gc, Prea
       STRATA_RETURN_IF_ERROR(
           SetL2Entry(gc + i, (host + (i << cluster_bits_)) | kOflagCopied));
     }
-    data_end = std::max(data_end, host + bytes);
+    // QEMU's file end: the guest bytes of the run, in allocation units (the last cluster
+    // of an extended image can end at a subcluster).
+    // (An external data file covers the last cluster whole, as in QEMU.)
+    const uint64_t guest_bytes = std::min(bytes, guest_end - (gc << cluster_bits_));
+    data_end = std::max(data_end, external_data_ ? host + bytes
+                                                 : host + AlignUp(guest_bytes, subcluster_size_));
     gc += count;
   }
   // Metadata preallocation leaves the data unwritten: the file must still cover it.
