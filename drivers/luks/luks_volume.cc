@@ -152,6 +152,33 @@ absl::StatusOr<LuksHeader> ReadVolumeHeader(VolumeReader read) {
   return h;
 }
 
+namespace {
+
+// The master key if `passphrase` opens slot `s`, nullopt if not.
+absl::StatusOr<std::optional<std::vector<uint8_t>>> TrySlot(const LuksHeader& h,
+                                                            const KeySlot& s,
+                                                            const std::string& passphrase,
+                                                            VolumeReader read) {
+  if (s.active != kSlotActive || s.stripes == 0 || s.stripes > 100000) return std::nullopt;
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
+                          Pbkdf2(h.hash_spec, passphrase, s.salt.data(), s.salt.size(),
+                                 s.iterations, h.key_bytes));
+  std::vector<uint8_t> material(MaterialBytes(h, s));
+  STRATA_RETURN_IF_ERROR(
+      read(uint64_t{s.key_offset} * kSectorBytes, material.size(), material.data()));
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> c, VolumeCipher(h, slot_key));
+  c->Decrypt(0, material.data(), material.size());
+  std::vector<uint8_t> mk = AfMerge(h.hash_spec, material.data(), h.key_bytes, s.stripes);
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> digest,
+                          Pbkdf2(h.hash_spec, std::string(mk.begin(), mk.end()),
+                                 h.mk_digest_salt.data(), h.mk_digest_salt.size(),
+                                 h.mk_digest_iterations, h.mk_digest.size()));
+  if (std::memcmp(digest.data(), h.mk_digest.data(), digest.size()) != 0) return std::nullopt;
+  return mk;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<uint8_t>> UnlockVolume(const LuksHeader& h,
                                                   const std::string& passphrase,
                                                   VolumeReader read) {
@@ -159,23 +186,173 @@ absl::StatusOr<std::vector<uint8_t>> UnlockVolume(const LuksHeader& h,
     return ErrnoError(ENOTSUP, absl::StrCat("Unsupported hash algorithm ", h.hash_spec));
   }
   for (const KeySlot& s : h.slots) {
-    if (s.active != kSlotActive || s.stripes == 0 || s.stripes > 100000) continue;
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
-                            Pbkdf2(h.hash_spec, passphrase, s.salt.data(), s.salt.size(),
-                                   s.iterations, h.key_bytes));
-    std::vector<uint8_t> material(MaterialBytes(h, s));
-    STRATA_RETURN_IF_ERROR(
-        read(uint64_t{s.key_offset} * kSectorBytes, material.size(), material.data()));
-    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> c, VolumeCipher(h, slot_key));
-    c->Decrypt(0, material.data(), material.size());
-    std::vector<uint8_t> mk = AfMerge(h.hash_spec, material.data(), h.key_bytes, s.stripes);
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> digest,
-                            Pbkdf2(h.hash_spec, std::string(mk.begin(), mk.end()),
-                                   h.mk_digest_salt.data(), h.mk_digest_salt.size(),
-                                   h.mk_digest_iterations, h.mk_digest.size()));
-    if (std::memcmp(digest.data(), h.mk_digest.data(), digest.size()) == 0) return mk;
+    STRATA_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> mk,
+                            TrySlot(h, s, passphrase, read));
+    if (mk) return *std::move(mk);
   }
   return ErrnoError(EPERM, "Invalid password, cannot unlock any keyslot");
+}
+
+absl::StatusOr<bool> SetKeySlotAmendParam(KeySlotAmend& a, const std::string& key,
+                                          const std::string& value, const std::string& prefix) {
+  if (key == "state") {
+    if (value != "active" && value != "inactive") {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter 'state' does not accept value '", value,
+                                             "'"));
+    }
+    a.state = value;
+  } else if (key == "new-secret") {
+    a.new_secret = value;
+  } else if (key == "old-secret") {
+    a.old_secret = value;
+  } else if (key == "keyslot") {
+    int64_t n;
+    if (!absl::SimpleAtoi(value, &n)) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "keyslot' expects a number"));
+    }
+    a.keyslot = n;
+  } else if (key == "iter-time") {
+    uint64_t ms;
+    if (!absl::SimpleAtoi(value, &ms)) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "iter-time' expects a number"));
+    }
+    a.iter_time = ms;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+absl::Status AmendKeySlots(LuksHeader& h, const std::vector<uint8_t>& master_key,
+                           const KeySlotAmend& a, VolumeReader read, VolumeWriter write) {
+  if (a.state.empty()) return ErrnoError(EINVAL, "Parameter 'state' is missing");
+  // After the state's own checks (QEMU's order).
+  auto check_range = [&]() -> absl::Status {
+    if (a.keyslot && (*a.keyslot < 0 || *a.keyslot >= static_cast<int64_t>(kSlots))) {
+      // (QEMU prints the number unsigned: -1 is 4294967295.)
+      return ErrnoError(EINVAL, absl::StrCat("Invalid keyslot ",
+                                             static_cast<uint32_t>(*a.keyslot),
+                                             " specified, must be between 0 and 7"));
+    }
+    return absl::OkStatus();
+  };
+  auto active = [&](size_t i) { return h.slots[i].active == kSlotActive; };
+  if (a.state == "active") {
+    if (a.new_secret.empty()) {
+      return ErrnoError(EINVAL, "'new-secret' is required to activate a keyslot");
+    }
+    if (!a.old_secret.empty()) {
+      return ErrnoError(EINVAL, "'old-secret' must not be given when activating keyslots");
+    }
+    STRATA_RETURN_IF_ERROR(check_range());
+    size_t slot = kSlots;
+    if (a.keyslot) {
+      slot = static_cast<size_t>(*a.keyslot);
+      if (active(slot)) {
+        return ErrnoError(EINVAL, absl::StrCat("Refusing to overwrite active keyslot ", slot,
+                                               " - please erase it first"));
+      }
+    } else {
+      for (size_t i = 0; i < kSlots && slot == kSlots; ++i) {
+        if (!active(i)) slot = i;
+      }
+      if (slot == kSlots) {
+        return ErrnoError(EINVAL, "Can't add a keyslot - all keyslots are in use");
+      }
+    }
+    STRATA_ASSIGN_OR_RETURN(const std::string passphrase, LookupSecret(a.new_secret));
+    LuksHeader next = h;
+    KeySlot& s = next.slots[slot];
+    s.iterations = IterationsForTime(h.hash_spec, h.key_bytes, a.iter_time.value_or(2000));
+    const std::vector<uint8_t> salt = RandomBytes(32);
+    std::copy(salt.begin(), salt.end(), s.salt.begin());
+    if (s.stripes == 0) s.stripes = kStripes;
+    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> slot_key,
+                            Pbkdf2(h.hash_spec, passphrase, s.salt.data(), 32, s.iterations,
+                                   h.key_bytes));
+    std::vector<uint8_t> material =
+        AfSplit(h.hash_spec, master_key, s.stripes,
+                RandomBytes(uint64_t{h.key_bytes} * (s.stripes - 1)));
+    material.resize(MaterialBytes(h, s), 0);
+    STRATA_ASSIGN_OR_RETURN(std::unique_ptr<SectorCipher> cipher, VolumeCipher(h, slot_key));
+    cipher->Encrypt(0, material.data(), material.size());
+    // The material first: until the header names the slot active, nothing reads it.
+    STRATA_RETURN_IF_ERROR(write(uint64_t{s.key_offset} * kSectorBytes, material));
+    s.active = kSlotActive;
+    STRATA_RETURN_IF_ERROR(write(0, SerializeHeader(next)));
+    h = std::move(next);
+    return absl::OkStatus();
+  }
+  // Erasing.
+  if (!a.new_secret.empty()) {
+    return ErrnoError(EINVAL, "'new-secret' must not be given when erasing keyslots");
+  }
+  if (a.iter_time) {
+    return ErrnoError(EINVAL, "'iter-time' must not be given when erasing keyslots");
+  }
+  STRATA_RETURN_IF_ERROR(check_range());
+  std::string old_passphrase;
+  if (!a.old_secret.empty()) {
+    STRATA_ASSIGN_OR_RETURN(old_passphrase, LookupSecret(a.old_secret));
+  }
+  size_t active_count = 0;
+  for (size_t i = 0; i < kSlots; ++i) active_count += active(i);
+  std::vector<size_t> erase;
+  if (a.keyslot) {
+    const size_t slot = static_cast<size_t>(*a.keyslot);
+    if (!a.old_secret.empty()) {
+      STRATA_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> mk,
+                              TrySlot(h, h.slots[slot], old_passphrase, read));
+      if (!mk) {
+        return ErrnoError(EINVAL, absl::StrCat("Given keyslot ", slot,
+                                               " doesn't contain the given old password for "
+                                               "erase operation"));
+      }
+    }
+    if (!active(slot)) {
+      return ErrnoError(EINVAL, absl::StrCat("Given keyslot ", slot,
+                                             " is already erased (inactive) "));
+    }
+    if (active_count == 1) {
+      return ErrnoError(EINVAL, absl::StrCat("Attempt to erase the only active keyslot ", slot,
+                                             " which will erase all the data in the image "
+                                             "irreversibly - refusing operation"));
+    }
+    erase.push_back(slot);
+  } else if (!a.old_secret.empty()) {
+    for (size_t i = 0; i < kSlots; ++i) {
+      STRATA_ASSIGN_OR_RETURN(std::optional<std::vector<uint8_t>> mk,
+                              TrySlot(h, h.slots[i], old_passphrase, read));
+      if (mk) erase.push_back(i);
+    }
+    if (erase.empty()) {
+      return ErrnoError(EINVAL, "No keyslots match given (old) password for erase operation");
+    }
+    if (erase.size() == active_count) {
+      return ErrnoError(EINVAL, "All the active keyslots match the (old) password that was "
+                                "given and erasing them will erase all the data in the image "
+                                "irreversibly - refusing operation");
+    }
+  } else {
+    return ErrnoError(EINVAL, "To erase keyslot(s), either explicit keyslot index or the "
+                              "password currently contained in them must be given");
+  }
+  LuksHeader next = h;
+  for (size_t i : erase) {
+    KeySlot& s = next.slots[i];
+    s.active = kSlotInactive;
+    s.iterations = 0;
+    s.salt.fill(0);
+  }
+  // The header first: a slot it no longer names is never read; then its material goes.
+  STRATA_RETURN_IF_ERROR(write(0, SerializeHeader(next)));
+  for (size_t i : erase) {
+    const KeySlot& s = h.slots[i];
+    STRATA_RETURN_IF_ERROR(write(uint64_t{s.key_offset} * kSectorBytes,
+                                 RandomBytes(MaterialBytes(h, s))));
+  }
+  h = std::move(next);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<SectorCipher>> VolumeCipher(const LuksHeader& h,

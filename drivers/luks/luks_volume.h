@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,29 @@ absl::StatusOr<std::vector<uint8_t>> UnlockVolume(const LuksHeader& header,
 // The sector cipher of the volume's data under `key`.
 absl::StatusOr<std::unique_ptr<SectorCipher>> VolumeCipher(const LuksHeader& header,
                                                            const std::vector<uint8_t>& key);
+
+// Key-slot management (qemu-img amend's state, new-secret, old-secret, keyslot,
+// iter-time): add a passphrase to a slot, or erase slots.
+struct KeySlotAmend {
+  std::string state;  // "active" or "inactive"; "" when not given
+  std::string new_secret, old_secret;  // secret ids
+  std::optional<int64_t> keyslot;
+  std::optional<uint64_t> iter_time;  // default 2000 ms
+};
+// Takes amend option `key` (without a prefix); false if it is not a key-slot option.
+absl::StatusOr<bool> SetKeySlotAmendParam(KeySlotAmend& amend, const std::string& key,
+                                          const std::string& value, const std::string& prefix);
+// Writes `bytes` at volume offset `offset`.
+using VolumeWriter =
+    absl::FunctionRef<absl::Status(uint64_t offset, const std::vector<uint8_t>& bytes)>;
+// Applies `amend` to the unlocked volume (`header` in memory, `master_key` its key) with
+// QEMU's checks and messages ("Refusing to overwrite active keyslot 1 - please erase it
+// first", "Attempt to erase the only active keyslot ..."). Crash safety: a new slot's key
+// material is written before the header that activates it; an erased slot is marked
+// inactive in the header before its material is overwritten with random bytes. On
+// failure `header` is as on disk.
+absl::Status AmendKeySlots(LuksHeader& header, const std::vector<uint8_t>& master_key,
+                           const KeySlotAmend& amend, VolumeReader read, VolumeWriter write);
 
 // `info`'s entries for the volume, in QEMU's order; `format` adds qcow2's "format: luks".
 FormatSpecificDict VolumeInfo(const LuksHeader& header, bool with_format);

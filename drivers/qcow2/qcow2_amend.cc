@@ -1,5 +1,5 @@
-// strata qcow2: amend (qemu-img amend): compat upgrade and downgrade, refcount width,
-// lazy refcounts, size.
+// strata qcow2: amend (qemu-img amend): LUKS key slots, compat upgrade and downgrade,
+// refcount width, lazy refcounts, size.
 //
 // The steps run in QEMU's order: upgrade, refcount width, lazy refcounts, size, and the
 // downgrade last (it needs refcount_bits=16 and no lazy refcounts). Each step is crash
@@ -32,6 +32,7 @@ struct AmendRequest {
   std::optional<bool> lazy_refcounts;
   std::optional<uint64_t> size;
   std::optional<std::string> data_file;  // a new name for the external data file
+  std::optional<luks::KeySlotAmend> key_slots;  // encrypt.state, new-secret, ...
 };
 
 bool IsCreateOnlyOption(const std::string& key) {
@@ -71,7 +72,10 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
     } else if (key == "data_file_raw") {
       return ErrnoError(EINVAL, "data-file-raw cannot be set on existing images");
     } else if (key.rfind("encrypt.", 0) == 0 && !IsCreateOnlyOption(key)) {
-      return ErrnoError(ENOTSUP, "Amending encryption keys is not supported by strata");
+      if (!r.key_slots) r.key_slots.emplace();
+      STRATA_ASSIGN_OR_RETURN(bool taken, luks::SetKeySlotAmendParam(
+                                              *r.key_slots, key.substr(8), value, "encrypt."));
+      if (!taken) return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, "'"));
     } else if (IsCreateOnlyOption(key)) {
       return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key,
                                              "'\nThis option is only supported for image "
@@ -108,6 +112,13 @@ absl::Status Qcow2Instance::Amend(
     }
     if (new_version < 3 && new_order != 4) {
       return ErrnoError(EINVAL, "compat=0.10 requires refcount_bits=16");
+    }
+    // Key slots first, as QEMU (the image must have been opened with its passphrase).
+    if (r.key_slots) {
+      if (!crypto_) {
+        return ErrnoError(EINVAL, "Can't amend encryption options - encryption not present");
+      }
+      STRATA_RETURN_IF_ERROR(crypto_->AmendKeySlots(*r.key_slots, file_->node()));
     }
     if (new_version > header_.version) {
       const Qcow2Header old = header_;

@@ -108,12 +108,13 @@ absl::StatusOr<std::unique_ptr<Qcow2Crypto>> Qcow2Crypto::Open(
   };
   STRATA_ASSIGN_OR_RETURN(luks::LuksHeader volume, luks::ReadVolumeHeader(read));
   std::unique_ptr<luks::SectorCipher> cipher;
+  std::vector<uint8_t> key;
   if (!no_io) {
-    STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> key, luks::UnlockVolume(volume, secret, read));
+    STRATA_ASSIGN_OR_RETURN(key, luks::UnlockVolume(volume, secret, read));
     STRATA_ASSIGN_OR_RETURN(cipher, luks::VolumeCipher(volume, key));
   }
   return std::unique_ptr<Qcow2Crypto>(
-      new Qcow2Crypto(method, ext, std::move(volume), std::move(cipher)));
+      new Qcow2Crypto(method, ext, std::move(volume), std::move(cipher), std::move(key)));
 }
 
 std::unique_ptr<Qcow2Crypto> Qcow2Crypto::ForNewLuksVolume(const CryptoHeaderExtension& extent,
@@ -121,8 +122,9 @@ std::unique_ptr<Qcow2Crypto> Qcow2Crypto::ForNewLuksVolume(const CryptoHeaderExt
   // FormatVolume made this cipher once already: it cannot fail here.
   absl::StatusOr<std::unique_ptr<luks::SectorCipher>> cipher =
       luks::VolumeCipher(volume.header, volume.master_key);
-  return std::unique_ptr<Qcow2Crypto>(new Qcow2Crypto(
-      kCryptLuks, extent, volume.header, cipher.ok() ? *std::move(cipher) : nullptr));
+  return std::unique_ptr<Qcow2Crypto>(new Qcow2Crypto(kCryptLuks, extent, volume.header,
+                                                     cipher.ok() ? *std::move(cipher) : nullptr,
+                                                     volume.master_key));
 }
 
 absl::StatusOr<std::unique_ptr<Qcow2Crypto>> Qcow2Crypto::ForAesKey(const std::string& passphrase) {
@@ -131,6 +133,33 @@ absl::StatusOr<std::unique_ptr<Qcow2Crypto>> Qcow2Crypto::ForAesKey(const std::s
                                                      AesKeyFromPassphrase(passphrase)));
   return std::unique_ptr<Qcow2Crypto>(
       new Qcow2Crypto(kCryptAes, std::nullopt, std::nullopt, std::move(cipher)));
+}
+
+absl::Status Qcow2Crypto::AmendKeySlots(const luks::KeySlotAmend& amend,
+                                        BlockDriverState& file) {
+  if (!luks_ || !extent_ || master_key_.empty()) {
+    return ErrnoError(ENOTSUP, "Key slots can only be amended on LUKS-encrypted images");
+  }
+  const CryptoHeaderExtension ext = *extent_;
+  auto inside = [&](uint64_t offset, uint64_t len) {
+    return offset <= ext.length && len <= ext.length - offset;
+  };
+  auto read = [&](uint64_t offset, uint64_t len, uint8_t* out) -> absl::Status {
+    if (!inside(offset, len)) {
+      return ErrnoError(EINVAL, "Request for data outside of extension header");
+    }
+    return file.Pread(ext.offset + offset, len, out);
+  };
+  // Each write synced before the next: the material must be stable before the header
+  // that activates it, the header before the material of an erased slot goes.
+  auto write = [&](uint64_t offset, const std::vector<uint8_t>& bytes) -> absl::Status {
+    if (!inside(offset, bytes.size())) {
+      return ErrnoError(EINVAL, "Request for data outside of extension header");
+    }
+    STRATA_RETURN_IF_ERROR(file.Pwrite(ext.offset + offset, bytes.size(), bytes.data()));
+    return file.Flush();
+  };
+  return luks::AmendKeySlots(*luks_, master_key_, amend, read, write);
 }
 
 void Qcow2Crypto::Encrypt(uint64_t host, uint64_t guest, uint8_t* data, uint64_t len) const {

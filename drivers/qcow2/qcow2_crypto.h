@@ -9,8 +9,9 @@
 // Only normal data clusters are encrypted: metadata, zero clusters and compressed
 // clusters are not (QEMU's rules, so that images interoperate).
 //
-// Thread safety: immutable after Open; Encrypt/Decrypt run concurrently on different
-// buffers.
+// Thread safety: Encrypt/Decrypt run concurrently on different buffers. The cipher never
+// changes after Open; AmendKeySlots changes the volume header (only key slots: the data
+// key stays), and its caller makes sure nothing else runs (no request, no Info).
 #ifndef STRATA_DRIVERS_QCOW2_QCOW2_CRYPTO_H_
 #define STRATA_DRIVERS_QCOW2_QCOW2_CRYPTO_H_
 
@@ -70,6 +71,9 @@ class Qcow2Crypto {
   void Encrypt(uint64_t host, uint64_t guest, uint8_t* data, uint64_t len) const;
   void Decrypt(uint64_t host, uint64_t guest, uint8_t* data, uint64_t len) const;
 
+  // qemu-img amend's key-slot management on a LUKS image opened with its passphrase.
+  absl::Status AmendKeySlots(const luks::KeySlotAmend& amend, BlockDriverState& file);
+
   uint32_t method() const { return method_; }
   // LUKS: where the volume lives in the image file (check counts these clusters).
   const std::optional<CryptoHeaderExtension>& volume_extent() const { return extent_; }
@@ -79,16 +83,22 @@ class Qcow2Crypto {
  private:
   Qcow2Crypto(uint32_t method, std::optional<CryptoHeaderExtension> extent,
               std::optional<luks::LuksHeader> luks,
-              std::unique_ptr<luks::SectorCipher> cipher)
-      : method_(method), extent_(extent), luks_(std::move(luks)), cipher_(std::move(cipher)) {}
+              std::unique_ptr<luks::SectorCipher> cipher,
+              std::vector<uint8_t> master_key = {})
+      : method_(method),
+        extent_(extent),
+        luks_(std::move(luks)),
+        cipher_(std::move(cipher)),
+        master_key_(std::move(master_key)) {}
   uint64_t Sector(uint64_t host, uint64_t guest) const {
     return (method_ == kCryptAes ? guest : host) / luks::kSectorBytes;
   }
 
   const uint32_t method_;
   const std::optional<CryptoHeaderExtension> extent_;
-  const std::optional<luks::LuksHeader> luks_;
+  std::optional<luks::LuksHeader> luks_;  // changed only by AmendKeySlots
   const std::unique_ptr<luks::SectorCipher> cipher_;  // null: metadata only
+  const std::vector<uint8_t> master_key_;  // LUKS, opened with I/O: the data key
 };
 
 // Creation: the parsed encrypt.* options.
