@@ -964,6 +964,11 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
     if (offset >= header_.size) return absl::OkStatus();
     return DiscardClusters(offset, std::min(count << cluster_bits_, header_.size - offset));
   }
+  // QEMU takes every L2 table the range touches for writing first: a table shared with a
+  // snapshot is copied even where no entry changes (files stay identical).
+  for (uint64_t i = first_gc / l2_entries_; i <= (first_gc + count - 1) / l2_entries_; ++i) {
+    STRATA_RETURN_IF_ERROR(EnsureL2Table(i).status());
+  }
   for (uint64_t gc = first_gc; gc < first_gc + count; ++gc) {
     STRATA_ASSIGN_OR_RETURN(const L2EntryAndBitmap l2, GetL2EntryAndBitmap(gc));
     const uint64_t old = l2.entry, old_bitmap = l2.bitmap;
@@ -1025,7 +1030,19 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
     }
     return true;
   }
-  if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) return true;
+  if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) {
+    // Already zero; QEMU still zeroes the whole cluster (its L2 table taken for writing).
+    if (!extended_l2_) {
+      absl::MutexLock lock(&mu_);
+      WaitForAllocations(gc, gc);
+      STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
+      const ClusterType now = TypeOf(entry);
+      if (now == ClusterType::kZeroPlain || now == ClusterType::kZeroAlloc) {
+        STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, /*unmap=*/false));
+      }
+    }
+    return true;
+  }
   if (type != ClusterType::kUnallocated) return false;
   STRATA_ASSIGN_OR_RETURN(bool head_zero, backing_reads_zero(start, offset));
   if (!head_zero) return false;
