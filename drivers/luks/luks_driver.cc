@@ -177,14 +177,7 @@ class LuksDriver : public BlockDriver {
   }
 
   std::vector<CreateOptionSpec> amend_options() const override {
-    return {
-        {"state", "str", "Select new state of affected keyslots (active/inactive)", ""},
-        {"new-secret", "str", "New secret to set in the matching keyslots. Empty string to erase",
-         ""},
-        {"old-secret", "str", "Select all keyslots that match this password", ""},
-        {"keyslot", "num", "Select a single keyslot to modify explicitly", ""},
-        {"iter-time", "num", "Time to spend in PBKDF in milliseconds", ""},
-    };
+    return KeySlotAmendOptions("");
   }
 
   absl::Status Create(const CreateRequest& request) const override {

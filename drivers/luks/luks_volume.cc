@@ -51,6 +51,18 @@ std::string NewUuid() {
                          u[8] >> 4 & 0xf, u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
+// A header's cipher fields for `p` (key length checked); the rest left default.
+absl::StatusOr<LuksHeader> CipherFields(const VolumeParams& p) {
+  STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
+  LuksHeader h;
+  h.cipher_name = "aes";
+  h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
+  if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
+  h.hash_spec = p.hash_alg;
+  h.key_bytes = key_bytes;
+  return h;
+}
+
 }  // namespace
 
 absl::StatusOr<bool> SetVolumeParam(VolumeParams& p, const std::string& key,
@@ -80,32 +92,22 @@ absl::Status ValidateVolumeParams(const VolumeParams& p, const std::string& pref
     return ErrnoError(ENOTSUP, absl::StrCat("Cipher mode '", p.cipher_mode,
                                             "' is not supported by strata"));
   }
-  STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
-  LuksHeader h;
-  h.cipher_name = "aes";
-  h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
-  if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
-  h.hash_spec = p.hash_alg;
-  h.key_bytes = key_bytes;
+  STRATA_ASSIGN_OR_RETURN(const LuksHeader h, CipherFields(p));
   if (p.key_secret.empty()) {
     return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "key-secret' is required for cipher"));
   }
   STRATA_RETURN_IF_ERROR(LookupSecret(p.key_secret).status());
   // An IV generator the cipher cannot take fails here.
-  return VolumeCipher(h, std::vector<uint8_t>(key_bytes, 0)).status();
+  return VolumeCipher(h, std::vector<uint8_t>(h.key_bytes, 0)).status();
 }
 
 absl::StatusOr<NewVolume> FormatVolume(const VolumeParams& p, const std::string& prefix) {
   STRATA_RETURN_IF_ERROR(ValidateVolumeParams(p, prefix));
   STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(p.key_secret));
-  STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
   NewVolume v;
+  STRATA_ASSIGN_OR_RETURN(v.header, CipherFields(p));
   LuksHeader& h = v.header;
-  h.cipher_name = "aes";
-  h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
-  if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
-  h.hash_spec = p.hash_alg;
-  h.key_bytes = key_bytes;
+  const uint32_t key_bytes = h.key_bytes;
   v.master_key = RandomBytes(key_bytes);
   const std::vector<uint8_t> salt = RandomBytes(32);
   std::copy(salt.begin(), salt.end(), h.mk_digest_salt.begin());
@@ -191,6 +193,17 @@ absl::StatusOr<std::vector<uint8_t>> UnlockVolume(const LuksHeader& h,
     if (mk) return *std::move(mk);
   }
   return ErrnoError(EPERM, "Invalid password, cannot unlock any keyslot");
+}
+
+std::vector<CreateOptionSpec> KeySlotAmendOptions(const std::string& prefix) {
+  return {
+      {prefix + "state", "str", "Select new state of affected keyslots (active/inactive)", ""},
+      {prefix + "new-secret", "str",
+       "New secret to set in the matching keyslots. Empty string to erase", ""},
+      {prefix + "old-secret", "str", "Select all keyslots that match this password", ""},
+      {prefix + "keyslot", "num", "Select a single keyslot to modify explicitly", ""},
+      {prefix + "iter-time", "num", "Time to spend in PBKDF in milliseconds", ""},
+  };
 }
 
 absl::StatusOr<bool> SetKeySlotAmendParam(KeySlotAmend& a, const std::string& key,

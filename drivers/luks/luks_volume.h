@@ -16,6 +16,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
+#include "block/driver.h"
 #include "block/driver_instance.h"
 #include "drivers/luks/luks_crypto.h"
 #include "drivers/luks/luks_header.h"
@@ -81,6 +82,8 @@ struct KeySlotAmend {
   std::optional<int64_t> keyslot;
   std::optional<uint64_t> iter_time;  // default 2000 ms
 };
+// The amend options for key slots, named with `prefix` ("encrypt." for qcow2).
+std::vector<CreateOptionSpec> KeySlotAmendOptions(const std::string& prefix);
 // Takes amend option `key` (without a prefix); false if it is not a key-slot option.
 absl::StatusOr<bool> SetKeySlotAmendParam(KeySlotAmend& amend, const std::string& key,
                                           const std::string& value, const std::string& prefix);

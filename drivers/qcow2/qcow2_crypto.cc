@@ -10,6 +10,27 @@
 #include "drivers/qcow2/qcow2_format.h"
 
 namespace strata::qcow2 {
+namespace {
+
+bool InsideExtent(const CryptoHeaderExtension& ext, uint64_t offset, uint64_t len) {
+  return offset <= ext.length && len <= ext.length - offset;
+}
+
+// Volume bytes [offset, offset + len): only inside the extent the extension gives,
+// zeroes past the file's end (as QEMU reads them).
+absl::Status ReadExtent(BlockDriverState& file, uint64_t file_length,
+                        const CryptoHeaderExtension& ext, uint64_t offset, uint64_t len,
+                        uint8_t* out) {
+  if (!InsideExtent(ext, offset, len)) {
+    return ErrnoError(EINVAL, "Request for data outside of extension header");
+  }
+  std::memset(out, 0, len);
+  const uint64_t at = ext.offset + offset;
+  if (at < ext.offset || at >= file_length) return absl::OkStatus();
+  return file.Pread(at, std::min(len, file_length - at), out);
+}
+
+}  // namespace
 
 std::optional<CryptoHeaderExtension> FindCryptoExtension(const Qcow2Header& header) {
   for (const HeaderExtension& e : header.other_extensions) {
@@ -95,16 +116,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Crypto>> Qcow2Crypto::Open(
     STRATA_ASSIGN_OR_RETURN(secret, passphrase());
   }
   STRATA_ASSIGN_OR_RETURN(const uint64_t file_length, file.GetLength());
-  // Reads of the volume: only inside the extent the extension gives, zeroes past the
-  // file's end (as QEMU reads them).
-  auto read = [&](uint64_t offset, uint64_t len, uint8_t* out) -> absl::Status {
-    if (offset > ext->length || len > ext->length - offset) {
-      return ErrnoError(EINVAL, "Request for data outside of extension header");
-    }
-    std::memset(out, 0, len);
-    const uint64_t at = ext->offset + offset;
-    if (at < ext->offset || at >= file_length) return absl::OkStatus();
-    return file.Pread(at, std::min(len, file_length - at), out);
+  auto read = [&](uint64_t offset, uint64_t len, uint8_t* out) {
+    return ReadExtent(file, file_length, *ext, offset, len, out);
   };
   STRATA_ASSIGN_OR_RETURN(luks::LuksHeader volume, luks::ReadVolumeHeader(read));
   std::unique_ptr<luks::SectorCipher> cipher;
@@ -141,19 +154,14 @@ absl::Status Qcow2Crypto::AmendKeySlots(const luks::KeySlotAmend& amend,
     return ErrnoError(ENOTSUP, "Key slots can only be amended on LUKS-encrypted images");
   }
   const CryptoHeaderExtension ext = *extent_;
-  auto inside = [&](uint64_t offset, uint64_t len) {
-    return offset <= ext.length && len <= ext.length - offset;
-  };
-  auto read = [&](uint64_t offset, uint64_t len, uint8_t* out) -> absl::Status {
-    if (!inside(offset, len)) {
-      return ErrnoError(EINVAL, "Request for data outside of extension header");
-    }
-    return file.Pread(ext.offset + offset, len, out);
+  STRATA_ASSIGN_OR_RETURN(const uint64_t file_length, file.GetLength());
+  auto read = [&](uint64_t offset, uint64_t len, uint8_t* out) {
+    return ReadExtent(file, file_length, ext, offset, len, out);
   };
   // Each write synced before the next: the material must be stable before the header
   // that activates it, the header before the material of an erased slot goes.
   auto write = [&](uint64_t offset, const std::vector<uint8_t>& bytes) -> absl::Status {
-    if (!inside(offset, bytes.size())) {
+    if (!InsideExtent(ext, offset, bytes.size())) {
       return ErrnoError(EINVAL, "Request for data outside of extension header");
     }
     STRATA_RETURN_IF_ERROR(file.Pwrite(ext.offset + offset, bytes.size(), bytes.data()));

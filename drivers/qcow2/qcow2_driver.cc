@@ -308,14 +308,10 @@ class Qcow2Driver : public BlockDriver {
                                         o.name == "encrypt.key-secret";
                                }),
                 specs.end());
-    // LUKS key-slot management (qcow2_amend.cc).
-    specs.push_back({"encrypt.keyslot", "num", "Select a single keyslot to modify explicitly", ""});
-    specs.push_back({"encrypt.new-secret", "str",
-                     "New secret to set in the matching keyslots. Empty string to erase", ""});
-    specs.push_back({"encrypt.old-secret", "str", "Select all keyslots that match this password",
-                     ""});
-    specs.push_back({"encrypt.state", "str",
-                     "Select new state of affected keyslots (active/inactive)", ""});
+    // LUKS key-slot management (qcow2_amend.cc); iter-time is already a create option.
+    for (CreateOptionSpec& o : luks::KeySlotAmendOptions("encrypt.")) {
+      if (o.name != "encrypt.iter-time") specs.push_back(std::move(o));
+    }
     return specs;
   }
 
