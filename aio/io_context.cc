@@ -34,7 +34,10 @@ absl::string_view EngineName(Engine engine) {
 
 IoContext::IoContext(ConstructionKey, Engine engine) : engine_(engine) {}
 
-IoContext::~IoContext() = default;
+IoContext::~IoContext() {
+  // Waits for a Post still inside its critical section on another thread (see Post).
+  absl::MutexLock lock(&mu_);
+}
 
 absl::StatusOr<std::unique_ptr<IoContext>> IoContext::Create(const Options& options) {
   auto context = std::make_unique<IoContext>(ConstructionKey(), options.engine);
@@ -65,10 +68,11 @@ void IoContext::Post(absl::AnyInvocable<void() &&> fn) {
     local_.push_back(std::move(fn));
     return;
   }
-  {
-    absl::MutexLock lock(&mu_);
-    remote_.push_back(std::move(fn));
-  }
+  // Everything happens under mu_: once the loop has run `fn` its owner may destroy the
+  // context, and the destructor takes mu_, so this thread must not touch the context
+  // after releasing it.
+  absl::MutexLock lock(&mu_);
+  remote_.push_back(std::move(fn));
   // Paired with the loop's store to sleeping_ and load of remote_pending_ (both seq_cst):
   // either the loop sees the work before it sleeps, or this thread sees it asleep.
   remote_pending_.store(true);

@@ -53,7 +53,9 @@ class IoContext {
   // Fails if the engine cannot start (io_uring refused by the kernel or a seccomp filter:
   // the caller may fall back to kThreads).
   static absl::StatusOr<std::unique_ptr<IoContext>> Create(const Options& options);
-  // The loop must not be running. Work still posted is dropped unrun.
+  // The loop must not be running. Work still posted is dropped unrun. A Post racing
+  // with destruction is safe only if its work was already run (the destructor waits for
+  // the poster to leave Post); posting after destruction began is the caller's bug.
   ~IoContext();
   IoContext(const IoContext&) = delete;
   IoContext& operator=(const IoContext&) = delete;
