@@ -96,7 +96,7 @@ TEST(NbdClient, ManyRequestsInFlightFromALoop) {
         IoVector v(buf->data(), buf->size());
         co_return co_await c->Write(at, v, 0);
       };
-      aio::Start(task(client->get(), &buffers[i], uint64_t{i} * 8192),
+      aio::Start(task(client->get(), &buffers[i], static_cast<uint64_t>(i) * 8192),
                  [&](absl::Status s) {
                    if (!s.ok()) ++failed;
                    if (++done == kRequests) all_done.Notify();
@@ -110,7 +110,7 @@ TEST(NbdClient, ManyRequestsInFlightFromALoop) {
   for (int i = 0; i < kRequests; i += 17) {
     std::vector<uint8_t> got(4096);
     IoVector v(got.data(), got.size());
-    ASSERT_OK(aio::RunSync((*client)->Read(uint64_t{i} * 8192, v)));
+    ASSERT_OK(aio::RunSync((*client)->Read(static_cast<uint64_t>(i) * 8192, v)));
     EXPECT_EQ(got, buffers[i]) << i;
   }
   // The gaps read as zeroes and block status sees data and holes.

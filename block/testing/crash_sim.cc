@@ -16,9 +16,9 @@ SimDisk::SimDisk(std::vector<uint8_t> initial) : current_(initial), durable_(std
 
 void SimDisk::Read(uint64_t offset, uint64_t bytes, uint8_t* out) {
   absl::MutexLock lock(&mu_);
-  for (uint64_t i = 0; i < bytes; ++i) {
-    out[i] = offset + i < current_.size() ? current_[offset + i] : 0;
-  }
+  const uint64_t have = offset < current_.size() ? std::min(bytes, current_.size() - offset) : 0;
+  if (have > 0) std::memcpy(out, current_.data() + offset, have);
+  if (have < bytes) std::memset(out + have, 0, bytes - have);
 }
 
 void SimDisk::Write(uint64_t offset, uint64_t bytes, const uint8_t* data) {
@@ -36,7 +36,18 @@ void SimDisk::Write(uint64_t offset, uint64_t bytes, const uint8_t* data) {
 
 void SimDisk::Flush() {
   absl::MutexLock lock(&mu_);
-  durable_ = current_;
+  // The pending writes, applied in order, turn durable_ into current_ (every change to
+  // current_ is one of them, or a truncate, which changes both): cheaper than a copy of
+  // the whole disk unless they cover more than it.
+  uint64_t pending_bytes = 0;
+  for (const PendingWrite& w : pending_) pending_bytes += w.data.size();
+  if (pending_bytes >= current_.size()) {
+    durable_ = current_;
+  } else {
+    for (const PendingWrite& w : pending_) {
+      if (!w.data.empty()) std::memcpy(durable_.data() + w.offset, w.data.data(), w.data.size());
+    }
+  }
   pending_.clear();
 }
 

@@ -194,7 +194,8 @@ absl::Status Qcow2Instance::FreeBitmapClusters(const BitmapDirectoryEntry& e) {
   // reason a cluster that holds other metadata is never freed.
   absl::StatusOr<std::vector<uint64_t>> table = ReadBitmapTable(e);
   if (!table.ok()) return absl::OkStatus();
-  auto free_unless_metadata = [&](uint64_t offset, uint64_t count) -> absl::Status {
+  auto free_unless_metadata = [&](uint64_t offset, uint64_t count)
+                                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (OverlapsMetadata(offset, count * cluster_size_, 0)) return absl::OkStatus();
     return FreeBitmapMetadata(offset, count);
   };

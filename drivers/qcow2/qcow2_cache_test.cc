@@ -60,7 +60,7 @@ TEST(Qcow2CacheTest, LimitedL2CacheStillReadsEverything) {
     BlockBackend blk(std::move(img.root), false);
     for (int i = 0; i < 8; ++i) {
       std::vector<uint8_t> data(4096, static_cast<uint8_t>(i + 1));
-      ASSERT_OK(blk.Pwrite(uint64_t{i} << 29, data.size(), data.data()));
+      ASSERT_OK(blk.Pwrite(static_cast<uint64_t>(i) << 29, data.size(), data.data()));
     }
     ASSERT_OK(blk.Close());
   }
@@ -68,7 +68,7 @@ TEST(Qcow2CacheTest, LimitedL2CacheStillReadsEverything) {
   for (int round = 0; round < 2; ++round) {
     for (int i = 0; i < 8; ++i) {
       std::vector<uint8_t> data(4096);
-      ASSERT_OK(img.root->Pread(uint64_t{i} << 29, data.size(), data.data()));
+      ASSERT_OK(img.root->Pread(static_cast<uint64_t>(i) << 29, data.size(), data.data()));
       EXPECT_EQ(data[0], i + 1);
       EXPECT_LE(InstanceOf(img).cached_l2_tables(), 2u);
     }

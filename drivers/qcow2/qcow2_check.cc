@@ -225,10 +225,16 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
 
   // Counts every reference into `map` (sized to the file); corruptions found on the way
   // go to `r`, a broken refcount table sets `needs_rebuild`.
-  auto count_references = [&]() -> absl::Status {
+  auto count_references = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     STRATA_ASSIGN_OR_RETURN(uint64_t file_length, file_->node().GetLength());
     nb_clusters = DivRoundUp(file_length, cluster_size_);
     map = ReferenceMap();
+    // One counter per cluster of the file: a sparse file a hostile image made huge (a
+    // write through an L2 entry far past the end) must not become a huge allocation.
+    // QEMU fails the check with ENOMEM when its array cannot be had; strata sets the
+    // bound itself (1 GiB of counters: 8 TiB of file with 64 KiB clusters).
+    constexpr uint64_t kMaxCheckedClusters = uint64_t{1} << 27;
+    if (nb_clusters > kMaxCheckedClusters) return ErrnoError(ENOMEM);
     map.refs.assign(nb_clusters, 0);
     map.Add(0, cluster_size_, cluster_bits_);
     STRATA_RETURN_IF_ERROR(walk_l1(header_.l1_table_offset, l1_.size(), true));

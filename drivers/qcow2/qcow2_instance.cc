@@ -34,6 +34,7 @@ Qcow2Instance::Qcow2Instance(BdrvChild* file, Qcow2Header header, bool read_only
       subcluster_bits_(header.extended_l2() ? header.cluster_bits - 5 : header.cluster_bits),
       subcluster_size_(uint64_t{1} << subcluster_bits_),
       version_(header.version),
+      compression_type_(header.compression_type),
       header_(std::move(header)) {
   size_.store(header_.size);
 }
@@ -346,7 +347,8 @@ absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
   if (!old.empty()) std::memcpy(*table, old.data(), cluster_size_);
   file_->NotifyDebugEvent(DebugEvent::kL2AllocWrite);
   l2_cache_->MarkDirty(new_offset);
-  s = l2_cache_->Flush();
+  s = FlushDataBeforeL2(/*file_flushed=*/true);  // file_ was flushed above
+  if (s.ok()) s = l2_cache_->Flush();
   if (s.ok()) s = file_->node().Flush();
   if (!s.ok()) return give_back(s);
   l1_[l1_index] = new_offset | kOflagCopied;
@@ -441,7 +443,7 @@ absl::Status Qcow2Instance::ReadCompressed(uint64_t entry, uint64_t in_cluster, 
   file_->NotifyDebugEvent(DebugEvent::kReadCompressed);
   STRATA_RETURN_IF_ERROR(file_->node().Pread(coffset, csize, compressed.data()));
   std::vector<uint8_t> cluster(cluster_size_);
-  if (header_.compression_type == 0) {
+  if (compression_type_ == 0) {
     z_stream zs = {};
     if (inflateInit2(&zs, -12) != Z_OK) return ErrnoError(EIO);
     zs.next_in = compressed.data();
@@ -796,6 +798,7 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
   }
   if (status.ok()) {
     ++allocations_since_ordering_flush_;
+    l2_awaits_data_flush_ = true;
     for (uint64_t i = 0; i < plan.count && status.ok(); ++i) {
       status = SetL2Entry(plan.first_gc + i, (plan.host + (i << cluster_bits_)) | kOflagCopied,
                           extended_l2_ ? plan.new_bitmaps[i] : 0);
@@ -924,7 +927,8 @@ absl::StatusOr<uint64_t> Qcow2Instance::WritableRunBytes(uint64_t pos, uint64_t 
   const uint64_t base_host = entry & kL2OffsetMask;
   // With extended L2 entries: the allocated subclusters from `from` on, in bytes (the
   // caller checked that `from` itself is allocated).
-  auto allocated_bytes = [&](uint64_t cluster, uint32_t from) -> absl::StatusOr<uint64_t> {
+  auto allocated_bytes = [&](uint64_t cluster, uint32_t from)
+                             ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<uint64_t> {
     STRATA_ASSIGN_OR_RETURN(uint64_t bitmap, GetL2Bitmap(cluster));
     return uint64_t{SameStateSubclusters(bitmap, from)} << subcluster_bits_;
   };
@@ -998,7 +1002,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   // The unit is the cluster, or the subcluster with extended L2 entries.
   const uint64_t gc = offset >> cluster_bits_;
   const uint64_t start = offset & ~(subcluster_size_ - 1);
-  const uint64_t end = std::min(start + subcluster_size_, header_.size);
+  const uint64_t end = std::min(start + subcluster_size_, size_.load(std::memory_order_acquire));
   // The rest of the cluster must read as zeroes from the backing chain (checked before
   // the lock, as QEMU does; the type is checked again under it).
   auto backing_reads_zero = [&](uint64_t from, uint64_t to) -> absl::StatusOr<bool> {
@@ -1064,7 +1068,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
   MarkBitmapsDirty(offset, bytes);
   // Version 2 has no zero flag: without a backing file, zeroed clusters become
   // unallocated (QEMU discards them); with one, zero buffers are written.
-  if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
+  if (version_ < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
   // The unit: the cluster, or the subcluster with extended L2 entries.
   const uint64_t unit = subcluster_size_;
   uint64_t head_end = std::min(AlignUp(offset, unit), offset + bytes);
@@ -1189,14 +1193,19 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
   // is repaired on the next open), so L2 no longer waits for them.
   const bool lazy_dirty = lazy_refcounts_ && (header_.incompatible_features & kIncompatDirty);
   if (with_refcounts) STRATA_RETURN_IF_ERROR(refcounts_->ReleasePool());
+  bool file_flushed = false;
   if (refcounts_->HasDirty() && (!lazy_dirty || with_refcounts)) {
     // The ordering flush (refcounts stable before the L2 tables): when it comes with
     // nearly every allocation, count clusters ahead so that the next ones need none.
     if (later && !with_refcounts) STRATA_RETURN_IF_ERROR(GrowRefcountPoolIfFlushingOften());
     STRATA_RETURN_IF_ERROR(refcounts_->Flush());
-    if (later) STRATA_RETURN_IF_ERROR(file_->node().Flush());
+    if (later) {
+      STRATA_RETURN_IF_ERROR(file_->node().Flush());
+      file_flushed = true;
+    }
   }
   if (l2_cache_->HasDirty()) {
+    STRATA_RETURN_IF_ERROR(FlushDataBeforeL2(file_flushed));
     STRATA_RETURN_IF_ERROR(l2_cache_->Flush());
     if (l1_dirty_ || !pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
   }
@@ -1216,6 +1225,13 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
   STRATA_ASSIGN_OR_RETURN(bool freed, ApplyStableFrees());
   if (freed && (!lazy_dirty || with_refcounts)) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
   DiscardFreedClusters();
+  return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::FlushDataBeforeL2(bool file_flushed) {
+  if (!l2_awaits_data_flush_) return absl::OkStatus();
+  if (external_data_ || !file_flushed) STRATA_RETURN_IF_ERROR(data_file_->node().Flush());
+  l2_awaits_data_flush_ = false;
   return absl::OkStatus();
 }
 

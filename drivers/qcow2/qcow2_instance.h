@@ -370,7 +370,7 @@ class Qcow2Instance : public DriverInstance {
   // Writes the sector of the L1 table holding entry `l1_index` and flushes.
   absl::Status WriteL1Entry(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status GrowL1(uint64_t min_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status WriteHeaderBytes(uint64_t offset, uint64_t len);
+  absl::Status WriteHeaderBytes(uint64_t offset, uint64_t len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An allocating write planned under mu_: `count` new host clusters at `host` for the
   // guest clusters from `first_gc`, linked into L2 only after their data is written.
   struct AllocationPlan {
@@ -568,6 +568,7 @@ class Qcow2Instance : public DriverInstance {
   const uint32_t subcluster_bits_;
   const uint64_t subcluster_size_;
   uint32_t version_;  // changes only in Amend, with no request in flight
+  const uint8_t compression_type_;  // header_.compression_type, fixed for the image's life
 
   absl::Mutex mu_;
   // header_.size, readable without mu_ (GetLength runs on every request; a loop thread
@@ -642,6 +643,15 @@ class Qcow2Instance : public DriverInstance {
   CacheSizes cache_sizes_;
   // The refcount pool's heuristic (GrowRefcountPoolIfFlushingOften).
   uint64_t allocations_since_ordering_flush_ ABSL_GUARDED_BY(mu_) = 0;
+  // An L2 entry changed since the last flush of the data's file now points at data
+  // written since then: the data must be stable before that L2 table is written
+  // (FlushDataBeforeL2). Allocations that take new clusters get this from the refcount
+  // ordering flush; reused host clusters (preallocated, zero-allocated) and external
+  // data files change no refcount, so they need it on their own.
+  bool l2_awaits_data_flush_ ABSL_GUARDED_BY(mu_) = false;
+  // Flushes the data's file if an L2 change waits for it (see above). `file_flushed`:
+  // file_ was just flushed (enough unless the data lives in an external data file).
+  absl::Status FlushDataBeforeL2(bool file_flushed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int flushing_often_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t pool_target_ ABSL_GUARDED_BY(mu_) = 0;
   // One past the last compressed byte written since open (the file may end there).

@@ -324,6 +324,7 @@ absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
   std::vector<uint64_t> old = l1_;
   std::fill(l1_.begin(), l1_.end(), 0);
   std::copy(sn_l1.begin(), sn_l1.end(), l1_.begin());
+  ++l1_epoch_;  // the overlap index lists the new active L2 tables, no longer the old ones
   STRATA_RETURN_IF_ERROR(WriteL1());
   STRATA_RETURN_IF_ERROR(file_->node().Flush());
   STRATA_RETURN_IF_ERROR(UpdateTreeRefcounts(old, -1, pass_discard_snapshot_));
