@@ -4,12 +4,12 @@
 # one line per fuzzer in Bazel's summary format ("//tests/fuzz:NAME  PASSED ...", which
 # scripts/test counts) with its executions, and keeps any crashing input in OUT/.
 #   run_fuzzers.sh [--runs N] [--max-time SECONDS] [--out DIR] [--output-base DIR]
-# The CI slice is the default (20,000 executions or 60 s per fuzzer); a longer campaign:
+# The CI slice is the default (20,000 executions or 30 s per fuzzer); a longer campaign:
 #   tests/fuzz/run_fuzzers.sh --runs 2000000 --max-time 3600
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 runs=20000
-max_time=60
+max_time=30
 out=${TMPDIR:-/tmp}/strata-fuzz-out
 base=${TMPDIR:-/tmp}/strata-clang-output-base
 while [ $# -gt 0 ]; do

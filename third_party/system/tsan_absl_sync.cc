@@ -55,6 +55,18 @@ bool AcquireThenEval(WrappedCondition* w) {
   return result;
 }
 
+// Runs `wait(wrapped)`, Abseil's own wait on `mu` with `cond` wrapped, between a release
+// (the caller's critical section so far) and an acquire (what others did meanwhile).
+template <typename Wait>
+auto AnnotatedAwait(absl::Mutex* mu, const absl::Condition& cond, Wait wait) {
+  WrappedCondition w{mu, &cond};
+  absl::Condition wrapped(&AcquireThenEval, &w);
+  __tsan_release(mu);
+  auto result = wait(wrapped);
+  __tsan_acquire(mu);
+  return result;
+}
+
 }  // namespace
 
 #define MUTEX_SYM(x) "_ZN4absl7debian35Mutex" x
@@ -88,11 +100,10 @@ void StrataTsanMutexAwait(absl::Mutex* mu, const absl::Condition& cond) __asm__(
 void StrataTsanMutexAwait(absl::Mutex* mu, const absl::Condition& cond) {
   static auto real =
       RealAs<void (*)(absl::Mutex*, const absl::Condition&)>(MUTEX_SYM("5AwaitERKNS0_9ConditionE"));
-  WrappedCondition w{mu, &cond};
-  absl::Condition wrapped(&AcquireThenEval, &w);
-  __tsan_release(mu);
-  real(mu, wrapped);
-  __tsan_acquire(mu);
+  AnnotatedAwait(mu, cond, [&](const absl::Condition& c) {
+    real(mu, c);
+    return true;
+  });
 }
 
 bool StrataTsanMutexAwaitWithTimeout(absl::Mutex* mu, const absl::Condition& cond,
@@ -102,12 +113,7 @@ bool StrataTsanMutexAwaitWithTimeout(absl::Mutex* mu, const absl::Condition& con
                                      absl::Duration timeout) {
   static auto real = RealAs<bool (*)(absl::Mutex*, const absl::Condition&, absl::Duration)>(
       MUTEX_SYM("16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE"));
-  WrappedCondition w{mu, &cond};
-  absl::Condition wrapped(&AcquireThenEval, &w);
-  __tsan_release(mu);
-  bool result = real(mu, wrapped, timeout);
-  __tsan_acquire(mu);
-  return result;
+  return AnnotatedAwait(mu, cond, [&](const absl::Condition& c) { return real(mu, c, timeout); });
 }
 
 bool StrataTsanMutexAwaitWithDeadline(absl::Mutex* mu, const absl::Condition& cond,
@@ -117,12 +123,7 @@ bool StrataTsanMutexAwaitWithDeadline(absl::Mutex* mu, const absl::Condition& co
                                       absl::Time deadline) {
   static auto real = RealAs<bool (*)(absl::Mutex*, const absl::Condition&, absl::Time)>(
       MUTEX_SYM("17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE"));
-  WrappedCondition w{mu, &cond};
-  absl::Condition wrapped(&AcquireThenEval, &w);
-  __tsan_release(mu);
-  bool result = real(mu, wrapped, deadline);
-  __tsan_acquire(mu);
-  return result;
+  return AnnotatedAwait(mu, cond, [&](const absl::Condition& c) { return real(mu, c, deadline); });
 }
 
 void StrataTsanNotify(absl::Notification* n) __asm__("_ZN4absl7debian312Notification6NotifyEv");
