@@ -38,10 +38,12 @@ for f in "${fuzzers[@]}"; do
   mkdir -p "$corpus" "$out/artifacts"
   cp "$out/seeds/$f"/* "$corpus/" 2>/dev/null
   log=$out/$f.log
+  findings=()
+  [ -d "tests/fuzz/findings/$f" ] && findings=("tests/fuzz/findings/$f")  # read, never written
   # -close_fd_mask=3: the targets print what the tools print; keep the log readable.
   timeout $((max_time + 120)) "$bin/tests/fuzz/$f" -runs="$runs" -max_total_time="$max_time" \
     -timeout=20 -rss_limit_mb=2560 -close_fd_mask=3 -print_final_stats=1 \
-    -artifact_prefix="$out/artifacts/$f-" "$corpus" "tests/fuzz/findings/$f" >"$log" 2>&1
+    -artifact_prefix="$out/artifacts/$f-" "$corpus" "${findings[@]}" >"$log" 2>&1
   rc=$?
   execs=$(grep -oE "stat::number_of_executed_units: *[0-9]+" "$log" | grep -oE "[0-9]+$" | tail -1)
   cov=$(grep -oE "cov: [0-9]+" "$log" | tail -1)
