@@ -3,19 +3,21 @@
 # make_seeds.sh (QEMU's tools), and runs each for a bounded number of executions. Prints
 # one line per fuzzer in Bazel's summary format ("//tests/fuzz:NAME  PASSED ...", which
 # scripts/test counts) with its executions, and keeps any crashing input in OUT/.
-#   run_fuzzers.sh [--runs N] [--max-time SECONDS] [--out DIR] [--output-base DIR]
+#   run_fuzzers.sh [--runs N] [--max-time SECONDS] [--seed N] [--out DIR] [--output-base DIR]
 # The CI slice is the default (20,000 executions or 30 s per fuzzer); a longer campaign:
 #   tests/fuzz/run_fuzzers.sh --runs 2000000 --max-time 3600
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 runs=20000
 max_time=30
+seed=1  # fixed: the same build explores the same inputs, so CI results repeat
 out=${TMPDIR:-/tmp}/strata-fuzz-out
 base=${TMPDIR:-/tmp}/strata-clang-output-base
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --max-time) max_time=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --output-base) base=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -41,7 +43,7 @@ for f in "${fuzzers[@]}"; do
   findings=()
   [ -d "tests/fuzz/findings/$f" ] && findings=("tests/fuzz/findings/$f")  # read, never written
   # -close_fd_mask=3: the targets print what the tools print; keep the log readable.
-  timeout $((max_time + 120)) "$bin/tests/fuzz/$f" -runs="$runs" -max_total_time="$max_time" \
+  timeout $((max_time + 120)) "$bin/tests/fuzz/$f" -seed="$seed" -runs="$runs" -max_total_time="$max_time" \
     -timeout=20 -rss_limit_mb=2560 -close_fd_mask=3 -print_final_stats=1 \
     -artifact_prefix="$out/artifacts/$f-" "$corpus" "${findings[@]}" >"$log" 2>&1
   rc=$?
