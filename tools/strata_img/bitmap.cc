@@ -134,7 +134,10 @@ int BitmapMain(const Args& args) {
     return 1;
   }
   const std::string filename = argv[optind], name = argv[optind + 1];
-  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts);
+  // Without its backing chain, as qemu-img opens it: bitmaps belong to this image alone,
+  // and a missing or unusable backing file must not stop their management.
+  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts, "writeback",
+                                                  /*force_share=*/false, /*no_backing=*/true);
   if (!blk) return 1;
   DriverInstance& image = blk->root().instance();
   // The merge source: another image's bitmap (opened read-only), or this image's.
