@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "block/cache_mode.h"
+#include "strata/types.h"
 #include "block/driver_instance.h"
 #include "block/permissions.h"
 #include "proto/blockdev_options.pb.h"
@@ -80,13 +81,6 @@ class OpenContext {
                                                const OpenFlags& flags) = 0;
 };
 
-// One create option as `-o help` lists it and `Formatting ...` prints it.
-struct CreateOptionSpec {
-  std::string name;          // "cluster_size"
-  std::string type;          // "size", "bool", "str", "num"
-  std::string help;          // "qcow2 cluster size"
-  std::string default_value;  // printed when not given; empty = not printed
-};
 
 // Parsed `qemu-img create` request.
 struct CreateRequest {
@@ -102,12 +96,6 @@ struct MeasureRequest {
   uint64_t size_bytes = 0;  // used when `input` is null
   std::map<std::string, std::string> options;
   BlockDriverState* input = nullptr;
-};
-struct MeasureResult {
-  uint64_t required = 0;
-  uint64_t fully_allocated = 0;
-  bool has_bitmaps = false;  // qcow2 v3 from an input image: "bitmaps size: 0"
-  uint64_t bitmaps = 0;
 };
 
 class BlockDriver {

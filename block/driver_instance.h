@@ -24,25 +24,12 @@
 #include "block/debug_events.h"
 #include "block/dirty_bitmap.h"
 #include "block/io_vector.h"
+#include "strata/types.h"
 
 namespace strata {
 
 class BlockDriverState;
 
-// Per-request flags (QEMU BDRV_REQ_*).
-enum RequestFlags : uint32_t {
-  kReqNone = 0,
-  kReqFua = 1u << 0,         // Write must be on stable storage when it completes.
-  kReqMayUnmap = 1u << 1,    // Write-zeroes may deallocate the range.
-  kReqNoFallback = 1u << 2,  // Write-zeroes must not fall back to writing a zero buffer.
-  // Store the data compressed (whole clusters; drivers whose BlockDriver says
-  // supports_compressed_writes()). Other nodes fail such writes with ENOTSUP. An empty one
-  // ends a compressed copy: the file's end is rounded up to a 512-byte sector.
-  kReqWriteCompressed = 1u << 3,
-};
-
-// Preallocation for truncate/create (QEMU PreallocMode).
-enum class PreallocMode { kOff, kMetadata, kFalloc, kFull };
 
 // The answer to a block-status query for a run starting at the queried offset.
 struct BlockStatus {
@@ -91,85 +78,7 @@ inline BlockStatus ProtocolDataStatus(BlockDriverState* node, uint64_t offset,
   return s;
 }
 
-// One key/value line a driver adds to `info` ("Format specific information"), in print
-// order. Tools format the typed value: human output prints bools as true/false, JSON keeps
-// the type.
-struct FormatSpecificEntry;
-// A nested dictionary (one element of a list value, such as one bitmap).
-using FormatSpecificDict = std::vector<FormatSpecificEntry>;
-// A dictionary as one value (qcow2's "encrypt").
-struct FormatSpecificNested {
-  FormatSpecificDict entries;
-};
-struct FormatSpecificEntry {
-  std::string key;  // QEMU's key with dashes ("lazy-refcounts").
-  // Scalars, a list of strings (a bitmap's flags), a list of dictionaries (bitmaps), or
-  // a dictionary.
-  std::variant<bool, int64_t, std::string, std::vector<std::string>,
-               std::vector<FormatSpecificDict>, FormatSpecificNested>
-      value;
 
-  // A scalar as qemu-img's human output prints it ("false", "16", "1.1"); "" for lists.
-  std::string HumanValue() const {
-    if (const bool* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
-    if (const int64_t* i = std::get_if<int64_t>(&value)) return std::to_string(*i);
-    if (const std::string* s = std::get_if<std::string>(&value)) return *s;
-    return "";
-  }
-};
-struct FormatSpecificInfo {
-  std::string type;  // "qcow2"; empty when the driver has none.
-  std::vector<FormatSpecificEntry> entries;
-};
-
-// Static facts a driver reports for `info` and for qemu-io's `info` command.
-struct DriverInfo {
-  // False when the driver has no such facts to give (QEMU: bdrv_get_info fails, as for
-  // nbd and null-co); `info` then leaves out what depends on them (dirty-flag).
-  bool available = true;
-  uint64_t cluster_size_bytes = 0;
-  uint64_t vm_state_offset_bytes = 0;
-  bool is_dirty = false;
-  bool encrypted = false;  // info's "encrypted: yes"
-  // The backing file as the image names it, and its format (empty: none / unknown).
-  std::string backing_filename;
-  std::string backing_format;
-};
-
-// A persistent dirty bitmap as the image records it (QEMU Qcow2BitmapInfo).
-struct DirtyBitmapInfo {
-  std::string name;
-  uint64_t granularity = 0;
-  bool in_use = false;        // flagged in use on disk (by this open, or by a crash)
-  bool enabled = false;       // the `auto` flag: tracks writes
-  bool inconsistent = false;  // found in use at open: never used, only removable
-};
-
-// One internal snapshot as `snapshot -l` and `info` list it (QEMU QEMUSnapshotInfo).
-struct SnapshotInfo {
-  std::string id;
-  std::string name;
-  uint64_t vm_state_size = 0;
-  uint32_t date_sec = 0;
-  uint32_t date_nsec = 0;
-  uint64_t vm_clock_nsec = 0;
-  int64_t icount = -1;  // -1: not recorded
-};
-
-// What a consistency check found (QEMU BdrvCheckResult).
-struct CheckResult {
-  int64_t corruptions = 0;
-  int64_t leaks = 0;
-  int64_t check_errors = 0;
-  int64_t corruptions_fixed = 0;
-  int64_t leaks_fixed = 0;
-  uint64_t image_end_offset = 0;
-  uint64_t total_clusters = 0;
-  uint64_t allocated_clusters = 0;
-  uint64_t fragmented_clusters = 0;
-  uint64_t compressed_clusters = 0;
-};
-enum CheckFix : uint32_t { kCheckFixLeaks = 1, kCheckFixErrors = 2 };
 
 // One open instance of a driver, owned by its BlockDriverState.
 class DriverInstance {
@@ -294,10 +203,7 @@ class DriverInstance {
   virtual absl::StatusOr<DirtyBitmap> GetDirtyBitmap(const std::string& name);
   // The bitmap's runs over [offset, offset + length) (inside the disk), in order, at most
   // `max_runs` of them (fewer cover less of the range); without copying the bitmap.
-  struct DirtyRun {
-    uint64_t bytes;
-    bool dirty;
-  };
+  using DirtyRun = ::strata::DirtyRun;
   virtual absl::StatusOr<std::vector<DirtyRun>> GetDirtyRuns(const std::string& name,
                                                              uint64_t offset, uint64_t length,
                                                              size_t max_runs);

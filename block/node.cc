@@ -1,5 +1,6 @@
 // strata: the generic node (see node.h).
 #include "block/node.h"
+#include "block/request_gate.h"
 
 #include <cerrno>
 #include <cstring>
@@ -154,6 +155,12 @@ absl::Status BlockDriverState::Pwrite(uint64_t offset, uint64_t bytes, const voi
 
 absl::Status BlockDriverState::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                       uint32_t flags) {
+  GateRequest request(gate_);
+  return DoPreadv(offset, bytes, qiov, flags);
+}
+
+absl::Status BlockDriverState::DoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                        uint32_t flags) {
   if (bytes == 0) return absl::OkStatus();
   if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
     return instance_->Preadv(offset, bytes, qiov.size() == bytes ? qiov : qiov.Slice(0, bytes),
@@ -217,6 +224,12 @@ absl::Status BlockDriverState::AlignedPwritev(uint64_t offset, uint64_t bytes,
 
 absl::Status BlockDriverState::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                        uint32_t flags) {
+  GateRequest request(gate_);
+  return DoPwritev(offset, bytes, qiov, flags);
+}
+
+absl::Status BlockDriverState::DoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                         uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   if ((flags & kReqWriteCompressed) && !driver_.supports_compressed_writes()) {
     return ErrnoError(ENOTSUP);
@@ -276,6 +289,11 @@ absl::Status BlockDriverState::PaddedPwritev(uint64_t offset, uint64_t bytes,
 }
 
 absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
+  GateRequest request(gate_);
+  return DoPwriteZeroes(offset, bytes, flags);
+}
+
+absl::Status BlockDriverState::DoPwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   if (bytes == 0) return absl::OkStatus();
   if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
@@ -296,24 +314,30 @@ absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uin
     const uint64_t middle_end = AlignDown(end, alignment_);
     if (middle_start < middle_end) {
       if (middle_start > offset) {
-        STRATA_RETURN_IF_ERROR(ZeroesByBuffer(offset, middle_start - offset, flags));
+        STRATA_RETURN_IF_ERROR(DoZeroesByBuffer(offset, middle_start - offset, flags));
       }
-      STRATA_RETURN_IF_ERROR(PwriteZeroes(middle_start, middle_end - middle_start, flags));
-      if (end > middle_end) STRATA_RETURN_IF_ERROR(ZeroesByBuffer(middle_end, end - middle_end, flags));
+      STRATA_RETURN_IF_ERROR(DoPwriteZeroes(middle_start, middle_end - middle_start, flags));
+      if (end > middle_end) STRATA_RETURN_IF_ERROR(DoZeroesByBuffer(middle_end, end - middle_end, flags));
       return absl::OkStatus();
     }
   }
-  return ZeroesByBuffer(offset, bytes, flags);
+  return DoZeroesByBuffer(offset, bytes, flags);
 }
 
 absl::Status BlockDriverState::ZeroesByBuffer(uint64_t offset, uint64_t bytes,
                                               uint32_t flags) {
+  GateRequest request(gate_);
+  return DoZeroesByBuffer(offset, bytes, flags);
+}
+
+absl::Status BlockDriverState::DoZeroesByBuffer(uint64_t offset, uint64_t bytes,
+                                                uint32_t flags) {
   AlignedBuffer zeroes(std::min<uint64_t>(bytes + 2 * alignment_, kZeroBufferBytes));
   uint64_t chunk_limit = AlignDown(zeroes.size(), std::max<uint32_t>(alignment_, 1));
   while (bytes > 0) {
     uint64_t n = std::min(bytes, chunk_limit);
     STRATA_RETURN_IF_ERROR(
-        Pwritev(offset, n, IoVector(zeroes.data(), n), flags & kReqFua));
+        DoPwritev(offset, n, IoVector(zeroes.data(), n), flags & kReqFua));
     offset += n;
     bytes -= n;
   }
@@ -321,6 +345,11 @@ absl::Status BlockDriverState::ZeroesByBuffer(uint64_t offset, uint64_t bytes,
 }
 
 absl::Status BlockDriverState::Pdiscard(uint64_t offset, uint64_t bytes) {
+  GateRequest request(gate_);
+  return DoPdiscard(offset, bytes);
+}
+
+absl::Status BlockDriverState::DoPdiscard(uint64_t offset, uint64_t bytes) {
   STRATA_RETURN_IF_ERROR(CheckWritable());
   if (bytes == 0 || !flags_.discard_unmap) return absl::OkStatus();
   absl::Status s = instance_->Pdiscard(offset, bytes);
@@ -331,6 +360,11 @@ absl::Status BlockDriverState::Pdiscard(uint64_t offset, uint64_t bytes) {
 }
 
 absl::Status BlockDriverState::Flush() {
+  GateRequest request(gate_);
+  return DoFlush();
+}
+
+absl::Status BlockDriverState::DoFlush() {
   if (BdrvChild* primary = primary_child()) primary->NotifyDebugEvent(DebugEvent::kFlushToOs);
   STRATA_RETURN_IF_ERROR(instance_->FlushToOs());
   uint64_t gen = write_generation_.load(std::memory_order_acquire);
@@ -346,6 +380,7 @@ absl::Status BlockDriverState::Flush() {
 }
 
 absl::Status BlockDriverState::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
+  GateRequest request(gate_);
   STRATA_RETURN_IF_ERROR(CheckWritable());
   absl::Status s = instance_->Truncate(length, exact, prealloc);
   NoteWriteCompleted();
@@ -376,6 +411,13 @@ absl::StatusOr<uint64_t> BlockDriverState::AllocatedFileSize() {
 
 absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatus(uint64_t offset, uint64_t bytes,
                                                              bool want_zero) {
+  GateRequest request(gate_);
+  return DoGetBlockStatus(offset, bytes, want_zero);
+}
+
+absl::StatusOr<BlockStatus> BlockDriverState::DoGetBlockStatus(uint64_t offset,
+                                                               uint64_t bytes,
+                                                               bool want_zero) {
   STRATA_ASSIGN_OR_RETURN(uint64_t length, GetLength());
   if (offset >= length) {
     BlockStatus eof;

@@ -24,6 +24,7 @@
 #include "block/driver.h"
 #include "block/driver_instance.h"
 #include "block/io_vector.h"
+#include "block/request_gate.h"
 
 namespace strata {
 
@@ -101,6 +102,46 @@ class BlockDriverState {
   // not inherited from a backing node); returns the run length (<= bytes).
   absl::StatusOr<uint64_t> IsAllocated(uint64_t offset, uint64_t bytes, bool* allocated);
 
+  // --- Control operations ---
+  // The node's way to the driver's control hooks (driver_instance.h states what each
+  // does). Operations that change the image check that the node is writable (EPERM
+  // otherwise), quiesce the node (new requests on it wait, the ones in flight finish;
+  // request_gate.h), run the hook, and resume; what a failure leaves is the hook's
+  // contract. They block the calling thread: call them from outside the node's requests,
+  // and not while a request of this node is parked at a breakpoint.
+  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options);
+  absl::Status CreateSnapshot(const std::string& name);
+  absl::Status ApplySnapshot(const std::string& name);
+  absl::Status DeleteSnapshot(const std::string& name);
+  // Read-only nodes (the hook says so otherwise); quiesces.
+  absl::Status LoadSnapshotForReading(const std::string& id, const std::string& name);
+  absl::Status MakeEmpty();
+  absl::Status ChangeBackingFile(const std::string& name, const std::string& format);
+  // Quiesces; with `fix` (kCheckFix*) the node must be writable.
+  absl::StatusOr<CheckResult> Check(uint32_t fix);
+  absl::Status AddDirtyBitmap(const std::string& name, uint64_t granularity, bool enabled,
+                              absl::string_view node_label);
+  absl::Status RemoveDirtyBitmap(const std::string& name);
+  absl::Status ClearDirtyBitmap(const std::string& name);
+  absl::Status SetDirtyBitmapEnabled(const std::string& name, bool enabled);
+  // ORs bitmap `source_name` of node `source` (this one or another) into `target`.
+  absl::Status MergeDirtyBitmap(const std::string& target, BlockDriverState& source,
+                                const std::string& source_name);
+  // Reports (no quiesce: the driver serialises them against I/O).
+  DriverInfo GetInfo() { return instance_->GetInfo(); }
+  FormatSpecificInfo GetFormatSpecificInfo() { return instance_->GetFormatSpecificInfo(); }
+  absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() {
+    return instance_->ListSnapshots();
+  }
+  bool SupportsDirtyBitmaps() { return instance_->SupportsDirtyBitmaps(); }
+  std::vector<DirtyBitmapInfo> ListDirtyBitmaps() { return instance_->ListDirtyBitmaps(); }
+  absl::StatusOr<std::vector<DirtyRun>> GetDirtyRuns(const std::string& name, uint64_t offset,
+                                                     uint64_t length, size_t max_runs) {
+    return instance_->GetDirtyRuns(name, offset, length, max_runs);
+  }
+  // Requests on this node now (entered, not finished); for tests.
+  uint64_t requests_in_flight() const { return gate_.in_flight(); }
+
   // Delivers a debug event to this node's driver (called by BdrvChild).
   void HandleDebugEvent(DebugEvent event) { instance_->HandleDebugEvent(event); }
   bool WantsDebugEvents() const { return instance_ && instance_->WantsDebugEvents(); }
@@ -132,6 +173,21 @@ class BlockDriverState {
 
  private:
   absl::Status CheckWritable() const;
+  // The requests' bodies, entered with the gate held (the public methods and the
+  // coroutine paths hold it; these never take it again, so a request cannot wait for a
+  // quiescer that waits for it).
+  absl::Status DoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov, uint32_t flags);
+  absl::Status DoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                         uint32_t flags);
+  absl::Status DoPwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags);
+  absl::Status DoZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
+  absl::Status DoPdiscard(uint64_t offset, uint64_t bytes);
+  absl::Status DoFlush();
+  absl::StatusOr<BlockStatus> DoGetBlockStatus(uint64_t offset, uint64_t bytes,
+                                               bool want_zero);
+  // Quiesces, runs `op` (a hook call), resumes; EPERM first if `writes` and read-only.
+  template <typename Op>
+  auto Controlled(bool writes, Op op) -> decltype(op());
   // Block-layer events about this node's own requests (QEMU bdrv_debug_event(bs, ...)).
   void NotifySelf(DebugEvent event) {
     if (ABSL_PREDICT_FALSE(wants_events_)) instance_->HandleDebugEvent(event);
@@ -170,6 +226,9 @@ class BlockDriverState {
   }
   std::atomic<uint64_t> write_generation_{0};
   std::atomic<uint64_t> flushed_generation_{0};
+
+  // Every request on this node holds it; control operations quiesce it.
+  mutable RequestGate gate_;
 
   absl::Mutex serialise_mu_;
   struct Range {

@@ -3,23 +3,28 @@
 // handle natively runs them, offloaded, so the two paths cannot disagree on the rare cases.
 #include "aio/offload.h"
 #include "block/node.h"
+#include "block/request_gate.h"
 #include "block/status.h"
 
 namespace strata {
 
 aio::Task<absl::Status> BlockDriverState::CoPreadv(uint64_t offset, uint64_t bytes,
                                                    const IoVector& qiov, uint32_t flags) {
+  co_await gate_.CoEnter();
+  GateRequest held(gate_, GateRequest::kEntered);
   if (bytes == 0) co_return absl::OkStatus();
   if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
     if (qiov.size() == bytes) co_return co_await instance_->CoPreadv(offset, bytes, qiov, flags);
     const IoVector exact = qiov.Slice(0, bytes);
     co_return co_await instance_->CoPreadv(offset, bytes, exact, flags);
   }
-  co_return co_await aio::Offload([&] { return Preadv(offset, bytes, qiov, flags); });
+  co_return co_await aio::Offload([&] { return DoPreadv(offset, bytes, qiov, flags); });
 }
 
 aio::Task<absl::Status> BlockDriverState::CoPwritev(uint64_t offset, uint64_t bytes,
                                                     const IoVector& qiov, uint32_t flags) {
+  co_await gate_.CoEnter();
+  GateRequest held(gate_, GateRequest::kEntered);
   const bool aligned = offset % alignment_ == 0 && bytes % alignment_ == 0;
   // Native: aligned data writes at a node without debug events, whose range no other
   // write holds. Everything else is the synchronous path (which waits for the range).
@@ -31,22 +36,28 @@ aio::Task<absl::Status> BlockDriverState::CoPwritev(uint64_t offset, uint64_t by
     if (alignment_ != 1) EndSerialised(offset, bytes);
     co_return status;
   }
-  co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
+  co_return co_await aio::Offload([&] { return DoPwritev(offset, bytes, qiov, flags); });
 }
 
 aio::Task<absl::Status> BlockDriverState::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
                                                          uint32_t flags) {
-  co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
+  co_await gate_.CoEnter();
+  GateRequest held(gate_, GateRequest::kEntered);
+  co_return co_await aio::Offload([&] { return DoPwriteZeroes(offset, bytes, flags); });
 }
 
 aio::Task<absl::Status> BlockDriverState::CoPdiscard(uint64_t offset, uint64_t bytes) {
-  co_return co_await aio::Offload([&] { return Pdiscard(offset, bytes); });
+  co_await gate_.CoEnter();
+  GateRequest held(gate_, GateRequest::kEntered);
+  co_return co_await aio::Offload([&] { return DoPdiscard(offset, bytes); });
 }
 
 aio::Task<absl::Status> BlockDriverState::CoFlush() {
+  co_await gate_.CoEnter();
+  GateRequest held(gate_, GateRequest::kEntered);
   BdrvChild* primary = primary_child();
   if (primary != nullptr && primary->delivers_events()) {
-    co_return co_await aio::Offload([&] { return Flush(); });
+    co_return co_await aio::Offload([&] { return DoFlush(); });
   }
   // The driver's write-back of its own caches may do metadata I/O: offloaded. Then the
   // disk flush (skipped when no write completed since the last), then the children, in
