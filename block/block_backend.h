@@ -24,6 +24,7 @@
 #include "aio/io_context.h"
 #include "aio/task.h"
 #include "block/node.h"
+#include "strata/request.h"
 
 namespace strata {
 
@@ -64,15 +65,10 @@ class BlockBackend {
   // thread); `done` runs on the queue's thread with the result, never from inside Submit. The request owns its copy
   // of the IoVector; the buffers it points to must stay valid until `done` runs. The
   // backend must outlive every request submitted.
-  enum class Op { kRead, kWrite, kWriteZeroes, kDiscard, kFlush };
-  struct Request {
-    Op op = Op::kRead;
-    uint64_t offset = 0;
-    uint64_t bytes = 0;  // kRead/kWrite: qiov.size() if 0
-    IoVector qiov;       // kRead/kWrite
-    uint32_t flags = kReqNone;
-  };
-  using Completion = absl::AnyInvocable<void(absl::Status)>;
+  // The public request type (strata/request.h).
+  using Op = IoOp;
+  using Request = IoRequest;
+  using Completion = IoCompletion;
   void Submit(aio::IoContext& queue, Request request, Completion done);
   // The coroutine that Submit runs: `request` is owned by its frame.
   aio::Task<absl::Status> CoExecute(Request request);

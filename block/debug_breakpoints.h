@@ -1,36 +1,5 @@
-// strata: breakpoint controls of a fault-injection node (qemu-io's break/resume commands).
-//
-// A request that raises a debug event with a breakpoint on it is suspended (its thread
-// blocks) until another thread resumes it by tag. Implemented by the blkdebug driver;
-// tools find it with BlockDriverState::FindDebugBreakpoints().
+// strata internals: the public <strata/debug_breakpoints.h>, under the name internal code has used.
 #ifndef STRATA_BLOCK_DEBUG_BREAKPOINTS_H_
 #define STRATA_BLOCK_DEBUG_BREAKPOINTS_H_
-
-#include "absl/status/status.h"
-#include "absl/strings/string_view.h"
-
-namespace strata {
-
-// Thread-safe: every method may be called while other threads are suspended.
-class DebugBreakpoints {
- public:
-  virtual ~DebugBreakpoints() = default;
-  // Adds a one-shot breakpoint on the event named `event`. ENOENT: unknown event.
-  virtual absl::Status AddBreakpoint(absl::string_view event, absl::string_view tag) = 0;
-  // Deletes the breakpoints tagged `tag` and resumes every request suspended with it.
-  // ENOENT when there was neither.
-  virtual absl::Status RemoveBreakpoint(absl::string_view tag) = 0;
-  // Resumes the oldest request suspended with `tag`. ENOENT: none. Returns after the
-  // request has been released (not necessarily after it completed).
-  virtual absl::Status Resume(absl::string_view tag) = 0;
-  // Resumes every suspended request.
-  virtual void ResumeAll() = 0;
-  // True if a request is suspended with `tag`.
-  virtual bool IsSuspended(absl::string_view tag) = 0;
-  // How many requests are suspended right now.
-  virtual int SuspendedCount() = 0;
-};
-
-}  // namespace strata
-
+#include "strata/debug_breakpoints.h"
 #endif  // STRATA_BLOCK_DEBUG_BREAKPOINTS_H_

@@ -28,7 +28,6 @@ namespace strata {
 class BdrvChild;
 class BlockDriverState;
 
-enum class DriverKind { kProtocol, kFormat, kFilter };
 
 // The role of a child edge (QEMU BdrvChildRole, simplified).
 enum class ChildRole { kFile, kBacking, kFiltered };
@@ -82,13 +81,6 @@ class OpenContext {
 };
 
 
-// Parsed `qemu-img create` request.
-struct CreateRequest {
-  std::string filename;
-  uint64_t size_bytes = 0;
-  // Options given with -o (and -b/-F), already split, in the order given. Values as typed.
-  std::map<std::string, std::string> options;
-};
 
 // What `qemu-img measure` asks: the size of a new image with `options` (-o), for a virtual
 // size or for the contents of an open image.

@@ -63,6 +63,12 @@ class RequestGate {
   void Resume() ABSL_UNLOCK_FUNCTION(control_mu_);
 
   uint64_t in_flight() const { return in_flight_.load(); }
+  // For tests: whether a quiescer has closed the gate; how many coroutines wait at it.
+  bool quiesced() const { return quiesced_.load(); }
+  size_t parked() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return parked_.size();
+  }
 
  private:
   bool TryEnter();

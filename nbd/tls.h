@@ -16,22 +16,13 @@
 #include "absl/status/statusor.h"
 #include "nbd/client_handshake.h"
 #include "nbd/server.h"
+#include "strata/nbd.h"
 
 namespace strata::nbd {
 
-struct TlsCredsOptions {
-  enum class Kind { kX509, kPsk };
-  Kind kind = Kind::kX509;
-  bool server = true;      // endpoint=server|client
-  std::string dir;         // where the files are
-  bool verify_peer = true;  // x509: check the peer's certificate (server: demand one)
-  std::string username = "qemu";  // psk, client side
-  std::string priority;    // GnuTLS priority string; empty = QEMU's default
-};
-
-// Decides whether a peer may use the server, given its identity: the distinguished name
-// of its x509 certificate, or its PSK username. QEMU's --tls-authz.
-using TlsAuthorizer = std::function<bool(const std::string& identity)>;
+// TlsCredsOptions and TlsAuthorizer are public (strata/nbd.h).
+using ::strata::TlsAuthorizer;
+using ::strata::TlsCredsOptions;
 
 // Loads server credentials. Errors: "Unable to access credentials PATH: reason".
 // `authorize` may be empty (everyone with valid credentials may connect).

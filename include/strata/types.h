@@ -9,6 +9,7 @@
 #define STRATA_STRATA_TYPES_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -132,6 +133,18 @@ struct CreateOptionSpec {
   std::string type;          // "size", "bool", "str", "num"
   std::string help;          // "qcow2 cluster size"
   std::string default_value;  // printed when not given; empty = not printed
+};
+
+// What a driver is: an image format (qcow2, raw), a protocol (file, nbd, rbd) or a filter
+// (blkdebug).
+enum class DriverKind { kProtocol, kFormat, kFilter };
+
+// Parsed `qemu-img create` request.
+struct CreateRequest {
+  std::string filename;
+  uint64_t size_bytes = 0;
+  // Options given with -o (and -b/-F), already split, in the order given. Values as typed.
+  std::map<std::string, std::string> options;
 };
 
 // What `qemu-img measure` computes for a new image.

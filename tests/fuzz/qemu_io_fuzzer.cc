@@ -61,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::filesystem::copy_file(TemplateImage(), image,
                              std::filesystem::copy_options::overwrite_existing);
   strata::io::IoSession session;
-  strata::ImageOpenRequest request;
+  strata::ImageSpec request;
+  request.options.read_only = false;
   request.filename = "json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"blkdebug\",\"image\":"
                      "{\"driver\":\"file\",\"filename\":\"" + image + "\"}}}";
   session.last_open = request;  // what reopen starts from, as the open command records it

@@ -3,7 +3,7 @@
 #ifndef STRATA_TOOLS_COMMON_FORMAT_SPECIFIC_H_
 #define STRATA_TOOLS_COMMON_FORMAT_SPECIFIC_H_
 
-#include "block/driver_instance.h"
+#include "strata/types.h"
 #include "tools/common/qdict_json.h"
 
 namespace strata::tools {

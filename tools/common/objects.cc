@@ -10,9 +10,10 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "block/options_json.h"
-#include "block/secrets.h"
-#include "nbd/tls_registry.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "strata/secrets.h"
+#include "strata/nbd.h"
 #include "tools/common/program.h"
 
 namespace strata::tools {
@@ -85,8 +86,11 @@ absl::StatusOr<Authz> LoadAuthzList(const std::string& path) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  absl::StatusOr<google::protobuf::Struct> tree = ParseJsonObject(text.str());
-  if (!tree.ok()) return tree.status();
+  // The file is JSON; protobuf's parser reads it into a generic tree.
+  std::optional<google::protobuf::Struct> tree(std::in_place);
+  if (!google::protobuf::util::JsonStringToMessage(text.str(), &*tree).ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("Invalid JSON in '", path, "'"));
+  }
   Authz a;
   const auto& f = tree->fields();
   auto policy = f.find("policy");
@@ -116,10 +120,10 @@ bool Authz::Allows(const std::string& who) const {
   return default_allow;
 }
 
-nbd::TlsCredsOptions TlsOptionsOf(const ObjectDef& def) {
-  nbd::TlsCredsOptions creds;
-  creds.kind = def.type == "tls-creds-psk" ? nbd::TlsCredsOptions::Kind::kPsk
-                                           : nbd::TlsCredsOptions::Kind::kX509;
+TlsCredsOptions TlsOptionsOf(const ObjectDef& def) {
+  TlsCredsOptions creds;
+  creds.kind = def.type == "tls-creds-psk" ? TlsCredsOptions::Kind::kPsk
+                                           : TlsCredsOptions::Kind::kX509;
   auto prop = [&](const char* key) -> std::string {
     auto it = def.props.find(key);
     return it == def.props.end() ? "" : it->second;
@@ -174,19 +178,19 @@ bool DefineObject(const std::string& text) {
     if (def.props.count("verify-peer") && !ParseBool(def.props["verify-peer"])) {
       return Error("Parameter 'verify-peer' expects 'on' or 'off'");
     }
-    const nbd::TlsCredsOptions creds = TlsOptionsOf(def);
+    const TlsCredsOptions creds = TlsOptionsOf(def);
     if (creds.server) {
       // Loaded here so that missing files are reported now; strata-nbd loads them again
       // with its authorizer (nbd_tool::SetUpTls).
       absl::StatusOr<std::shared_ptr<nbd::TlsServerCredentials>> c =
-          nbd::NewTlsServerCredentials(creds, nullptr);
+          LoadTlsServerCredentials(creds, nullptr);
       if (!c.ok()) return Error(std::string(c.status().message()));
-      nbd::RegisterTlsServerCredentialsId(def.id);
+      RegisterTlsServerCredentialsId(def.id);
     } else {
       absl::StatusOr<std::shared_ptr<nbd::TlsClientCredentials>> c =
-          nbd::NewTlsClientCredentials(creds);
+          LoadTlsClientCredentials(creds);
       if (!c.ok()) return Error(std::string(c.status().message()));
-      nbd::RegisterTlsClientCredentials(def.id, *c);
+      RegisterTlsClientCredentials(def.id, *c);
     }
   } else if (def.type == "authz-simple") {
     if (!def.props.count("identity")) return Error("Parameter 'identity' is missing");

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "nbd/tls.h"
+#include "strata/nbd.h"
 
 namespace strata::tools {
 
@@ -52,7 +52,7 @@ const ObjectDef* FindObject(const std::string& id);
 const Authz* FindAuthz(const std::string& id);
 
 // The TLS options an x509/psk object describes.
-nbd::TlsCredsOptions TlsOptionsOf(const ObjectDef& def);
+TlsCredsOptions TlsOptionsOf(const ObjectDef& def);
 
 }  // namespace strata::tools
 

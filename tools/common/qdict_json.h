@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "block/qdict_order.h"
+#include "strata/qdict_order.h"
 
 namespace strata::tools {
 

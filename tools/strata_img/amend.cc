@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/registry.h"
-#include "block/status.h"
+#include "strata/formats.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -63,13 +63,13 @@ int AmendMain(const Args& args) {
     return o.first == "help" || o.first == "?";
   });
   if (wants_help && !fmt.empty()) {
-    const BlockDriver* driver = DriverRegistry::Global().Find(fmt);
-    if (driver == nullptr) {
+    std::optional<DriverDescription> driver = FindDriver(fmt);
+    if (!driver) {
       tools::ErrorReport(absl::StrCat("Unknown file format '", fmt, "'"));
       return 1;
     }
     std::printf("Amend options for '%s':\n", fmt.c_str());
-    PrintOptionList(driver->amend_options());
+    PrintOptionList(driver->amend_options);
     return 0;
   }
   if (optind != static_cast<int>(args.size()) - 1) {
@@ -77,21 +77,21 @@ int AmendMain(const Args& args) {
     return TryHelp(1);
   }
   const std::string filename = argv[optind];
-  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, !wants_help, image_opts, cache);
+  std::unique_ptr<Image> blk = OpenForTool(filename, fmt, !wants_help, image_opts, cache);
   if (!blk) return 1;
-  const BlockDriver& driver = blk->root().driver();
+  const DriverDescription driver = *FindDriver(blk->root().driver_name());
   if (wants_help) {
-    std::printf("Amend options for '%s':\n", std::string(driver.name()).c_str());
-    PrintOptionList(driver.amend_options());
+    std::printf("Amend options for '%s':\n", driver.name.c_str());
+    PrintOptionList(driver.amend_options);
     return 0;
   }
-  if (driver.amend_options().empty()) {
-    tools::ErrorReport(absl::StrCat("Format driver '", driver.name(),
+  if (driver.amend_options.empty()) {
+    tools::ErrorReport(absl::StrCat("Format driver '", driver.name,
                                     "' does not support option amendment"));
     return 1;
   }
   if (progress) PrintProgress(0);
-  absl::Status s = blk->root().instance().Amend(options);
+  absl::Status s = blk->root().Amend(options);
   if (progress && s.ok()) {
     PrintProgress(100);
     PrintProgress(100);

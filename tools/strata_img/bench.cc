@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "aio/io_context.h"
-#include "block/cache_mode.h"
-#include "block/options_json.h"
-#include "block/status.h"
+#include "strata/queue.h"
+#include "strata/types.h"
+#include "strata/options.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -29,7 +29,7 @@ int BenchMain(const Args& args) {
   uint64_t offset = 0, size = 4096, step = 0;
   int pattern = 0;
   bool write = false, image_opts = false, drain = true, native_aio = false;
-  std::optional<aio::Engine> engine;
+  std::optional<QueueEngine> engine;
   std::string fmt, cache = "writeback";
   GetoptArgs argv(args);
   enum { kFlushInterval = 256, kNoDrain, kPattern, kImageOpts, kObject };
@@ -68,9 +68,9 @@ int BenchMain(const Args& args) {
       case 'c': if (!(v = integer(optarg, "request count", INT_MAX))) return 1; count = *v; break;
       case 'd': if (!(v = integer(optarg, "queue depth", INT_MAX))) return 1; depth = *v; break;
       case 'f': fmt = optarg; break;
-      case 'n': native_aio = true; engine = aio::Engine::kIoUring; break;
+      case 'n': native_aio = true; engine = QueueEngine::kIoUring; break;
       case 'i':
-        if (absl::StatusOr<aio::Engine> e = aio::ParseEngine(optarg); e.ok()) {
+        if (absl::StatusOr<QueueEngine> e = ParseQueueEngine(optarg); e.ok()) {
           engine = *e;
           native_aio = std::strcmp(optarg, "native") == 0;
         } else {
@@ -116,7 +116,7 @@ int BenchMain(const Args& args) {
                                     "cache.direct=on, which was not specified."));
     return 1;
   }
-  std::unique_ptr<BlockBackend> blk = OpenForTool(argv[optind], fmt, write, image_opts, cache);
+  std::unique_ptr<Image> blk = OpenForTool(argv[optind], fmt, write, image_opts, cache);
   if (!blk) return 1;
   const uint64_t image_size = blk->GetLength().value_or(0);
   {
@@ -138,14 +138,15 @@ int BenchMain(const Args& args) {
     if (wrap == 0) return 0;
     return static_cast<uint64_t>((static_cast<unsigned __int128>(i) * step + offset) % wrap);
   };
-  absl::StatusOr<std::unique_ptr<aio::IoContext>> loop =
-      aio::IoContext::Create({engine.value_or(aio::Engine::kIoUring), 256});
-  if (!loop.ok() && !engine.has_value()) loop = aio::IoContext::Create({aio::Engine::kThreads});
+  Queue::Options queue_options;
+  queue_options.engine = engine.value_or(QueueEngine::kIoUring);
+  queue_options.fall_back_to_threads = !engine.has_value();
+  absl::StatusOr<std::unique_ptr<Queue>> loop = Queue::Create(queue_options);
   if (!loop.ok()) {
     tools::ErrorReport(absl::StrCat("Could not start the I/O engine: ", loop.status().message()));
     return 1;
   }
-  aio::IoContext& ctx = **loop;
+  Queue& ctx = **loop;
   // One buffer per slot of the queue; a slot issues its next request when one completes.
   std::vector<AlignedBuffer> buffers;
   for (int64_t t = 0; t < depth; ++t) {
@@ -167,14 +168,14 @@ int BenchMain(const Args& args) {
     if (failed || next >= count) return;
     const int64_t i = next++;
     ++in_flight;
-    BlockBackend::Request r;
-    r.op = write ? BlockBackend::Op::kWrite : BlockBackend::Op::kRead;
+    IoRequest r;
+    r.op = write ? IoOp::kWrite : IoOp::kRead;
     r.offset = offset_of(i);
     r.qiov = buffers[slot].AsIoVector();
     blk->Submit(ctx, std::move(r), [&, slot, i](absl::Status s) {
       if (s.ok() && write && flush_interval && (i + 1) % flush_interval == 0) {
-        BlockBackend::Request flush;
-        flush.op = BlockBackend::Op::kFlush;
+        IoRequest flush;
+        flush.op = IoOp::kFlush;
         blk->Submit(ctx, std::move(flush), [&, slot](absl::Status fs) { finish(slot, fs); });
         return;
       }

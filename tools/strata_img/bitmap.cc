@@ -8,8 +8,8 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "block/options_json.h"
-#include "block/status.h"
+#include "strata/options.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -44,7 +44,7 @@ std::string AutomaticNodeName() {
 }
 
 // QEMU's default granularity: the cluster size, at least 4 KiB, at most 64 KiB.
-uint64_t DefaultGranularity(DriverInstance& image) {
+uint64_t DefaultGranularity(Node image) {
   const uint64_t cluster = image.GetInfo().cluster_size_bytes;
   return std::min<uint64_t>(65536, std::max<uint64_t>(4096, cluster));
 }
@@ -136,12 +136,12 @@ int BitmapMain(const Args& args) {
   const std::string filename = argv[optind], name = argv[optind + 1];
   // Without its backing chain, as qemu-img opens it: bitmaps belong to this image alone,
   // and a missing or unusable backing file must not stop their management.
-  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts, "writeback",
+  std::unique_ptr<Image> blk = OpenForTool(filename, fmt, true, image_opts, "writeback",
                                                   /*force_share=*/false, /*no_backing=*/true);
   if (!blk) return 1;
-  DriverInstance& image = blk->root().instance();
+  Node image = blk->root();
   // The merge source: another image's bitmap (opened read-only), or this image's.
-  std::unique_ptr<BlockBackend> source_blk;
+  std::unique_ptr<Image> source_blk;
   if (!source_file.empty()) {
     source_blk = OpenForTool(source_file, source_fmt, false, false);
     if (!source_blk) {
@@ -149,7 +149,7 @@ int BitmapMain(const Args& args) {
       return 1;
     }
   }
-  DriverInstance& source = source_blk ? source_blk->root().instance() : image;
+  Node source = source_blk ? source_blk->root() : image;
   int status = 0;
   for (const Action& a : actions) {
     absl::Status s;
@@ -175,7 +175,7 @@ int BitmapMain(const Args& args) {
       case BitmapOp::kMerge: {
         // QEMU's order of errors: the target, then the source, must exist; then the
         // target, then the source, must be consistent; then the sizes must agree.
-        auto probe = [](DriverInstance& node, const std::string& bitmap) {
+        auto probe = [](Node node, const std::string& bitmap) {
           return node.GetDirtyRuns(bitmap, 0, 0, 1).status();
         };
         const absl::Status target = probe(image, name), from = probe(source, a.source);
@@ -188,8 +188,7 @@ int BitmapMain(const Args& args) {
         } else if (!from.ok()) {
           s = from;
         } else {
-          absl::StatusOr<DirtyBitmap> bits = source.GetDirtyBitmap(a.source);
-          s = bits.ok() ? image.MergeDirtyBitmap(name, *bits) : bits.status();
+          s = image.MergeDirtyBitmap(name, source, a.source);
         }
         break;
       }

@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
@@ -123,23 +123,23 @@ int CheckMain(const Args& args) {
   if (!CheckOutputFormat(output)) return 1;
   if (!ExpectOneFilename(argv)) return 1;
   const std::string& filename = argv[optind];
-  ImageOpenRequest request;
-  request.filename = filename;
-  request.format = fmt;
-  request.image_opts = image_opts;
-  request.flags.read_only = fix == 0;
-  request.flags.check_mode = true;
-  request.flags.force_share = force_share;
+  ImageSpec spec;
+  spec.filename = filename;
+  spec.format = fmt;
+  spec.image_opts = image_opts;
+  spec.options.read_only = fix == 0;
+  spec.options.check_mode = true;
+  spec.options.force_share = force_share;
   // The backing chain is opened too (as qemu-img does): a missing or unknown backing file
   // fails the check.
-  absl::StatusOr<OpenedImage> image = OpenImage(request);
+  absl::StatusOr<std::unique_ptr<Image>> image = Image::Open(spec);
   if (!image.ok()) {
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ", image.status().message()));
     return 1;
   }
-  BlockDriverState& root = *image->root;
-  std::string format(root.driver().name());
-  absl::StatusOr<CheckResult> result = root.instance().Check(fix);
+  Node root = (*image)->root();
+  std::string format(root.driver_name());
+  absl::StatusOr<CheckResult> result = root.Check(fix);
   if (!result.ok()) {
     if (ErrnoOf(result.status()) == ENOTSUP) {
       tools::ErrorReport("This image format does not support checks");
@@ -156,7 +156,7 @@ int CheckMain(const Args& args) {
                   "Double checking the fixed image now...\n",
                   r.leaks_fixed, r.corruptions_fixed);
     }
-    absl::StatusOr<CheckResult> again = root.instance().Check(0);
+    absl::StatusOr<CheckResult> again = root.Check(0);
     if (!again.ok()) {
       tools::ErrorReport(absl::StrCat("Check failed: ", StrError(ErrnoOf(again.status()))));
       return 1;

@@ -9,10 +9,10 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/commit_job.h"
-#include "block/graph_builder.h"
-#include "block/options_json.h"
-#include "block/status.h"
+#include "strata/commit.h"
+#include "strata/image.h"
+#include "strata/options.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -71,15 +71,15 @@ int CommitMain(const Args& args) {
   const std::string filename = argv[optind];
 
   // The chain above the base, each image without its backing file.
-  std::vector<std::unique_ptr<BlockBackend>> above;
+  std::vector<std::unique_ptr<Image>> above;
   above.push_back(OpenForTool(filename, fmt, /*writable=*/true, image_opts, cache,
                               /*force_share=*/false, /*no_backing=*/true));
   if (!above.back()) return 1;
   std::string base_path, base_format;
   std::vector<std::string> seen = {CanonicalPath(filename)};
   for (;;) {
-    BlockBackend& image = *above.back();
-    DriverInfo info = image.root().instance().GetInfo();
+    Image& image = *above.back();
+    DriverInfo info = image.root().GetInfo();
     if (info.backing_filename.empty()) {
       if (base_name.empty()) {
         tools::ErrorReport("Image does not have a backing file");
@@ -102,17 +102,17 @@ int CommitMain(const Args& args) {
       base_format = info.backing_format;
       break;
     }
-    std::unique_ptr<BlockBackend> next =
+    std::unique_ptr<Image> next =
         OpenForTool(path, info.backing_format, false, false, cache, false, true);
     if (!next) return 1;
     above.push_back(std::move(next));
   }
-  std::unique_ptr<BlockBackend> base = OpenForTool(base_path, base_format, true, false, cache);
+  std::unique_ptr<Image> base = OpenForTool(base_path, base_format, true, false, cache);
   if (!base) return 1;
 
-  CommitRequest request;
-  for (auto& image : above) request.above.push_back(&image->root());
-  request.base = &base->root();
+  CommitSpec request;
+  for (auto& image : above) request.above.push_back(image->root());
+  request.base = base->root();
   request.rate_limit = rate;
   if (progress) {
     PrintProgress(0);
@@ -120,7 +120,7 @@ int CommitMain(const Args& args) {
       PrintProgress(total == 0 ? 100.0 : 100.0 * static_cast<double>(done) / total);
     };
   }
-  absl::Status s = RunCommit(request);
+  absl::Status s = Commit(request);
   if (progress) std::printf("\n");
   if (!s.ok()) {
     // qemu-img runs the commit as a block job and reports its end like this.
@@ -128,7 +128,7 @@ int CommitMain(const Args& args) {
     return 1;
   }
   if (!keep) {
-    absl::Status empty = above.front()->root().instance().MakeEmpty();
+    absl::Status empty = above.front()->root().MakeEmpty();
     if (!empty.ok() && ErrnoOf(empty) != ENOTSUP) {
       tools::ErrorReport(absl::StrCat("Failed to empty ", filename, ": ",
                                       StrError(ErrnoOf(empty))));

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -62,10 +62,10 @@ int CompareMain(const Args& args) {
     tools::ErrorReport("Expecting two image file names");
     return 2;
   }
-  std::unique_ptr<BlockBackend> a =
+  std::unique_ptr<Image> a =
       OpenForTool(argv[optind], fmt1, false, image_opts, cache, force_share);
   if (!a) return 2;
-  std::unique_ptr<BlockBackend> b =
+  std::unique_ptr<Image> b =
       OpenForTool(argv[optind + 1], fmt2, false, image_opts, cache,
                   force_share);
   if (!b) return 2;
@@ -74,10 +74,10 @@ int CompareMain(const Args& args) {
   std::vector<uint8_t> buf_a(kChunkBytes), buf_b(kChunkBytes);
   // How far from `off` both sides (or the one side given) are known to read as zeroes
   // without reading: 0 if not. Time follows what is allocated, not the virtual size.
-  auto known_zero = [&](BlockBackend* x, BlockBackend* y, const std::string& x_name,
+  auto known_zero = [&](Image* x, Image* y, const std::string& x_name,
                         const std::string& y_name, uint64_t off,
                         uint64_t end) -> std::optional<uint64_t> {
-    absl::StatusOr<BlockStatus> sx = x->root().GetBlockStatusAbove(off, end - off);
+    absl::StatusOr<RangeStatus> sx = x->root().GetBlockStatusAbove(off, end - off);
     if (!sx.ok()) {
       tools::ErrorReport(absl::StrCat("Sector allocation test failed for ", x_name));
       return std::nullopt;
@@ -85,7 +85,7 @@ int CompareMain(const Args& args) {
     if (!sx->zero) return 0;
     uint64_t run = std::max<uint64_t>(sx->bytes, 1);
     if (y != nullptr) {
-      absl::StatusOr<BlockStatus> sy = y->root().GetBlockStatusAbove(off, run);
+      absl::StatusOr<RangeStatus> sy = y->root().GetBlockStatusAbove(off, run);
       if (!sy.ok()) {
         tools::ErrorReport(absl::StrCat("Sector allocation test failed for ", y_name));
         return std::nullopt;
@@ -124,7 +124,7 @@ int CompareMain(const Args& args) {
       return 1;
     }
     if (!quiet) std::printf("Warning: Image size mismatch!\n");
-    BlockBackend& longer = len_a > len_b ? *a : *b;
+    Image& longer = len_a > len_b ? *a : *b;
     const std::string& longer_name = len_a > len_b ? name_a : name_b;
     uint64_t end = std::max(len_a, len_b);
     for (uint64_t off = common; off < end;) {

@@ -12,13 +12,12 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
-#include "block/buffer_pool.h"
-#include "block/copy_pipeline.h"
-#include "block/io_vector.h"
-#include "block/keyval.h"
-#include "block/options_json.h"
-#include "block/registry.h"
-#include "block/status.h"
+#include "strata/buffer_pool.h"
+#include "strata/copy_pipeline.h"
+#include "strata/io_vector.h"
+#include "strata/options.h"
+#include "strata/formats.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -41,7 +40,7 @@ namespace {
 // --bitmaps, after the data: each consistent persistent bitmap of `source` is added to
 // `target` (same name, granularity and enabled state) and filled from the source's;
 // inconsistent ones were refused earlier unless skipped, with a warning, here.
-bool CopyBitmaps(DriverInstance& source, DriverInstance& target) {
+bool CopyBitmaps(Node source, Node target) {
   // qemu-img walks a node's bitmaps last loaded first: the directory backwards.
   std::vector<DirtyBitmapInfo> list = source.ListDirtyBitmaps();
   for (auto it = list.rbegin(); it != list.rend(); ++it) {
@@ -55,8 +54,7 @@ bool CopyBitmaps(DriverInstance& source, DriverInstance& target) {
       tools::ErrorReport(absl::StrCat("Failed to create bitmap ", b.name, ": ", s.message()));
       return false;
     }
-    absl::StatusOr<DirtyBitmap> bits = source.GetDirtyBitmap(b.name);
-    s = bits.ok() ? target.MergeDirtyBitmap(b.name, *bits) : bits.status();
+    s = target.MergeDirtyBitmap(b.name, source, b.name);
     if (!s.ok()) {
       tools::ErrorReport(absl::StrCat("Failed to populate bitmap ", b.name, ": ", s.message()));
       return false;
@@ -173,7 +171,7 @@ int ConvertMain(const Args& args) {
     tools::ErrorReport("Use of backing file requires explicit backing format");
     return 1;
   }
-  std::vector<std::unique_ptr<BlockBackend>> sources;
+  std::vector<std::unique_ptr<Image>> sources;
   uint64_t total = 0;
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
     auto src = OpenForTool(argv[i], src_fmt, false, image_opts, src_cache);
@@ -188,7 +186,7 @@ int ConvertMain(const Args& args) {
           else if (absl::ConsumePrefix(&kv, "snapshot.name=")) name = std::string(kv);
         }
       }
-      absl::Status loaded = src->root().instance().LoadSnapshotForReading(id, name);
+      absl::Status loaded = src->root().LoadSnapshotForReading(id, name);
       if (!loaded.ok()) {
         tools::ErrorReport(absl::StrCat("Failed to load snapshot: ", loaded.message()));
         return 1;
@@ -200,7 +198,7 @@ int ConvertMain(const Args& args) {
   // --bitmaps: the source must hold them, and every one must be consistent unless the
   // broken ones are skipped (checked before anything is created, as qemu-img does).
   if (bitmaps) {
-    DriverInstance& source = sources.front()->root().instance();
+    Node source = sources.front()->root();
     if (!source.SupportsDirtyBitmaps()) {
       tools::ErrorReport("Source lacks bitmap support");
       return 1;
@@ -215,16 +213,16 @@ int ConvertMain(const Args& args) {
       }
     }
   }
-  const BlockDriver* driver = DriverRegistry::Global().Find(out_fmt);
-  if (driver == nullptr) {
+  const std::optional<DriverDescription> driver = FindDriver(out_fmt);
+  if (!driver) {
     tools::ErrorReport(absl::StrCat("Unknown file format '", out_fmt, "'"));
     return 1;
   }
-  if (compress && !driver->supports_compressed_writes()) {
+  if (compress && !driver->supports_compressed_writes) {
     tools::ErrorReport("Compression not supported for this file format");
     return 1;
   }
-  const std::vector<CreateOptionSpec> create_options = driver->create_options();
+  const std::vector<CreateOptionSpec> create_options = driver->create_options;
   if (!backing.empty() && !no_create &&
       std::none_of(create_options.begin(), create_options.end(),
                    [](const CreateOptionSpec& o) { return o.name == "backing_file"; })) {
@@ -239,7 +237,7 @@ int ConvertMain(const Args& args) {
     for (const auto& [k, v] : options) request.options[k] = v;
     if (!backing.empty()) request.options["backing_file"] = backing;
     if (!backing_fmt.empty()) request.options["backing_fmt"] = backing_fmt;
-    absl::Status st = driver->Create(request);
+    absl::Status st = CreateImage(out_fmt, request);
     if (!st.ok()) {
       tools::ErrorReport(absl::StrCat(out_name, ": error while converting ", out_fmt, ": ",
                                       st.message()));
@@ -251,16 +249,14 @@ int ConvertMain(const Args& args) {
   const bool target_has_backing = !backing.empty();
   // The new image opens with the creation options that name secrets (an encrypted
   // target's encrypt.key-secret), as qemu-img does.
-  google::protobuf::Struct secrets;
+  std::vector<std::string> secrets;
   for (const auto& [k, v] : options) {
-    if (!absl::EndsWith(k, "key-secret")) continue;
-    absl::StatusOr<google::protobuf::Struct> tree = ParseKeyval(absl::StrCat(k, "=", v));
-    if (tree.ok()) MergeTree(*tree, &secrets);
+    if (absl::EndsWith(k, "key-secret")) secrets.push_back(absl::StrCat(k, "=", v));
   }
-  std::unique_ptr<BlockBackend> out =
+  std::unique_ptr<Image> out =
       OpenForTool(out_name, out_fmt, true, false, cache, false, false, false, &secrets);
   if (!out) return 1;
-  if (bitmaps && !out->root().instance().SupportsDirtyBitmaps()) {
+  if (bitmaps && !out->root().SupportsDirtyBitmaps()) {
     tools::ErrorReport(absl::StrCat("Format driver '", out_fmt, "' does not support bitmaps"));
     return 1;
   }
@@ -274,7 +270,7 @@ int ConvertMain(const Args& args) {
   const bool write_zero_runs = no_create || target_has_backing;
   // -c: whole clusters, compressed; only clusters that are all zeroes count as zero runs.
   const uint64_t target_cluster =
-      std::max<uint64_t>(out->root().instance().GetInfo().cluster_size_bytes, 512);
+      std::max<uint64_t>(out->root().GetInfo().cluster_size_bytes, 512);
   const uint32_t write_flags = compress ? uint32_t{kReqWriteCompressed} : 0u;
   auto write_data = [&](uint64_t dst_off, const uint8_t* data, uint64_t n) -> absl::Status {
     const uint64_t gran = compress ? target_cluster : sparse_bytes == 0 ? n : sparse_bytes;
@@ -305,7 +301,7 @@ int ConvertMain(const Args& args) {
   // what is allocated, not the virtual size. With -B the top image's own decisions are
   // needed per chunk (below), so every chunk is visited.
   struct Chunk {
-    BlockBackend* src;
+    Image* src;
     uint64_t src_off, dst_off, bytes;
     bool zero = false;
   };
@@ -315,7 +311,7 @@ int ConvertMain(const Args& args) {
     const uint64_t len = src->GetLength().value_or(0);
     for (uint64_t off = 0; off < len;) {
       if (!target_has_backing) {
-        absl::StatusOr<BlockStatus> st = src->root().GetBlockStatusAbove(off, len - off);
+        absl::StatusOr<RangeStatus> st = src->root().GetBlockStatusAbove(off, len - off);
         if (!st.ok()) {
           tools::ErrorReport(absl::StrCat("error while reading block status at offset ", off,
                                           ": ", StrError(ErrnoOf(st.status()))));
@@ -361,13 +357,13 @@ int ConvertMain(const Args& args) {
       bool zero;
     };
     std::vector<Run> runs;
-    BlockDriverState& top = c.src->root();
+    Node top = c.src->root();
     for (uint64_t pos = 0; pos < c.bytes;) {
       uint64_t run = c.bytes - pos;
       bool zero = false, copy = true;
       if (target_has_backing) {
         // Only what the top image decides itself; the rest stays with the backing file.
-        absl::StatusOr<BlockStatus> status = top.GetBlockStatus(c.src_off + pos, run);
+        absl::StatusOr<RangeStatus> status = top.GetBlockStatus(c.src_off + pos, run);
         if (!status.ok()) {
           return ErrnoError(ErrnoOf(status.status()),
                             absl::StrCat("error while reading block status at offset ",
@@ -375,7 +371,7 @@ int ConvertMain(const Args& args) {
                                          StrError(ErrnoOf(status.status()))));
         }
         run = std::min(std::max<uint64_t>(status->bytes, 1), run);
-        const bool decided_here = status->allocated || top.backing() == nullptr;
+        const bool decided_here = status->allocated || !top.backing();
         zero = decided_here && status->zero;
         copy = decided_here && !status->zero;
       }
@@ -411,8 +407,8 @@ int ConvertMain(const Args& args) {
   absl::Status st;
   // A compressed copy ends with an empty compressed write (the target aligns its end).
   if (compress && !target_has_backing) st = out->Pwrite(0, 0, nullptr, kReqWriteCompressed);
-  if (st.ok() && bitmaps && !CopyBitmaps(sources.front()->root().instance(),
-                                          out->root().instance())) {
+  if (st.ok() && bitmaps && !CopyBitmaps(sources.front()->root(),
+                                          out->root())) {
     (void)out->Close();
     return 1;
   }

@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "block/graph_builder.h"
-#include "block/options_json.h"
-#include "block/registry.h"
-#include "block/status.h"
+#include "strata/image.h"
+#include "strata/options.h"
+#include "strata/formats.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -17,9 +17,9 @@
 namespace strata::img {
 namespace {
 
-void PrintOptionHelp(const BlockDriver& driver) {
-  std::printf("Supported %s options:\n", std::string(driver.name()).c_str());
-  PrintOptionList(driver.create_options());
+void PrintOptionHelp(const DriverDescription& driver) {
+  std::printf("Supported %s options:\n", driver.name.c_str());
+  PrintOptionList(driver.create_options);
   std::printf("\nThe protocol level may support further options.\n"
               "Specify the target filename to include those options.\n");
 }
@@ -64,10 +64,10 @@ int CreateMain(const Args& args) {
     }
   }
   (void)unsafe;
-  const BlockDriver* driver = DriverRegistry::Global().Find(fmt);
+  const std::optional<DriverDescription> driver = FindDriver(fmt);
   for (const auto& [k, v] : options) {
     if (k == "help" || k == "?") {
-      if (driver == nullptr) {
+      if (!driver) {
         tools::ErrorReport(absl::StrCat("Unknown file format '", fmt, "'"));
         return 1;
       }
@@ -86,8 +86,8 @@ int CreateMain(const Args& args) {
     tools::ErrorReport(absl::StrCat("Unexpected argument: ", argv[optind]));
     return 1;
   }
-  if (driver == nullptr || driver->kind() != DriverKind::kFormat) {
-    if (driver == nullptr || driver->kind() != DriverKind::kProtocol) {
+  if (!driver || driver->kind != DriverKind::kFormat) {
+    if (!driver || driver->kind != DriverKind::kProtocol) {
       tools::ErrorReport(absl::StrCat("Unknown file format '", fmt, "'"));
       return 1;
     }
@@ -101,12 +101,12 @@ int CreateMain(const Args& args) {
   if (!backing.empty() && !unsafe) {
     // The backing image must open; it also gives the size when none was given.
     const std::string path = ResolveBackingPath(filename, backing);
-    ImageOpenRequest r;
+    ImageSpec r;
     r.filename = path;
     r.format = backing_fmt;
-    r.flags.read_only = true;
-    r.flags.force_share = true;
-    absl::StatusOr<OpenedImage> b = OpenImage(r);
+    r.options.read_only = true;
+    r.options.force_share = true;
+    absl::StatusOr<std::unique_ptr<Image>> b = Image::Open(r);
     if (!b.ok()) {
       tools::ErrorReport(absl::StrCat(filename, ": ", b.status().message(),
                                       "\nCould not open backing image."));
@@ -118,11 +118,11 @@ int CreateMain(const Args& args) {
                    "%s: %s: Backing file specified without backing format\n"
                    "Detected format of %s.",
                    tools::ProgramName().c_str(), filename.c_str(),
-                   std::string(b->root->driver().name()).c_str());
+                   (*b)->root().driver_name().c_str());
       return 1;
     }
     if (!size_text.has_value() && !request.options.count("size")) {
-      request.size_bytes = b->root->GetLength().value_or(0);
+      request.size_bytes = (*b)->root().GetLength().value_or(0);
       size_printed = absl::StrCat(request.size_bytes);
     }
   }
@@ -137,7 +137,7 @@ int CreateMain(const Args& args) {
     request.size_bytes = *size;
     size_printed = absl::StrCat(*size);
   }
-  std::vector<CreateOptionSpec> specs = driver->create_options();
+  std::vector<CreateOptionSpec> specs = driver->create_options;
   for (const auto& [k, v] : request.options) {
     bool known = false;
     for (const auto& s : specs) known |= s.name == k;
@@ -167,7 +167,7 @@ int CreateMain(const Args& args) {
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
   }
-  absl::Status st = driver->Create(request);
+  absl::Status st = CreateImage(fmt, request);
   if (!st.ok()) {
     tools::ErrorReport(absl::StrCat(filename, ": ", st.message()));
     return 1;

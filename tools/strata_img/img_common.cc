@@ -10,9 +10,8 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
-#include "block/cache_mode.h"
-#include "block/options_json.h"
-#include "block/status.h"
+#include "strata/errors.h"
+#include "strata/options.h"
 #include "tools/common/program.h"
 
 namespace strata::img {
@@ -57,34 +56,33 @@ bool ExpectOneFilename(const GetoptArgs& argv) {
   return false;
 }
 
-std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
-                                          bool writable, bool image_opts,
-                                          const std::string& cache, bool force_share,
-                                          bool no_backing, bool no_io,
-                                          const google::protobuf::Struct* overlay) {
-  ImageOpenRequest request;
-  if (overlay != nullptr) request.overlay = *overlay;
-  request.filename = filename;
-  request.format = fmt;
-  request.image_opts = image_opts;
-  request.flags.read_only = !writable;
-  request.flags.force_share = force_share;
-  request.flags.no_backing = no_backing;
-  request.flags.no_io = no_io;
+std::unique_ptr<Image> OpenForTool(const std::string& filename, const std::string& fmt,
+                                   bool writable, bool image_opts, const std::string& cache,
+                                   bool force_share, bool no_backing, bool no_io,
+                                   const std::vector<std::string>* overlay) {
+  ImageSpec spec;
+  if (overlay != nullptr) spec.overlay = *overlay;
+  spec.filename = filename;
+  spec.format = fmt;
+  spec.image_opts = image_opts;
+  spec.options.read_only = !writable;
+  spec.options.force_share = force_share;
+  spec.options.no_backing = no_backing;
+  spec.options.no_io = no_io;
   absl::StatusOr<CacheMode> mode = ParseCacheMode(cache);
   if (!mode.ok()) {
     tools::ErrorReport(absl::StrCat("Invalid cache option: ", cache));
     return nullptr;
   }
-  request.flags.cache = *mode;
-  absl::StatusOr<OpenedImage> image = OpenImage(request);
+  spec.options.cache = *mode;
+  absl::StatusOr<std::unique_ptr<Image>> image = Image::Open(spec);
   if (!image.ok()) {
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ",
                                     image.status().message()));
     return nullptr;
   }
-  if (image->probed_raw && writable) tools::WarnProbedRaw(ProbedRawName(*image->root));
-  return std::make_unique<BlockBackend>(std::move(image->root), mode->writethrough);
+  if ((*image)->probed_raw() && writable) tools::WarnProbedRaw((*image)->ProbedRawName());
+  return *std::move(image);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(

@@ -3,13 +3,14 @@
 #define STRATA_TOOLS_STRATA_IMG_IMG_COMMON_H_
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "block/block_backend.h"
-#include "block/graph_builder.h"
+#include "strata/image.h"
+#include "strata/types.h"
 
 namespace strata::img {
 
@@ -18,12 +19,12 @@ using Args = std::vector<std::string>;
 
 // Opens `filename` like qemu-img: format `fmt` or probed, read-only unless `writable`.
 // On failure prints "qemu-img: Could not open '<f>': <reason>" and returns nullptr.
-std::unique_ptr<BlockBackend> OpenForTool(const std::string& filename, const std::string& fmt,
+std::unique_ptr<Image> OpenForTool(const std::string& filename, const std::string& fmt,
                                           bool writable, bool image_opts,
                                           const std::string& cache = "writeback",
                                           bool force_share = false, bool no_backing = false,
                                           bool no_io = false,
-                                          const google::protobuf::Struct* overlay = nullptr);
+                                          const std::vector<std::string>* overlay = nullptr);
 
 // Splits "-o a=b,c=d" (with ",," escapes) into ordered pairs; "help" → {"help", ""}.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(

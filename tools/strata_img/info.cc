@@ -8,8 +8,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "block/graph_builder.h"
-#include "block/registry.h"
+#include "strata/image.h"
+#include "strata/formats.h"
 #include "tools/common/format_specific.h"
 #include "tools/common/human_size.h"
 #include "tools/common/objects.h"
@@ -34,17 +34,17 @@ struct ImageFacts {
   std::vector<SnapshotInfo> snapshots;
 };
 
-ImageFacts Collect(BlockBackend& blk, const std::string& filename) {
+ImageFacts Collect(Image& blk, const std::string& filename) {
   ImageFacts f;
-  BlockDriverState& root = blk.root();
+  Node root = blk.root();
   f.filename = filename;
-  f.format = std::string(root.driver().name());
+  f.format = std::string(root.driver_name());
   f.virtual_size = blk.GetLength().value_or(0);
   absl::StatusOr<uint64_t> actual = root.AllocatedFileSize();
   if (actual.ok()) f.actual_size = *actual;
-  f.info = root.instance().GetInfo();
-  f.specific = root.instance().GetFormatSpecificInfo();
-  f.snapshots = root.instance().ListSnapshots().value_or(std::vector<SnapshotInfo>{});
+  f.info = root.GetInfo();
+  f.specific = root.GetFormatSpecificInfo();
+  f.snapshots = root.ListSnapshots().value_or(std::vector<SnapshotInfo>{});
   return f;
 }
 
@@ -162,7 +162,7 @@ int InfoMain(const Args& args) {
       return 1;
     }
     seen.push_back(canonical);
-    std::unique_ptr<BlockBackend> blk =
+    std::unique_ptr<Image> blk =
         OpenForTool(name, format, false, chain.empty() && image_opts, "writeback", force_share,
                     /*no_backing=*/true, /*no_io=*/true);
     if (!blk) return 1;

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "block/diagnostics.h"
+#include "strata/diagnostics.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 

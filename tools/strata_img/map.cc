@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -29,12 +29,12 @@ struct MapEntry {
 };
 
 // The answer for the run at `offset`, walking down the backing chain.
-absl::StatusOr<MapEntry> Lookup(BlockDriverState& top, uint64_t offset, uint64_t bytes) {
-  BlockDriverState* node = &top;
+absl::StatusOr<MapEntry> Lookup(Node top, uint64_t offset, uint64_t bytes) {
+  Node node = top;
   MapEntry e;
   e.start = offset;
   for (int depth = 0;; ++depth) {
-    STRATA_ASSIGN_OR_RETURN(BlockStatus s, node->GetBlockStatus(offset, bytes));
+    STRATA_ASSIGN_OR_RETURN(RangeStatus s, node.GetBlockStatus(offset, bytes));
     if (s.bytes == 0) {  // Beyond this backing node's end: zeroes.
       e.length = bytes;
       e.depth = depth;
@@ -43,19 +43,19 @@ absl::StatusOr<MapEntry> Lookup(BlockDriverState& top, uint64_t offset, uint64_t
     }
     e.length = s.bytes;
     e.depth = depth;
-    bool last = node->backing() == nullptr;
+    bool last = !node.backing();
     if (s.allocated || s.zero || s.data || last) {
       e.present = s.allocated;
       e.zero = s.zero;
       e.data = s.data;
       e.has_offset = s.offset_valid;
       e.offset = s.host_offset;
-      e.file = s.file ? s.file->filename() : node->filename();
+      e.file = s.file ? s.file.filename() : node.filename();
       if (!s.allocated && last && !s.data) e.zero = true;
       return e;
     }
     bytes = s.bytes;
-    node = &node->backing()->node();
+    node = node.backing();
   }
 }
 
@@ -105,7 +105,7 @@ int MapMain(const Args& args) {
   }
   if (!CheckOutputFormat(output)) return 1;
   if (!ExpectOneFilename(argv)) return 1;
-  std::unique_ptr<BlockBackend> blk = OpenForTool(argv[optind], fmt, false, image_opts);
+  std::unique_ptr<Image> blk = OpenForTool(argv[optind], fmt, false, image_opts);
   if (!blk) return 1;
   uint64_t length = blk->GetLength().value_or(0);
   uint64_t end = max_length ? std::min(length, start + *max_length) : length;

@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/registry.h"
-#include "block/status.h"
+#include "strata/formats.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/common/qdict_json.h"
@@ -63,14 +63,13 @@ int MeasureMain(const Args& args) {
     tools::ErrorReport("Either --size N or one filename must be specified.");
     return 1;
   }
-  const BlockDriver* driver = DriverRegistry::Global().Find(out_fmt);
-  if (driver == nullptr) {
+  if (!FindDriver(out_fmt)) {
     tools::ErrorReport(absl::StrCat("Unknown file format '", out_fmt, "'"));
     return 1;
   }
-  MeasureRequest request;
+  MeasureSpec request;
   for (auto& [k, v] : options) request.options[k] = v;
-  std::unique_ptr<BlockBackend> input;
+  std::unique_ptr<Image> input;
   if (!size_arg.empty()) {
     std::optional<uint64_t> size = ParseSizeArg(size_arg);
     if (!size) return 1;
@@ -80,15 +79,15 @@ int MeasureMain(const Args& args) {
     if (!input) return 1;
     if (!snapshot_param.empty()) {
       absl::Status loaded =
-          input->root().instance().LoadSnapshotForReading(snapshot_param, "");
+          input->root().LoadSnapshotForReading(snapshot_param, "");
       if (!loaded.ok()) {
         tools::ErrorReport(absl::StrCat("Failed to load snapshot: ", loaded.message()));
         return 1;
       }
     }
-    request.input = &input->root();
+    request.input = input->root();
   }
-  absl::StatusOr<MeasureResult> r = driver->Measure(request);
+  absl::StatusOr<MeasureResult> r = MeasureImage(out_fmt, request);
   if (!r.ok()) {
     tools::ErrorReport(r.status().message());
     return 1;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -61,12 +61,12 @@ int RebaseMain(const Args& args) {
   }
   if (!ExpectOneFilename(argv)) return 1;
   const std::string& filename = argv[optind];
-  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts, cache,
+  std::unique_ptr<Image> blk = OpenForTool(filename, fmt, true, image_opts, cache,
                                                   false, /*no_backing=*/unsafe);
   if (!blk) return 1;
-  BlockDriverState& root = blk->root();
+  Node root = blk->root();
   if (!unsafe) {
-    std::unique_ptr<BlockBackend> new_backing;
+    std::unique_ptr<Image> new_backing;
     if (!backing.empty()) {
       std::string path = backing;
       size_t slash = filename.rfind('/');
@@ -110,10 +110,10 @@ int RebaseMain(const Args& args) {
       off += *n;
     }
     if (!backing.empty() && backing_fmt.empty() && new_backing) {
-      backing_fmt = std::string(new_backing->root().driver().name());
+      backing_fmt = std::string(new_backing->root().driver_name());
     }
   }
-  absl::Status st = root.instance().ChangeBackingFile(backing, backing_fmt);
+  absl::Status st = root.ChangeBackingFile(backing, backing_fmt);
   if (!st.ok()) {
     tools::ErrorReport(absl::StrCat("Could not change the backing file to '", backing, "': ",
                                     StrError(ErrnoOf(st))));

@@ -4,8 +4,8 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/options_json.h"
-#include "block/status.h"
+#include "strata/options.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -72,7 +72,7 @@ int ResizeMain(const Args& args) {
     tools::ErrorReport(absl::StrCat("Invalid preallocation mode: '", prealloc, "'"));
     return 1;
   }
-  std::unique_ptr<BlockBackend> blk = OpenForTool(filename, fmt, true, image_opts);
+  std::unique_ptr<Image> blk = OpenForTool(filename, fmt, true, image_opts);
   if (!blk) return 1;
   uint64_t current = blk->GetLength().value_or(0);
   int64_t target = sign == 0 ? static_cast<int64_t>(*parsed)

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -55,10 +55,10 @@ int SnapshotMain(const Args& args) {
   const std::string filename = argv[optind];
   if (action == Action::kNone) action = Action::kList;
   const bool writable = action != Action::kList;
-  std::unique_ptr<BlockBackend> blk =
+  std::unique_ptr<Image> blk =
       OpenForTool(filename, fmt, writable, image_opts, "writeback", force_share);
   if (!blk) return 1;
-  DriverInstance& image = blk->root().instance();
+  Node image = blk->root();
   absl::Status s;
   switch (action) {
     case Action::kList: {

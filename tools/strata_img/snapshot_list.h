@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "block/driver_instance.h"
+#include "strata/types.h"
 #include "tools/common/qdict_json.h"
 
 namespace strata::img {

@@ -11,12 +11,10 @@
 #include <thread>
 
 #include "absl/time/clock.h"
-#include "aio/io_context.h"
-#include "block/cache_mode.h"
-#include "block/keyval.h"
-#include "block/options_json.h"
-#include "block/status.h"
-#include "google/protobuf/util/json_util.h"
+#include "strata/queue.h"
+#include "strata/types.h"
+#include "strata/options.h"
+#include "strata/errors.h"
 #include "absl/strings/str_cat.h"
 #include "tools/common/format_specific.h"
 #include "tools/common/human_size.h"
@@ -34,46 +32,46 @@ bool OpenCommand(IoSession& s, const Args& argv) {
     return false;
   }
   ArgParser p(argv, "snCrkUi:t:d:o:");
-  ImageOpenRequest request;
-  request.flags = s.default_flags;
+  ImageSpec request;
+  request.options = s.default_flags;
   request.format = s.default_format;
   request.image_opts = s.image_opts;
   bool writethrough = s.writethrough;
   while (auto c = p.Next()) {
     switch (*c) {
-      case 's': request.flags.snapshot = true; break;
+      case 's': request.options.snapshot = true; break;
       case 'C': break;
-      case 'k': request.flags.aio = "native"; break;
+      case 'k': request.options.aio = "native"; break;
       case 'i':
-        if (!aio::ParseEngine(p.value()).ok()) {
+        if (!ParseQueueEngine(p.value()).ok()) {
           tools::ErrorReport(absl::StrCat("Invalid aio option: ", p.value()));
           return false;
         }
-        request.flags.aio = p.value();
+        request.options.aio = p.value();
         break;
-      case 'n': request.flags.cache.direct = true; writethrough = false; break;
-      case 'r': request.flags.read_only = true; break;
-      case 'U': request.flags.force_share = true; break;
+      case 'n': request.options.cache.direct = true; writethrough = false; break;
+      case 'r': request.options.read_only = true; break;
+      case 'U': request.options.force_share = true; break;
       case 't': {
         std::optional<CacheMode> mode = ParseCacheArg(p.value());
         if (!mode) return false;
-        request.flags.cache = *mode;
+        request.options.cache = *mode;
         writethrough = mode->writethrough;
         break;
       }
       case 'd': {
         std::optional<bool> unmap = ParseDiscardArg(p.value());
         if (!unmap) return false;
-        request.flags.discard_unmap = *unmap;
+        request.options.discard_unmap = *unmap;
         break;
       }
       case 'o': {
-        absl::StatusOr<google::protobuf::Struct> opts = ParseKeyval(p.value());
+        absl::StatusOr<std::string> opts = KeyvalsToJson({p.value()});
         if (!opts.ok()) {
           tools::ErrorReport(opts.status().message());
           return false;
         }
-        MergeTree(*opts, &request.overlay);
+        request.overlay.push_back(p.value());
         break;
       }
       default: PrintUsage("open"); return false;
@@ -88,11 +86,10 @@ bool OpenCommand(IoSession& s, const Args& argv) {
   // "open -o driver=raw,file.filename=x" names the image by options only.
   if (rest.empty()) {
     request.image_opts = false;
-    std::string json;
-    auto st = google::protobuf::util::MessageToJsonString(request.overlay, &json);
-    if (!st.ok()) return false;
-    request.filename = "json:" + json;
-    request.overlay.Clear();
+    absl::StatusOr<std::string> json = KeyvalsToJson(request.overlay);
+    if (!json.ok()) return false;
+    request.filename = "json:" + *json;
+    request.overlay.clear();
   }
   s.writethrough = writethrough;
   s.last_open = request;
@@ -113,20 +110,20 @@ bool CloseCommand(IoSession& s, const Args&) {
 }
 
 bool InfoCommand(IoSession& s, const Args&) {
-  BlockDriverState& root = s.backend().root();
-  DriverInfo info = root.instance().GetInfo();
+  Node root = s.backend().root();
+  DriverInfo info = root.GetInfo();
   // qemu-io prints the driver's format name, then its protocol name when it has one
   // (protocol drivers and blkdebug: the same name twice), then stops if the driver has
   // no info to give.
-  const std::string name(root.driver().name());
+  const std::string name(root.driver_name());
   std::printf("format name: %s\n", name.c_str());
-  if (root.driver().kind() == DriverKind::kProtocol || !root.driver().protocol_prefix().empty()) {
+  if (root.driver_kind() == DriverKind::kProtocol || root.has_protocol_prefix()) {
     std::printf("format name: %s\n", name.c_str());
   }
   if (!info.available) return true;
   std::printf("cluster size: %s\n", QemuIoSizeString(info.cluster_size_bytes).c_str());
   std::printf("vm state offset: %s\n", QemuIoSizeString(info.vm_state_offset_bytes).c_str());
-  FormatSpecificInfo fs = root.instance().GetFormatSpecificInfo();
+  FormatSpecificInfo fs = root.GetFormatSpecificInfo();
   if (!fs.type.empty()) {
     std::printf("Format specific information:\n");
     tools::PrintFormatSpecificHuman(fs);
@@ -147,7 +144,7 @@ bool LengthCommand(IoSession& s, const Args&) {
 // qemu-io 7.2's map reports allocation in the top image only (checked against the real
 // binary on a backing chain: a range inherited from the backing file is "not allocated").
 bool MapCommand(IoSession& s, const Args&) {
-  BlockDriverState& root = s.backend().root();
+  Node root = s.backend().root();
   absl::StatusOr<uint64_t> len = s.backend().GetLength();
   if (!len.ok()) return false;
   uint64_t offset = 0;
@@ -301,28 +298,28 @@ namespace strata::io {
 
 bool ReopenCommand(IoSession& s, const Args& argv) {
   ArgParser p(argv, "c:o:rw");
-  ImageOpenRequest request = s.last_open;
+  ImageSpec request = s.last_open;
   bool writethrough = s.writethrough;
   int rw_options = 0;
   while (auto c = p.Next()) {
     switch (*c) {
-      case 'r': request.flags.read_only = true; ++rw_options; break;
-      case 'w': request.flags.read_only = false; ++rw_options; break;
+      case 'r': request.options.read_only = true; ++rw_options; break;
+      case 'w': request.options.read_only = false; ++rw_options; break;
       case 'c': {
         std::optional<CacheMode> mode = ParseCacheArg(p.value());
         if (!mode) return false;
-        request.flags.cache = *mode;
+        request.options.cache = *mode;
         writethrough = mode->writethrough;
         break;
       }
       case 'o': {
-        absl::StatusOr<google::protobuf::Struct> opts = ParseKeyval(p.value());
-        if (!opts.ok()) {
-          tools::ErrorReport(opts.status().message());
+        absl::StatusOr<std::vector<std::string>> keys = KeyvalTopLevelKeys(p.value());
+        if (!keys.ok()) {
+          tools::ErrorReport(keys.status().message());
           return false;
         }
         // No driver has options that can change at runtime yet.
-        for (const auto& [key, _] : opts->fields()) {
+        for (const std::string& key : *keys) {
           tools::ErrorReport(absl::StrCat("Cannot change the option '", key, "'"));
           return false;
         }

@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "absl/time/clock.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/strata_io/arg_parser.h"
 #include "tools/strata_io/io_commands.h"
 #include "tools/strata_io/report.h"
@@ -20,8 +20,8 @@ constexpr uint8_t kReadFill = 0xab;
 constexpr uint8_t kDefaultWritePattern = 0xcd;
 
 bool CheckLength(int64_t count, const std::string& arg) {
-  if (count > static_cast<int64_t>(kMaxRequestBytes)) {
-    std::printf("length cannot exceed %" PRIu64 ", given %s\n", kMaxRequestBytes, arg.c_str());
+  if (count > static_cast<int64_t>(kMaxImageRequestBytes)) {
+    std::printf("length cannot exceed %" PRIu64 ", given %s\n", kMaxImageRequestBytes, arg.c_str());
     return false;
   }
   return true;
@@ -56,14 +56,14 @@ std::optional<VectorArgs> ParseVectorArgs(const std::vector<std::string>& rest) 
     if (!len) return std::nullopt;
     // Each length, then the running total, checked before adding (no overflow), with
     // qemu-io's messages.
-    if (*len > static_cast<int64_t>(kMaxRequestBytes)) {
+    if (*len > static_cast<int64_t>(kMaxImageRequestBytes)) {
       std::printf("Argument '%s' exceeds maximum size %" PRIu64 "\n", rest[i].c_str(),
-                  kMaxRequestBytes);
+                  kMaxImageRequestBytes);
       return std::nullopt;
     }
-    if (v.total > static_cast<int64_t>(kMaxRequestBytes) - *len) {
+    if (v.total > static_cast<int64_t>(kMaxImageRequestBytes) - *len) {
       std::printf("The total number of bytes exceed the maximum size %" PRIu64 "\n",
-                  kMaxRequestBytes);
+                  kMaxImageRequestBytes);
       return std::nullopt;
     }
     v.lengths.push_back(*len);
@@ -354,7 +354,7 @@ bool AioReadCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
-  BlockBackend* blk = &s.backend();
+  Image* blk = &s.backend();
   s.StartAio([=]() -> std::function<void()> {
     auto bufs = std::make_shared<VectorBuffers>(v->lengths, kReadFill);
     absl::Time start = absl::Now();
@@ -410,7 +410,7 @@ bool AioWriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
-  BlockBackend* blk = &s.backend();
+  Image* blk = &s.backend();
   uint32_t flags = (fua ? uint32_t{kReqFua} : 0u) | (unmap ? uint32_t{kReqMayUnmap} : 0u);
   int fill = pattern.value_or(kDefaultWritePattern);
   s.StartAio([=]() -> std::function<void()> {

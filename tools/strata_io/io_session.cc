@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "block/status.h"
+#include "strata/errors.h"
 #include "tools/common/human_size.h"
 #include "tools/common/program.h"
 
@@ -17,10 +17,13 @@ namespace strata::io {
 
 IoSession::~IoSession() { Close(); }
 
-absl::Status IoSession::Open(const ImageOpenRequest& request) {
-  STRATA_ASSIGN_OR_RETURN(OpenedImage image, OpenImage(request));
-  if (image.probed_raw && !request.flags.read_only) tools::WarnProbedRaw(ProbedRawName(*image.root));
-  backend_ = std::make_unique<BlockBackend>(std::move(image.root), writethrough);
+absl::Status IoSession::Open(const ImageSpec& request) {
+  ImageSpec spec = request;
+  spec.options.cache.writethrough = writethrough;
+  STRATA_ASSIGN_OR_RETURN(backend_, Image::Open(spec));
+  if (backend_->probed_raw() && !request.options.read_only) {
+    tools::WarnProbedRaw(backend_->ProbedRawName());
+  }
   return absl::OkStatus();
 }
 

@@ -9,14 +9,15 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "block/block_backend.h"
-#include "block/cache_mode.h"
-#include "block/graph_builder.h"
+#include "strata/image.h"
+#include "strata/types.h"
+#include "strata/image.h"
 
 namespace strata::io {
 
@@ -51,11 +52,11 @@ class IoSession {
   ~IoSession();
 
   // Opens `request` as the current image. Prints nothing; the caller reports errors.
-  absl::Status Open(const ImageOpenRequest& request);
+  absl::Status Open(const ImageSpec& request);
   // Drains aio and closes the image, reporting metadata flush failures on stderr.
   void Close();
   bool is_open() const { return backend_ != nullptr; }
-  BlockBackend& backend() { return *backend_; }
+  Image& backend() { return *backend_; }
 
   // Splits `line` on spaces and runs it. Returns false if the command failed.
   bool RunLine(const std::string& line);
@@ -84,15 +85,16 @@ class IoSession {
   bool quit_requested = false;
   // Defaults for images opened by `open` (from the command line -t, -d, -U...).
   // qemu-io's default cache mode is writethrough (every write flushed before it completes).
-  OpenFlags default_flags = [] {
-    OpenFlags f;
+  OpenOptions default_flags = [] {
+    OpenOptions f;
+    f.read_only = false;
     f.cache.writethrough = true;
     return f;
   }();
   bool writethrough = true;
   std::string default_format;
   // The request of the last successful open, for reopen.
-  ImageOpenRequest last_open;
+  ImageSpec last_open;
   bool image_opts = false;
 
  private:
@@ -103,7 +105,7 @@ class IoSession {
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
-  std::unique_ptr<BlockBackend> backend_;
+  std::unique_ptr<Image> backend_;
   std::vector<AioThread> aio_threads_;
   absl::Mutex aio_mu_;
   uint64_t next_aio_seq_ = 0;

@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "aio/io_context.h"
-#include "block/cache_mode.h"
-#include "block/diagnostics.h"
+#include "strata/queue.h"
+#include "strata/types.h"
+#include "strata/diagnostics.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_io/io_session.h"
@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       case 's': session.default_flags.snapshot = true; break;
       case 'k': session.default_flags.aio = "native"; break;
       case 'i':
-        if (!strata::aio::ParseEngine(optarg).ok()) {
+        if (!strata::ParseQueueEngine(optarg).ok()) {
           strata::tools::ErrorReport(absl::StrCat("Invalid aio option: ", optarg));
           return 1;
         }

@@ -2,7 +2,7 @@
 #ifndef STRATA_TOOLS_STRATA_NBD_LIST_EXPORTS_H_
 #define STRATA_TOOLS_STRATA_NBD_LIST_EXPORTS_H_
 
-#include "nbd/client_handshake.h"
+#include "strata/nbd.h"
 #include "tools/strata_nbd/nbd_options.h"
 
 namespace strata::nbd_tool {

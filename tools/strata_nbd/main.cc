@@ -3,7 +3,7 @@
 #include <csignal>
 #include <cstdio>
 
-#include "block/diagnostics.h"
+#include "strata/diagnostics.h"
 #include "tools/common/program.h"
 #include "tools/strata_nbd/list_exports.h"
 #include "tools/strata_nbd/nbd_options.h"

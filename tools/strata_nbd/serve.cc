@@ -18,10 +18,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "block/block_backend.h"
-#include "block/graph_builder.h"
-#include "block/status.h"
-#include "nbd/export.h"
+#include "absl/strings/numbers.h"
+#include "strata/errors.h"
+#include "strata/image.h"
+#include "strata/nbd.h"
 #include "tools/common/program.h"
 
 namespace strata::nbd_tool {
@@ -86,7 +86,7 @@ bool WritePidFile(const std::string& path) {
 }
 
 // "-l NAME" (an ID or a name) or "-l snapshot.id=ID,snapshot.name=NAME".
-absl::Status LoadSnapshot(BlockBackend& backend, const std::string& param) {
+absl::Status LoadSnapshot(Image& image, const std::string& param) {
   std::string id = param, name;
   if (absl::StartsWith(param, "snapshot.")) {
     id.clear();
@@ -98,7 +98,7 @@ absl::Status LoadSnapshot(BlockBackend& backend, const std::string& param) {
       }
     }
   }
-  return backend.root().instance().LoadSnapshotForReading(id, name);
+  return image.root().LoadSnapshotForReading(id, name);
 }
 
 }  // namespace
@@ -121,27 +121,27 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  ImageOpenRequest request;
+  ImageSpec request;
   request.filename = options.filename;
   request.format = options.format;
   request.image_opts = options.image_opts;
-  request.flags.read_only = options.read_only;
-  request.flags.snapshot = options.snapshot;
-  request.flags.discard_unmap = options.discard == "unmap";
-  request.flags.aio = options.aio;
+  request.options.read_only = options.read_only;
+  request.options.snapshot = options.snapshot;
+  request.options.discard_unmap = options.discard == "unmap";
+  request.options.aio = options.aio;
   absl::StatusOr<CacheMode> mode = ParseCacheMode(options.cache);
   if (!mode.ok()) {
     tools::ErrorReport(absl::StrCat("Invalid cache mode `", options.cache, "'"));
     return 1;
   }
-  request.flags.cache = *mode;
-  absl::StatusOr<OpenedImage> image = OpenImage(request);
+  request.options.cache = *mode;
+  absl::StatusOr<std::unique_ptr<Image>> image = Image::Open(request);
   if (!image.ok()) {
     tools::ErrorReport(absl::StrCat("Failed to blk_new_open '", options.filename,
                                     "': ", image.status().message()));
     return 1;
   }
-  auto backend = std::make_unique<BlockBackend>(std::move(image->root), mode->writethrough);
+  std::unique_ptr<Image> backend = *std::move(image);
   if (!options.load_snapshot.empty()) {
     absl::Status loaded = LoadSnapshot(*backend, options.load_snapshot);
     if (!loaded.ok()) {
@@ -152,11 +152,9 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
 
   // Every -B bitmap must exist (in the image or its backing chain) and be consistent.
   for (const std::string& name : options.bitmaps) {
-    nbd::ExportOptions probe;
-    probe.bitmaps = {name};
-    absl::StatusOr<BlockDriverState*> node = nbd::Export(probe, backend.get(), 0).BitmapNode(name);
-    if (!node.ok()) {
-      tools::ErrorReport(node.status().message());
+    absl::Status usable = CheckNbdExportBitmap(*backend, name);
+    if (!usable.ok()) {
+      tools::ErrorReport(usable.message());
       return 1;
     }
   }
@@ -172,7 +170,7 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
     return 1;
   }
 
-  nbd::ListenAddress address;
+  NbdListenAddress address;
   address.unix_path = options.socket_path;
   address.host = options.bind;
   std::vector<int> listeners;
@@ -186,7 +184,7 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
     }
     address.port = static_cast<uint16_t>(port);
   }
-  absl::StatusOr<std::vector<int>> opened = nbd::OpenListeners(address);
+  absl::StatusOr<std::vector<int>> opened = OpenNbdListeners(address);
   if (!opened.ok()) {
     tools::ErrorReport(opened.status().message());
     return 1;
@@ -194,7 +192,7 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
   listeners = std::move(*opened);
   if (!WritePidFile(options.pid_file)) return 1;
 
-  nbd::ExportOptions export_options;
+  NbdExportSpec export_options;
   export_options.name = options.export_name.value_or("");
   export_options.description = options.description;
   export_options.read_only = options.read_only;
@@ -203,28 +201,28 @@ int Serve(const NbdOptions& options, std::shared_ptr<nbd::TlsServerCredentials> 
   export_options.multi_conn = options.shared > 1;
   export_options.offset = options.offset;
   if (options.detect_zeroes == "on") {
-    export_options.detect_zeroes = nbd::ExportOptions::DetectZeroes::kOn;
+    export_options.detect_zeroes = NbdExportSpec::DetectZeroes::kOn;
   } else if (options.detect_zeroes == "unmap") {
-    export_options.detect_zeroes = nbd::ExportOptions::DetectZeroes::kUnmap;
+    export_options.detect_zeroes = NbdExportSpec::DetectZeroes::kUnmap;
   }
-  nbd::Export exported(export_options, backend.get(), *length - options.offset);
+  export_options.size = *length - options.offset;
 
-  nbd::ServerConfig config;
-  config.exports = {&exported};
+  NbdServer::Options config;
+  config.listeners = std::move(listeners);
   config.tls = std::move(tls);
   config.max_connections = options.shared;
   config.loops = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
   const bool persistent = options.persistent;
-  config.on_connection_closed = [persistent](nbd::Server& server, int open) {
+  config.on_connection_closed = [persistent](NbdServer& server, int open) {
     if (!persistent && open == 0) server.RequestStop();
   };
-  absl::StatusOr<std::unique_ptr<nbd::Server>> server =
-      nbd::Server::Start(std::move(config), std::move(listeners));
+  absl::StatusOr<std::unique_ptr<NbdServer>> server =
+      NbdServer::Start(*backend, export_options, std::move(config));
   if (!server.ok()) {
     tools::ErrorReport(server.status().message());
     return 1;
   }
-  nbd::Server* server_ptr = server->get();
+  NbdServer* server_ptr = server->get();
   std::thread signal_thread([&signals, server_ptr] {
     int sig = 0;
     sigwait(&signals, &sig);

@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "nbd/server.h"
+#include "strata/nbd.h"
 #include "tools/strata_nbd/nbd_options.h"
 
 namespace strata::nbd_tool {

@@ -3,7 +3,7 @@
 #include "tools/strata_nbd/tls_objects.h"
 
 #include "absl/strings/str_cat.h"
-#include "nbd/tls_registry.h"
+#include "strata/nbd.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 
@@ -38,7 +38,7 @@ bool SetUpTls(const NbdOptions& options, TlsSetup* setup) {
       return Error("Failed to get TLS creds: Expecting TLS credentials with a client endpoint");
     }
     absl::StatusOr<std::shared_ptr<nbd::TlsClientCredentials>> client =
-        nbd::FindTlsClientCredentials(options.tls_creds);
+        FindTlsClientCredentials(options.tls_creds);
     if (!client.ok()) return Error(std::string(client.status().message()));
     setup->client = *client;
     return true;
@@ -46,7 +46,7 @@ bool SetUpTls(const NbdOptions& options, TlsSetup* setup) {
   if (!server_endpoint) {
     return Error("Failed to get TLS creds: Expecting TLS credentials with a server endpoint");
   }
-  nbd::TlsAuthorizer authorize;
+  TlsAuthorizer authorize;
   if (!options.tls_authz.empty()) {
     const tools::Authz* rules = tools::FindAuthz(options.tls_authz);
     if (rules == nullptr) {
@@ -56,7 +56,7 @@ bool SetUpTls(const NbdOptions& options, TlsSetup* setup) {
     authorize = [rules = *rules](const std::string& who) { return rules.Allows(who); };
   }
   absl::StatusOr<std::shared_ptr<nbd::TlsServerCredentials>> c =
-      nbd::NewTlsServerCredentials(tools::TlsOptionsOf(*obj), std::move(authorize));
+      LoadTlsServerCredentials(tools::TlsOptionsOf(*obj), std::move(authorize));
   if (!c.ok()) return Error(std::string(c.status().message()));
   setup->server = *c;
   return true;

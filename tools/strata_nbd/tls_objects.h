@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "nbd/tls.h"
+#include "strata/nbd.h"
 #include "tools/strata_nbd/nbd_options.h"
 
 namespace strata::nbd_tool {
