@@ -10,12 +10,12 @@ def iotest(name, formats, groups = []):
                 fmt,
                 "$(rootpath //tools:strata-io)",
                 "$(rootpath //tools:strata-img)",
-                "$(rootpath //tools:strata-qcow2)",
+                "$(rootpath //tests/tools:strata-qcow2)",
             ],
             data = [name, ":common"] + native.glob([name + ".out*"]) + [
                 "//tools:strata-io",
                 "//tools:strata-img",
-                "//tools:strata-qcow2",
+                "//tests/tools:strata-qcow2",
             ],
             tags = ["iotest", fmt] + groups,
         )

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/strata_qcow2/raw_header.h"
+#include "tests/tools/strata_qcow2/raw_header.h"
 
 namespace strata::qcow2tool {
 namespace {

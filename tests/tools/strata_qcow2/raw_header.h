@@ -1,8 +1,8 @@
 // strata-qcow2: a lenient, byte-level view of a qcow2 header for inspection and editing.
 // Unlike the driver's parser it accepts anything with the magic (unknown feature bits,
 // odd extensions), because its job is to make and show such images.
-#ifndef STRATA_TOOLS_STRATA_QCOW2_RAW_HEADER_H_
-#define STRATA_TOOLS_STRATA_QCOW2_RAW_HEADER_H_
+#ifndef STRATA_TESTS_TOOLS_STRATA_QCOW2_RAW_HEADER_H_
+#define STRATA_TESTS_TOOLS_STRATA_QCOW2_RAW_HEADER_H_
 
 #include <cstdint>
 #include <string>
@@ -34,4 +34,4 @@ absl::Status WriteRawHeader(const std::string& path, RawHeader& header);
 
 }  // namespace strata::qcow2tool
 
-#endif  // STRATA_TOOLS_STRATA_QCOW2_RAW_HEADER_H_
+#endif  // STRATA_TESTS_TOOLS_STRATA_QCOW2_RAW_HEADER_H_

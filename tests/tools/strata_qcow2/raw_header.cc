@@ -1,5 +1,5 @@
 // strata-qcow2: byte-level header access (see raw_header.h).
-#include "tools/strata_qcow2/raw_header.h"
+#include "tests/tools/strata_qcow2/raw_header.h"
 
 #include <cerrno>
 #include <fstream>
