@@ -107,8 +107,8 @@ class BlockDriverState {
   // does). Operations that change the image check that the node is writable (EPERM
   // otherwise), quiesce the node (new requests on it wait, the ones in flight finish;
   // request_gate.h), run the hook, and resume; what a failure leaves is the hook's
-  // contract. They block the calling thread: call them from outside the node's requests,
-  // and not while a request of this node is parked at a breakpoint.
+  // contract. They block the calling thread: call them from outside the node's requests;
+  // a request of this node parked at a breakpoint holds them until it is resumed.
   absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options);
   absl::Status CreateSnapshot(const std::string& name);
   absl::Status ApplySnapshot(const std::string& name);

@@ -12,8 +12,8 @@
 // flag and then waits for the count to reach zero, so one of the two always sees the other.
 //
 // Contracts: Quiesce blocks its thread until in-flight requests finish: it must not be
-// called from a request on the same node (it would wait for itself), nor while a request
-// is parked at a blkdebug breakpoint of this node's subtree (resume it first). A waiting
+// called from a request on the same node (it would wait for itself); a request parked at
+// a blkdebug breakpoint of this node's subtree holds it until another thread resumes it. A waiting
 // coroutine request parks on its loop (the loop serves others); a waiting synchronous one
 // blocks its thread.
 #ifndef STRATA_BLOCK_REQUEST_GATE_H_

@@ -19,7 +19,8 @@
 // requests arriving meanwhile wait (a coroutine request parks on its queue, a synchronous
 // one blocks), the ones in flight finish, the operation runs alone, and the waiting ones
 // go on. They block the calling thread: do not call them from a completion callback of
-// the same image, nor while a request of the node is held at a blkdebug breakpoint.
+// the same image; a request of the node held at a blkdebug breakpoint holds them until
+// it is resumed (from another thread).
 // On failure, what the image holds is stated per operation below.
 #ifndef STRATA_STRATA_NODE_H_
 #define STRATA_STRATA_NODE_H_
