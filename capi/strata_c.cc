@@ -1,4 +1,5 @@
-// strata: the C API (include/strata/strata.h) over BlockBackend and the aio loops.
+// strata: the C API (include/strata/strata.h), a layer over the C++ public API
+// (strata/image.h, strata/queue.h): it uses nothing else.
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -11,17 +12,16 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
-#include "aio/loop_thread.h"
-#include "block/block_backend.h"
-#include "block/diagnostics.h"
-#include "block/graph_builder.h"
-#include "block/status.h"
+#include "strata/diagnostics.h"
+#include "strata/errors.h"
+#include "strata/image.h"
+#include "strata/queue.h"
 #include "strata/strata.h"
 
 // An open image: the backend owns the graph; `queues` counts the queues still using it
 // (strata_close refuses while any exists).
 struct strata_image {
-  std::unique_ptr<strata::BlockBackend> backend;
+  std::unique_ptr<strata::Image> backend;
   std::atomic<int> queues{0};
 };
 
@@ -30,7 +30,7 @@ struct strata_image {
 // readable while any wait.
 struct strata_queue {
   strata_image* image = nullptr;
-  std::unique_ptr<strata::aio::LoopThread> loop;
+  std::unique_ptr<strata::Queue> loop;
   int event_fd = -1;
   // Completed requests waiting for strata_queue_complete.
   struct Done {
@@ -67,11 +67,11 @@ int Errno(const absl::Status& status) {
   return -(err > 0 ? err : EIO);
 }
 
-int Submit(strata_queue* q, strata::BlockBackend::Request request, strata_completion_fn cb,
+int Submit(strata_queue* q, strata::IoRequest request, strata_completion_fn cb,
            void* opaque) {
   if (q == nullptr || cb == nullptr) return -EINVAL;
   ++q->pending;
-  q->image->backend->Submit(q->loop->context(), std::move(request),
+  q->image->backend->Submit(*q->loop, std::move(request),
                             [q, cb, opaque](absl::Status s) {
                               {
                                 absl::MutexLock lock(&q->mu);
@@ -92,15 +92,15 @@ int strata_open(const char* json_options, unsigned flags, strata_image** out) {
   if (json_options == nullptr || out == nullptr) {
     return Fail(nullptr, strata::ErrnoError(EINVAL, "No options given"));
   }
-  strata::ImageOpenRequest request;
-  request.filename = std::string("json:") + json_options;
-  request.flags.read_only = !(flags & STRATA_OPEN_RDWR);
-  request.flags.cache.direct = (flags & STRATA_OPEN_DIRECT) != 0;
-  absl::StatusOr<strata::OpenedImage> opened = strata::OpenImage(request);
+  strata::OpenOptions options;
+  options.read_only = !(flags & STRATA_OPEN_RDWR);
+  options.cache.direct = (flags & STRATA_OPEN_DIRECT) != 0;
+  options.cache.writethrough = (flags & STRATA_OPEN_WRITETHROUGH) != 0;
+  absl::StatusOr<std::unique_ptr<strata::Image>> opened =
+      strata::Image::OpenJson(json_options, options);
   if (!opened.ok()) return Fail(nullptr, opened.status());
   auto image = std::make_unique<strata_image>();
-  image->backend = std::make_unique<strata::BlockBackend>(
-      std::move(opened->root), (flags & STRATA_OPEN_WRITETHROUGH) != 0);
+  image->backend = *std::move(opened);
   *out = image.release();  // owned by the caller until strata_close
   return 0;
 }
@@ -150,12 +150,12 @@ int strata_close(strata_image* img) {
 int strata_bitmap_runs(strata_image* img, const char* name, uint64_t offset, uint64_t len,
                        strata_dirty_run_fn fn, void* opaque) {
   if (img == nullptr || name == nullptr || fn == nullptr) return -EINVAL;
-  strata::DriverInstance& image = img->backend->root().instance();
+  const strata::Node image = img->backend->root();
   // In slices, so that a huge range never builds a huge list.
   constexpr size_t kRunsPerCall = 4096;
   const uint64_t end = offset + std::min(len, UINT64_MAX - offset);
   while (offset < end) {
-    absl::StatusOr<std::vector<strata::DriverInstance::DirtyRun>> runs =
+    absl::StatusOr<std::vector<strata::DirtyRun>> runs =
         image.GetDirtyRuns(name, offset, end - offset, kRunsPerCall);
     if (!runs.ok()) return Fail(img, runs.status());
     if (runs->empty()) break;  // past the disk's end
@@ -195,9 +195,7 @@ int strata_queue_create(strata_image* img, strata_queue** out) {
   q->image = img;
   q->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (q->event_fd < 0) return Fail(img, strata::ErrnoError(errno));
-  absl::StatusOr<std::unique_ptr<strata::aio::LoopThread>> loop =
-      strata::aio::LoopThread::Start({strata::aio::Engine::kIoUring});
-  if (!loop.ok()) loop = strata::aio::LoopThread::Start({strata::aio::Engine::kThreads});
+  absl::StatusOr<std::unique_ptr<strata::Queue>> loop = strata::Queue::Start({});
   if (!loop.ok()) {
     ::close(q->event_fd);
     return Fail(img, loop.status());
@@ -230,8 +228,8 @@ int strata_queue_complete(strata_queue* q) {
 int strata_aio_pread(strata_queue* q, void* buf, size_t len, uint64_t offset,
                      strata_completion_fn cb, void* opaque) {
   if (buf == nullptr && len > 0) return -EINVAL;
-  strata::BlockBackend::Request r;
-  r.op = strata::BlockBackend::Op::kRead;
+  strata::IoRequest r;
+  r.op = strata::IoOp::kRead;
   r.offset = offset;
   r.bytes = len;
   if (len > 0) r.qiov = strata::IoVector(buf, len);
@@ -241,8 +239,8 @@ int strata_aio_pread(strata_queue* q, void* buf, size_t len, uint64_t offset,
 int strata_aio_pwrite(strata_queue* q, const void* buf, size_t len, uint64_t offset,
                       unsigned flags, strata_completion_fn cb, void* opaque) {
   if (buf == nullptr && len > 0) return -EINVAL;
-  strata::BlockBackend::Request r;
-  r.op = strata::BlockBackend::Op::kWrite;
+  strata::IoRequest r;
+  r.op = strata::IoOp::kWrite;
   r.offset = offset;
   r.bytes = len;
   r.flags = (flags & STRATA_REQ_FUA) ? strata::kReqFua : strata::kReqNone;
@@ -251,8 +249,8 @@ int strata_aio_pwrite(strata_queue* q, const void* buf, size_t len, uint64_t off
 }
 
 int strata_aio_flush(strata_queue* q, strata_completion_fn cb, void* opaque) {
-  strata::BlockBackend::Request r;
-  r.op = strata::BlockBackend::Op::kFlush;
+  strata::IoRequest r;
+  r.op = strata::IoOp::kFlush;
   return Submit(q, std::move(r), cb, opaque);
 }
 

@@ -1,5 +1,8 @@
 // strata/buffer_pool.h (public API): a free list of equal-sized aligned buffers for the workers of a copy.
 //
+//   strata::BufferPool pool(4 << 20);
+//   strata::BufferPool::Lease buf = pool.Take();   // back to the pool when it goes
+//
 // A copy (convert, commit) handles its data in chunks, several at once. Allocating a
 // fresh multi-megabyte buffer per chunk costs more than the copy itself: the allocator
 // maps new memory, the kernel faults in and clears every page. With a pool, a buffer is

@@ -2,6 +2,11 @@
 // threads so that reads overlap other chunks' writes and a device sees several requests
 // at once.
 //
+//   absl::Status s = strata::RunCopyPipeline(chunks, 8, /*in_order=*/true,
+//       [&](uint64_t i, const std::function<void()>& wait_turn) {
+//         /* read chunk i */ wait_turn(); /* write chunk i */ return absl::OkStatus();
+//       });
+//
 // Ordering contract: with `in_order`, the part of chunk i after its wait_turn() call
 // runs only once chunk i - 1 has completely finished (so writes reach the target in
 // chunk order and allocating formats lay the data out in that order); chunk i's part

@@ -1,5 +1,9 @@
 // strata/debug_breakpoints.h (public API): breakpoint controls of a fault-injection node (qemu-io's break/resume commands).
 //
+//   strata::DebugBreakpoints* bp = image->root().FindDebugBreakpoints();  // blkdebug below
+//   bp->AddBreakpoint("write_aio", "A");   // the next data write parks
+//   ...; bp->Resume("A");
+//
 // A request that raises a debug event with a breakpoint on it is suspended (its thread
 // blocks) until another thread resumes it by tag. Implemented by the blkdebug driver;
 // tools find it with BlockDriverState::FindDebugBreakpoints().

@@ -1,5 +1,9 @@
 // strata/diagnostics.h (public API): where the library's messages for people go (the library never prints).
 //
+//   strata::SetDiagnosticSink([](strata::DiagnosticKind kind, absl::string_view line) {
+//     my_log(kind, line);              // any thread, concurrently
+//   });
+//
 // Some findings are meant for a person, not for the caller's control flow: the per-cluster
 // findings of a qcow2 check, "Marking image as corrupt", blkdebug's breakpoint messages.
 // QEMU prints them; strata hands each line to the process's diagnostic sink. The default

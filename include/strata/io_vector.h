@@ -1,5 +1,9 @@
 // strata/io_vector.h (public API): scatter/gather lists (QEMU's QEMUIOVector) and aligned buffers.
 //
+//   strata::IoVector v(header, 512);          // two pieces of the caller's memory
+//   v.Append(payload, 3584);
+//   strata::AlignedBuffer bounce(4096);       // owned, aligned for O_DIRECT
+//
 // An IoVector names memory owned by someone else: a request's data travels through the
 // graph as slices of the caller's buffers, bounced only where alignment (O_DIRECT) or a
 // format transformation demands it. An AlignedBuffer owns memory suitable for O_DIRECT.

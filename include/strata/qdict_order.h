@@ -1,6 +1,8 @@
 // strata/qdict_order.h (public API): the order in which QEMU 7.2 prints the members of a QDict (its json:{...} node
 // names and `--output=json`), so that strata's names and JSON match byte for byte.
 //
+//   std::string line = strata::QdictOneLine({{"driver", "\"file\""}, {"filename", "\"a\""}});
+//
 // QEMU stores object members in a 512-bucket hash table and prints buckets in ascending
 // order, the most recently inserted member of a bucket first. The hash of a key of length
 // n is 1103515243 * (0x238F13AF * n + sum_i byte_i << ((i * 5) % 24)) + 12345 (32-bit).

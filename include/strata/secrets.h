@@ -3,6 +3,8 @@
 // them (rbd's key-secret); the tools define them from --object, an embedder with
 // RegisterSecret.
 //
+//   strata::RegisterSecret("key0", "hunter2");   // rbd's key-secret=key0 finds it
+//
 // Thread-safe. Registering an id again replaces the secret.
 #ifndef STRATA_STRATA_SECRETS_H_
 #define STRATA_STRATA_SECRETS_H_
