@@ -263,7 +263,9 @@ TEST_P(ParkedRequestTest, SnapshotWaitsForIt) {
   strata::Image& image = **opened;
   strata::Node root = image.root();
   std::vector<char> data(kBlock, 0x5a);
-  if (!write) ASSERT_TRUE(image.Pwrite(0, kBlock, data.data()).ok());  // a cluster to read
+  if (!write) {
+    ASSERT_TRUE(image.Pwrite(0, kBlock, data.data()).ok());  // a cluster to read
+  }
   strata::DebugBreakpoints* bp = root.FindDebugBreakpoints();
   ASSERT_NE(bp, nullptr);
   ASSERT_TRUE(bp->AddBreakpoint(write ? "write_aio" : "read_aio", "A").ok());
@@ -293,7 +295,9 @@ TEST_P(ParkedRequestTest, SnapshotWaitsForIt) {
   snapshot.join();
   while (!done.load()) std::this_thread::yield();
   EXPECT_TRUE(snapshotted.load());
-  if (!write) EXPECT_EQ(buf, data);
+  if (!write) {
+    EXPECT_EQ(buf, data);
+  }
   queue->reset();
   ASSERT_TRUE(image.Close().ok());
   // The snapshot holds the data: QEMU reads it there.
