@@ -6,7 +6,6 @@
 #include "api/access.h"
 #include "block/block_backend.h"
 #include "block/graph_builder.h"
-#include "block/keyval.h"
 #include "block/options_json.h"
 #include "block/status.h"
 #include "strata/queue.h"
@@ -40,10 +39,7 @@ absl::StatusOr<std::unique_ptr<Image>> Image::Open(const ImageSpec& spec) {
   request.filename = spec.filename;
   request.image_opts = spec.image_opts;
   request.format = spec.format;
-  for (const std::string& keyval : spec.overlay) {
-    STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ParseKeyval(keyval));
-    MergeTree(tree, &request.overlay);
-  }
+  STRATA_ASSIGN_OR_RETURN(request.overlay, MergedKeyvals(spec.overlay));
   request.flags = ToOpenFlags(spec.options);
   STRATA_ASSIGN_OR_RETURN(OpenedImage opened, OpenImage(request));
   auto backend =

@@ -10,11 +10,7 @@
 namespace strata {
 
 absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyvals) {
-  google::protobuf::Struct merged;
-  for (const std::string& keyval : keyvals) {
-    STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ParseKeyval(keyval));
-    MergeTree(tree, &merged);
-  }
+  STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct merged, MergedKeyvals(keyvals));
   std::string json;
   auto st = google::protobuf::util::MessageToJsonString(merged, &json);
   if (!st.ok()) return ErrnoError(EINVAL, std::string(st.message()));

@@ -332,4 +332,13 @@ absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromKeyval(absl::string_vi
   return BlockdevOptionsFromTree(tree);
 }
 
+absl::StatusOr<Struct> MergedKeyvals(const std::vector<std::string>& keyvals) {
+  Struct merged;
+  for (const std::string& keyval : keyvals) {
+    STRATA_ASSIGN_OR_RETURN(Struct tree, ParseKeyval(keyval));
+    MergeTree(tree, &merged);
+  }
+  return merged;
+}
+
 }  // namespace strata

@@ -8,6 +8,7 @@
 #define STRATA_BLOCK_OPTIONS_JSON_H_
 
 #include <string>
+#include <vector>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
@@ -32,6 +33,9 @@ absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromKeyval(absl::string_vi
 
 // Copies every key of `overlay` into `base`, merging nested objects (overlay wins).
 void MergeTree(const google::protobuf::Struct& overlay, google::protobuf::Struct* base);
+
+// key=value lists parsed (ParseKeyval) and merged in order, a later key winning.
+absl::StatusOr<google::protobuf::Struct> MergedKeyvals(const std::vector<std::string>& keyvals);
 
 // Parses a size with QEMU's suffixes (k, M, G, T, P, E; powers of 1024; "b" = bytes).
 absl::StatusOr<uint64_t> ParseSize(absl::string_view text);

@@ -29,9 +29,10 @@
 
 namespace strata {
 
-namespace aio {
-class IoContext;  // internal
-}
+namespace aio {  // internal
+class IoContext;
+class LoopThread;
+}  // namespace aio
 
 enum class QueueEngine { kIoUring, kThreads };
 
@@ -65,10 +66,11 @@ class Queue {
 
  private:
   friend class ApiAccess;  // The library's own way to the loop.
-  struct Thread;
-  Queue(std::unique_ptr<aio::IoContext> context, bool own_thread);
-  std::unique_ptr<aio::IoContext> context_;
-  std::unique_ptr<Thread> thread_;
+  Queue() = default;
+  // One of the two owns the loop: a LoopThread (Start) or the context alone (Create).
+  std::unique_ptr<aio::LoopThread> thread_;
+  std::unique_ptr<aio::IoContext> own_context_;
+  aio::IoContext* context_ = nullptr;
 };
 
 }  // namespace strata
