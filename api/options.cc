@@ -24,8 +24,4 @@ absl::StatusOr<std::vector<std::string>> KeyvalTopLevelKeys(absl::string_view ke
   return keys;
 }
 
-absl::Status CheckJsonObject(absl::string_view json) {
-  return ParseJsonObject(json).status();
-}
-
 }  // namespace strata

@@ -139,8 +139,6 @@ class BlockDriverState {
                                                      uint64_t length, size_t max_runs) {
     return instance_->GetDirtyRuns(name, offset, length, max_runs);
   }
-  // Requests on this node now (entered, not finished); for tests.
-  uint64_t requests_in_flight() const { return gate_.in_flight(); }
 
   // Delivers a debug event to this node's driver (called by BdrvChild).
   void HandleDebugEvent(DebugEvent event) { instance_->HandleDebugEvent(event); }

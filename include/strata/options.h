@@ -28,9 +28,6 @@ absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyval
 // The top-level keys of a key=value list ("a.b=1,c=2" -> a, c); its parse error otherwise.
 absl::StatusOr<std::vector<std::string>> KeyvalTopLevelKeys(absl::string_view keyval);
 
-// Whether `json` is one JSON object; its error in QEMU's words otherwise.
-absl::Status CheckJsonObject(absl::string_view json);
-
 }  // namespace strata
 
 #endif  // STRATA_STRATA_OPTIONS_H_
