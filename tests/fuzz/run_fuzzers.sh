@@ -12,7 +12,7 @@ runs=20000
 max_time=30
 seed=1  # fixed: the same build explores the same inputs, so CI results repeat
 out=${TMPDIR:-/tmp}/strata-fuzz-out
-base=${TMPDIR:-/tmp}/strata-clang-output-base
+base=$(scripts/output-base clang)
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
