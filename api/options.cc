@@ -1,5 +1,5 @@
 // strata api: strata/options.h over the keyval and JSON parsers (block/keyval.h,
-// block/options_json.h). ParseSize is defined in options_json.cc.
+// block/options_json.h). ParseSize is defined in block/size_syntax.cc.
 #include "strata/options.h"
 
 #include "block/keyval.h"

@@ -2,7 +2,6 @@
 #include "block/options_json.h"
 
 #include <cerrno>
-#include <cmath>
 #include <functional>
 
 #include "absl/strings/ascii.h"
@@ -267,35 +266,6 @@ void MergeTree(const Struct& overlay, Struct* base) {
       slot = value;
     }
   }
-}
-
-absl::StatusOr<uint64_t> ParseSize(absl::string_view text) {
-  if (text.empty()) return ErrnoError(EINVAL, "Invalid size");
-  size_t i = 0;
-  while (i < text.size() && (absl::ascii_isdigit(text[i]) || text[i] == '.')) ++i;
-  double value;
-  if (i == 0 || !absl::SimpleAtod(text.substr(0, i), &value)) {
-    return ErrnoError(EINVAL, "Invalid size");
-  }
-  absl::string_view suffix = text.substr(i);
-  int shift = 0;
-  if (suffix.size() > 1) return ErrnoError(EINVAL, "Invalid size");
-  if (!suffix.empty()) {
-    switch (absl::ascii_tolower(suffix[0])) {
-      case 'b': shift = 0; break;
-      case 'k': shift = 10; break;
-      case 'm': shift = 20; break;
-      case 'g': shift = 30; break;
-      case 't': shift = 40; break;
-      case 'p': shift = 50; break;
-      case 'e': shift = 60; break;
-      default: return ErrnoError(EINVAL, "Invalid size");
-    }
-  }
-  double bytes = std::ldexp(value, shift);
-  if (bytes >= 18446744073709551616.0) return ErrnoError(ERANGE, "Invalid size");
-  if (bytes != std::floor(bytes)) return ErrnoError(EINVAL, "Invalid size");
-  return static_cast<uint64_t>(bytes);
 }
 
 absl::StatusOr<Struct> ParseJsonObject(absl::string_view json) {

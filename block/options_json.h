@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "strata/options.h"  // ParseSize, for the drivers that include this header
 #include "google/protobuf/struct.pb.h"
 #include "proto/blockdev_options.pb.h"
 
@@ -36,9 +37,6 @@ void MergeTree(const google::protobuf::Struct& overlay, google::protobuf::Struct
 
 // key=value lists parsed (ParseKeyval) and merged in order, a later key winning.
 absl::StatusOr<google::protobuf::Struct> MergedKeyvals(const std::vector<std::string>& keyvals);
-
-// Parses a size with QEMU's suffixes (k, M, G, T, P, E; powers of 1024; "b" = bytes).
-absl::StatusOr<uint64_t> ParseSize(absl::string_view text);
 
 }  // namespace strata
 

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "strata/options.h"
 #include "aio/file_op.h"
 #include "block/node.h"
 #include "block/registry.h"
@@ -460,12 +461,36 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> FileDriver::Open(OpenContext& ct
 
 std::vector<CreateOptionSpec> FileDriver::create_options() const {
   return {{"size", "size", "Virtual disk size", ""},
+          {"nocow", "bool", "Turn off copy-on-write (valid only on btrfs)", ""},
           {"preallocation", "str", "Preallocation mode (allowed values: off, falloc, full)",
            ""},
-          {"nocow", "bool", "Turn off copy-on-write (valid only on btrfs)", ""},
           {"extent_size_hint", "size", "Extent size hint for the image file, 0 to disable",
            ""}};
 }
+
+namespace {
+
+// Hints for the new file's layout; a file system without them ignores them, as QEMU
+// does: FS_NOCOW_FL (btrfs) and an extent size hint (XFS; QEMU's default is 1 MiB).
+void ApplyLayoutHints(int fd, bool nocow, uint64_t extent_size_hint) {
+  if (nocow) {
+    int flags = 0;
+    if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+      flags |= FS_NOCOW_FL;
+      (void)::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+  }
+  if (extent_size_hint > 0) {
+    struct fsxattr attr = {};
+    if (::ioctl(fd, FS_IOC_FSGETXATTR, &attr) == 0) {
+      attr.fsx_xflags |= FS_XFLAG_EXTSIZE;
+      attr.fsx_extsize = static_cast<uint32_t>(extent_size_hint);
+      (void)::ioctl(fd, FS_IOC_FSSETXATTR, &attr);
+    }
+  }
+}
+
+}  // namespace
 
 absl::Status FileDriver::Create(const CreateRequest& request) const {
   PreallocMode prealloc = PreallocMode::kOff;
@@ -473,7 +498,19 @@ absl::Status FileDriver::Create(const CreateRequest& request) const {
     if (it->second == "off") prealloc = PreallocMode::kOff;
     else if (it->second == "falloc") prealloc = PreallocMode::kFalloc;
     else if (it->second == "full") prealloc = PreallocMode::kFull;
-    else return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", it->second, "'"));
+    else return ErrnoError(EINVAL, absl::StrCat("invalid parameter value: ", it->second));
+  }
+  bool nocow = false;
+  if (auto it = request.options.find("nocow"); it != request.options.end()) {
+    const std::string& v = it->second;
+    nocow = v == "on" || v == "yes" || v == "true" || v == "y";
+  }
+  uint64_t extent_size_hint = 1 << 20;
+  if (auto it = request.options.find("extent_size_hint"); it != request.options.end()) {
+    STRATA_ASSIGN_OR_RETURN(extent_size_hint, ParseSize(it->second));
+    if (extent_size_hint > UINT32_MAX) {
+      return ErrnoError(EINVAL, "Extent size hint is too large");
+    }
   }
   UniqueFd fd(::open(request.filename.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
@@ -483,12 +520,16 @@ absl::Status FileDriver::Create(const CreateRequest& request) const {
   STRATA_RETURN_IF_ERROR(ApplyImageLocks(
       fd.get(), PermissionSet{kPermConsistentRead | kPermWrite | kPermResize, 0},
       request.filename));
+  // Whole 512-byte sectors, as QEMU makes them ("create -f raw x 1" makes 512 bytes).
+  if (request.size_bytes > UINT64_MAX - 511) return ErrnoError(EFBIG, "Image size too large");
+  const uint64_t size = (request.size_bytes + 511) / 512 * 512;
   absl::Status s = ResizeFd(fd.get(), 0, 0, PreallocMode::kOff);
-  if (s.ok()) s = ResizeFd(fd.get(), 0, request.size_bytes, prealloc);
-  if (s.ok() && prealloc == PreallocMode::kOff && request.size_bytes > 0) {
+  if (s.ok()) ApplyLayoutHints(fd.get(), nocow, extent_size_hint);
+  if (s.ok()) s = ResizeFd(fd.get(), 0, size, prealloc);
+  if (s.ok() && prealloc == PreallocMode::kOff && size > 0) {
     // Like QEMU, allocate the first block so that O_DIRECT alignment probing (a read at
     // offset 0) sees real data rather than a hole; it also makes `map` output match.
-    s = WriteZeroBytes(fd.get(), 0, std::min<uint64_t>(request.size_bytes, 4096));
+    s = WriteZeroBytes(fd.get(), 0, std::min<uint64_t>(size, 4096));
   }
   ReleaseImageLocks(fd.get());
   return s;

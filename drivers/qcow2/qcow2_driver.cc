@@ -1,11 +1,16 @@
 // strata qcow2: the registered BlockDriver: probing, opening, and image creation in the
 // layout qemu-img makes (header, reftable at cluster 1, refblock at cluster 2, then the
 // L1 table allocated by a resize from 0, like QEMU's create-then-resize).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "block/graph_builder.h"
 #include "block/options_json.h"
 #include "block/registry.h"
@@ -34,14 +39,56 @@ struct CreateParams {
   EncryptCreateParams encrypt;
 };
 
+// The driver names QEMU 7.2's option schema accepts as a backing format (the formats
+// `qemu-img --help` lists), whether or not strata has the driver: a name outside it is
+// refused when the image is created, one inside it only when the backing file is opened.
+bool IsQemuDriverName(absl::string_view name) {
+  static constexpr absl::string_view kNames[] = {
+      "blkdebug", "blklogwrites", "blkverify", "bochs", "cloop", "compress",
+      "copy-before-write", "copy-on-read", "dmg", "file", "ftp", "ftps", "gluster",
+      "host_cdrom", "host_device", "http", "https", "iscsi", "iser", "luks", "nbd", "nfs",
+      "null-aio", "null-co", "nvme", "parallels", "preallocate", "qcow", "qcow2", "qed",
+      "quorum", "raw", "rbd", "replication", "snapshot-access", "ssh", "throttle", "vdi",
+      "vhdx", "vmdk", "vpc", "vvfat"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+// The enumerated options, checked before any other in the order of QEMU's creation schema
+// (version, backing-fmt, preallocation, compression-type), each refused with its message.
+absl::Status CheckEnumeratedCreateOptions(const std::map<std::string, std::string>& options) {
+  auto refuse = [](absl::string_view param, absl::string_view value) {
+    return ErrnoError(EINVAL, absl::StrCat("Parameter '", param, "' does not accept value '",
+                                           value, "'"));
+  };
+  if (auto it = options.find("compat"); it != options.end()) {
+    const std::string& v = it->second;
+    if (v != "0.10" && v != "v2" && v != "1.1" && v != "v3") return refuse("version", v);
+  }
+  if (auto it = options.find("backing_fmt");
+      it != options.end() && !IsQemuDriverName(it->second)) {
+    return refuse("backing-fmt", it->second);
+  }
+  if (auto it = options.find("preallocation"); it != options.end()) {
+    const std::string& v = it->second;
+    if (v != "off" && v != "metadata" && v != "falloc" && v != "full") {
+      return refuse("preallocation", v);
+    }
+  }
+  if (auto it = options.find("compression_type"); it != options.end()) {
+    if (it->second != "zlib" && it->second != "zstd") {
+      return refuse("compression-type", it->second);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
   CreateParams p;
   p.size = (r.size_bytes + 511) / 512 * 512;
+  STRATA_RETURN_IF_ERROR(CheckEnumeratedCreateOptions(r.options));
   for (const auto& [k, v] : r.options) {
     if (k == "compat") {
-      if (v == "0.10" || v == "v2") p.version = 2;
-      else if (v == "1.1" || v == "v3") p.version = 3;
-      else return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", v, "'"));
+      p.version = (v == "0.10" || v == "v2") ? 2 : 3;
     } else if (k == "cluster_size") {
       STRATA_ASSIGN_OR_RETURN(uint64_t cs, ParseSize(v));
       if (cs < 512 || cs > (2u << 20) || (cs & (cs - 1)) != 0) {
@@ -53,9 +100,7 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
     } else if (k == "lazy_refcounts") {
       STRATA_ASSIGN_OR_RETURN(p.lazy_refcounts, ParseOnOff(v, k));
     } else if (k == "compression_type") {
-      if (v == "zlib") p.compression_type = 0;
-      else if (v == "zstd") p.compression_type = 1;
-      else return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", v, "'"));
+      p.compression_type = v == "zstd" ? 1 : 0;
     } else if (k == "backing_file") {
       p.backing_file = v;
     } else if (k == "backing_fmt") {
@@ -63,18 +108,18 @@ absl::StatusOr<CreateParams> ParseCreateOptions(const CreateRequest& r) {
     } else if (k == "extended_l2") {
       STRATA_ASSIGN_OR_RETURN(p.extended_l2, ParseOnOff(v, k));
     } else if (k == "preallocation") {
-      if (v == "off") p.prealloc = PreallocMode::kOff;
-      else if (v == "metadata") p.prealloc = PreallocMode::kMetadata;
+      if (v == "metadata") p.prealloc = PreallocMode::kMetadata;
       else if (v == "falloc") p.prealloc = PreallocMode::kFalloc;
       else if (v == "full") p.prealloc = PreallocMode::kFull;
-      else return ErrnoError(EINVAL, absl::StrCat("Parameter 'preallocation' does not accept "
-                                                  "value '", v, "'"));
+      else p.prealloc = PreallocMode::kOff;
     } else if (k == "data_file") {
       p.data_file = v;
     } else if (k == "data_file_raw") {
       STRATA_ASSIGN_OR_RETURN(p.data_file_raw, ParseOnOff(v, k));
     } else if (k == "size") {
       // Already in r.size_bytes.
+    } else if (k == "nocow" || k == "extent_size_hint") {
+      // The file's options (QEMU merges the protocol's into -o): Create hands them on.
     } else {
       STRATA_ASSIGN_OR_RETURN(bool taken, SetEncryptCreateParam(p.encrypt, k, v));
       if (!taken) return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
@@ -315,14 +360,35 @@ class Qcow2Driver : public BlockDriver {
     return specs;
   }
 
+  // Creates the image; when a step after the files were made fails, deletes the image
+  // file and the data file it made (local files only), as QEMU does: a failed create
+  // leaves no half-made qcow2 behind ("create x 7E": too large, and no x).
   absl::Status Create(const CreateRequest& request) const override {
     STRATA_ASSIGN_OR_RETURN(CreateParams p, ParseCreateOptions(request));
+    std::vector<std::string> made;
+    absl::Status st = CreateFiles(request, p, &made);
+    if (!st.ok()) {
+      for (const std::string& path : made) ::unlink(path.c_str());
+    }
+    return st;
+  }
+
+ private:
+  // Create's body. Appends to `made` each local file it creates, before writing to it.
+  absl::Status CreateFiles(const CreateRequest& request, const CreateParams& p,
+                           std::vector<std::string>* made) const {
     // The image goes where its filename says: a file, or a protocol (rbd:...).
     const BlockDriver* file_driver = DriverRegistry::Global().FindByPrefix(request.filename);
     if (file_driver == nullptr) file_driver = DriverRegistry::Global().Find("file");
     CreateRequest file_request;
     file_request.filename = request.filename;
+    for (const char* key : {"nocow", "extent_size_hint"}) {
+      if (auto it = request.options.find(key); it != request.options.end()) {
+        file_request.options.insert(*it);
+      }
+    }
     STRATA_RETURN_IF_ERROR(file_driver->Create(file_request));
+    if (file_driver->name() == "file") made->push_back(request.filename);
     if (!p.data_file.empty()) {
       // The data file is created empty; the image's resize below sizes it.
       const BlockDriver* data_driver = DriverRegistry::Global().FindByPrefix(p.data_file);
@@ -330,6 +396,7 @@ class Qcow2Driver : public BlockDriver {
       CreateRequest data_request;
       data_request.filename = p.data_file;
       STRATA_RETURN_IF_ERROR(data_driver->Create(data_request));
+      if (data_driver->name() == "file") made->push_back(p.data_file);
     }
     STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct file_tree,
                             ProtocolTreeForFilename(request.filename));

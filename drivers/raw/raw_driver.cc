@@ -175,7 +175,9 @@ class RawDriver : public BlockDriver {
   // A raw image holds exactly its virtual size (QEMU counts it all as required).
   absl::StatusOr<MeasureResult> Measure(const MeasureRequest& request) const override {
     for (const auto& [key, value] : request.options) {
-      if (key != "size" && key != "preallocation") {
+      // The file protocol's options are accepted with the format's, as QEMU merges them.
+      if (key != "size" && key != "preallocation" && key != "nocow" &&
+          key != "extent_size_hint") {
         return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, "'"));
       }
     }

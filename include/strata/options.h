@@ -17,9 +17,20 @@
 
 namespace strata {
 
-// A size with an optional suffix (k, M, G, T, P, E; binary), as qemu-img reads one.
-// EINVAL for anything else, ERANGE above 2^63 - 1.
+// A size as qemu-img reads one: blanks and a '+' allowed in front, decimal or 0x hex, an
+// optional decimal fraction, an
+// unit (b, k, M, G, T, P, E; binary, any case): "64M", "1.5k", "0x10", " +512".
+// A fraction needs a unit above bytes and is rounded to whole bytes. EINVAL for anything
+// else, ERANGE at 2^64 and above. Callers bound the value (qemu-img: 2^63 - 1).
 absl::StatusOr<uint64_t> ParseSize(absl::string_view text);
+
+// ParseSize, telling also whether a hex number carried a unit ("0x10k"), a form qemu-img
+// accepts with a deprecation warning.
+struct ParsedSize {
+  uint64_t bytes = 0;
+  bool hex_with_suffix = false;
+};
+absl::StatusOr<ParsedSize> ParseSizeDetailed(absl::string_view text);
 
 // key=value lists ("a.b=1,c=x", ",," for a comma; QEMU's keyval syntax), merged in order
 // (a later key wins), as one JSON object with nested objects for dotted keys.

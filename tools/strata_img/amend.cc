@@ -14,7 +14,8 @@
 namespace strata::img {
 
 int AmendMain(const Args& args) {
-  std::string fmt, cache = "writeback";
+  FormatArg fmt;
+  std::string cache = "writeback";
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, image_opts = false, any_options = false;
   GetoptArgs argv(args);
@@ -48,9 +49,8 @@ int AmendMain(const Args& args) {
         break;
       case kImageOpts: image_opts = true; break;
       case ':':
-        tools::ErrorReport(absl::StrCat("option requires an argument -- '",
-                                        std::string(1, static_cast<char>(optopt)), "'"));
-        return TryHelp(1);
+      case '?':
+        return GetoptFailure(c, argv);
       default: return TryHelp(1);
     }
   }
@@ -62,13 +62,13 @@ int AmendMain(const Args& args) {
   const bool wants_help = std::any_of(options.begin(), options.end(), [](const auto& o) {
     return o.first == "help" || o.first == "?";
   });
-  if (wants_help && !fmt.empty()) {
-    std::optional<DriverDescription> driver = FindDriver(fmt);
+  if (wants_help && fmt.has_value() && !fmt->empty()) {
+    std::optional<DriverDescription> driver = FindDriver(*fmt);
     if (!driver) {
-      tools::ErrorReport(absl::StrCat("Unknown file format '", fmt, "'"));
+      tools::ErrorReport(absl::StrCat("Unknown file format '", *fmt, "'"));
       return 1;
     }
-    std::printf("Amend options for '%s':\n", fmt.c_str());
+    std::printf("Amend options for '%s':\n", fmt->c_str());
     PrintOptionList(driver->amend_options);
     return 0;
   }

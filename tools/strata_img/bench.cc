@@ -30,7 +30,8 @@ int BenchMain(const Args& args) {
   int pattern = 0;
   bool write = false, image_opts = false, drain = true, native_aio = false;
   std::optional<QueueEngine> engine;
-  std::string fmt, cache = "writeback";
+  FormatArg fmt;
+  std::string cache = "writeback";
   GetoptArgs argv(args);
   enum { kFlushInterval = 256, kNoDrain, kPattern, kImageOpts, kObject };
   static const struct option kLong[] = {
@@ -42,14 +43,6 @@ int BenchMain(const Args& args) {
       {"force-share", no_argument, nullptr, 'U'},
       {"object", required_argument, nullptr, kObject},
       {nullptr, 0, nullptr, 0}};
-  auto number = [](const char* text, const char* what) -> std::optional<uint64_t> {
-    absl::StatusOr<uint64_t> v = ParseSize(text);
-    if (!v.ok()) {
-      tools::ErrorReport(absl::StrCat("Invalid ", what, " specified"));
-      return std::nullopt;
-    }
-    return *v;
-  };
   // Counts and the pattern byte are plain C integers up to `max` (no size suffixes).
   auto integer = [](const char* text, const char* what,
                     uint64_t max) -> std::optional<uint64_t> {
@@ -61,7 +54,7 @@ int BenchMain(const Args& args) {
     return v;
   };
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hc:d:f:ni:o:qs:S:t:wU", kLong,
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hc:d:f:ni:o:qs:S:t:wU", kLong,
                           nullptr)) != -1) {
     std::optional<uint64_t> v;
     switch (c) {
@@ -78,10 +71,10 @@ int BenchMain(const Args& args) {
           return 1;
         }
         break;
-      case 'o': if (!(v = number(optarg, "offset"))) return 1; offset = *v; break;
+      case 'o': if (!(v = ParseSizeArg(optarg, "offset"))) return 1; offset = *v; break;
       case 'q': break;  // accepted and ignored, as qemu-img bench does
-      case 's': if (!(v = number(optarg, "buffer size"))) return 1; size = *v; break;
-      case 'S': if (!(v = number(optarg, "step size"))) return 1; step = *v; break;
+      case 's': if (!(v = ParseSizeArg(optarg, "buffer size", INT32_MAX))) return 1; size = *v; break;
+      case 'S': if (!(v = ParseSizeArg(optarg, "step_size", INT32_MAX))) return 1; step = *v; break;
       case 't': cache = optarg; break;
       case 'w': write = true; break;
       case 'U': break;
@@ -95,6 +88,9 @@ int BenchMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }
@@ -102,6 +98,10 @@ int BenchMain(const Args& args) {
   (void)drain;
   if (flush_interval && flush_interval < depth) {
     tools::ErrorReport("Flush interval can't be smaller than depth");
+    return 1;
+  }
+  if (!ParseCacheMode(cache).ok()) {
+    tools::ErrorReport("Invalid cache mode");
     return 1;
   }
   if (!ExpectOneFilename(argv)) return 1;

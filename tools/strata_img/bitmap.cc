@@ -53,7 +53,8 @@ uint64_t DefaultGranularity(Node image) {
 
 int BitmapMain(const Args& args) {
   std::vector<Action> actions;
-  std::string fmt, source_file, source_fmt;
+  FormatArg fmt;
+  std::string source_file, source_fmt;
   bool image_opts = false, add = false, merge = false;
   uint64_t granularity = 0;
   GetoptArgs argv(args);
@@ -74,26 +75,14 @@ int BitmapMain(const Args& args) {
   int c;
   while ((c = getopt_long(argv.argc(), argv.argv(), ":b:f:F:g:h", kLong, nullptr)) != -1) {
     switch (c) {
-      case ':':
-        tools::ErrorReport(absl::StrCat("missing argument for option '", argv[optind - 1], "'"));
-        return TryHelp(1);
-      case '?':
-        tools::ErrorReport(absl::StrCat("unrecognized option '", argv[optind - 1], "'"));
-        return TryHelp(1);
       case 'h':
         return TryHelp(0);
       case 'b': source_file = optarg; break;
       case 'f': fmt = optarg; break;
       case 'F': source_fmt = optarg; break;
       case 'g': {
-        absl::StatusOr<uint64_t> g = ParseSize(optarg);
-        if (!g.ok()) {
-          tools::ErrorReport("Invalid granularity specified. You may use k, M, G, T, P or E "
-                             "suffixes for");
-          tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
-                             "exabytes.");
-          return 1;
-        }
+        std::optional<uint64_t> g = ParseSizeArg(optarg, "granularity");
+        if (!g) return 1;
         // QEMU hands the value on as a 32-bit number; 0 means "the default".
         granularity = *g & 0xffffffffu;
         if (*g != 0 && granularity == 0) granularity = 1;  // refused below as QEMU does
@@ -109,6 +98,9 @@ int BitmapMain(const Args& args) {
       case kEnable: actions.push_back({BitmapOp::kEnable, ""}); break;
       case kDisable: actions.push_back({BitmapOp::kDisable, ""}); break;
       case kMerge: actions.push_back({BitmapOp::kMerge, optarg}); merge = true; break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default: return TryHelp(1);
     }
   }
@@ -143,7 +135,7 @@ int BitmapMain(const Args& args) {
   // The merge source: another image's bitmap (opened read-only), or this image's.
   std::unique_ptr<Image> source_blk;
   if (!source_file.empty()) {
-    source_blk = OpenForTool(source_file, source_fmt, false, false);
+    source_blk = OpenForTool(source_file, ProbeIfEmpty(source_fmt), false, false);
     if (!source_blk) {
       (void)blk->Close();
       return 1;

@@ -80,7 +80,8 @@ int ExitCode(const CheckResult& r) {
 }  // namespace
 
 int CheckMain(const Args& args) {
-  std::string fmt, output = "human", cache = "writeback";
+  FormatArg fmt;
+  std::string output = "human", cache = "writeback";
   uint32_t fix = 0;
   bool quiet = false, image_opts = false, force_share = false;
   GetoptArgs argv(args);
@@ -94,7 +95,7 @@ int CheckMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:r:T:qU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:r:T:qU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'r':
@@ -116,16 +117,24 @@ int CheckMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }
   }
   if (!CheckOutputFormat(output)) return 1;
   if (!ExpectOneFilename(argv)) return 1;
+  if (!CheckCacheArg(cache, "source cache option")) return 1;
   const std::string& filename = argv[optind];
   ImageSpec spec;
   spec.filename = filename;
-  spec.format = fmt;
+  if (fmt.has_value() && fmt->empty()) {
+    tools::ErrorReport(absl::StrCat("Could not open '", filename, "': Unknown driver ''"));
+    return 1;
+  }
+  spec.format = fmt.value_or("");
   spec.image_opts = image_opts;
   spec.options.read_only = fix == 0;
   spec.options.check_mode = true;

@@ -29,7 +29,8 @@ bool NamesImage(const std::string& name, const std::string& path, const std::str
 }  // namespace
 
 int CommitMain(const Args& args) {
-  std::string fmt, cache = "writeback", base_name;
+  FormatArg fmt;
+  std::string cache = "writeback", base_name;
   bool progress = false, quiet = false, keep = false, image_opts = false;
   uint64_t rate = 0;
   GetoptArgs argv(args);
@@ -39,7 +40,7 @@ int CommitMain(const Args& args) {
                                         {"image-opts", no_argument, nullptr, kImageOpts},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:t:b:dpqr:", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:t:b:dpqr:", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 't': cache = optarg; break;
@@ -48,14 +49,8 @@ int CommitMain(const Args& args) {
       case 'p': progress = true; break;
       case 'q': quiet = true; break;
       case 'r': {
-        absl::StatusOr<uint64_t> r = ParseSize(optarg);
-        if (!r.ok() || optarg[0] == '-') {
-          tools::ErrorReport("Invalid rate limit specified. You may use k, M, G, T, P or E "
-                             "suffixes for");
-          tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
-                             "exabytes.");
-          return 1;
-        }
+        std::optional<uint64_t> r = ParseSizeArg(optarg, "rate limit");
+        if (!r) return 1;
         rate = *r;
         break;
       }
@@ -63,6 +58,9 @@ int CommitMain(const Args& args) {
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case kImageOpts: image_opts = true; break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default: return TryHelp(1);
     }
   }
@@ -103,11 +101,11 @@ int CommitMain(const Args& args) {
       break;
     }
     std::unique_ptr<Image> next =
-        OpenForTool(path, info.backing_format, false, false, cache, false, true);
+        OpenForTool(path, ProbeIfEmpty(info.backing_format), false, false, cache, false, true);
     if (!next) return 1;
     above.push_back(std::move(next));
   }
-  std::unique_ptr<Image> base = OpenForTool(base_path, base_format, true, false, cache);
+  std::unique_ptr<Image> base = OpenForTool(base_path, ProbeIfEmpty(base_format), true, false, cache);
   if (!base) return 1;
 
   CommitSpec request;

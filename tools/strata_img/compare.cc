@@ -31,7 +31,8 @@ int64_t FirstMismatch(const uint8_t* a, const uint8_t* b, uint64_t len) {
 }  // namespace
 
 int CompareMain(const Args& args) {
-  std::string fmt1, fmt2, cache = "writeback";
+  FormatArg fmt1, fmt2;
+  std::string cache = "writeback";
   bool quiet = false, strict = false, image_opts = false, force_share = false;
   GetoptArgs argv(args);
   enum { kImageOpts = 256, kObject };
@@ -41,7 +42,7 @@ int CompareMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:F:T:pqsU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:F:T:pqsU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt1 = optarg; break;
       case 'F': fmt2 = optarg; break;
@@ -54,14 +55,18 @@ int CompareMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(2);
     }
   }
   if (optind != static_cast<int>(args.size()) - 2) {
     tools::ErrorReport("Expecting two image file names");
-    return 2;
+    return TryHelp(1);
   }
+  if (!CheckCacheArg(cache, "source cache option")) return 2;
   std::unique_ptr<Image> a =
       OpenForTool(argv[optind], fmt1, false, image_opts, cache, force_share);
   if (!a) return 2;

@@ -66,7 +66,8 @@ bool CopyBitmaps(Node source, Node target) {
 }  // namespace
 
 int ConvertMain(const Args& args) {
-  std::string src_fmt, out_fmt = "raw", cache = "unsafe", src_cache = "writeback";
+  FormatArg src_fmt;
+  std::string out_fmt = "raw", cache = "unsafe", src_cache = "writeback";
   std::string snapshot_param, backing, backing_fmt;
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
@@ -98,7 +99,7 @@ int ConvertMain(const Args& args) {
       {"force-share", no_argument, nullptr, 'U'},
       {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:",
                           kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': src_fmt = optarg; break;
@@ -113,7 +114,7 @@ int ConvertMain(const Args& args) {
         break;
       }
       case 'S': {
-        std::optional<uint64_t> v = ParseSizeArg(optarg);
+        std::optional<uint64_t> v = ParseSizeArg(optarg, "buffer size for sparse output");
         if (!v) return 1;
         sparse_bytes = *v;
         break;
@@ -144,6 +145,9 @@ int ConvertMain(const Args& args) {
       case 'B': backing = optarg; break;
       case 'F': backing_fmt = optarg; break;
       case 'c': compress = true; break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }
@@ -154,7 +158,7 @@ int ConvertMain(const Args& args) {
     return 1;
   }
   if (static_cast<int>(args.size()) - optind < 2) {
-    tools::ErrorReport("Expecting image file name");
+    tools::ErrorReport("Must specify image file name");
     return 1;
   }
   if (bitmaps && static_cast<int>(args.size()) - optind > 2) {
@@ -171,6 +175,10 @@ int ConvertMain(const Args& args) {
     tools::ErrorReport("Use of backing file requires explicit backing format");
     return 1;
   }
+  for (const auto& [k, v] : options) {
+    if (k == "help" || k == "?") return PrintCreateOptionsHelp(out_fmt, out_name);
+  }
+  if (!CheckCacheArg(src_cache, "source cache option")) return 1;
   std::vector<std::unique_ptr<Image>> sources;
   uint64_t total = 0;
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
@@ -218,6 +226,11 @@ int ConvertMain(const Args& args) {
     tools::ErrorReport(absl::StrCat("Unknown file format '", out_fmt, "'"));
     return 1;
   }
+  if (absl::Status st = ValidateCreateOptions(MergedCreateOptions(*driver, out_name), options);
+      !st.ok()) {
+    tools::ErrorReport(st.message());
+    return 1;
+  }
   if (compress && !driver->supports_compressed_writes) {
     tools::ErrorReport("Compression not supported for this file format");
     return 1;
@@ -254,7 +267,7 @@ int ConvertMain(const Args& args) {
     if (absl::EndsWith(k, "key-secret")) secrets.push_back(absl::StrCat(k, "=", v));
   }
   std::unique_ptr<Image> out =
-      OpenForTool(out_name, out_fmt, true, false, cache, false, false, false, &secrets);
+      OpenForTool(out_name, ProbeIfEmpty(out_fmt), true, false, cache, false, false, false, &secrets);
   if (!out) return 1;
   if (bitmaps && !out->root().SupportsDirtyBitmaps()) {
     tools::ErrorReport(absl::StrCat("Format driver '", out_fmt, "' does not support bitmaps"));

@@ -2,6 +2,7 @@
 #ifndef STRATA_TOOLS_STRATA_IMG_IMG_COMMON_H_
 #define STRATA_TOOLS_STRATA_IMG_IMG_COMMON_H_
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <memory>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "strata/formats.h"
 #include "strata/image.h"
 #include "strata/types.h"
 
@@ -17,16 +20,31 @@ namespace strata::img {
 // Arguments after the subcommand name, argv-style ("info", "-f", "raw", "x.img").
 using Args = std::vector<std::string>;
 
+// The -f value of a subcommand: unset = probe; set, even to "" (which names no driver).
+using FormatArg = std::optional<std::string>;
+
+// A format name where "" means "probe" (a backing format read from an image header).
+inline FormatArg ProbeIfEmpty(const std::string& format) {
+  return format.empty() ? std::nullopt : FormatArg(format);
+}
+
 // Opens `filename` like qemu-img: format `fmt` or probed, read-only unless `writable`.
 // On failure prints "qemu-img: Could not open '<f>': <reason>" and returns nullptr.
-std::unique_ptr<Image> OpenForTool(const std::string& filename, const std::string& fmt,
+std::unique_ptr<Image> OpenForTool(const std::string& filename, const FormatArg& fmt,
                                           bool writable, bool image_opts,
                                           const std::string& cache = "writeback",
                                           bool force_share = false, bool no_backing = false,
                                           bool no_io = false,
                                           const std::vector<std::string>* overlay = nullptr);
+// A plain string format is ambiguous ("" = probe or a driver named ""): say which, with
+// FormatArg or ProbeIfEmpty.
+template <typename... Rest>
+std::unique_ptr<Image> OpenForTool(const std::string& filename, const std::string& fmt,
+                                   Rest&&... rest) = delete;
 
 // Splits "-o a=b,c=d" (with ",," escapes) into ordered pairs; "help" → {"help", ""}.
+// An empty item ("", ",a", "a,") is refused as qemu-img refuses it ("Invalid option
+// list: <text>").
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
     const std::string& text);
 
@@ -50,9 +68,43 @@ class GetoptArgs {
 // Prints "Try '<program> --help' for more information" to stderr; returns `status`.
 int TryHelp(int status = 1);
 
+// Reports what getopt returned for a bad option as qemu-img does ("missing argument for
+// option '-f'" for ':', "unrecognized option '--x'" for '?'; the argument as typed) with
+// the --help hint; returns 1. Option strings start with ':' so that getopt stays silent.
+int GetoptFailure(int c, const class GetoptArgs& argv);
+
 // True if exactly one argument follows the options (getopt's optind); otherwise reports
 // "Expecting one image file name" and the --help hint (qemu-img's error_exit).
 bool ExpectOneFilename(const GetoptArgs& argv);
+
+// The create option called `name` in `specs`, or nullptr.
+const CreateOptionSpec* FindSpec(const std::vector<CreateOptionSpec>& specs,
+                                 const std::string& name);
+
+// What `-o` accepts when creating a `driver` image at `filename`: the format's options
+// followed by those only the protocol has (the protocol `filename` names, else file), as
+// qemu-img merges the two lists.
+std::vector<CreateOptionSpec> MergedCreateOptions(const DriverDescription& driver,
+                                                  const std::string& filename);
+
+// Prints `-o help` for creating a `fmt` image: the format's options alone ("Supported qcow2
+// options:" and a hint), or, once a file name is given, MergedCreateOptions ("Supported
+// options:"). Returns the exit status (1 and QEMU's message for an unknown format).
+int PrintCreateOptionsHelp(const std::string& fmt, const std::optional<std::string>& filename);
+
+// One -o value checked against its type as QEMU's option parser checks it (size, bool,
+// num); the error in QEMU's words, or OK.
+absl::Status CheckOptionValue(const CreateOptionSpec& spec, const std::string& value);
+
+// Every -o pair checked in order against `specs`: the first unknown name ("Invalid
+// parameter 'x'") or bad value, or OK.
+absl::Status ValidateCreateOptions(
+    const std::vector<CreateOptionSpec>& specs,
+    const std::vector<std::pair<std::string, std::string>>& options);
+
+// True if `cache` names a cache mode; otherwise reports "Invalid <what>: <cache>" (what:
+// "cache option" or "source cache option", as the subcommand's -t / -T).
+bool CheckCacheArg(const std::string& cache, absl::string_view what);
 
 // True for "human" and "json"; otherwise reports qemu-img's --output error.
 bool CheckOutputFormat(const std::string& output);
@@ -63,8 +115,15 @@ void PrintOptionList(std::vector<CreateOptionSpec> specs);
 // Prints one qemu-img progress update ("    (12.50/100%)" and a carriage return).
 void PrintProgress(double percent);
 
-// Parses a qemu-img size argument ("64M", "1G", "512"); prints QEMU's error on failure.
-std::optional<uint64_t> ParseSizeArg(const std::string& text);
+// Prints qemu-img's deprecation warning if `text` is a hex number with a unit ("0x10k").
+void WarnHexWithUnit(const std::string& text);
+
+// Parses a qemu-img size argument ("64M", "1G", "512") named `name` in messages, at most
+// `max` (qemu-img's cvtnum): prints QEMU's error on failure, and its deprecation warning
+// for a hex number with a unit.
+std::optional<uint64_t> ParseSizeArg(const std::string& text,
+                                     absl::string_view name = "image size",
+                                     uint64_t max = INT64_MAX);
 
 // Parses a whole integer the way C's strtoul reads one with base 0 (decimal, 0x hex, a
 // leading 0 for octal; no suffixes, no sign), as qemu-img reads counts and bytes.

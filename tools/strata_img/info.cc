@@ -120,7 +120,8 @@ JsonValue ToJson(const ImageFacts& f) {
 }  // namespace
 
 int InfoMain(const Args& args) {
-  std::string fmt, output = "human";
+  FormatArg fmt;
+  std::string output = "human";
   bool image_opts = false, force_share = false, backing_chain = false;
   GetoptArgs argv(args);
   enum { kOutput = 256, kImageOpts, kBackingChain, kObject };
@@ -133,7 +134,7 @@ int InfoMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "f:hU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":f:hU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'U': force_share = true; break;
@@ -143,6 +144,9 @@ int InfoMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }
@@ -154,7 +158,8 @@ int InfoMain(const Args& args) {
   // --backing-chain the chain is followed by name, refusing a loop.
   std::vector<ImageFacts> chain;
   std::vector<std::string> seen;
-  std::string name = filename, format = fmt;
+  std::string name = filename;
+  FormatArg format = fmt;
   for (;;) {
     const std::string canonical = CanonicalPath(name);
     if (std::find(seen.begin(), seen.end(), canonical) != seen.end()) {
@@ -175,7 +180,7 @@ int InfoMain(const Args& args) {
     const DriverInfo& info = chain.back().info;
     if (!backing_chain || info.backing_filename.empty()) break;
     name = ResolveBackingPath(blk->root().filename(), info.backing_filename);
-    format = info.backing_format;
+    format = ProbeIfEmpty(info.backing_format);
   }
   if (output == "json") {
     if (!backing_chain) {

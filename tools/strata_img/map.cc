@@ -62,7 +62,8 @@ absl::StatusOr<MapEntry> Lookup(Node top, uint64_t offset, uint64_t bytes) {
 }  // namespace
 
 int MapMain(const Args& args) {
-  std::string fmt, output = "human";
+  FormatArg fmt;
+  std::string output = "human";
   bool image_opts = false;
   uint64_t start = 0;
   std::optional<uint64_t> max_length;
@@ -78,20 +79,20 @@ int MapMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "f:hU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":f:hU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'U': break;
       case kOutput: output = optarg; break;
       case kImageOpts: image_opts = true; break;
       case kStart: {
-        std::optional<uint64_t> v = ParseSizeArg(optarg);
+        std::optional<uint64_t> v = ParseSizeArg(optarg, "start offset");
         if (!v) return 1;
         start = *v;
         break;
       }
       case kMaxLen: {
-        std::optional<uint64_t> v = ParseSizeArg(optarg);
+        std::optional<uint64_t> v = ParseSizeArg(optarg, "max length");
         if (!v) return 1;
         max_length = *v;
         break;
@@ -99,6 +100,9 @@ int MapMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }

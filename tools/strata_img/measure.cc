@@ -15,7 +15,8 @@
 namespace strata::img {
 
 int MeasureMain(const Args& args) {
-  std::string fmt, out_fmt = "raw", output = "human", size_arg, snapshot_param;
+  FormatArg fmt;
+  std::string out_fmt = "raw", output = "human", size_arg, snapshot_param;
   std::vector<std::pair<std::string, std::string>> options;
   bool image_opts = false, force_share = false;
   GetoptArgs argv(args);
@@ -28,7 +29,7 @@ int MeasureMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:O:o:l:U", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:O:o:l:U", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'O': out_fmt = optarg; break;
@@ -50,6 +51,9 @@ int MeasureMain(const Args& args) {
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case kImageOpts: image_opts = true; break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default: return TryHelp(1);
     }
   }
@@ -63,18 +67,26 @@ int MeasureMain(const Args& args) {
     tools::ErrorReport("Either --size N or one filename must be specified.");
     return 1;
   }
-  if (!FindDriver(out_fmt)) {
+  const std::optional<DriverDescription> driver = FindDriver(out_fmt);
+  if (!driver) {
     tools::ErrorReport(absl::StrCat("Unknown file format '", out_fmt, "'"));
     return 1;
   }
   MeasureSpec request;
-  for (auto& [k, v] : options) request.options[k] = v;
-  std::unique_ptr<Image> input;
   if (!size_arg.empty()) {
     std::optional<uint64_t> size = ParseSizeArg(size_arg);
     if (!size) return 1;
     request.size_bytes = *size;
-  } else {
+  }
+  if (absl::Status st = ValidateCreateOptions(MergedCreateOptions(*driver, ""), options);
+      !st.ok()) {
+    tools::ErrorReport(st.message());
+    tools::ErrorReport(absl::StrCat("Invalid options for file format '", out_fmt, "'"));
+    return 1;
+  }
+  for (auto& [k, v] : options) request.options[k] = v;
+  std::unique_ptr<Image> input;
+  if (size_arg.empty()) {
     input = OpenForTool(argv[optind], fmt, false, image_opts, "writeback", force_share);
     if (!input) return 1;
     if (!snapshot_param.empty()) {

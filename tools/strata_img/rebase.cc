@@ -6,10 +6,14 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "strata/errors.h"
+#include "strata/formats.h"
+#include "strata/image.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -22,7 +26,9 @@ constexpr uint64_t kChunkBytes = 64 * 1024;
 }  // namespace
 
 int RebaseMain(const Args& args) {
-  std::string fmt, backing, backing_fmt, cache = "writeback", src_cache = "writeback";
+  FormatArg fmt;
+  std::string backing, cache = "writeback", src_cache = "writeback";
+  std::optional<std::string> backing_fmt;
   bool unsafe = false, quiet = false, progress = false, image_opts = false;
   bool have_backing = false;
   GetoptArgs argv(args);
@@ -33,7 +39,7 @@ int RebaseMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:F:b:upt:T:qU", kLong, nullptr)) !=
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:F:b:upt:T:qU", kLong, nullptr)) !=
          -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
@@ -49,21 +55,31 @@ int RebaseMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }
   }
   (void)quiet;
   (void)progress;
-  if (!have_backing) {
-    tools::ErrorReport("Must specify backing file (-b)");
+  if (!ExpectOneFilename(argv)) return 1;
+  if (!have_backing && !unsafe) {
+    tools::ErrorReport("Must specify backing file (-b) or use unsafe mode (-u)");
+    return TryHelp(1);
+  }
+  if (!CheckCacheArg(cache, "cache option") || !CheckCacheArg(src_cache, "source cache option")) {
     return 1;
   }
-  if (!ExpectOneFilename(argv)) return 1;
   const std::string& filename = argv[optind];
   std::unique_ptr<Image> blk = OpenForTool(filename, fmt, true, image_opts, cache,
                                                   false, /*no_backing=*/unsafe);
   if (!blk) return 1;
+  if (backing_fmt.has_value() && !FindDriver(*backing_fmt).has_value()) {
+    tools::ErrorReport(absl::StrCat("Invalid format name: '", *backing_fmt, "'"));
+    return 1;
+  }
   Node root = blk->root();
   if (!unsafe) {
     std::unique_ptr<Image> new_backing;
@@ -73,8 +89,18 @@ int RebaseMain(const Args& args) {
       if (backing[0] != '/' && slash != std::string::npos) {
         path = filename.substr(0, slash + 1) + backing;
       }
-      new_backing = OpenForTool(path, backing_fmt, false, false, src_cache);
-      if (!new_backing) return 1;
+      ImageSpec spec;
+      spec.filename = path;
+      spec.format = backing_fmt.value_or("");
+      spec.options.read_only = true;
+      spec.options.cache = *ParseCacheMode(src_cache);
+      absl::StatusOr<std::unique_ptr<Image>> opened = Image::Open(spec);
+      if (!opened.ok()) {
+        tools::ErrorReport(absl::StrCat("Could not open new backing file '", backing, "': ",
+                                        opened.status().message()));
+        return 1;
+      }
+      new_backing = *std::move(opened);
     }
     uint64_t length = blk->GetLength().value_or(0);
     uint64_t new_len = new_backing ? new_backing->GetLength().value_or(0) : 0;
@@ -109,11 +135,15 @@ int RebaseMain(const Args& args) {
       }
       off += *n;
     }
-    if (!backing.empty() && backing_fmt.empty() && new_backing) {
-      backing_fmt = std::string(new_backing->root().driver_name());
-    }
   }
-  absl::Status st = root.ChangeBackingFile(backing, backing_fmt);
+  // qemu-img 7.2 names no backing file without its format (after the copy above, which
+  // leaves the image's contents as they were).
+  if (!backing.empty() && !backing_fmt.has_value()) {
+    tools::ErrorReport(absl::StrCat("Could not change the backing file to '", backing,
+                                    "': backing format must be specified"));
+    return 1;
+  }
+  absl::Status st = root.ChangeBackingFile(backing, backing_fmt.value_or(""));
   if (!st.ok()) {
     tools::ErrorReport(absl::StrCat("Could not change the backing file to '", backing, "': ",
                                     StrError(ErrnoOf(st))));

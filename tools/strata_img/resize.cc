@@ -13,13 +13,14 @@
 namespace strata::img {
 
 int ResizeMain(const Args& args) {
-  std::string fmt, prealloc = "off";
+  FormatArg fmt;
+  std::string prealloc = "off";
   bool quiet = false, shrink = false, image_opts = false;
   // "-1G" would look like an option to getopt; take the size off the end first.
   Args rest = args;
   if (rest.size() < 3) {
-    tools::ErrorReport("Expecting image file name and size");
-    return 1;
+    tools::ErrorReport("Not enough arguments");
+    return TryHelp(1);
   }
   std::string size_arg = rest.back();
   rest.pop_back();
@@ -32,7 +33,7 @@ int ResizeMain(const Args& args) {
                                         {"object", required_argument, nullptr, kObject},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:q", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:q", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'q': quiet = true; break;
@@ -42,13 +43,16 @@ int ResizeMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default:
         return TryHelp(1);
     }
   }
   if (optind != static_cast<int>(rest.size()) - 1) {
     tools::ErrorReport("Expecting image file name and size");
-    return 1;
+    return TryHelp(1);
   }
   const std::string& filename = argv[optind];
   int sign = 0;

@@ -16,7 +16,7 @@ namespace strata::img {
 int SnapshotMain(const Args& args) {
   enum class Action { kNone, kList, kCreate, kApply, kDelete };
   Action action = Action::kNone;
-  std::string fmt, name;
+  std::string name;
   bool image_opts = false, force_share = false;
   GetoptArgs argv(args);
   enum { kObject = 256, kImageOpts };
@@ -35,19 +35,21 @@ int SnapshotMain(const Args& args) {
     return true;
   };
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), "hla:c:d:f:qU", kLong, nullptr)) != -1) {
+  while ((c = getopt_long(argv.argc(), argv.argv(), ":hla:c:d:qU", kLong, nullptr)) != -1) {
     switch (c) {
       case 'l': if (!set_action(Action::kList)) return TryHelp(1); break;
       case 'a': if (!set_action(Action::kApply)) return TryHelp(1); break;
       case 'c': if (!set_action(Action::kCreate)) return TryHelp(1); break;
       case 'd': if (!set_action(Action::kDelete)) return TryHelp(1); break;
-      case 'f': fmt = optarg; break;
       case 'q': break;  // the subcommand prints nothing on success anyway
       case 'U': force_share = true; break;
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case kImageOpts: image_opts = true; break;
+      case ':':
+      case '?':
+        return GetoptFailure(c, argv);
       default: return TryHelp(1);
     }
   }
@@ -56,7 +58,7 @@ int SnapshotMain(const Args& args) {
   if (action == Action::kNone) action = Action::kList;
   const bool writable = action != Action::kList;
   std::unique_ptr<Image> blk =
-      OpenForTool(filename, fmt, writable, image_opts, "writeback", force_share);
+      OpenForTool(filename, std::nullopt, writable, image_opts, "writeback", force_share);
   if (!blk) return 1;
   Node image = blk->root();
   absl::Status s;
