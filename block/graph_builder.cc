@@ -231,6 +231,10 @@ absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::stri
   if (absl::string_view protocol = ProtocolOf(filename); !protocol.empty()) {
     return ErrnoError(EINVAL, absl::StrCat("Unknown protocol '", protocol, "'"));
   }
+  // An empty name is given, not missing: QEMU's file driver words it so.
+  if (filename.empty()) {
+    return ErrnoError(EINVAL, "The 'file' block driver requires a file name");
+  }
   f["driver"].set_string_value("file");
   f["filename"].set_string_value(filename);
   return tree;

@@ -185,6 +185,39 @@ def syntax_cases():
         yield "option lists", ["amend", "-f", "qcow2", "-o", text, "base.qcow2"], False
 
 
+# qemu-img dd: every operand value class crossed (block sizes, counts, skips; within, at
+# and past the end; bad values), then program options and operand faults.
+DD_BLOCK_SIZES = ["512", "4k", "1000", "1.5k", "0", "2G", "xx"]
+DD_COUNTS = [None, "0", "2", "99999", "xx"]
+DD_SKIPS = [None, "0", "1", "2048", "99999", "-1"]
+
+
+def dd_cases():
+    """Yields (group, argv, readonly) for qemu-img dd."""
+    for bs in DD_BLOCK_SIZES:
+        for count in DD_COUNTS:
+            for skip in DD_SKIPS:
+                argv = ["dd", "if=raw.img", "of=out.img", "bs=" + bs]
+                if count is not None:
+                    argv.append("count=" + count)
+                if skip is not None:
+                    argv.append("skip=" + skip)
+                yield "dd", argv, False
+    for opts in ([], ["-f", "qcow2"], ["-O", "qcow2"], ["-U"], ["-f", "raw", "-O", "qcow2"],
+                 ["-O", "bogus"], ["-f", ""], ["-q"], ["-o", "x"], ["--image-opts"]):
+        for operands in (["if=top.qcow2", "of=out.img"], ["if=odd.raw", "of=out.img", "bs=1000"],
+                         ["of=out.img", "if=v2.qcow2", "count=3", "bs=4k", "skip=1"]):
+            yield "dd", ["dd"] + opts + operands, False
+            yield "dd", ["dd"] + operands + opts, False
+    for operands in ([], ["if=raw.img"], ["of=out.img"], ["if=raw.img", "of=out.img", "extra"],
+                     ["if=raw.img", "of=out.img", "=x"], ["if=raw.img", "of=out.img", "conv=x"],
+                     ["if=nonexist", "of=out.img"], ["if=", "of=out.img"],
+                     ["if=raw.img", "of="], ["if=raw.img", "of=out.img", "if=top.qcow2"],
+                     ["if=raw.img", "of=out.img", "bs=1k", "bs=2k", "count=1"],
+                     ["if=raw.img", "of=out.img", "bs=0x10k", "count=1"]):
+        yield "dd", ["dd"] + operands, False
+
+
 def io_cases():
     """Yields (group, argv, readonly) for qemu-io."""
     image = "base.qcow2"
@@ -348,6 +381,7 @@ def main():
 
         cases = ([("qemu-img",) + c for c in img_cases()] +
                  [("qemu-img",) + c for c in syntax_cases()] +
+                 [("qemu-img",) + c for c in dd_cases()] +
                  [("qemu-io",) + c for c in io_cases()] +
                  [("qemu-io",) + c for c in rmw_cases()])
         seen = set()

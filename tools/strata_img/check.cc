@@ -130,6 +130,11 @@ int CheckMain(const Args& args) {
   const std::string& filename = argv[optind];
   ImageSpec spec;
   spec.filename = filename;
+  if (absl::Status st = image_opts ? CheckImageOptsFirstItem(filename) : absl::OkStatus();
+      !st.ok()) {
+    tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ", st.message()));
+    return 1;
+  }
   if (fmt.has_value() && fmt->empty()) {
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': Unknown driver ''"));
     return 1;

@@ -29,6 +29,15 @@ int TryHelp(int status) {
   return status;
 }
 
+absl::Status CheckImageOptsFirstItem(const std::string& opts) {
+  const std::string first = opts.substr(0, opts.find(','));
+  if (!first.empty() && first.find('=') == std::string::npos) {
+    return ErrnoError(EINVAL, absl::StrCat("Cannot find device='", first, "' nor node-name='",
+                                           first, "'"));
+  }
+  return absl::OkStatus();
+}
+
 int GetoptFailure(int c, const GetoptArgs& argv) {
   const std::string typed = argv[optind - 1];
   tools::ErrorReport(c == ':' ? absl::StrCat("missing argument for option '", typed, "'")
@@ -188,6 +197,12 @@ std::unique_ptr<Image> OpenForTool(const std::string& filename, const FormatArg&
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': Unknown driver ''"));
     return nullptr;
   }
+  if (image_opts) {
+    if (absl::Status st = CheckImageOptsFirstItem(filename); !st.ok()) {
+      tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ", st.message()));
+      return nullptr;
+    }
+  }
   spec.format = fmt.value_or("");
   spec.image_opts = image_opts;
   spec.options.read_only = !writable;
@@ -285,12 +300,13 @@ void WarnHexWithUnit(const std::string& text) {
 }
 
 std::optional<uint64_t> ParseSizeArg(const std::string& text, absl::string_view name,
-                                     uint64_t max) {
+                                     uint64_t max, uint64_t min) {
   WarnHexWithUnit(text);
   absl::StatusOr<ParsedSize> size = ParseSizeDetailed(text);
-  if ((size.ok() && size->bytes > max) || (!size.ok() && ErrnoOf(size.status()) == ERANGE)) {
-    tools::ErrorReport(absl::StrCat("Invalid ", name, " specified. Must be between 0 and ",
-                                    max, "."));
+  if ((size.ok() && (size->bytes > max || size->bytes < min)) ||
+      (!size.ok() && ErrnoOf(size.status()) == ERANGE)) {
+    tools::ErrorReport(absl::StrCat("Invalid ", name, " specified. Must be between ", min,
+                                    " and ", max, "."));
     return std::nullopt;
   }
   if (!size.ok()) {

@@ -28,6 +28,10 @@ inline FormatArg ProbeIfEmpty(const std::string& format) {
   return format.empty() ? std::nullopt : FormatArg(format);
 }
 
+// qemu-img reads --image-opts with an implied first key, "file": a first item without '='
+// names a node by reference, which a tool's graph never has (QEMU's error, else OK).
+absl::Status CheckImageOptsFirstItem(const std::string& opts);
+
 // Opens `filename` like qemu-img: format `fmt` or probed, read-only unless `writable`.
 // On failure prints "qemu-img: Could not open '<f>': <reason>" and returns nullptr.
 std::unique_ptr<Image> OpenForTool(const std::string& filename, const FormatArg& fmt,
@@ -118,12 +122,12 @@ void PrintProgress(double percent);
 // Prints qemu-img's deprecation warning if `text` is a hex number with a unit ("0x10k").
 void WarnHexWithUnit(const std::string& text);
 
-// Parses a qemu-img size argument ("64M", "1G", "512") named `name` in messages, at most
-// `max` (qemu-img's cvtnum): prints QEMU's error on failure, and its deprecation warning
-// for a hex number with a unit.
+// Parses a qemu-img size argument ("64M", "1G", "512") named `name` in messages, within
+// [min, max] (qemu-img's cvtnum): prints QEMU's error on failure, and its deprecation
+// warning for a hex number with a unit.
 std::optional<uint64_t> ParseSizeArg(const std::string& text,
                                      absl::string_view name = "image size",
-                                     uint64_t max = INT64_MAX);
+                                     uint64_t max = INT64_MAX, uint64_t min = 0);
 
 // Parses a whole integer the way C's strtoul reads one with base 0 (decimal, 0x hex, a
 // leading 0 for octal; no suffixes, no sign), as qemu-img reads counts and bytes.
@@ -131,6 +135,7 @@ std::optional<uint64_t> ParseCInteger(const std::string& text);
 
 // The subcommands; each returns the process exit status.
 int CreateMain(const Args& args);
+int DdMain(const Args& args);
 int InfoMain(const Args& args);
 int CheckMain(const Args& args);
 int CommitMain(const Args& args);

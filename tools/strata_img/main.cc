@@ -19,6 +19,7 @@ constexpr Subcommand kSubcommands[] = {
     {"amend", strata::img::AmendMain},     {"bench", strata::img::BenchMain},     {"bitmap", strata::img::BitmapMain},     {"check", strata::img::CheckMain},
     {"commit", strata::img::CommitMain},   {"compare", strata::img::CompareMain},
     {"convert", strata::img::ConvertMain}, {"create", strata::img::CreateMain},
+    {"dd", strata::img::DdMain},
     {"info", strata::img::InfoMain},       {"map", strata::img::MapMain},
     {"measure", strata::img::MeasureMain},
     {"rebase", strata::img::RebaseMain},   {"resize", strata::img::ResizeMain},
@@ -28,7 +29,7 @@ constexpr Subcommand kSubcommands[] = {
 void Usage() {
   std::printf("%s version 7.2.0 (strata)\n"
               "usage: %s [standard options] command [command options]\n"
-              "Commands: amend bench bitmap check commit compare convert create info map measure rebase resize snapshot\n",
+              "Commands: amend bench bitmap check commit compare convert create dd info map measure rebase resize snapshot\n",
               strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 
