@@ -127,14 +127,10 @@ int CreateMain(const Args& args) {
   const std::vector<CreateOptionSpec> specs = MergedCreateOptions(*driver, *filename);
   CreateRequest request;
   request.filename = *filename;
-  for (const auto& [k, v] : options) {
-    const CreateOptionSpec* spec = FindSpec(specs, k);
-    if (spec == nullptr) return Fail(*filename, absl::StrCat("Invalid parameter '", k, "'"));
-    if (absl::Status st = CheckOptionValue(*spec, v); !st.ok()) {
-      return Fail(*filename, st.message());
-    }
-    request.options[k] = v;
+  if (absl::Status st = ValidateCreateOptions(specs, options); !st.ok()) {
+    return Fail(*filename, st.message());
   }
+  for (const auto& [k, v] : options) request.options[k] = v;
   if (auto it = request.options.find("size"); it != request.options.end()) {
     if (size.has_value()) return Fail(*filename, "The image size must be specified only once");
     size = ParseSize(it->second).value_or(0);
