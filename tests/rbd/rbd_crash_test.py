@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,9 +46,17 @@ def run(argv, **kw):
 
 
 def kill_after(client_argv, writes, rng):
-    """Runs the client until it announced `writes` writes, kills it, returns its lines."""
+    """Runs the client until it announced `writes` writes, kills it, returns its lines.
+
+    Everything is read through the one buffered text stream: Popen.communicate() would read
+    the pipe's descriptor directly and lose the lines the stream had already buffered (an
+    announced write then looks like data made up). A watchdog kills a client that stops
+    talking, so the loop is bounded.
+    """
     proc = subprocess.Popen(client_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+    watchdog = threading.Timer(120, proc.kill)
+    watchdog.start()
     lines = []
     try:
         for line in proc.stdout:
@@ -61,7 +70,10 @@ def kill_after(client_argv, writes, rng):
                 break
     finally:
         proc.send_signal(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=60)
+        rest = proc.stdout.read()
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+        watchdog.cancel()
     lines += [l.split() for l in rest.splitlines()]
     return lines, proc.returncode, err
 
