@@ -65,10 +65,16 @@ int BlockingPool::size() {
   return alive_;
 }
 
+uint64_t BlockingPool::runs() {
+  absl::MutexLock lock(&mu_);
+  return runs_;
+}
+
 void BlockingPool::Run(absl::AnyInvocable<void() &&> work) {
   bool add = false, persistent = false;
   {
     absl::MutexLock lock(&mu_);
+    ++runs_;
     queue_.push_back(std::move(work));
     // Threads start when work needs them: the first `base_` stay, later ones leave when
     // idle.

@@ -16,6 +16,7 @@
 #ifndef STRATA_AIO_BLOCKING_POOL_H_
 #define STRATA_AIO_BLOCKING_POOL_H_
 
+#include <cstdint>
 #include <deque>
 #include <thread>
 #include <vector>
@@ -46,6 +47,8 @@ class BlockingPool {
 
   // Threads alive now.
   int size();
+  // Work items handed to Run since the pool was made (tests count offloads with it).
+  uint64_t runs();
 
  private:
   // `extra`: an added thread, which exits after an idle period.
@@ -57,6 +60,7 @@ class BlockingPool {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int alive_ ABSL_GUARDED_BY(mu_) = 0;
   int idle_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t runs_ ABSL_GUARDED_BY(mu_) = 0;
 
 };
 

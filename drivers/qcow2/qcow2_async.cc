@@ -1,12 +1,18 @@
 // strata qcow2: the coroutine request path (see Qcow2Instance::CoPreadv).
 //
-// The loop thread never waits for mu_ while another thread may hold it across I/O: it
-// only try-locks to map, and maps in cached-only mode (no L2 table read under the lock).
-// When that is not enough the request runs the synchronous path on the blocking pool, so
-// both paths share one implementation of every case that needs metadata I/O. The
-// transfers themselves await the children's coroutine hooks, counted as transfers (BeginTransfer)
-// as in the synchronous path (no cluster they touch is freed meanwhile).
+// A loop thread never blocks on mu_ while another thread holds it across I/O: it takes
+// it with a brief try-lock, or parks until it comes free (CoLockMetadata), and maps in
+// cached-only mode (no table read under the lock). Reads, overwrites of owned clusters
+// and allocating writes whose metadata is cached (qcow2_async_write.cc) run here; a
+// missing table, a new L2 table or a tail extension is made once on the blocking pool
+// while the requests needing it park; the remaining cases that need metadata I/O run the
+// synchronous path on the pool, so both paths share one implementation of them. The
+// transfers themselves await the children's coroutine hooks, counted as transfers
+// (BeginTransfer) as in the synchronous path (no cluster they touch is freed meanwhile).
+#include <utility>
+
 #include "absl/strings/str_format.h"
+#include "aio/blocking_pool.h"
 #include "aio/offload.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
@@ -17,7 +23,7 @@ namespace {
 
 // Takes `mu` if it comes free within a short spin: the holders a loop thread meets are
 // mostly other loops mapping (a few hundred nanoseconds); a holder doing metadata I/O
-// keeps it longer, and then the request goes to the pool instead of waiting.
+// keeps it longer, and then the coroutine parks instead (CoLockMetadata).
 bool TryLockBriefly(absl::Mutex& mu) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true, mu) {
   for (int i = 0; i < 64; ++i) {
     if (mu.TryLock()) return true;
@@ -44,49 +50,105 @@ struct ParkUnlocking {
   void await_resume() noexcept {}
 };
 
+// Parks the awaiting coroutine until mu_ has been free once (ParkUntilLockFree).
+struct AwaitLockFree {
+  Qcow2Instance* q;
+  bool await_ready() noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) { q->ParkUntilLockFree(h); }
+  void await_resume() noexcept {}
+};
+
+void Qcow2Instance::ParkUntilLockFree(std::coroutine_handle<> h) {
+  bool start = false;
+  {
+    absl::MutexLock lock(&lock_wait_mu_);
+    lock_waiters_.push_back({aio::IoContext::Current(), h});
+    start = !std::exchange(lock_waiter_running_, true);
+  }
+  if (!start) return;
+  aio::BlockingPool::Shared().Run([this] {
+    { absl::MutexLock wait_until_free(&mu_); }
+    std::vector<TableWaiter> waiters;
+    {
+      absl::MutexLock lock(&lock_wait_mu_);
+      waiters.swap(lock_waiters_);
+      lock_waiter_running_ = false;
+    }
+    // Nothing of the instance from here on: a woken request may be its last.
+    for (const TableWaiter& w : waiters) w.context->Post(w.handle);
+  });
+}
+
+// Not analysed: mu_ is taken by a try-lock in a loop, or by Lock() after it.
+aio::Task<absl::Status> Qcow2Instance::CoLockMetadata() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (aio::IoContext::Current() != nullptr) {
+    for (int round = 0; round < 16; ++round) {
+      if (TryLockBriefly(mu_)) co_return absl::OkStatus();
+      co_await AwaitLockFree{this};
+    }
+  }
+  mu_.Lock();
+  co_return absl::OkStatus();
+}
+
 // Not analysed: one path releases mu_ inside ParkUnlocking's await_suspend. The contract
 // (mu_ held on entry, released on every path) is on the declaration, checked at callers.
-aio::Task<absl::Status> Qcow2Instance::CoLoadL2TableUnlocking(uint64_t l2_offset)
+aio::Task<absl::Status> Qcow2Instance::CoRunMissedStepUnlocking(CachedOnlyMiss miss)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  auto it = loading_tables_.find(l2_offset);
+  const uint64_t key = miss.key();
+  auto it = loading_tables_.find(key);
   if (it != loading_tables_.end()) {
     co_await ParkUnlocking{&mu_, &it->second};
-    co_return absl::OkStatus();  // loaded, or failed: the retry finds out
+    co_return absl::OkStatus();  // done, or failed: the retry finds out
   }
-  loading_tables_.emplace(l2_offset, std::vector<TableWaiter>{});
+  loading_tables_.emplace(key, std::vector<TableWaiter>{});
   mu_.Unlock();
-  absl::Status s = co_await aio::Offload([&] {
+  absl::Status s = co_await aio::Offload([&]() -> absl::Status {
     absl::MutexLock lock(&mu_);
-    return l2_cache_->Get(l2_offset).status();
+    switch (miss.kind) {
+      case CachedOnlyMiss::Kind::kLoadL2:
+        return l2_cache_->Get(miss.value).status();
+      case CachedOnlyMiss::Kind::kCreateL2:
+        return EnsureL2Table(miss.value).status();
+      case CachedOnlyMiss::Kind::kExtendTail:
+        tail_reserve_->Cover(miss.value);  // best effort, as in AllocateRun
+        return absl::OkStatus();
+      case CachedOnlyMiss::Kind::kNone:
+        break;
+    }
+    return absl::OkStatus();
   });
   std::vector<TableWaiter> waiters;
   {
     absl::MutexLock lock(&mu_);
-    auto node = loading_tables_.extract(l2_offset);
+    auto node = loading_tables_.extract(key);
     waiters = std::move(node.mapped());
   }
   for (const TableWaiter& w : waiters) w.context->Post(w.handle);
   co_return s;
 }
 
-// Not analysed: the lock is taken by a try-lock in the loop condition and released on
-// each exit path or by CoLoadL2TableUnlocking, a shape the analysis cannot follow.
+// Not analysed: the lock is taken in each round and released on each exit path or by
+// CoRunMissedStepUnlocking, a shape the analysis cannot follow.
 aio::Task<absl::StatusOr<bool>> Qcow2Instance::CoMapNatively(absl::FunctionRef<absl::Status()> map)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  // A few rounds: each missing L2 table is loaded (or waited for) and the mapping retried.
-  for (int round = 0; round < 4 && TryLockBriefly(mu_); ++round) {
+  // A few rounds: each missed step (a table to load or make, the tail to extend) is run
+  // (or waited for) and the mapping retried.
+  for (int round = 0; round < 4; ++round) {
+    (void)co_await CoLockMetadata();
     absl::Status s;
     {
       CachedOnly cached_only(this);
-      missed_l2_offset_ = 0;
+      miss_ = {};
       s = map();
     }
-    if (s.ok() || !IsNotCached(s) || missed_l2_offset_ == 0) {
+    const CachedOnlyMiss miss = miss_;
+    if (s.ok() || !IsNotCached(s) || miss.kind == CachedOnlyMiss::Kind::kNone) {
       mu_.Unlock();
       if (!s.ok() && !IsNotCached(s)) co_return s;
       co_return s.ok();
     }
-    STRATA_CO_RETURN_IF_ERROR(co_await CoLoadL2TableUnlocking(missed_l2_offset_));
+    STRATA_CO_RETURN_IF_ERROR(co_await CoRunMissedStepUnlocking(miss));
   }
   co_return false;
 }
@@ -120,19 +182,9 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
         status = co_await data_file_->node().CoPreadv((m.entry & kL2OffsetMask) + m.in_cluster,
                                                  m.len, m.iov);
         break;
-      case ClusterType::kUnallocated: {
-        // The backing node's length, then its data; zeroes past its end.
-        absl::StatusOr<uint64_t> backing_len = backing_->node().GetLength();
-        if (!backing_len.ok()) {
-          status = backing_len.status();
-          break;
-        }
-        const uint64_t at = (m.gc << cluster_bits_) + m.in_cluster;
-        const uint64_t avail = at >= *backing_len ? 0 : std::min(m.len, *backing_len - at);
-        if (avail > 0) status = co_await backing_->node().CoPreadv(at, avail, m.iov.Slice(0, avail));
-        if (status.ok() && avail < m.len) m.iov.Memset(avail, 0, m.len - avail);
+      case ClusterType::kUnallocated:
+        status = co_await CoReadBacking((m.gc << cluster_bits_) + m.in_cluster, m.len, m.iov);
         break;
-      }
       default:  // compressed: a read and inflation, on the pool
         status = co_await aio::Offload(
             [&] { return ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov); });
@@ -140,39 +192,33 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
     }
     if (!status.ok()) break;
   }
-  absl::MutexLock lock(&mu_);
+  (void)co_await CoLockMetadata();
   EndTransfer(epoch);
+  mu_.Unlock();
   co_return status;
 }
 
 aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes,
                                                  const IoVector& qiov, uint32_t flags) {
-  // Natively: writes into clusters the image owns (COPIED), mapped from cached tables.
-  // Allocations, copy-on-write, compressed writes and FUA's metadata flush are the
-  // synchronous path's.
+  // Natively: writes into clusters the image owns (COPIED) and allocations whose metadata
+  // is cached, planned from cached tables. Compressed writes, FUA's metadata flush,
+  // extended L2 entries and whatever needs metadata I/O are the synchronous path's.
   const bool may_be_native = aio::IoContext::Current() != nullptr &&
                              !(flags & (kReqWriteCompressed | kReqFua)) &&
-                             !file_->delivers_events() && !crypto_;
+                             !file_->delivers_events() && !crypto_ &&
+                             (backing_ == nullptr || !backing_->delivers_events());
   std::vector<DataSegment> segments;
+  std::vector<AllocationPlan> plans;
   uint64_t epoch = 0;
   bool native = false;
   auto map = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     segments.clear();
+    plans.clear();
     STRATA_RETURN_IF_ERROR(CheckUsable());
     if (AllocationInFlight(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_)) {
       return NotCached();
     }
-    uint64_t done = 0;
-    while (done < bytes) {
-      const uint64_t pos = offset + done;
-      STRATA_ASSIGN_OR_RETURN(uint64_t entry, GetL2Entry(pos >> cluster_bits_));
-      STRATA_ASSIGN_OR_RETURN(bool writable, InPlaceWritable(pos, entry));
-      if (!writable) return NotCached();  // needs an allocation
-      STRATA_ASSIGN_OR_RETURN(DataSegment segment,
-                              PlanInPlace(pos, bytes - done, entry, qiov.Slice(done, bytes - done)));
-      done += segment.len;
-      segments.push_back(std::move(segment));
-    }
+    STRATA_RETURN_IF_ERROR(PlanWrite(offset, bytes, qiov, &segments, &plans));
     epoch = BeginTransfer();
     return absl::OkStatus();
   };
@@ -183,15 +229,23 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
     co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
   }
   MarkBitmapsDirty(offset, bytes);
+  std::vector<absl::Status> results;
+  results.reserve(plans.size());
+  for (const AllocationPlan& p : plans) results.push_back(co_await CoWriteAllocation(p));
   absl::Status status;
   for (const DataSegment& d : segments) {
     if (!external_data_) NoteUncountedWrite(d.host + d.len);
     status = co_await data_file_->node().CoPwritev(d.host, d.len, d.iov);
     if (!status.ok()) break;
   }
-  absl::MutexLock lock(&mu_);
-  EndTransfer(epoch);
-  co_return status;
+  if (plans.empty()) {
+    (void)co_await CoLockMetadata();
+    EndTransfer(epoch);
+    mu_.Unlock();
+    co_return status;
+  }
+  absl::Status finished = co_await CoFinishAllocations(plans, results, epoch);
+  co_return status.ok() ? finished : status;
 }
 
 }  // namespace strata::qcow2

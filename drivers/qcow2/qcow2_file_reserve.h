@@ -36,6 +36,10 @@ class FileTailReservation {
   // left for the write itself.
   void Cover(uint64_t end);
 
+  // True if Cover(end) would do nothing (no I/O): the reservation is off, or the file is
+  // known to reach `end`.
+  bool Covers(uint64_t end) const { return disabled_ || end <= known_length_; }
+
   // If the file was extended here, truncates it to `used_end` (one past the
   // last byte any metadata references), never below the length at open. Call
   // only when nothing past `used_end` is in use or in flight.

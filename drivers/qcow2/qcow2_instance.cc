@@ -276,7 +276,7 @@ absl::StatusOr<const uint8_t*> Qcow2Instance::FindL2Slot(uint64_t gc) {
   if (cached_only_) {
     table = l2_cache_->Peek(l2_offset);
     if (table == nullptr) {
-      missed_l2_offset_ = l2_offset;
+      miss_ = {CachedOnlyMiss::Kind::kLoadL2, l2_offset};
       return NotCached();
     }
   } else {
@@ -638,7 +638,10 @@ void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
 
 absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
     uint64_t offset, uint64_t bytes, const IoVector& qiov) {
-  if (extended_l2_) return PlanSubclusterAllocation(offset, bytes, qiov);
+  if (extended_l2_) {
+    if (cached_only_) return NotCached();  // the coroutine path leaves these to the pool
+    return PlanSubclusterAllocation(offset, bytes, qiov);
+  }
   AllocationPlan plan;
   plan.first_gc = offset >> cluster_bits_;
   plan.offset = offset;
@@ -708,6 +711,8 @@ void Qcow2Instance::FreeDataClusters(uint64_t host, uint64_t count) {
 
 absl::Status Qcow2Instance::AllocateRun(AllocationPlan& plan, uint64_t bytes,
                                         const IoVector& qiov) {
+  if (cached_only_) STRATA_RETURN_IF_ERROR(CheckAllocationCached(plan.first_gc / l2_entries_,
+                                                                 plan.count));
   // The L2 table first, then the data clusters (QEMU's order, so layouts match).
   STRATA_RETURN_IF_ERROR(EnsureL2Table(plan.first_gc / l2_entries_).status());
   // Clusters past every cluster used since the image was opened (end_cluster() starts at
@@ -733,20 +738,27 @@ absl::Status Qcow2Instance::AllocateRun(AllocationPlan& plan, uint64_t bytes,
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
-  const uint64_t run_start = plan.first_gc << cluster_bits_;
-  const uint64_t run_end = (plan.first_gc + plan.count) << cluster_bits_;
-  const uint64_t head_bytes = plan.offset - plan.write_start;
-  const uint64_t tail_bytes = plan.write_end - plan.data_end;
-  auto old_bitmap = [&](uint64_t i) { return extended_l2_ ? plan.old_bitmaps[i] : 0; };
+Qcow2Instance::CowLayout Qcow2Instance::LayOutCow(const AllocationPlan& plan) const {
+  CowLayout l;
+  l.run_start = plan.first_gc << cluster_bits_;
+  l.run_end = (plan.first_gc + plan.count) << cluster_bits_;
+  l.head_bytes = plan.offset - plan.write_start;
+  l.tail_bytes = plan.write_end - plan.data_end;
+  l.tail_gc = (plan.data_end - 1) >> cluster_bits_;
   // Regions that were never allocated anywhere in the chain read as zeroes: no reads
   // (QEMU zeroes such a new area instead of copying, and says so with cluster_alloc_space).
   // Not for encrypted images: zeroes must be stored encrypted.
-  const bool zero_cow = !extended_l2_ && backing_ == nullptr && !crypto_ &&
-                        (head_bytes > 0 || tail_bytes > 0) &&
-                        TypeOf(plan.old_entries.front()) == ClusterType::kUnallocated &&
-                        TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
-  if (zero_cow) {
+  l.zero_cow = !extended_l2_ && backing_ == nullptr && !crypto_ &&
+               (l.head_bytes > 0 || l.tail_bytes > 0) &&
+               TypeOf(plan.old_entries.front()) == ClusterType::kUnallocated &&
+               TypeOf(plan.old_entries.back()) == ClusterType::kUnallocated;
+  return l;
+}
+
+absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
+  const CowLayout l = LayOutCow(plan);
+  auto old_bitmap = [&](uint64_t i) { return extended_l2_ ? plan.old_bitmaps[i] : 0; };
+  if (l.zero_cow) {
     file_->NotifyDebugEvent(DebugEvent::kClusterAllocSpace);
     // Zero the whole new run in the file (a cheap fallocate where the file system has
     // one; nothing at all where it was never written), then write just the guest data:
@@ -755,29 +767,28 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
     absl::Status zeroed =
         plan.reads_as_zero
             ? absl::OkStatus()
-            : data_file_->node().PwriteZeroes(plan.host, run_end - run_start, kReqNoFallback);
+            : data_file_->node().PwriteZeroes(plan.host, l.run_end - l.run_start, kReqNoFallback);
     if (zeroed.ok()) {
       file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-      if (!external_data_) NoteUncountedWrite(plan.host + (run_end - run_start));
-      return data_file_->node().Pwritev(plan.offset - run_start + plan.host, plan.data.size(),
+      if (!external_data_) NoteUncountedWrite(plan.host + (l.run_end - l.run_start));
+      return data_file_->node().Pwritev(plan.offset - l.run_start + plan.host, plan.data.size(),
                                    plan.data, 0);
     }
     if (ErrnoOf(zeroed) != ENOTSUP) return zeroed;
   }
   // Copy-on-write: only the head and tail the request does not cover, in one write with
   // the guest data (zeroes for a zero_cow without a cheap write-zeroes).
-  std::vector<uint8_t> head(head_bytes), tail(tail_bytes);
-  if (!zero_cow && !head.empty()) {
+  std::vector<uint8_t> head(l.head_bytes), tail(l.tail_bytes);
+  if (!l.zero_cow && !head.empty()) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
     STRATA_RETURN_IF_ERROR(ReadOldCluster(plan.first_gc, plan.old_entries.front(),
-                                          old_bitmap(0), plan.write_start - run_start,
+                                          old_bitmap(0), plan.write_start - l.run_start,
                                           head.size(), IoVector(head.data(), head.size())));
   }
-  if (!tail.empty() && !zero_cow) {
-    uint64_t tail_gc = (plan.data_end - 1) >> cluster_bits_;
+  if (!tail.empty() && !l.zero_cow) {
     file_->NotifyDebugEvent(DebugEvent::kCowRead);
-    STRATA_RETURN_IF_ERROR(ReadOldCluster(tail_gc, plan.old_entries[tail_gc - plan.first_gc],
-                                          old_bitmap(tail_gc - plan.first_gc),
+    STRATA_RETURN_IF_ERROR(ReadOldCluster(l.tail_gc, plan.old_entries[l.tail_gc - plan.first_gc],
+                                          old_bitmap(l.tail_gc - plan.first_gc),
                                           plan.data_end & (cluster_size_ - 1), tail.size(),
                                           IoVector(tail.data(), tail.size())));
   }
@@ -786,7 +797,7 @@ absl::Status Qcow2Instance::WriteAllocation(const AllocationPlan& plan) {
   combined.Concat(plan.data);
   if (!tail.empty()) combined.Append(tail.data(), tail.size());
   file_->NotifyDebugEvent(DebugEvent::kWriteAio);
-  return WriteData(plan.host + (plan.write_start - run_start), plan.write_start,
+  return WriteData(plan.host + (plan.write_start - l.run_start), plan.write_start,
                    combined.size(), combined, 0);
 }
 
@@ -840,45 +851,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
     absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
-    absl::Status planned;
-    uint64_t done = 0;
-    while (done < bytes && planned.ok()) {
-      uint64_t pos = offset + done;
-      uint64_t gc = pos >> cluster_bits_;
-      absl::StatusOr<uint64_t> entry = GetL2Entry(gc);
-      if (!entry.ok()) {
-        planned = entry.status();
-        break;
-      }
-      absl::StatusOr<bool> in_place_writable = InPlaceWritable(pos, *entry);
-      if (!in_place_writable.ok()) {
-        planned = in_place_writable.status();
-        break;
-      }
-      if (*in_place_writable) {
-        absl::StatusOr<DataSegment> segment =
-            PlanInPlace(pos, bytes - done, *entry, qiov.Slice(done, bytes - done));
-        if (!segment.ok()) {
-          planned = segment.status();
-          break;
-        }
-        done += segment->len;
-        in_place.push_back(*std::move(segment));
-        continue;
-      }
-      absl::StatusOr<AllocationPlan> plan =
-          PlanAllocation(pos, bytes - done, qiov.Slice(done, bytes - done));
-      if (!plan.ok()) {
-        planned = plan.status();
-        break;
-      }
-      done = plan->data_end - offset;
-      plans.push_back(*std::move(plan));
-    }
-    if (!planned.ok()) {
-      for (const AllocationPlan& p : plans) (void)FinishAllocation(p, planned);
-      return planned;
-    }
+    STRATA_RETURN_IF_ERROR(PlanWrite(offset, bytes, qiov, &in_place, &plans));
     epoch = BeginTransfer();
   }
   std::vector<absl::Status> results;
@@ -902,6 +875,39 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
     return file_->node().Flush();
   }
   return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::PlanWrite(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                     std::vector<DataSegment>* in_place,
+                                     std::vector<AllocationPlan>* plans) {
+  auto plan_all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    uint64_t done = 0;
+    while (done < bytes) {
+      const uint64_t pos = offset + done;
+      STRATA_ASSIGN_OR_RETURN(const uint64_t entry, GetL2Entry(pos >> cluster_bits_));
+      STRATA_ASSIGN_OR_RETURN(const bool in_place_writable, InPlaceWritable(pos, entry));
+      if (in_place_writable) {
+        STRATA_ASSIGN_OR_RETURN(
+            DataSegment segment,
+            PlanInPlace(pos, bytes - done, entry, qiov.Slice(done, bytes - done)));
+        done += segment.len;
+        in_place->push_back(std::move(segment));
+        continue;
+      }
+      STRATA_ASSIGN_OR_RETURN(AllocationPlan plan,
+                              PlanAllocation(pos, bytes - done, qiov.Slice(done, bytes - done)));
+      done = plan.data_end - offset;
+      plans->push_back(std::move(plan));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status planned = plan_all();
+  if (!planned.ok()) {
+    for (const AllocationPlan& p : *plans) (void)FinishAllocation(p, planned);
+    plans->clear();
+    in_place->clear();
+  }
+  return planned;
 }
 
 absl::StatusOr<Qcow2Instance::DataSegment> Qcow2Instance::PlanInPlace(uint64_t pos,

@@ -165,13 +165,17 @@ class Qcow2Instance : public DriverInstance {
     Qcow2Instance* q_;
   };
   static absl::Status NotCached() { return absl::UnavailableError("qcow2: table not cached"); }
-  // Coroutine path, mu_ held on entry and released before it returns: makes the L2 table
-  // at `l2_offset` cached. The first request to miss it loads it on the blocking pool;
-  // requests that miss it meanwhile park (no thread) until that load ends, then retry.
-  aio::Task<absl::Status> CoLoadL2TableUnlocking(uint64_t l2_offset)
+  // Coroutine path, mu_ held on entry and released before it returns: runs the step a
+  // cached-only mapping missed (see CachedOnlyMiss: load an L2 table, create one, extend
+  // the reserved tail). The first request to miss it runs it on the blocking pool under
+  // mu_; requests that miss it meanwhile park (no thread) until it ends; then all retry
+  // their mapping (an error here fails only the request that ran the step).
+  struct CachedOnlyMiss;
+  aio::Task<absl::Status> CoRunMissedStepUnlocking(CachedOnlyMiss miss)
       ABSL_UNLOCK_FUNCTION(mu_);
   // Coroutine path: runs `map` (a cached-only mapping) under mu_, taken with a brief
-  // try-lock; a missing L2 table is loaded and the mapping retried. true: mapped (mu_
+  // try-lock; a missing L2 table is loaded (or the file's reserved tail extended) and the
+  // mapping retried. true: mapped (mu_
   // released); false: take the synchronous path (lock busy, allocation needed, tables
   // keep missing); an error: the request fails with it.
   aio::Task<absl::StatusOr<bool>> CoMapNatively(absl::FunctionRef<absl::Status()> map);
@@ -179,7 +183,19 @@ class Qcow2Instance : public DriverInstance {
     aio::IoContext* context;
     std::coroutine_handle<> handle;
   };
+  // Coroutine path: takes mu_ without stalling the loop while another thread holds it
+  // across I/O: a brief try-lock, else the coroutine parks until mu_ has come free
+  // (ParkUntilLockFree) and tries again. After many rounds (a lock retaken again and
+  // again) it blocks. Returns with mu_ held; off a loop it just locks.
+  aio::Task<absl::Status> CoLockMetadata() ABSL_EXCLUSIVE_LOCK_FUNCTION(mu_);
+  // Parks `h` (suspended, of the current loop) until mu_ has been free once. One pool
+  // thread at a time waits for mu_ on behalf of every parked coroutine, then posts them
+  // all back to their loops, after which it touches nothing of the instance (a woken
+  // request may be the last before Close). So lock waits cost one pool thread, not one
+  // per request.
+  void ParkUntilLockFree(std::coroutine_handle<> h) ABSL_LOCKS_EXCLUDED(lock_wait_mu_, mu_);
   friend struct ParkUnlocking;  // qcow2_async.cc: parks a coroutine on a table load
+  friend struct AwaitLockFree;  // qcow2_async.cc: parks a coroutine until mu_ is free
   static bool IsNotCached(const absl::Status& s) {
     return s.code() == absl::StatusCode::kUnavailable;
   }
@@ -434,6 +450,46 @@ class Qcow2Instance : public DriverInstance {
   // in flight; sets data, data_end, write_start and write_end (the whole run).
   absl::Status AllocateRun(AllocationPlan& plan, uint64_t bytes, const IoVector& qiov)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How an allocation's write is laid out (WriteAllocation and CoWriteAllocation).
+  struct CowLayout {
+    uint64_t run_start = 0, run_end = 0;     // the guest bytes of the run's clusters
+    uint64_t head_bytes = 0, tail_bytes = 0;  // copy-on-write before and after the data
+    uint64_t tail_gc = 0;                     // the cluster the tail lies in
+    // The run was unallocated throughout the chain: the head and tail are zeroes, written
+    // by zeroing the run (or not at all when it reads as zero), not by copying.
+    bool zero_cow = false;
+  };
+  CowLayout LayOutCow(const AllocationPlan& plan) const;
+  // Cached-only mode (the coroutine path, see CachedOnly): OK if AllocateRun for `count`
+  // clusters under L1 index `l1_index` will do no I/O: the L2 table is the image's own
+  // (COPIED) and present, no guest frees wait for their ordering flush, the refcounts
+  // find the run in cached blocks, and the file's reserved tail already covers it.
+  // NotCached() otherwise: with miss_ set when the L2 table must be made or the tail
+  // extended first (CoMapNatively runs that step once and retries), else with nothing to
+  // run (the request takes the pool). Changes nothing else. A corrupt refcount structure found while allocating may still mark the
+  // image corrupt, a header write on the loop thread: rare, and correct.
+  absl::Status CheckAllocationCached(uint64_t l1_index, uint64_t count)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if FinishAllocation(plan, OK) will do no I/O: the dirty bit of lazy refcounts is
+  // set already, the L2 table is the image's own and cached, and no old cluster of an
+  // external data file needs discarding.
+  bool FinishIsCached(const AllocationPlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // qcow2_async_write.cc, the coroutine path of an allocating write, mu_ not held:
+  // WriteAllocation with its transfers awaited (compressed copy-on-write sources and a
+  // zeroing of reused clusters go to the blocking pool), then FinishAllocation for every
+  // plan and EndTransfer(epoch): inline under a briefly try-locked mu_ when that does no
+  // I/O (FinishIsCached), else on the pool.
+  aio::Task<absl::Status> CoWriteAllocation(const AllocationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
+  aio::Task<absl::Status> CoFinishAllocations(const std::vector<AllocationPlan>& plans,
+                                              const std::vector<absl::Status>& results,
+                                              uint64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);
+  // The copy-on-write source bytes of a standard (not extended) L2 entry, and a backing
+  // read (zeroes past the backing node's end, or without one), awaited natively.
+  aio::Task<absl::Status> CoReadOldCluster(uint64_t gc, uint64_t entry, uint64_t in_cluster,
+                                           uint64_t len, const IoVector& out)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  aio::Task<absl::Status> CoReadBacking(uint64_t offset, uint64_t len, const IoVector& out)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Without mu_: reads the copy-on-write head and tail and writes them with the data.
   absl::Status WriteAllocation(const AllocationPlan& plan) ABSL_LOCKS_EXCLUDED(mu_);
   // Links the clusters into L2 if `written` is OK, else frees them; ends the in-flight
@@ -447,6 +503,15 @@ class Qcow2Instance : public DriverInstance {
     uint64_t len;
     IoVector iov;
   };
+  // Maps a write under mu_: writes into clusters the image owns become `in_place`
+  // segments, the rest allocation `plans` (PlanAllocation: host clusters taken, registered
+  // in flight). The caller has waited for (or checked against) overlapping in-flight
+  // allocations. On failure every plan made is given back (FinishAllocation with the
+  // error) and both lists are empty. In cached-only mode, NotCached() where a table or
+  // an allocation needs I/O.
+  absl::Status PlanWrite(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                         std::vector<DataSegment>* in_place, std::vector<AllocationPlan>* plans)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The in-place write at `pos` (at most `bytes` of `data`) into the cluster run whose
   // first L2 entry `entry` is normal with COPIED set: checked against metadata.
   absl::StatusOr<DataSegment> PlanInPlace(uint64_t pos, uint64_t bytes, uint64_t entry,
@@ -587,9 +652,32 @@ class Qcow2Instance : public DriverInstance {
     Qcow2Instance* q_;
   };
   bool cached_only_ ABSL_GUARDED_BY(mu_) = false;
-  // The L2 table a cached-only lookup last missed (0: the miss was not a table).
-  uint64_t missed_l2_offset_ ABSL_GUARDED_BY(mu_) = 0;
-  // L2 tables the coroutine path is loading, with the coroutines parked on each.
+  // What a cached-only mapping last found missing, if it is a step the coroutine path can
+  // run once on the pool and then retry (CoMapNatively): an L2 table to load (its
+  // offset), an L2 table to create or copy (its L1 index), the reserved tail to extend
+  // (the file end needed).
+  struct CachedOnlyMiss {
+    enum class Kind { kNone, kLoadL2, kCreateL2, kExtendTail };
+    Kind kind = Kind::kNone;
+    uint64_t value = 0;
+    // The key loading_tables_ knows the step by. L2 table offsets are multiples of the
+    // cluster size, so the odd keys of the other steps never clash with them.
+    uint64_t key() const {
+      switch (kind) {
+        case Kind::kCreateL2: return (value << 2) | 3;
+        case Kind::kExtendTail: return 1;
+        default: return value;
+      }
+    }
+  };
+  CachedOnlyMiss miss_ ABSL_GUARDED_BY(mu_);
+  // Coroutines parked by ParkUntilLockFree, and whether a pool thread is waiting for mu_
+  // for them.
+  absl::Mutex lock_wait_mu_;
+  std::vector<TableWaiter> lock_waiters_ ABSL_GUARDED_BY(lock_wait_mu_);
+  bool lock_waiter_running_ ABSL_GUARDED_BY(lock_wait_mu_) = false;
+  // The steps the coroutine path is running (by CachedOnlyMiss::key()), with the
+  // coroutines parked on each.
   std::map<uint64_t, std::vector<TableWaiter>> loading_tables_ ABSL_GUARDED_BY(mu_);
   Qcow2Header header_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> l1_ ABSL_GUARDED_BY(mu_);

@@ -355,6 +355,31 @@ absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateClusters(uint64_t count,
   return ErrnoError(EIO, "Could not allocate clusters");
 }
 
+std::optional<uint64_t> Qcow2Refcounts::PeekFreeRun(uint64_t count) {
+  uint64_t start = free_hint_, run = 0;
+  uint64_t block_index = UINT64_MAX;  // the table index `block` belongs to
+  const uint8_t* block = nullptr;
+  for (uint64_t c = free_hint_;; ++c) {
+    const uint64_t table_index = c / entries_per_block_;
+    if (table_index != block_index) {
+      // Past the table, a missing block or one not cached: the allocation needs I/O.
+      if (table_index >= table_.size()) return std::nullopt;
+      const uint64_t block_offset = table_[table_index] & kReftableOffsetMask;
+      if (block_offset == 0 || (block_offset & (cluster_size_ - 1)) != 0) return std::nullopt;
+      block = cache_.Peek(block_offset);
+      if (block == nullptr) return std::nullopt;
+      block_index = table_index;
+    }
+    const uint64_t rc = GetEntry(block, c % entries_per_block_);
+    if (rc != 0 && (pool_.empty() || !pool_.contains(c))) {
+      run = 0;
+      start = c + 1;
+      continue;
+    }
+    if (++run == count) return start;
+  }
+}
+
 absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateBytes(uint64_t size) {
   file_->NotifyDebugEvent(DebugEvent::kClusterAllocBytes);
   if (size == 0 || size > cluster_size_) return ErrnoError(EINVAL);

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -62,6 +63,12 @@ class Qcow2Refcounts {
   // allocation check unless `counting_known_metadata` (make_empty counting the header and
   // tables it has just laid out at the start of the file).
   absl::StatusOr<uint64_t> AllocateClusters(uint64_t count, bool counting_known_metadata = false);
+  // Where AllocateClusters(count) would place its run, if it can do so without I/O: every
+  // refcount block the search and the run touch exists and is cached, and no block or
+  // table growth is needed. nullopt otherwise (also for a corrupt block offset, which the
+  // real allocation reports). Changes nothing but the cache's LRU order; the coroutine
+  // path asks this before allocating on a loop thread, under the same lock hold.
+  std::optional<uint64_t> PeekFreeRun(uint64_t count);
   // Allocates `size` bytes (at most a cluster) for compressed data, QEMU's way: packed
   // after the previous compressed allocation while it fits (a run may continue into the
   // next cluster if that one is free and adjacent), else at the first free cluster. Each
