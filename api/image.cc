@@ -44,6 +44,13 @@ absl::StatusOr<std::unique_ptr<Image>> Image::Open(const ImageSpec& spec) {
   STRATA_ASSIGN_OR_RETURN(OpenedImage opened, OpenImage(request));
   auto backend =
       std::make_unique<BlockBackend>(std::move(opened.root), spec.options.cache.writethrough);
+  if (spec.options.copy_on_read) {
+    // QEMU refuses it after opening (so an open error comes first).
+    if (spec.options.read_only) {
+      return absl::InvalidArgumentError("Can't use copy-on-read on read-only device");
+    }
+    backend->EnableCopyOnRead();
+  }
   return std::unique_ptr<Image>(new Image(std::move(backend), opened.probed_raw));
 }
 

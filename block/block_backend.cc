@@ -3,7 +3,9 @@
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 
+#include "aio/offload.h"
 #include "block/status.h"
 
 namespace strata {
@@ -43,6 +45,7 @@ absl::Status BlockBackend::AfterWrite(absl::Status status) {
 absl::Status BlockBackend::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                   uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  if (cor_) return cor_->Preadv(offset, bytes, qiov, flags);
   return root_->Preadv(offset, bytes, qiov, flags);
 }
 
@@ -53,6 +56,8 @@ absl::Status BlockBackend::Pread(uint64_t offset, uint64_t bytes, void* buf) {
 absl::Status BlockBackend::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  std::optional<absl::ReaderMutexLock> after_copies;
+  if (cor_) after_copies.emplace(&cor_->serial());
   return AfterWrite(root_->Pwritev(offset, bytes, qiov, flags));
 }
 
@@ -63,11 +68,15 @@ absl::Status BlockBackend::Pwrite(uint64_t offset, uint64_t bytes, const void* b
 
 absl::Status BlockBackend::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  std::optional<absl::ReaderMutexLock> after_copies;
+  if (cor_) after_copies.emplace(&cor_->serial());
   return AfterWrite(root_->PwriteZeroes(offset, bytes, flags));
 }
 
 absl::Status BlockBackend::Pdiscard(uint64_t offset, uint64_t bytes) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
+  std::optional<absl::ReaderMutexLock> after_copies;
+  if (cor_) after_copies.emplace(&cor_->serial());
   return root_->Pdiscard(offset, bytes);
 }
 
@@ -78,12 +87,15 @@ absl::Status BlockBackend::Flush() {
 
 absl::Status BlockBackend::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   if (!root_) return ErrnoError(ENOMEDIUM, "No medium found");
+  std::optional<absl::ReaderMutexLock> after_copies;
+  if (cor_) after_copies.emplace(&cor_->serial());
   return root_->Truncate(length, exact, prealloc);
 }
 
 aio::Task<absl::Status> BlockBackend::CoPreadv(uint64_t offset, uint64_t bytes,
                                                const IoVector& qiov, uint32_t flags) {
   aio::RequestScope request;
+  if (cor_) co_return co_await aio::Offload([&] { return Preadv(offset, bytes, qiov, flags); });
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   co_return co_await root_->CoPreadv(offset, bytes, qiov, flags);
 }
@@ -91,6 +103,7 @@ aio::Task<absl::Status> BlockBackend::CoPreadv(uint64_t offset, uint64_t bytes,
 aio::Task<absl::Status> BlockBackend::CoPwritev(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov, uint32_t flags) {
   aio::RequestScope request;
+  if (cor_) co_return co_await aio::Offload([&] { return Pwritev(offset, bytes, qiov, flags); });
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   absl::Status s = co_await root_->CoPwritev(offset, bytes, qiov, flags);
   if (s.ok() && writethrough_) s = co_await root_->CoFlush();
@@ -100,6 +113,7 @@ aio::Task<absl::Status> BlockBackend::CoPwritev(uint64_t offset, uint64_t bytes,
 aio::Task<absl::Status> BlockBackend::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
                                                      uint32_t flags) {
   aio::RequestScope request;
+  if (cor_) co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   absl::Status s = co_await root_->CoPwriteZeroes(offset, bytes, flags);
   if (s.ok() && writethrough_) s = co_await root_->CoFlush();
@@ -108,6 +122,7 @@ aio::Task<absl::Status> BlockBackend::CoPwriteZeroes(uint64_t offset, uint64_t b
 
 aio::Task<absl::Status> BlockBackend::CoPdiscard(uint64_t offset, uint64_t bytes) {
   aio::RequestScope request;
+  if (cor_) co_return co_await aio::Offload([&] { return Pdiscard(offset, bytes); });
   STRATA_CO_RETURN_IF_ERROR(CheckRequest(offset, bytes));
   co_return co_await root_->CoPdiscard(offset, bytes);
 }

@@ -23,6 +23,7 @@
 #include "absl/functional/any_invocable.h"
 #include "aio/io_context.h"
 #include "aio/task.h"
+#include "block/copy_on_read.h"
 #include "block/node.h"
 #include "strata/request.h"
 
@@ -79,12 +80,21 @@ class BlockBackend {
   BlockDriverState& root() const { return *root_; }
   bool writethrough() const { return writethrough_; }
 
+  // Turns on copy-on-read (copy_on_read.h) for the rest of the backend's life; call
+  // before the first request. Reads then copy into the root what they find below it;
+  // writes, zero writes, discards and truncates wait for copies they overlap (all of
+  // them, for simplicity). Coroutine and Submit requests run the synchronous path on the
+  // blocking pool. The root must be writable.
+  void EnableCopyOnRead() { cor_ = std::make_unique<CopyOnRead>(*root_); }
+  bool copy_on_read() const { return cor_ != nullptr; }
+
  private:
   absl::Status CheckRequest(uint64_t offset, uint64_t bytes);
   absl::Status AfterWrite(absl::Status status);
 
   std::unique_ptr<BlockDriverState> root_;
   const bool writethrough_;
+  std::unique_ptr<CopyOnRead> cor_;  // null unless EnableCopyOnRead
 };
 
 }  // namespace strata

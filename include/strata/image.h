@@ -49,6 +49,8 @@ struct OpenOptions {
   bool discard_unmap = true;  // pass discards down
   bool snapshot = false;      // -s: writes go to a temporary overlay, never to the image
   std::string aio;            // "threads", "native", "io_uring" or "" (default)
+  // -C: reads copy what lies below the top image into it (needs a writable open).
+  bool copy_on_read = false;
 };
 
 // An image as a user names it.

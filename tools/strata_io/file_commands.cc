@@ -40,7 +40,7 @@ bool OpenCommand(IoSession& s, const Args& argv) {
   while (auto c = p.Next()) {
     switch (*c) {
       case 's': request.options.snapshot = true; break;
-      case 'C': break;
+      case 'C': request.options.copy_on_read = true; break;
       case 'k': request.options.aio = "native"; break;
       case 'i':
         if (!ParseQueueEngine(p.value()).ok()) {

@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
       case kOptObject:
         if (!strata::tools::DefineObject(optarg)) return 1;
         break;
-      case 'C': case 'm': case 'T': break;
+      case 'C': session.default_flags.copy_on_read = true; break;
+      case 'm': case 'T': break;
       default:
         std::fprintf(stderr, "Try '%s --help' for more information.\n",
                      strata::tools::ProgramName().c_str());
