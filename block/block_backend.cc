@@ -56,8 +56,7 @@ absl::Status BlockBackend::Pread(uint64_t offset, uint64_t bytes, void* buf) {
 absl::Status BlockBackend::Pwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
-  std::optional<absl::ReaderMutexLock> after_copies;
-  if (cor_) after_copies.emplace(&cor_->serial());
+  const std::optional<absl::ReaderMutexLock> after_copies = WaitForCopies();
   return AfterWrite(root_->Pwritev(offset, bytes, qiov, flags));
 }
 
@@ -68,15 +67,13 @@ absl::Status BlockBackend::Pwrite(uint64_t offset, uint64_t bytes, const void* b
 
 absl::Status BlockBackend::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
-  std::optional<absl::ReaderMutexLock> after_copies;
-  if (cor_) after_copies.emplace(&cor_->serial());
+  const std::optional<absl::ReaderMutexLock> after_copies = WaitForCopies();
   return AfterWrite(root_->PwriteZeroes(offset, bytes, flags));
 }
 
 absl::Status BlockBackend::Pdiscard(uint64_t offset, uint64_t bytes) {
   STRATA_RETURN_IF_ERROR(CheckRequest(offset, bytes));
-  std::optional<absl::ReaderMutexLock> after_copies;
-  if (cor_) after_copies.emplace(&cor_->serial());
+  const std::optional<absl::ReaderMutexLock> after_copies = WaitForCopies();
   return root_->Pdiscard(offset, bytes);
 }
 
@@ -87,8 +84,7 @@ absl::Status BlockBackend::Flush() {
 
 absl::Status BlockBackend::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   if (!root_) return ErrnoError(ENOMEDIUM, "No medium found");
-  std::optional<absl::ReaderMutexLock> after_copies;
-  if (cor_) after_copies.emplace(&cor_->serial());
+  const std::optional<absl::ReaderMutexLock> after_copies = WaitForCopies();
   return root_->Truncate(length, exact, prealloc);
 }
 

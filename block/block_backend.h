@@ -19,6 +19,7 @@
 #define STRATA_BLOCK_BLOCK_BACKEND_H_
 
 #include <memory>
+#include <optional>
 
 #include "absl/functional/any_invocable.h"
 #include "aio/io_context.h"
@@ -91,6 +92,12 @@ class BlockBackend {
  private:
   absl::Status CheckRequest(uint64_t offset, uint64_t bytes);
   absl::Status AfterWrite(absl::Status status);
+  // While copy-on-read is on: holds its lock shared, so a data-changing request waits
+  // for copies in progress (see CopyOnRead). Empty otherwise.
+  std::optional<absl::ReaderMutexLock> WaitForCopies() {
+    if (!cor_) return std::nullopt;
+    return std::optional<absl::ReaderMutexLock>(std::in_place, &cor_->serial());
+  }
 
   std::unique_ptr<BlockDriverState> root_;
   const bool writethrough_;

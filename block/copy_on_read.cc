@@ -16,10 +16,10 @@ constexpr uint64_t kMaxCopyBytes = uint64_t{16} << 20;
 
 }  // namespace
 
-uint64_t CopyOnRead::Granularity() {
-  const uint64_t cluster = top_.GetInfo().cluster_size_bytes;
+uint64_t CopyOnRead::Granularity(BlockDriverState& node) {
+  const uint64_t cluster = node.GetInfo().cluster_size_bytes;
   if (cluster != 0) return cluster;
-  return std::max<uint64_t>(512, top_.request_alignment());
+  return std::max<uint64_t>(512, node.request_alignment());
 }
 
 absl::Status CopyOnRead::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -27,7 +27,7 @@ absl::Status CopyOnRead::Preadv(uint64_t offset, uint64_t bytes, const IoVector&
   if (bytes == 0) return absl::OkStatus();
   absl::MutexLock lock(&serial_);
   STRATA_ASSIGN_OR_RETURN(const uint64_t length, top_.GetLength());
-  const uint64_t unit = Granularity();
+  const uint64_t unit = unit_;
   const uint64_t end = offset + bytes;
   const uint64_t copy_end = std::min(length, (end + unit - 1) / unit * unit);
   std::vector<uint8_t> bounce;

@@ -26,7 +26,7 @@ namespace strata {
 class CopyOnRead {
  public:
   // `top` must outlive this object.
-  explicit CopyOnRead(BlockDriverState& top) : top_(top) {}
+  explicit CopyOnRead(BlockDriverState& top) : top_(top), unit_(Granularity(top)) {}
 
   // Reads [offset, offset + bytes) of the top node into `qiov` (a range the caller has
   // checked against the length), copying the clusters it covers that the top node does
@@ -39,10 +39,12 @@ class CopyOnRead {
   absl::Mutex& serial() ABSL_LOCK_RETURNED(serial_) { return serial_; }
 
  private:
-  // The copy unit: the top node's cluster size, else its request alignment (at least 512).
-  uint64_t Granularity();
+  // The copy unit: the node's cluster size, else its request alignment (at least 512).
+  // Fixed for the node's life, so taken once.
+  static uint64_t Granularity(BlockDriverState& node);
 
   BlockDriverState& top_;
+  const uint64_t unit_;
   absl::Mutex serial_;
 };
 
