@@ -36,6 +36,9 @@ std::string Node::driver_name() const { return std::string(bs_->driver().name())
 DriverKind Node::driver_kind() const { return bs_->driver().kind(); }
 bool Node::has_protocol_prefix() const { return !bs_->driver().protocol_prefix().empty(); }
 const std::string& Node::filename() const { return bs_->filename(); }
+bool Node::CanChangeAtReopen(absl::string_view key) const {
+  return bs_->driver().CanChangeAtReopen(key);
+}
 bool Node::read_only() const { return bs_->read_only(); }
 uint32_t Node::request_alignment() const { return bs_->request_alignment(); }
 bool Node::supports_compressed_writes() const {

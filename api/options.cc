@@ -2,6 +2,8 @@
 // block/options_json.h). ParseSize is defined in block/size_syntax.cc.
 #include "strata/options.h"
 
+#include <algorithm>
+
 #include "block/keyval.h"
 #include "block/options_json.h"
 #include "block/status.h"
@@ -17,11 +19,28 @@ absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyval
   return json;
 }
 
-absl::StatusOr<std::vector<std::string>> KeyvalTopLevelKeys(absl::string_view keyval) {
+namespace {
+
+void CollectLeaves(const google::protobuf::Struct& tree, const std::string& prefix,
+                   std::vector<std::pair<std::string, std::string>>* out) {
+  for (const auto& [key, value] : tree.fields()) {
+    if (value.has_struct_value()) {
+      CollectLeaves(value.struct_value(), prefix + key + ".", out);
+    } else {
+      out->emplace_back(prefix + key, value.string_value());
+    }
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KeyvalLeaves(
+    absl::string_view keyval) {
   STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ParseKeyval(keyval));
-  std::vector<std::string> keys;
-  for (const auto& [key, _] : tree.fields()) keys.push_back(key);
-  return keys;
+  std::vector<std::pair<std::string, std::string>> leaves;
+  CollectLeaves(tree, "", &leaves);
+  std::sort(leaves.begin(), leaves.end());
+  return leaves;
 }
 
 }  // namespace strata

@@ -2,7 +2,9 @@
 // find outside the top node (in a backing node, or nowhere: zeroes) into the top node,
 // whole clusters at a time, so that later reads are served by the top image alone.
 // Copied zeroes are written as a zero write (a qcow2 zero cluster), data as data, as
-// QEMU does.
+// QEMU does. With a bottom node (the copy-on-read filter's `bottom` option), only ranges
+// allocated in the backing chain from the top's backing node down to the bottom node
+// (inclusive) are copied; the rest is read through, not copied.
 //
 // Ordering: a copy reads old data and writes it back. A guest write to the same clusters
 // landing in between would be overwritten by the older data, so copies and data-changing
@@ -25,8 +27,10 @@ namespace strata {
 
 class CopyOnRead {
  public:
-  // `top` must outlive this object.
-  explicit CopyOnRead(BlockDriverState& top) : top_(top), unit_(Granularity(top)) {}
+  // `top` (and `bottom`, a node of top's backing chain, or null for no limit) must
+  // outlive this object.
+  explicit CopyOnRead(BlockDriverState& top, BlockDriverState* bottom = nullptr)
+      : top_(top), bottom_(bottom), unit_(Granularity(top)) {}
 
   // Reads [offset, offset + bytes) of the top node into `qiov` (a range the caller has
   // checked against the length), copying the clusters it covers that the top node does
@@ -43,7 +47,19 @@ class CopyOnRead {
   // Fixed for the node's life, so taken once.
   static uint64_t Granularity(BlockDriverState& node);
 
+  // Reads [offset, offset + bytes) (qiov's slice `qiov_offset` on) copying the clusters it
+  // covers that the top does not allocate. Called with serial_ held.
+  absl::Status CopyAndRead(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                           uint64_t qiov_offset, uint32_t flags)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(serial_);
+
+  // Whether the run at `offset` is allocated somewhere from top's backing node down to
+  // bottom_ (inclusive); returns the run's length (<= bytes), all of one answer.
+  absl::StatusOr<uint64_t> AllocatedDownToBottom(uint64_t offset, uint64_t bytes,
+                                                 bool* allocated);
+
   BlockDriverState& top_;
+  BlockDriverState* const bottom_;
   const uint64_t unit_;
   absl::Mutex serial_;
 };

@@ -7,6 +7,11 @@
 
 namespace strata {
 
+bool BlockDriver::CanChangeAtReopen(absl::string_view key) const {
+  return key == "cache.direct" || key == "cache.no-flush" || key == "detect-zeroes" ||
+         key == "discard" || key == "read-only" || key == "auto-read-only";
+}
+
 absl::Status BlockDriver::Create(const CreateRequest&) const {
   return ErrnoError(ENOTSUP, "Driver does not support image creation");
 }

@@ -117,6 +117,10 @@ class BlockDriver {
   virtual std::vector<CreateOptionSpec> create_options() const { return {}; }
   // Options `amend` can change on an existing image; none = amend unsupported.
   virtual std::vector<CreateOptionSpec> amend_options() const { return {}; }
+  // Whether option `key` (relative to a node of this driver, e.g. "cache.direct") may take
+  // a new value when the node is reopened (QEMU's mutable options; qemu-io reopen -o).
+  // Default: the options every node can change.
+  virtual bool CanChangeAtReopen(absl::string_view key) const;
   // Whether its nodes take writes with kReqWriteCompressed (qemu-img convert -c).
   virtual bool supports_compressed_writes() const { return false; }
   // Creates an image. Default: ENOTSUP ("Driver does not support image creation").

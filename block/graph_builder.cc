@@ -150,8 +150,19 @@ absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
   if (driver == nullptr) {
     return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", options.driver(), "'"));
   }
+  const std::string& discard = options.discard();
+  if (!discard.empty() && discard != "ignore" && discard != "off" && discard != "unmap" &&
+      discard != "on") {
+    return ErrnoError(EINVAL, "Invalid discard option");
+  }
+  const std::string& detect_zeroes = options.detect_zeroes();
+  if (!detect_zeroes.empty() && detect_zeroes != "off" && detect_zeroes != "on" &&
+      detect_zeroes != "unmap") {
+    return ErrnoError(EINVAL, absl::StrCat("invalid parameter value: ", detect_zeroes));
+  }
   OpenFlags flags = FlagsFromOptions(options, parent_flags);
   auto node = std::make_unique<BlockDriverState>(*driver, FilenameOf(options), flags);
+  node->set_node_name(options.node_name());
   BuilderContext ctx(*node, options, flags, perms);
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DriverInstance> instance, driver->Open(ctx));
   node->SetInstance(std::move(instance));

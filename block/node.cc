@@ -433,8 +433,11 @@ absl::StatusOr<BlockStatus> BlockDriverState::DoGetBlockStatus(uint64_t offset,
       inner.bytes = s.bytes;
       inner.zero = true;
       inner.data = false;
+      inner.allocated = true;
     }
-    inner.allocated = true;
+    // A protocol node holds every byte; a format node below a filter or a raw node
+    // decides itself (QEMU: allocated iff the status below has data or zero).
+    if (s.file->driver().kind() == DriverKind::kProtocol) inner.allocated = true;
     return inner;
   }
   if (want_zero && s.recurse_for_zero && s.data && !s.zero && s.offset_valid &&
@@ -497,6 +500,14 @@ void BlockDriverState::RemoveChild(absl::string_view name) {
 BdrvChild* BlockDriverState::child(absl::string_view name) const {
   for (const auto& c : children_) {
     if (c->name() == name) return c.get();
+  }
+  return nullptr;
+}
+
+BlockDriverState* BlockDriverState::FindNodeNamed(absl::string_view name) {
+  if (!name.empty() && node_name_ == name) return this;
+  for (const auto& c : children_) {
+    if (BlockDriverState* found = c->node().FindNodeNamed(name)) return found;
   }
   return nullptr;
 }

@@ -165,6 +165,11 @@ class BlockDriverState {
   const std::string& filename() const { return filename_; }
   // Set once by the graph builder for nodes named after their file.
   void set_filename(std::string filename) { filename_ = std::move(filename); }
+  // QEMU's node-name option; empty if none was given. Set once by the graph builder.
+  const std::string& node_name() const { return node_name_; }
+  void set_node_name(std::string name) { node_name_ = std::move(name); }
+  // This node or the first node below it (through every child) named `name`, or nullptr.
+  BlockDriverState* FindNodeNamed(absl::string_view name);
   const OpenFlags& flags() const { return flags_; }
   bool read_only() const { return flags_.read_only; }
   uint32_t request_alignment() const { return alignment_; }
@@ -203,6 +208,7 @@ class BlockDriverState {
 
   const BlockDriver& driver_;
   std::string filename_;
+  std::string node_name_;
   const OpenFlags flags_;
   std::unique_ptr<DriverInstance> instance_;
   uint32_t alignment_ = 1;  // Constant after SetInstance.

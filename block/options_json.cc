@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "block/keyval.h"
@@ -57,9 +58,32 @@ absl::StatusOr<bool> CoerceBool(const std::string& key, const Value& v) {
   return ErrnoError(EINVAL, absl::StrCat("Parameter '", key, "' expects 'on' or 'off'"));
 }
 
+// QEMU options of size type (QEMU_OPT_SIZE): a byte count with an optional suffix, never
+// negative, refused in size words. Other numbers take strtoull's wrap-around for a minus
+// sign, as QEMU's number options do ("-1" is the largest value, then range-checked).
+bool IsSizeOption(absl::string_view key) {
+  const absl::string_view leaf = key.substr(key.rfind('.') + 1);
+  return leaf == "l2-cache-size" || leaf == "refcount-cache-size" || leaf == "cache-size" ||
+         leaf == "l2-cache-entry-size" || leaf == "size" || leaf == "offset";
+}
+
 absl::StatusOr<Value> CoerceScalar(const std::string& key, const FieldDescriptor* field,
                                    const Value& v) {
   Value out;
+  const bool is_unsigned = field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
+                           field->cpp_type() == FieldDescriptor::CPPTYPE_UINT64;
+  if (is_unsigned && IsSizeOption(key) && v.kind_case() == Value::kStringValue) {
+    absl::StatusOr<uint64_t> size = ParseSize(v.string_value());
+    if (!size.ok() || absl::StartsWith(v.string_value(), "-")) {
+      return ErrnoError(EINVAL, absl::StrCat("Parameter '", key,
+                                             "' expects a non-negative number below 2^64\n"
+                                             "Optional suffix k, M, G, T, P or E means kilo-, "
+                                             "mega-, giga-, tera-, peta-\n"
+                                             "and exabytes, respectively."));
+    }
+    out.set_string_value(absl::StrCat(*size));
+    return out;
+  }
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_BOOL: {
       STRATA_ASSIGN_OR_RETURN(bool b, CoerceBool(key, v));
@@ -77,7 +101,11 @@ absl::StatusOr<Value> CoerceScalar(const std::string& key, const FieldDescriptor
       if (v.kind_case() == Value::kStringValue) {
         int64_t n;
         if (absl::SimpleAtoi(v.string_value(), &n)) {
-          out.set_string_value(absl::StrCat(n));
+          if (is_unsigned && n < 0) {
+            out.set_string_value(absl::StrCat(static_cast<uint64_t>(n)));
+          } else {
+            out.set_string_value(absl::StrCat(n));
+          }
           return out;
         }
         absl::StatusOr<uint64_t> size = ParseSize(v.string_value());
@@ -113,10 +141,14 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree);
 // are coerced by field type, BlockdevRef children recurse.
 absl::StatusOr<Struct> NormaliseMessage(
     const Struct& in, const Descriptor* d,
-    const std::function<absl::Status(const std::string&)>& unknown);
+    const std::function<absl::Status(const std::string&)>& unknown,
+    const std::string& prefix = "");
 
-absl::StatusOr<Value> NormaliseField(const std::string& key, const FieldDescriptor* field,
-                                     const Value& v) {
+// `unknown`: what an unknown key of a nested object is (the node's refusal, given the
+// dotted key); unset for list items, whose unknown keys are invalid parameters.
+absl::StatusOr<Value> NormaliseField(
+    const std::string& key, const FieldDescriptor* field, const Value& v,
+    const std::function<absl::Status(const std::string&)>* unknown = nullptr) {
   if (field->is_repeated()) {
     Value out;
     auto* list = out.mutable_list_value();
@@ -174,7 +206,12 @@ absl::StatusOr<Value> NormaliseField(const std::string& key, const FieldDescript
     if (v.kind_case() == Value::kNullValue) {
       (*ref->mutable_fields())["none"].set_bool_value(true);
     } else if (v.kind_case() == Value::kStringValue) {
-      (*ref->mutable_fields())["reference"].set_string_value(v.string_value());
+      // A string names an existing node in QEMU. Options given to open one image cannot
+      // name another node, so QEMU's tools always refuse it; so does strata. (References
+      // the library builds itself, such as a backing file named by the image header, are
+      // opened as filenames: graph_builder.h.)
+      return ErrnoError(EINVAL, absl::StrCat("Cannot find device='", v.string_value(),
+                                             "' nor node-name='", v.string_value(), "'"));
     } else if (v.has_struct_value()) {
       STRATA_ASSIGN_OR_RETURN(*(*ref->mutable_fields())["options"].mutable_struct_value(),
                               NormaliseBlockdevOptions(v.struct_value()));
@@ -190,15 +227,22 @@ absl::StatusOr<Value> NormaliseField(const std::string& key, const FieldDescript
   }
   STRATA_ASSIGN_OR_RETURN(
       *out.mutable_struct_value(),
-      NormaliseMessage(v.struct_value(), field->message_type(), [&](const std::string& k) {
-        return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, ".", k, "'"));
-      }));
+      NormaliseMessage(
+          v.struct_value(), field->message_type(),
+          unknown != nullptr ? *unknown
+                             : [](const std::string& k) {
+                                 return ErrnoError(EINVAL,
+                                                   absl::StrCat("Invalid parameter '", k, "'"));
+                               },
+          key + "."));
   return out;
 }
 
+// `unknown` gets the key with `prefix` (the dotted path of `in` within its node).
 absl::StatusOr<Struct> NormaliseMessage(
     const Struct& in, const Descriptor* d,
-    const std::function<absl::Status(const std::string&)>& unknown) {
+    const std::function<absl::Status(const std::string&)>& unknown,
+    const std::string& prefix) {
   Struct out;
   for (const auto& [raw_key, value] : in.fields()) {
     std::string key = NormaliseKey(raw_key);
@@ -207,9 +251,20 @@ absl::StatusOr<Struct> NormaliseMessage(
     for (int i = 0; field == nullptr && i < d->field_count(); ++i) {
       if (d->field(i)->has_json_name() && d->field(i)->json_name() == raw_key) field = d->field(i);
     }
-    if (field == nullptr) return unknown(raw_key);
+    if (field == nullptr) return unknown(prefix + raw_key);
+    // QEMU's alternates: a string option given as an object (overlap-check.template=...)
+    // fills the sibling message field NAME_flags; its unknown keys are the node's.
+    const FieldDescriptor* flags = d->FindFieldByName(key + "_flags");
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING && value.has_struct_value() &&
+        flags != nullptr && flags->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      STRATA_ASSIGN_OR_RETURN(
+          *(*out.mutable_fields())[flags->name()].mutable_struct_value(),
+          NormaliseMessage(value.struct_value(), flags->message_type(), unknown,
+                           prefix + raw_key + "."));
+      continue;
+    }
     STRATA_ASSIGN_OR_RETURN((*out.mutable_fields())[field->name()],
-                            NormaliseField(raw_key, field, value));
+                            NormaliseField(prefix + raw_key, field, value, &unknown));
   }
   return out;
 }
@@ -240,17 +295,18 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
       (*specific.mutable_fields())[raw_key] = value;
     }
   }
-  STRATA_ASSIGN_OR_RETURN(Struct out, NormaliseMessage(generic, d, [](const std::string& k) {
-                            return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
-                          }));
+  // An unknown key anywhere in the node (cache.foo as well as foo) is the driver's to
+  // refuse, as QEMU's leftover-options check does.
   absl::string_view noun = registered->kind() == DriverKind::kProtocol ? "protocol" : "format";
   absl::string_view verb = registered->kind() == DriverKind::kProtocol ? "doesn't" : "does not";
-  STRATA_ASSIGN_OR_RETURN(
-      Struct driver_part,
-      NormaliseMessage(specific, member->message_type(), [&](const std::string& k) {
+  const std::function<absl::Status(const std::string&)> unsupported =
+      [&](const std::string& k) {
         return ErrnoError(EINVAL, absl::StrCat("Block ", noun, " '", driver, "' ", verb,
                                                " support the option '", k, "'"));
-      }));
+      };
+  STRATA_ASSIGN_OR_RETURN(Struct out, NormaliseMessage(generic, d, unsupported));
+  STRATA_ASSIGN_OR_RETURN(Struct driver_part,
+                          NormaliseMessage(specific, member->message_type(), unsupported));
   *(*out.mutable_fields())[member->name()].mutable_struct_value() = std::move(driver_part);
   return out;
 }

@@ -406,6 +406,11 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> FileDriver::Open(OpenContext& ct
       ctx.options().has_host_device() ? ctx.options().host_device() : ctx.options().file();
   const std::string& filename = opts.filename();
   if (filename.empty()) return ErrnoError(EINVAL, "Parameter 'filename' is missing");
+  const std::string& locking_value = opts.locking();
+  if (!locking_value.empty() && locking_value != "on" && locking_value != "off" &&
+      locking_value != "auto") {
+    return ErrnoError(EINVAL, absl::StrCat("invalid parameter value: ", locking_value));
+  }
   const OpenFlags& flags = ctx.flags();
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
   int oflags = (flags.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK;

@@ -9,6 +9,8 @@
 #include <map>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "block/graph_builder.h"
@@ -334,6 +336,28 @@ class Qcow2Driver : public BlockDriver {
         {"lazy_refcounts", "bool", "Postpone refcount updates", "off"},
         {"refcount_bits", "num", "Width of a reference count entry in bits", "16"},
     };
+  }
+
+  // QEMU's qcow2 takes new cache sizes, lazy refcounts, discard passing, overlap checks
+  // and encryption settings at reopen.
+  bool CanChangeAtReopen(absl::string_view key) const override {
+    static constexpr absl::string_view kMutable[] = {
+        "l2-cache-size", "l2-cache-entry-size", "refcount-cache-size", "cache-size",
+        "cache-clean-interval", "lazy-refcounts", "pass-discard-request",
+        "pass-discard-snapshot", "pass-discard-other", "overlap-check"};
+    static constexpr absl::string_view kOverlapParts[] = {
+        "template",       "main-header",    "active-l1",   "active-l2",   "refcount-table",
+        "refcount-block", "snapshot-table", "inactive-l1", "inactive-l2", "bitmap-directory"};
+    for (absl::string_view k : kMutable) {
+      if (key == k) return true;
+    }
+    if (absl::ConsumePrefix(&key, "overlap-check.")) {
+      for (absl::string_view k : kOverlapParts) {
+        if (key == k) return true;
+      }
+      return false;
+    }
+    return absl::StartsWith(key, "encrypt.") || BlockDriver::CanChangeAtReopen(key);
   }
 
   std::vector<CreateOptionSpec> amend_options() const override {

@@ -98,13 +98,25 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
     cache_options.refcount_cache_size = qopts.refcount_cache_size();
   }
   if (qopts.has_cache_size()) cache_options.cache_size = qopts.cache_size();
+  if (qopts.has_l2_cache_entry_size()) {
+    // Checked as QEMU checks it; strata's cache entries stay whole L2 tables.
+    const uint64_t entry = qopts.l2_cache_entry_size();
+    if (entry < 512 || entry > inst->cluster_size_ || (entry & (entry - 1)) != 0) {
+      return ErrnoError(EINVAL, absl::StrCat("L2 cache entry size must be a power of two "
+                                             "between 512 and the cluster size (",
+                                             inst->cluster_size_, ")"));
+    }
+  }
   STRATA_ASSIGN_OR_RETURN(inst->cache_sizes_,
                           ComputeCacheSizes(cache_options, h.size, inst->cluster_size_,
                                             inst->l2_entry_bytes_));
   inst->l2_cache_ = std::make_unique<Qcow2TableCache>(
       file, inst->cluster_size_, inst->cache_sizes_.l2_tables, DebugEvent::kL2Load,
       DebugEvent::kL2Update);
-  const std::string& overlap = qopts.overlap_check();
+  // overlap-check as an object: its template, then each structure switched on or off.
+  const proto::Qcow2OverlapCheckFlags& oflags = qopts.overlap_check_flags();
+  const std::string& overlap =
+      qopts.has_overlap_check_flags() ? oflags.template_() : qopts.overlap_check();
   if (overlap == "none") {
     inst->overlap_ignore_ = ~uint32_t{0};
   } else if (overlap == "constant") {
@@ -115,6 +127,31 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
     return ErrnoError(EINVAL, absl::StrCat("Unsupported value '", overlap,
                                            "' for qcow2 option 'overlap-check'. Allowed are any "
                                            "of the following: none, constant, cached, all"));
+  }
+  if (qopts.has_overlap_check_flags()) {
+    using K = MetadataOverlapIndex;
+    struct Switch {
+      bool given, on;
+      uint32_t kind;
+    };
+    const Switch switches[] = {
+        {oflags.has_main_header(), oflags.main_header(), K::kMainHeader},
+        {oflags.has_active_l1(), oflags.active_l1(), K::kActiveL1},
+        {oflags.has_active_l2(), oflags.active_l2(), K::kActiveL2},
+        {oflags.has_refcount_table(), oflags.refcount_table(), K::kRefcountTable},
+        {oflags.has_refcount_block(), oflags.refcount_block(), K::kRefcountBlock},
+        {oflags.has_snapshot_table(), oflags.snapshot_table(), K::kSnapshotTable},
+        {oflags.has_inactive_l1(), oflags.inactive_l1(), K::kInactiveL1},
+        {oflags.has_bitmap_directory(), oflags.bitmap_directory(), K::kBitmapDirectory},
+    };
+    for (const Switch& sw : switches) {
+      if (!sw.given) continue;
+      if (sw.on) {
+        inst->overlap_ignore_ &= ~sw.kind;
+      } else {
+        inst->overlap_ignore_ |= sw.kind;
+      }
+    }
   }
   Qcow2Instance* self = inst.get();
   inst->l2_cache_->set_write_check([self](uint64_t offset) ABSL_NO_THREAD_SAFETY_ANALYSIS {

@@ -59,6 +59,9 @@ class Node {
   DriverKind driver_kind() const;
   // True for a driver that names its own filenames ("nbd:", "blkdebug:").
   bool has_protocol_prefix() const;
+  // Whether option `key` (relative to this node) may change at a reopen (QEMU's mutable
+  // options: qemu-io reopen -o refuses the others unless their value stays the same).
+  bool CanChangeAtReopen(absl::string_view key) const;
   // What the node is called ("a.qcow2", "json:{...}", a URL).
   const std::string& filename() const;
   bool read_only() const;

@@ -36,8 +36,10 @@ absl::StatusOr<ParsedSize> ParseSizeDetailed(absl::string_view text);
 // (a later key wins), as one JSON object with nested objects for dotted keys.
 absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyvals);
 
-// The top-level keys of a key=value list ("a.b=1,c=2" -> a, c); its parse error otherwise.
-absl::StatusOr<std::vector<std::string>> KeyvalTopLevelKeys(absl::string_view keyval);
+// The leaves of a key=value list as dotted keys with their values, sorted by key
+// ("c=2,a.b=1" -> {a.b, 1}, {c, 2}); its parse error otherwise.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KeyvalLeaves(
+    absl::string_view keyval);
 
 }  // namespace strata
 

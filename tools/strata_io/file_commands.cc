@@ -296,6 +296,41 @@ bool HelpCommand(IoSession&, const Args& argv) {
 
 namespace strata::io {
 
+namespace {
+
+// QEMU's rule for reopen -o: an option the node's driver cannot change at runtime is
+// refused ("Cannot change the option 'KEY'", KEY relative to its node) unless it keeps
+// its current value. Keys under a child's name ("file.cache.direct") go to that child.
+absl::Status CheckReopenOptions(Node root, absl::string_view keyval) {
+  STRATA_ASSIGN_OR_RETURN(auto leaves, KeyvalLeaves(keyval));
+  for (const auto& [key, value] : leaves) {
+    Node node = root;
+    absl::string_view rel = key;
+    for (;;) {
+      const size_t dot = rel.find('.');
+      if (dot == absl::string_view::npos) break;
+      Node child = node.child(rel.substr(0, dot));
+      if (!child) break;
+      node = child;
+      rel.remove_prefix(dot + 1);
+    }
+    // Values are checked before mutability (QEMU parses the new options first); the
+    // on/off options are the ones a value error can reach before the refusal.
+    if ((rel == "force-share" || rel == "read-only" || rel == "auto-read-only") &&
+        value != "on" && value != "off") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Parameter '", rel, "' expects 'on' or 'off'"));
+    }
+    if (node.CanChangeAtReopen(rel)) continue;
+    if (rel == "driver" && value == node.driver_name()) continue;
+    if (rel == "filename" && value == node.filename()) continue;
+    return absl::InvalidArgumentError(absl::StrCat("Cannot change the option '", rel, "'"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 bool ReopenCommand(IoSession& s, const Args& argv) {
   ArgParser p(argv, "c:o:rw");
   ImageSpec request = s.last_open;
@@ -313,16 +348,13 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
         break;
       }
       case 'o': {
-        absl::StatusOr<std::vector<std::string>> keys = KeyvalTopLevelKeys(p.value());
-        if (!keys.ok()) {
-          tools::ErrorReport(keys.status().message());
+        if (!s.is_open()) break;  // checked below, with QEMU's message
+        absl::Status changeable = CheckReopenOptions(s.backend().root(), p.value());
+        if (!changeable.ok()) {
+          tools::ErrorReport(changeable.message());
           return false;
         }
-        // No driver has options that can change at runtime yet.
-        for (const std::string& key : *keys) {
-          tools::ErrorReport(absl::StrCat("Cannot change the option '", key, "'"));
-          return false;
-        }
+        request.overlay.push_back(p.value());
         break;
       }
       default: PrintUsage("reopen"); return false;
@@ -337,14 +369,19 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
     return false;
   }
   // Reopen = drain, close, open again with the new flags (metadata is flushed on close).
+  // QEMU's reopen is a transaction: when the new options fail to open, the image stays
+  // open as it was, so the old options are opened again.
+  const ImageSpec before = s.last_open;
   s.Close();
-  s.writethrough = writethrough;
-  s.last_open = request;
   absl::Status st = s.Open(request);
   if (!st.ok()) {
     tools::ErrorReport(st.message());
+    absl::Status again = s.Open(before);
+    if (!again.ok()) tools::ErrorReport(again.message());
     return false;
   }
+  s.writethrough = writethrough;
+  s.last_open = request;
   return true;
 }
 
