@@ -11,8 +11,13 @@
 
 namespace strata {
 
-absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyvals) {
-  STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct merged, MergedKeyvals(keyvals));
+absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyvals,
+                                          bool warn_short_forms) {
+  google::protobuf::Struct merged;
+  for (const std::string& keyval : keyvals) {
+    STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ParseKeyval(keyval, warn_short_forms));
+    MergeTree(tree, &merged);
+  }
   std::string json;
   auto st = google::protobuf::util::MessageToJsonString(merged, &json);
   if (!st.ok()) return ErrnoError(EINVAL, std::string(st.message()));
@@ -35,8 +40,8 @@ void CollectLeaves(const google::protobuf::Struct& tree, const std::string& pref
 }  // namespace
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KeyvalLeaves(
-    absl::string_view keyval) {
-  STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ParseKeyval(keyval));
+    absl::string_view keyval, bool warn_short_forms) {
+  STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct tree, ParseKeyval(keyval, warn_short_forms));
   std::vector<std::pair<std::string, std::string>> leaves;
   CollectLeaves(tree, "", &leaves);
   std::sort(leaves.begin(), leaves.end());

@@ -258,7 +258,7 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
   google::protobuf::Struct tree;
   bool plain_filename = false;
   if (request.image_opts) {
-    STRATA_ASSIGN_OR_RETURN(tree, ParseKeyval(request.filename));
+    STRATA_ASSIGN_OR_RETURN(tree, ParseKeyval(request.filename, /*warn_short_forms=*/true));
   } else if (absl::StartsWith(request.filename, "json:")) {
     STRATA_ASSIGN_OR_RETURN(tree, ParseJsonObject(request.filename.substr(5)));
   } else {
@@ -313,6 +313,11 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
   }
   STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions options, BlockdevOptionsFromTree(tree));
   STRATA_ASSIGN_OR_RETURN(result.root, OpenGraph(options, flags, PermissionSet{}));
+  // The caller asked to write, and the options made the node read-only (read-only=on):
+  // QEMU's user of the node cannot get the write permission it needs.
+  if (!request.flags.read_only && result.root->read_only()) {
+    return ErrnoError(EACCES, "Block node is read-only");
+  }
   return result;
 }
 

@@ -3,7 +3,7 @@
 // Grammar (the same as QEMU's util/keyval.c, implied keys aside):
 //
 //   key-vals     = [ key-val { ',' key-val } [ ',' ] ]
-//   key-val      = key '=' val
+//   key-val      = key '=' val | key       (a bare key: short-form boolean, see keyval.h)
 //   key          = key-fragment { '.' key-fragment }
 //   key-fragment = / [^=,.]+ /
 //   val          = { / [^,]+ / | ',,' }        (",," stands for one comma)
@@ -17,25 +17,46 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "block/diagnostics.h"
 #include "absl/strings/str_split.h"
 #include "block/status.h"
 
 namespace strata {
 
-absl::StatusOr<google::protobuf::Struct> ParseKeyval(absl::string_view text) {
+absl::StatusOr<google::protobuf::Struct> ParseKeyval(absl::string_view text,
+                                                     bool warn_short_forms) {
   google::protobuf::Struct root;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t eq = text.find_first_of("=,", pos);
-    if (eq == absl::string_view::npos || text[eq] != '=') {
-      absl::string_view frag = text.substr(pos, eq == absl::string_view::npos ? eq : eq - pos);
-      return ErrnoError(EINVAL, absl::StrCat("Expected '=' after parameter '", frag, "'"));
-    }
-    absl::string_view key = text.substr(pos, eq - pos);
+    absl::string_view key;
     std::string value;
-    pos = eq + 1;
-    while (pos < text.size()) {
+    const bool bare = eq == absl::string_view::npos || text[eq] != '=';
+    if (bare) {
+      // A short-form boolean.
+      const size_t end = eq == absl::string_view::npos ? text.size() : eq;
+      absl::string_view frag = text.substr(pos, end - pos);
+      pos = end == text.size() ? end : end + 1;
+      if (frag.empty()) continue;
+      key = frag;
+      value = "on";
+      if (absl::StartsWith(key, "no")) {
+        key.remove_prefix(2);
+        value = "off";
+      }
+      if (warn_short_forms) {
+        Diagnose(DiagnosticKind::kWarning,
+                 absl::StrCat("short-form boolean option '", frag, "' deprecated"));
+        Diagnose(DiagnosticKind::kContinuation,
+                 absl::StrCat("Please use ", key, "=", value, " instead\n"));
+      }
+    } else {
+      key = text.substr(pos, eq - pos);
+      pos = eq + 1;
+    }
+    while (!bare && pos < text.size()) {
       if (text[pos] == ',') {
         if (pos + 1 < text.size() && text[pos + 1] == ',') {
           value.push_back(',');
@@ -46,7 +67,7 @@ absl::StatusOr<google::protobuf::Struct> ParseKeyval(absl::string_view text) {
       }
       value.push_back(text[pos++]);
     }
-    if (pos < text.size()) ++pos;  // Skip the separating comma.
+    if (!bare && pos < text.size()) ++pos;  // Skip the separating comma.
 
     std::vector<absl::string_view> fragments = absl::StrSplit(key, '.');
     // Every part is a level of nesting, and later steps recurse over it: bounded.

@@ -12,7 +12,11 @@ namespace strata {
 // Parses `text` (grammar in keyval.cc) into a tree: dotted keys become nested objects,
 // every value is a string. "driver=raw,file.filename=a.img" ->
 // {"driver": "raw", "file": {"filename": "a.img"}}.
-absl::StatusOr<google::protobuf::Struct> ParseKeyval(absl::string_view text);
+// A bare key is QEMU's deprecated short-form boolean: "key" is key=on, "nokey" key=off;
+// with `warn_short_forms` each one sends QEMU's deprecation warning to the diagnostic
+// sink (callers pass it for the one parse of what the user typed, not for re-parses).
+absl::StatusOr<google::protobuf::Struct> ParseKeyval(absl::string_view text,
+                                                     bool warn_short_forms = false);
 
 }  // namespace strata
 

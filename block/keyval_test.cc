@@ -20,8 +20,16 @@ TEST(KeyvalTest, DoubledCommaIsALiteralComma) {
   EXPECT_EQ(tree.fields().at("driver").string_value(), "file");
 }
 
-TEST(KeyvalTest, RejectsMissingEqualsAndInconsistentUse) {
-  EXPECT_FALSE(ParseKeyval("driver").ok());
+// QEMU's deprecated short forms: "key" is key=on, "nokey" key=off.
+TEST(KeyvalTest, BareKeysAreShortFormBooleans) {
+  ASSERT_OK_AND_ASSIGN(auto tree, ParseKeyval("read-only,driver=raw,nocache.direct,x"));
+  EXPECT_EQ(tree.fields().at("read-only").string_value(), "on");
+  EXPECT_EQ(tree.fields().at("driver").string_value(), "raw");
+  EXPECT_EQ(tree.fields().at("cache").struct_value().fields().at("direct").string_value(), "off");
+  EXPECT_EQ(tree.fields().at("x").string_value(), "on");
+}
+
+TEST(KeyvalTest, RejectsInconsistentUse) {
   EXPECT_FALSE(ParseKeyval("file=x,file.filename=y").ok());
   EXPECT_FALSE(ParseKeyval("a..b=1").ok());
 }

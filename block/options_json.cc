@@ -7,10 +7,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "block/keyval.h"
+#include "block/qdict_order.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "google/protobuf/descriptor.h"
@@ -251,7 +254,11 @@ absl::StatusOr<Struct> NormaliseMessage(
     for (int i = 0; field == nullptr && i < d->field_count(); ++i) {
       if (d->field(i)->has_json_name() && d->field(i)->json_name() == raw_key) field = d->field(i);
     }
-    if (field == nullptr) return unknown(prefix + raw_key);
+    if (field == nullptr) {
+      // The handler either refuses at once or notes the key and lets the rest be checked.
+      STRATA_RETURN_IF_ERROR(unknown(prefix + raw_key));
+      continue;
+    }
     // QEMU's alternates: a string option given as an object (overlap-check.template=...)
     // fills the sibling message field NAME_flags; its unknown keys are the node's.
     const FieldDescriptor* flags = d->FindFieldByName(key + "_flags");
@@ -299,14 +306,23 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   // refuse, as QEMU's leftover-options check does.
   absl::string_view noun = registered->kind() == DriverKind::kProtocol ? "protocol" : "format";
   absl::string_view verb = registered->kind() == DriverKind::kProtocol ? "doesn't" : "does not";
+  // QEMU checks every known option's value first, then refuses what is left over, the
+  // first in its QDict's order.
+  std::vector<std::string> left_over;
   const std::function<absl::Status(const std::string&)> unsupported =
       [&](const std::string& k) {
-        return ErrnoError(EINVAL, absl::StrCat("Block ", noun, " '", driver, "' ", verb,
-                                               " support the option '", k, "'"));
+        left_over.push_back(k);
+        return absl::OkStatus();
       };
   STRATA_ASSIGN_OR_RETURN(Struct out, NormaliseMessage(generic, d, unsupported));
   STRATA_ASSIGN_OR_RETURN(Struct driver_part,
                           NormaliseMessage(specific, member->message_type(), unsupported));
+  if (!left_over.empty()) {
+    std::sort(left_over.begin(), left_over.end());  // a stable stand-in for insertion order
+    const std::string& first = left_over[QdictPrintOrder(left_over).front()];
+    return ErrnoError(EINVAL, absl::StrCat("Block ", noun, " '", driver, "' ", verb,
+                                           " support the option '", first, "'"));
+  }
   *(*out.mutable_fields())[member->name()].mutable_struct_value() = std::move(driver_part);
   return out;
 }

@@ -34,12 +34,15 @@ absl::StatusOr<ParsedSize> ParseSizeDetailed(absl::string_view text);
 
 // key=value lists ("a.b=1,c=x", ",," for a comma; QEMU's keyval syntax), merged in order
 // (a later key wins), as one JSON object with nested objects for dotted keys.
-absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyvals);
+// With `warn_short_forms`, QEMU's deprecation warning for each short-form boolean ("key"
+// for key=on, "nokey" for key=off) goes to the diagnostic sink.
+absl::StatusOr<std::string> KeyvalsToJson(const std::vector<std::string>& keyvals,
+                                          bool warn_short_forms = false);
 
 // The leaves of a key=value list as dotted keys with their values, sorted by key
 // ("c=2,a.b=1" -> {a.b, 1}, {c, 2}); its parse error otherwise.
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> KeyvalLeaves(
-    absl::string_view keyval);
+    absl::string_view keyval, bool warn_short_forms = false);
 
 }  // namespace strata
 

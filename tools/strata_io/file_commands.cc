@@ -66,7 +66,7 @@ bool OpenCommand(IoSession& s, const Args& argv) {
         break;
       }
       case 'o': {
-        absl::StatusOr<std::string> opts = KeyvalsToJson({p.value()});
+        absl::StatusOr<std::string> opts = KeyvalsToJson({p.value()}, /*warn_short_forms=*/true);
         if (!opts.ok()) {
           tools::ErrorReport(opts.status().message());
           return false;
@@ -302,7 +302,7 @@ namespace {
 // refused ("Cannot change the option 'KEY'", KEY relative to its node) unless it keeps
 // its current value. Keys under a child's name ("file.cache.direct") go to that child.
 absl::Status CheckReopenOptions(Node root, absl::string_view keyval) {
-  STRATA_ASSIGN_OR_RETURN(auto leaves, KeyvalLeaves(keyval));
+  STRATA_ASSIGN_OR_RETURN(auto leaves, KeyvalLeaves(keyval, /*warn_short_forms=*/true));
   for (const auto& [key, value] : leaves) {
     Node node = root;
     absl::string_view rel = key;
