@@ -102,7 +102,7 @@ BAD_VALUES = ["bogus", "", "-1"]
 
 # qemu-io: program options and commands, each command with its flag groups.
 IO_OPTIONS = [["-f", "qcow2"], ["-r"], ["-s"], ["-U"], ["-t", "writeback"], ["-d", "unmap"],
-              ["-n"]]
+              ["-n"], ["-m"], ["-m", "-n"], ["-T", "foo"]]
 IO_COMMANDS = {
     "read": ([["-v"], ["-q"], ["-P", "0x11"], ["-C"]], ["0", "4k"]),
     "write": ([["-q"], ["-P", "0x77"], ["-z"], ["-f"], ["-u"]], ["8k", "4k"]),
@@ -178,6 +178,30 @@ SIZE_EXTRA = [" 1M", "1M ", "-1", "+1", "8E", "7.99E", "16E", "18446744073709551
 # -o argument shapes: empty items, escaped commas, a bare name, help among others.
 OPTION_LISTS = ["", ",", "a=1,", ",a=1", "a=1,,", "a=1,,,", "cluster_size", "lazy_refcounts",
                 "cluster_size=4k,help", "help,cluster_size=4k", "size=1M", "=1"]
+
+
+# Help and option errors of every subcommand and of both programs. QEMU's own banner
+# (version, copyright), its format list and its bug-report lines are filtered: strata
+# prints its own there.
+HELP_SUBCOMMANDS = ["", "amend", "bench", "bitmap", "check", "commit", "compare", "convert",
+                    "create", "dd", "info", "map", "measure", "snapshot", "rebase", "resize"]
+
+
+def help_cases():
+    """Yields (group, argv, readonly) for qemu-img's help and option errors."""
+    for sub in HELP_SUBCOMMANDS:
+        for opt in (["-h"], ["--help"], ["-?"], ["--bogus"], ["-Z"], ["--help", "x"]):
+            yield "help", ([sub] if sub else []) + opt, True
+    for argv in (["-V"], ["--version"], ["-T", "foo", "info", "raw.img"], ["-T"],
+                 ["--trace=foo", "info", "raw.img"], [], ["-h", "info"], ["measure", "-O"],
+                 ["measure", "--output"], ["measure", "-h", "-Z"]):
+        yield "help", argv, True
+
+
+def io_help_cases():
+    """Yields (group, argv, readonly) for qemu-io's help."""
+    for argv in (["-h"], ["--help"], ["-V"], ["-Z"], ["--bogus"], ["-c", "help"]):
+        yield "help", argv, True
 
 
 def syntax_cases():
@@ -414,6 +438,14 @@ FILTERS = [
     (re.compile(r'"actual-size": [0-9]+'), '"actual-size": X'),
     (re.compile(r"Run completed in [0-9.]+ seconds\."), "Run completed in X seconds."),
     (re.compile(r"/var/tmp/vl\.[A-Za-z0-9]+"), "TMP"),
+    (re.compile(r"^(qemu-img|qemu-io) version .*\nCopyright .*$", re.M), "BANNER"),
+    (re.compile(r"^Supported formats: .*$", re.M), "Supported formats: X"),
+    # getopt names the program by argv[0], here the path of each implementation's symlink.
+    (re.compile(r"^/\S*/bin-(qemu|strata)/(qemu-img|qemu-io):", re.M), r"\2:"),
+    (re.compile(r"^See <https://qemu.org/contribute/report-a-bug> for how to report bugs\.\n"
+                r"More information on the QEMU project at <https://qemu.org>\.$", re.M), "FOOTER"),
+    (re.compile(r"^Report bugs to the strata project; this is not QEMU's (qemu-img|qemu-io)\.$",
+                re.M), "FOOTER"),
 ]
 
 
@@ -547,6 +579,8 @@ def main():
 
         cases = ([("qemu-img",) + c for c in img_cases()] +
                  [("qemu-img",) + c for c in syntax_cases()] +
+                 [("qemu-img",) + c for c in help_cases()] +
+                 [("qemu-io",) + c for c in io_help_cases()] +
                  [("qemu-img",) + c for c in dd_cases()] +
                  [("qemu-io",) + c for c in io_cases()] +
                  [("qemu-io",) + c for c in cor_cases()] +

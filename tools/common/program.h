@@ -23,6 +23,12 @@ void WarnReport(absl::string_view message);
 // writes are then refused if they would make the image probe as another format).
 void WarnProbedRaw(absl::string_view filename);
 
+// QEMU's -T/--trace option ("[[enable=]PATTERN][,events=FILE][,file=FILE]"). strata has
+// no trace events, so it does what QEMU does for names that match none: warns about each
+// pattern without wildcards (from the option and from the events file, which must be
+// readable), and refuses unknown parameters. Returns false after printing the error.
+bool HandleTraceOption(absl::string_view arg);
+
 // Makes stdout fully buffered when it is not a terminal and stderr unbuffered, as C stdio
 // does by default; QEMU's goldens depend on the resulting interleaving (stderr first).
 void SetQemuStdioBuffering();

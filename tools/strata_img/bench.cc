@@ -88,6 +88,7 @@ int BenchMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case 'h': return PrintHelp();
       case ':':
       case '?':
         return GetoptFailure(c, argv);

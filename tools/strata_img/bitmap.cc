@@ -75,8 +75,7 @@ int BitmapMain(const Args& args) {
   int c;
   while ((c = getopt_long(argv.argc(), argv.argv(), ":b:f:F:g:h", kLong, nullptr)) != -1) {
     switch (c) {
-      case 'h':
-        return TryHelp(0);
+      case 'h': return PrintHelp();
       case 'b': source_file = optarg; break;
       case 'f': fmt = optarg; break;
       case 'F': source_fmt = optarg; break;

@@ -55,6 +55,7 @@ int CompareMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case 'h': return PrintHelp();
       case ':':
       case '?':
         return GetoptFailure(c, argv);

@@ -145,6 +145,7 @@ int ConvertMain(const Args& args) {
       case 'B': backing = optarg; break;
       case 'F': backing_fmt = optarg; break;
       case 'c': compress = true; break;
+      case 'h': return PrintHelp();
       case ':':
       case '?':
         return GetoptFailure(c, argv);

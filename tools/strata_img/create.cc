@@ -90,6 +90,7 @@ int CreateMain(const Args& args) {
       case 'O':
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case 'h': return PrintHelp();
       default:
         return GetoptFailure(c, argv);
     }

@@ -71,6 +71,10 @@ class GetoptArgs {
 
 // Prints "Try '<program> --help' for more information" to stderr; returns `status`.
 int TryHelp(int status = 1);
+// Prints the version banner (-V, --version).
+void PrintVersion();
+// Prints the whole help text (-h, --help, a subcommand's -h); returns 0 (help.cc).
+int PrintHelp();
 
 // Reports what getopt returned for a bad option as qemu-img does ("missing argument for
 // option '-f'" for ':', "unrecognized option '--x'" for '?'; the argument as typed) with

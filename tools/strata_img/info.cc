@@ -144,6 +144,7 @@ int InfoMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case 'h': return PrintHelp();
       case ':':
       case '?':
         return GetoptFailure(c, argv);

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "strata/diagnostics.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
@@ -26,13 +28,6 @@ constexpr Subcommand kSubcommands[] = {
     {"snapshot", strata::img::SnapshotMain},
 };
 
-void Usage() {
-  std::printf("%s version 7.2.0 (strata)\n"
-              "usage: %s [standard options] command [command options]\n"
-              "Commands: amend bench bitmap check commit compare convert create dd info map measure rebase resize snapshot\n",
-              strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,18 +41,44 @@ int main(int argc, char** argv) {
                  strata::tools::ProgramName().c_str());
     return 1;
   }
-  std::string cmd = argv[1];
-  if (cmd == "-h" || cmd == "--help") {
-    Usage();
-    return 0;
+  // qemu-img's standard options come before the command: -h, -V, and -T (tracing,
+  // accepted and ignored: strata has no trace events).
+  int first = 1;
+  for (; first < argc && argv[first][0] == '-'; ++first) {
+    const std::string opt = argv[first];
+    if (opt == "-h" || opt == "--help") return strata::img::PrintHelp();
+    if (opt == "-V" || opt == "--version") {
+      strata::img::PrintVersion();
+      return 0;
+    }
+    std::string trace;
+    if (opt == "-T" || opt == "--trace") {
+      if (++first == argc) {
+        strata::tools::ErrorReport(
+            absl::StrCat("missing argument for option '", opt, "'"));
+        return strata::img::TryHelp(1);
+      }
+      trace = argv[first];
+    } else if (absl::StartsWith(opt, "--trace=")) {
+      trace = opt.substr(8);
+    } else if (absl::StartsWith(opt, "-T")) {
+      trace = opt.substr(2);
+    }
+    if (!trace.empty() || opt == "-T" || opt == "--trace") {
+      if (!strata::tools::HandleTraceOption(trace)) return 1;
+      continue;
+    }
+    strata::tools::ErrorReport(absl::StrCat("unrecognized option '", opt, "'"));
+    return strata::img::TryHelp(1);
   }
-  if (cmd == "-V" || cmd == "--version") {
-    std::printf("%s version 7.2.0 (strata)\n", strata::tools::ProgramName().c_str());
-    return 0;
+  if (first == argc) {
+    strata::tools::ErrorReport("Not enough arguments");
+    return strata::img::TryHelp(1);
   }
+  std::string cmd = argv[first];
   for (const Subcommand& s : kSubcommands) {
     if (cmd == s.name) {
-      strata::img::Args args(argv + 1, argv + argc);
+      strata::img::Args args(argv + first, argv + argc);
       int rc = s.run(args);
       std::fflush(stdout);
       return rc;

@@ -100,6 +100,7 @@ int MapMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
+      case 'h': return PrintHelp();
       case ':':
       case '?':
         return GetoptFailure(c, argv);

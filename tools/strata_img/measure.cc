@@ -29,7 +29,10 @@ int MeasureMain(const Args& args) {
                                         {"force-share", no_argument, nullptr, 'U'},
                                         {nullptr, 0, nullptr, 0}};
   int c;
-  while ((c = getopt_long(argv.argc(), argv.argv(), ":hf:O:o:l:U", kLong, nullptr)) != -1) {
+  // qemu-img's measure alone leaves option errors to getopt (no leading ':'): getopt
+  // prints them under the subcommand's name, then the help follows, with status 0.
+  opterr = 1;
+  while ((c = getopt_long(argv.argc(), argv.argv(), "hf:O:o:l:U", kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': fmt = optarg; break;
       case 'O': out_fmt = optarg; break;
@@ -51,9 +54,9 @@ int MeasureMain(const Args& args) {
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case kImageOpts: image_opts = true; break;
-      case ':':
-      case '?':
-        return GetoptFailure(c, argv);
+      case 'h':
+      case '?':  // getopt named the bad option itself, as "measure: ..."
+        return PrintHelp();
       default: return TryHelp(1);
     }
   }

@@ -47,6 +47,7 @@ int SnapshotMain(const Args& args) {
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case kImageOpts: image_opts = true; break;
+      case 'h': return PrintHelp();
       case ':':
       case '?':
         return GetoptFailure(c, argv);

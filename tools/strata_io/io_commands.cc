@@ -72,13 +72,28 @@ std::optional<VectorArgs> ParseVectorArgs(const std::vector<std::string>& rest) 
   return v;
 }
 
+// qemu-io's offset for -m: data buffers start this far past an aligned address.
+constexpr size_t kMisalignBytes = 16;
+
+// A data buffer of a command: page aligned, or kMisalignBytes past that with -m.
+class IoBuffer {
+ public:
+  IoBuffer(size_t size, bool misalign)
+      : skew_(misalign ? kMisalignBytes : 0), memory_(size + skew_, 4096) {}
+  uint8_t* data() const { return memory_.data() + skew_; }
+
+ private:
+  size_t skew_;
+  AlignedBuffer memory_;
+};
+
 // One buffer per length, so that the request really is scattered.
 struct VectorBuffers {
-  std::vector<AlignedBuffer> pieces;
+  std::vector<IoBuffer> pieces;
   IoVector iov;
-  explicit VectorBuffers(const std::vector<int64_t>& lengths, uint8_t fill) {
+  VectorBuffers(const std::vector<int64_t>& lengths, uint8_t fill, bool misalign) {
     for (int64_t len : lengths) {
-      pieces.emplace_back(len, 4096);
+      pieces.emplace_back(len, misalign);
       std::memset(pieces.back().data(), fill, len);
       iov.Append(pieces.back().data(), len);
     }
@@ -130,7 +145,7 @@ bool ReadCommand(IoSession& s, const std::vector<std::string>& argv) {
     std::printf("read failed: %s\n", StrError(ENOTSUP).c_str());
     return false;
   }
-  AlignedBuffer buf(*count);
+  IoBuffer buf(*count, s.misalign);
   std::memset(buf.data(), kReadFill, *count);
   absl::Time start = absl::Now();
   absl::Status st = s.backend().Pread(*offset, *count, buf.data());
@@ -168,7 +183,7 @@ bool ReadvCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
-  VectorBuffers bufs(v->lengths, kReadFill);
+  VectorBuffers bufs(v->lengths, kReadFill, s.misalign);
   absl::Time start = absl::Now();
   absl::Status st = s.backend().Preadv(v->offset, v->total, bufs.iov);
   absl::Duration elapsed = absl::Now() - start;
@@ -254,7 +269,7 @@ bool WriteCommand(IoSession& s, const std::vector<std::string>& argv) {
     flags |= (unmap ? uint32_t{kReqMayUnmap} : 0u) | (no_fallback ? uint32_t{kReqNoFallback} : 0u);
     st = s.backend().PwriteZeroes(*offset, *count, flags);
   } else {
-    AlignedBuffer buf(*count);
+    IoBuffer buf(*count, s.misalign);
     if (!source_file.empty()) {
       // As qemu-io: at most `count` bytes of the file, repeated if it is shorter. Never
       // the whole file (it may be huge or endless), and a FIFO without a writer reads
@@ -317,7 +332,7 @@ bool WritevCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
-  VectorBuffers bufs(v->lengths, pattern);
+  VectorBuffers bufs(v->lengths, pattern, s.misalign);
   absl::Time start = absl::Now();
   absl::Status st = s.backend().Pwritev(v->offset, v->total, bufs.iov, fua ? uint32_t{kReqFua} : 0u);
   absl::Duration elapsed = absl::Now() - start;
@@ -355,8 +370,9 @@ bool AioReadCommand(IoSession& s, const std::vector<std::string>& argv) {
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
   Image* blk = &s.backend();
+  const bool misalign = s.misalign;
   s.StartAio([=]() -> std::function<void()> {
-    auto bufs = std::make_shared<VectorBuffers>(v->lengths, kReadFill);
+    auto bufs = std::make_shared<VectorBuffers>(v->lengths, kReadFill, misalign);
     absl::Time start = absl::Now();
     absl::Status st = blk->Preadv(v->offset, v->total, bufs->iov);
     absl::Duration elapsed = absl::Now() - start;
@@ -413,13 +429,14 @@ bool AioWriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   Image* blk = &s.backend();
   uint32_t flags = (fua ? uint32_t{kReqFua} : 0u) | (unmap ? uint32_t{kReqMayUnmap} : 0u);
   int fill = pattern.value_or(kDefaultWritePattern);
+  const bool misalign = s.misalign;
   s.StartAio([=]() -> std::function<void()> {
     absl::Time start = absl::Now();
     absl::Status st;
     if (zero) {
       st = blk->PwriteZeroes(v->offset, v->total, flags);
     } else {
-      VectorBuffers bufs(v->lengths, fill);
+      VectorBuffers bufs(v->lengths, fill, misalign);
       st = blk->Pwritev(v->offset, v->total, bufs.iov, flags);
     }
     absl::Duration elapsed = absl::Now() - start;

@@ -92,6 +92,9 @@ class IoSession {
     return f;
   }();
   bool writethrough = true;
+  // qemu-io -m: data buffers start kMisalignBytes past an aligned address, so that
+  // O_DIRECT requests must bounce (io_commands.cc, IoBuffer).
+  bool misalign = false;
   std::string default_format;
   // The request of the last successful open, for reopen.
   ImageSpec last_open;

@@ -30,13 +30,26 @@ void Usage() {
       "                       from the given string\n"
       "  -f, --format FMT     specifies the block driver to use\n"
       "  -r, --read-only      export read-only\n"
+      "  -s, --snapshot       use snapshot file\n"
       "  -n, --nocache        disable host cache, short for -t none\n"
+      "  -C, --copy-on-read   enable copy-on-read\n"
+      "  -m, --misalign       misalign allocations for O_DIRECT\n"
+      "  -k, --native-aio     use kernel AIO implementation\n"
+      "                       (Linux only, prefer use of -i)\n"
+      "  -i, --aio=MODE       use AIO mode (threads, native or io_uring)\n"
       "  -t, --cache=MODE     use the given cache mode for the image\n"
       "  -d, --discard=MODE   use the given discard mode for the image\n"
+      "  -T, --trace [[enable=]<pattern>][,events=<file>][,file=<file>]\n"
+      "                       specify tracing options\n"
+      "                       see qemu-img(1) man page for full description\n"
       "  -U, --force-share    force shared permissions\n"
       "  -h, --help           display this help and exit\n"
-      "  -V, --version        output version information and exit\n",
-      strata::tools::ProgramName().c_str());
+      "  -V, --version        output version information and exit\n"
+      "\n"
+      "See '%s -c help' for information on available commands.\n"
+      "\n"
+      "Report bugs to the strata project; this is not QEMU's qemu-io.\n",
+      strata::tools::ProgramName().c_str(), strata::tools::ProgramName().c_str());
 }
 
 }  // namespace
@@ -66,7 +79,9 @@ int main(int argc, char** argv) {
   while ((c = getopt_long(argc, argv, "hVc:d:f:rsnCmkt:T:Ui:", kLongOptions, nullptr)) != -1) {
     switch (c) {
       case 'h': Usage(); return 0;
-      case 'V': std::printf("%s version 7.2.0 (strata)\n", strata::tools::ProgramName().c_str());
+      case 'V':
+        std::printf("%s version 7.2.0 (strata)\nCopyright (c) 2026 the strata developers\n",
+                    strata::tools::ProgramName().c_str());
         return 0;
       case 'c': commands.push_back(optarg); break;
       case 'f': session.default_format = optarg; break;
@@ -100,10 +115,12 @@ int main(int argc, char** argv) {
         if (!strata::tools::DefineObject(optarg)) return 1;
         break;
       case 'C': session.default_flags.copy_on_read = true; break;
-      case 'm': case 'T': break;
-      default:
-        std::fprintf(stderr, "Try '%s --help' for more information.\n",
-                     strata::tools::ProgramName().c_str());
+      case 'm': session.misalign = true; break;
+      case 'T':
+        if (!strata::tools::HandleTraceOption(optarg)) return 1;
+        break;
+      default:  // getopt printed what was wrong; qemu-io then prints its usage
+        Usage();
         return 1;
     }
   }
