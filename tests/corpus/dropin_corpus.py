@@ -56,6 +56,13 @@ qemu-img create -q -f qcow2 -b c-base.qcow2 -F qcow2 c-mid.qcow2
 qemu-io -f qcow2 -c 'write -P 0x72 1M 1M' -c 'write -P 0x73 6M 32k' c-mid.qcow2 >/dev/null
 qemu-img create -q -f qcow2 -o cluster_size=16k -b c-mid.qcow2 -F qcow2 c-top.qcow2
 qemu-io -f qcow2 -c 'write -P 0x74 1M 4k' c-top.qcow2 >/dev/null
+for spec in 650:5:off 700:5:on 780:28:off 650+651+780:5:off 10:5:off; do
+  sectors=${spec%%:*}; rest=${spec#*:}; errno=${rest%%:*}; once=${rest#*:}
+  for sector in $(echo $sectors | tr + ' '); do
+    printf '[inject-error]\nevent = "read_aio"\nerrno = "%s"\nsector = "%s"\nonce = "%s"\n' \
+      $errno $sector $once
+  done > "bd-$(echo $spec | tr :+ -_).conf"
+done
 """
 FIXTURES = ["base.qcow2", "top.qcow2", "v2.qcow2", "raw.img", "odd.raw", "c-base.qcow2",
             "c-mid.qcow2", "c-top.qcow2"]
@@ -202,6 +209,29 @@ def io_help_cases():
     """Yields (group, argv, readonly) for qemu-io's help."""
     for argv in (["-h"], ["--help"], ["-V"], ["-Z"], ["--bogus"], ["-c", "help"]):
         yield "help", argv, True
+
+
+# convert --salvage: read errors injected by blkdebug into a qcow2 source's data clusters
+# (one sector, several, once only, ENOSPC, metadata at sector 10), with and without
+# --salvage, to raw and qcow2, in order and out of order.
+SALVAGE_CONFIGS = ["650-5-off", "700-5-on", "780-28-off", "650_651_780-5-off", "10-5-off"]
+
+
+def salvage_cases():
+    """Yields (group, argv, readonly) for convert --salvage."""
+    for conf in SALVAGE_CONFIGS:
+        src = "blkdebug:bd-%s.conf:base.qcow2" % conf
+        for extra in ([], ["--salvage"], ["--salvage", "-W"], ["--salvage", "-m", "1"],
+                      ["--salvage", "-O", "qcow2"], ["--salvage", "-q"]):
+            out_fmt = [] if "-O" in extra else ["-O", "raw"]
+            yield "convert salvage", ["convert"] + extra + out_fmt + [src, "out.img"], False
+        yield "convert salvage", ["convert", "--salvage", "-f", "qcow2", "base.qcow2", "out.img"], False
+    # --target-image-opts: the target named by options (needs -n; no -O).
+    for target in ("driver=qcow2,file.filename=v2.qcow2", "driver=raw,file.filename=raw.img",
+                   "v2.qcow2", "driver=qcow2,file.filename=v2.qcow2,bogus=1"):
+        for extra in ([], ["-n"], ["-n", "-O", "raw"], ["-n", "-W"], ["-n", "-f", "raw"]):
+            yield "convert target", ["convert", "--target-image-opts"] + extra + \
+                ["odd.raw", target], False
 
 
 def syntax_cases():
@@ -580,6 +610,7 @@ def main():
         cases = ([("qemu-img",) + c for c in img_cases()] +
                  [("qemu-img",) + c for c in syntax_cases()] +
                  [("qemu-img",) + c for c in help_cases()] +
+                 [("qemu-img",) + c for c in salvage_cases()] +
                  [("qemu-io",) + c for c in io_help_cases()] +
                  [("qemu-img",) + c for c in dd_cases()] +
                  [("qemu-io",) + c for c in io_cases()] +

@@ -1,5 +1,6 @@
 // strata-img convert: copies one or more images (concatenated) into a new image of any
 // format. Zero runs are skipped on a freshly created target and written as zeroes with -n.
+#include <cstring>
 #include <getopt.h>
 
 #include <algorithm>
@@ -31,6 +32,44 @@ constexpr uint64_t kChunkBytes = 2 << 20;
 absl::Status IoFailed(const char* what, uint64_t offset, const absl::Status& s) {
   return ErrnoError(ErrnoOf(s), absl::StrCat("error while ", what, " at byte ", offset, ": ",
                                              StrError(ErrnoOf(s))));
+}
+
+// Where qemu-img reports a failed read of [offset, offset + bytes): qemu-img reads in
+// pieces that start where the source's allocation status changes and go on in 2 MiB
+// steps, and names the first byte of the piece that failed. Reads the chunk again in
+// those pieces (from `offset`) and returns the failing one's start (`offset` if none fails
+// again).
+uint64_t LocateReadError(Image& src, uint64_t offset, uint64_t bytes) {
+  std::vector<uint8_t> piece;
+  for (uint64_t pos = offset; pos < offset + bytes;) {
+    absl::StatusOr<RangeStatus> st = src.root().GetBlockStatusAbove(pos, offset + bytes - pos);
+    if (!st.ok() || st->bytes == 0) return pos;
+    const uint64_t run_end = std::min(pos + st->bytes, offset + bytes);
+    if (!st->zero) {
+      for (uint64_t at = pos; at < run_end; at += kChunkBytes) {
+        const uint64_t n = std::min(kChunkBytes, run_end - at);
+        piece.resize(n);
+        if (!src.Pread(at, n, piece.data()).ok()) return at;
+      }
+    }
+    pos = run_end;
+  }
+  return offset;
+}
+
+// convert --salvage, after a failed read of [offset, offset + bytes): reads it again a
+// sector at a time; a sector that still fails reads as zeroes, with QEMU's warning
+// (which -q silences, as qemu-img's).
+void SalvageRead(Image& src, uint64_t offset, uint64_t bytes, uint8_t* buf, bool quiet) {
+  constexpr uint64_t kSector = 512;
+  for (uint64_t pos = 0; pos < bytes; pos += kSector) {
+    const uint64_t n = std::min(kSector, bytes - pos);
+    absl::Status rs = src.Pread(offset + pos, n, buf + pos);
+    if (rs.ok()) continue;
+    if (!quiet) tools::WarnReport(absl::StrCat("error while reading offset ", offset + pos, ": ",
+                                   StrError(ErrnoOf(rs))));
+    std::memset(buf + pos, 0, n);
+  }
 }
 
 }  // namespace
@@ -71,7 +110,8 @@ int ConvertMain(const Args& args) {
   std::string snapshot_param, backing, backing_fmt;
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
-  bool out_of_order = false, compress = false;
+  bool out_of_order = false, compress = false, salvage = false;
+  bool target_image_opts = false, out_fmt_given = false;
   int coroutines = 8;  // -m: requests in flight (qemu-img's default)
   absl::Mutex progress_mu;
   uint64_t done_bytes = 0;
@@ -103,7 +143,7 @@ int ConvertMain(const Args& args) {
                           kLong, nullptr)) != -1) {
     switch (c) {
       case 'f': src_fmt = optarg; break;
-      case 'O': out_fmt = optarg; break;
+      case 'O': out_fmt = optarg; out_fmt_given = true; break;
       case 'o': {
         auto split = SplitOptions(optarg);
         if (!split.ok()) {
@@ -137,8 +177,8 @@ int ConvertMain(const Args& args) {
         if (!tools::DefineObject(optarg)) return 1;
         break;
       case 'U': case 'C': case 'r': case kTargetIsZero:
-      case kSalvage: case kTargetImageOpts:
-        break;
+      case kTargetImageOpts: target_image_opts = true; break;
+      case kSalvage: salvage = true; break;
       case kBitmaps: bitmaps = true; break;
       case kSkipBrokenBitmaps: skip_broken_bitmaps = true; break;
       case 'l': snapshot_param = optarg; break;
@@ -180,6 +220,15 @@ int ConvertMain(const Args& args) {
     if (k == "help" || k == "?") return PrintCreateOptionsHelp(out_fmt, out_name);
   }
   if (!CheckCacheArg(src_cache, "source cache option")) return 1;
+  // --target-image-opts: the output name is an option string of an existing image.
+  if (target_image_opts && !no_create) {
+    tools::ErrorReport("--target-image-opts requires use of -n flag");
+    return 1;
+  }
+  if (target_image_opts && out_fmt_given) {
+    tools::ErrorReport("--image-opts and --format are mutually exclusive");
+    return 1;
+  }
   std::vector<std::unique_ptr<Image>> sources;
   uint64_t total = 0;
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
@@ -268,7 +317,8 @@ int ConvertMain(const Args& args) {
     if (absl::EndsWith(k, "key-secret")) secrets.push_back(absl::StrCat(k, "=", v));
   }
   std::unique_ptr<Image> out =
-      OpenForTool(out_name, ProbeIfEmpty(out_fmt), true, false, cache, false, false, false, &secrets);
+      OpenForTool(out_name, target_image_opts ? FormatArg() : ProbeIfEmpty(out_fmt), true,
+                  target_image_opts, cache, false, false, false, &secrets);
   if (!out) return 1;
   if (bitmaps && !out->root().SupportsDirtyBitmaps()) {
     tools::ErrorReport(absl::StrCat("Format driver '", out_fmt, "' does not support bitmaps"));
@@ -391,7 +441,11 @@ int ConvertMain(const Args& args) {
       }
       if (copy) {
         absl::Status rs = c.src->Pread(c.src_off + pos, run, buf.data() + pos);
-        if (!rs.ok()) return IoFailed("reading", c.dst_off + pos, rs);
+        if (!rs.ok() && !salvage) {
+          const uint64_t at = LocateReadError(*c.src, c.src_off + pos, run);
+          return IoFailed("reading", c.dst_off + pos + (at - c.src_off - pos), rs);
+        }
+        if (!rs.ok()) SalvageRead(*c.src, c.src_off + pos, run, buf.data() + pos, quiet);
       }
       if (copy || zero) runs.push_back({pos, run, zero});
       pos += run;
