@@ -234,6 +234,29 @@ def salvage_cases():
                 ["odd.raw", target], False
 
 
+# -p progress lines: convert over each fixture with the options that change what counts
+# (-S 0, -c, -O qcow2, -B, -W, two sources), and the other subcommands that take -p.
+def progress_cases():
+    """Yields (group, argv, readonly) for -p."""
+    for src in ("base.qcow2", "top.qcow2", "v2.qcow2", "raw.img", "odd.raw", "c-top.qcow2"):
+        for extra in ([], ["-S", "0"], ["-c", "-O", "qcow2"], ["-O", "qcow2"], ["-W"],
+                      ["-m", "1"], ["-q"]):
+            out_fmt = [] if "-O" in extra else ["-O", "raw"]
+            yield "progress", ["convert", "-p"] + extra + out_fmt + [src, "out.img"], False
+    yield "progress", ["convert", "-p", "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2",
+                       "top.qcow2", "out.img"], False
+    yield "progress", ["convert", "-p", "-O", "raw", "raw.img", "odd.raw", "out.img"], False
+    for pair in (["base.qcow2", "top.qcow2"], ["raw.img", "raw.img"], ["base.qcow2", "raw.img"],
+                 ["base.qcow2", "base.qcow2"], ["raw.img", "odd.raw"], ["c-top.qcow2", "c-mid.qcow2"],
+                 ["c-top.qcow2", "c-top.qcow2"], ["-s", "raw.img", "odd.raw"], ["-q", "raw.img", "raw.img"]):
+        yield "progress", ["compare", "-p"] + pair, True
+    yield "progress", ["commit", "-p", "top.qcow2"], False
+    yield "progress", ["commit", "-p", "c-top.qcow2"], False
+    yield "progress", ["rebase", "-p", "-b", "", "top.qcow2"], False
+    yield "progress", ["rebase", "-p", "-F", "qcow2", "-b", "c-base.qcow2", "c-top.qcow2"], False
+    yield "progress", ["amend", "-p", "-o", "compat=0.10", "base.qcow2"], False
+
+
 def syntax_cases():
     """Yields (group, argv, readonly) for the generated size and option-list cases."""
     sizes = [w + f + u for w in SIZE_WHOLES for f in SIZE_FRACTIONS for u in SIZE_UNITS]
@@ -611,6 +634,7 @@ def main():
                  [("qemu-img",) + c for c in syntax_cases()] +
                  [("qemu-img",) + c for c in help_cases()] +
                  [("qemu-img",) + c for c in salvage_cases()] +
+                 [("qemu-img",) + c for c in progress_cases()] +
                  [("qemu-io",) + c for c in io_help_cases()] +
                  [("qemu-img",) + c for c in dd_cases()] +
                  [("qemu-io",) + c for c in io_cases()] +

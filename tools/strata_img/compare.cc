@@ -1,5 +1,6 @@
 // strata-img compare: do two images read the same? Exit 0 identical, 1 different,
 // 2 open/option error, 4 read error (qemu-img's codes).
+#include <algorithm>
 #include <getopt.h>
 
 #include <cinttypes>
@@ -16,7 +17,8 @@
 namespace strata::img {
 namespace {
 
-constexpr uint64_t kChunkBytes = 1 << 20;
+// qemu-img's buffer: its data steps, and so its -p figures, come in this size.
+constexpr uint64_t kChunkBytes = 2 << 20;
 constexpr uint64_t kSectorBytes = 512;
 
 // Offset of the first differing 512-byte sector in two equal-size buffers, or -1.
@@ -33,7 +35,7 @@ int64_t FirstMismatch(const uint8_t* a, const uint8_t* b, uint64_t len) {
 int CompareMain(const Args& args) {
   FormatArg fmt1, fmt2;
   std::string cache = "writeback";
-  bool quiet = false, strict = false, image_opts = false, force_share = false;
+  bool quiet = false, progress = false, strict = false, image_opts = false, force_share = false;
   GetoptArgs argv(args);
   enum { kImageOpts = 256, kObject };
   static const struct option kLong[] = {{"help", no_argument, nullptr, 'h'},
@@ -47,7 +49,7 @@ int CompareMain(const Args& args) {
       case 'f': fmt1 = optarg; break;
       case 'F': fmt2 = optarg; break;
       case 'T': cache = optarg; break;
-      case 'p': break;
+      case 'p': progress = true; break;
       case 'q': quiet = true; break;
       case 's': strict = true; break;
       case 'U': force_share = true; break;
@@ -77,9 +79,39 @@ int CompareMain(const Args& args) {
   if (!b) return 2;
   uint64_t len_a = a->GetLength().value_or(0), len_b = b->GetLength().value_or(0);
   uint64_t common = std::min(len_a, len_b);
+  // -p as qemu-img prints it for compare: the share of the larger image done after each
+  // step (a zero run skipped, a data piece compared), when it moved by more than 2% (or
+  // is 0 or 100); the output ends with an empty line, whatever the result.
+  if (quiet) progress = false;  // -q wins, as in qemu-img
+  struct ProgressEnd {
+    bool on;
+    ~ProgressEnd() {
+      if (on) std::printf("\n");
+    }
+  } progress_end{progress};
+  const uint64_t total = std::max(len_a, len_b);
+  uint64_t done = 0;
+  float last_printed = 0;
+  auto advance = [&](uint64_t bytes) {
+    done += bytes;
+    if (!progress || total == 0) return;
+    const float pct = 100.0 * done / total;
+    if (pct > last_printed + 2 || pct < last_printed - 2 || pct == 100) {
+      PrintProgress(pct);
+      last_printed = pct;
+    }
+  };
+  if (progress) PrintProgress(0);
+  // Strict mode refuses a size mismatch before comparing anything.
+  if (strict && len_a != len_b) {
+    if (!quiet) std::printf("Strict mode: Image size mismatch!\n");
+    return 1;
+  }
   std::vector<uint8_t> buf_a(kChunkBytes), buf_b(kChunkBytes);
   // How far from `off` both sides (or the one side given) are known to read as zeroes
-  // without reading: 0 if not. Time follows what is allocated, not the virtual size.
+  // without reading: 0 if not, and then `data_run` is how far their answers hold (the
+  // data step is no longer). Time follows what is allocated, not the virtual size.
+  uint64_t data_run = 0;
   auto known_zero = [&](Image* x, Image* y, const std::string& x_name,
                         const std::string& y_name, uint64_t off,
                         uint64_t end) -> std::optional<uint64_t> {
@@ -88,16 +120,22 @@ int CompareMain(const Args& args) {
       tools::ErrorReport(absl::StrCat("Sector allocation test failed for ", x_name));
       return std::nullopt;
     }
-    if (!sx->zero) return 0;
     uint64_t run = std::max<uint64_t>(sx->bytes, 1);
+    if (!sx->zero) {
+      data_run = run;
+      return 0;
+    }
     if (y != nullptr) {
       absl::StatusOr<RangeStatus> sy = y->root().GetBlockStatusAbove(off, run);
       if (!sy.ok()) {
         tools::ErrorReport(absl::StrCat("Sector allocation test failed for ", y_name));
         return std::nullopt;
       }
-      if (!sy->zero) return 0;
       run = std::min(run, std::max<uint64_t>(sy->bytes, 1));
+      if (!sy->zero) {
+        data_run = run;
+        return 0;
+      }
     }
     return run;
   };
@@ -107,9 +145,10 @@ int CompareMain(const Args& args) {
     if (!skip) return 3;
     if (*skip > 0) {
       off += *skip;
+      advance(*skip);
       continue;
     }
-    uint64_t n = std::min(kChunkBytes, common - off);
+    uint64_t n = std::min({kChunkBytes, common - off, data_run});
     absl::Status s1 = a->Pread(off, n, buf_a.data());
     absl::Status s2 = s1.ok() ? b->Pread(off, n, buf_b.data()) : s1;
     if (!s2.ok()) {
@@ -123,6 +162,7 @@ int CompareMain(const Args& args) {
       return 1;
     }
     off += n;
+    advance(n);
   }
   if (len_a != len_b) {
     if (strict) {
@@ -138,9 +178,10 @@ int CompareMain(const Args& args) {
       if (!skip) return 3;
       if (*skip > 0) {
         off += *skip;
+        advance(*skip);
         continue;
       }
-      uint64_t n = std::min(kChunkBytes, end - off);
+      uint64_t n = std::min({kChunkBytes, end - off, data_run});
       absl::Status s = longer.Pread(off, n, buf_a.data());
       if (!s.ok()) {
         tools::ErrorReport(absl::StrCat("Error while reading offset ", off, ": ",
@@ -154,6 +195,7 @@ int CompareMain(const Args& args) {
         return 1;
       }
       off += n;
+      advance(n);
     }
   }
   if (!quiet) std::printf("Images are identical.\n");

@@ -114,7 +114,6 @@ int ConvertMain(const Args& args) {
   bool target_image_opts = false, out_fmt_given = false;
   int coroutines = 8;  // -m: requests in flight (qemu-img's default)
   absl::Mutex progress_mu;
-  uint64_t done_bytes = 0;
   uint64_t sparse_bytes = 4096;
   GetoptArgs argv(args);
   enum {
@@ -397,6 +396,55 @@ int ConvertMain(const Args& args) {
     }
     out_off += len;
   }
+  // -p, as qemu-img counts it: only data counts (and zeroes with -S 0), in 512-byte
+  // sectors, in the pieces qemu-img copies (runs of one allocation status, cut every 2 MiB
+  // from the run's start; with -c, in pieces of a target cluster, and for a raw source
+  // everything counts: qemu-img then asks for block status without hole detection);
+  // a line is printed when a piece is done and the figure moved by more than 1% (or is 0
+  // or 100). `marks` holds each piece's end in the target and the data done by then;
+  // chunks (ours are cut differently) report the target offset they completed.
+  struct ProgressMark {
+    uint64_t end, done;
+  };
+  std::vector<ProgressMark> marks;
+  uint64_t data_total = 0;
+  if (progress) {
+    uint64_t base = 0;
+    for (auto& src : sources) {
+      const uint64_t len = src->GetLength().value_or(0);
+      const bool all_data = compress && (src->root().driver_name() == "raw" ||
+                                         src->root().driver_kind() == DriverKind::kProtocol);
+      for (uint64_t off = 0; off < len;) {
+        absl::StatusOr<RangeStatus> st = src->root().GetBlockStatusAbove(off, len - off);
+        uint64_t run = st.ok() ? std::clamp<uint64_t>(st->bytes, 1, len - off) : len - off;
+        if (all_data) run = len - off;
+        if (!st.ok() || !st->zero || sparse_bytes == 0 || all_data) {
+          const uint64_t step = compress ? target_cluster : kChunkBytes;
+          for (uint64_t at = off; at < off + run; at += step) {
+            const uint64_t n = std::min(step, off + run - at);
+            data_total += (n + 511) / 512;
+            marks.push_back({base + at + n, data_total});
+          }
+        }
+        off += run;
+      }
+      base += len;
+    }
+  }
+  size_t next_mark = 0;
+  float last_printed = 0;
+  auto report_progress = [&](uint64_t completed_end) {
+    if (!progress) return;
+    absl::MutexLock lock(&progress_mu);
+    for (; next_mark < marks.size() && marks[next_mark].end <= completed_end; ++next_mark) {
+      // qemu-img keeps the figure as a float.
+      const float pct = 100.0 * marks[next_mark].done / data_total;
+      if (pct > last_printed + 1 || pct < last_printed - 1 || pct == 0 || pct == 100) {
+        PrintProgress(pct);
+        last_printed = pct;
+      }
+    }
+  };
   // Read in parallel, write in order (unless -W): see block/copy_pipeline.h.
   BufferPool buffers(kChunkBytes);
   auto copy_chunk = [&](uint64_t index, const std::function<void()>& wait_turn) -> absl::Status {
@@ -407,11 +455,7 @@ int ConvertMain(const Args& args) {
         absl::Status ws = out->PwriteZeroes(c.dst_off, c.bytes, kReqMayUnmap);
         if (!ws.ok()) return IoFailed("writing", c.dst_off, ws);
       }
-      if (progress && total > 0) {
-        absl::MutexLock lock(&progress_mu);
-        done_bytes += c.bytes;
-        PrintProgress(100.0 * done_bytes / total);
-      }
+      report_progress(c.dst_off + c.bytes);
       return absl::OkStatus();
     }
     BufferPool::Lease buf = buffers.Take();  // only the bytes read below are written
@@ -459,11 +503,7 @@ int ConvertMain(const Args& args) {
         STRATA_RETURN_IF_ERROR(write_data(c.dst_off + r.pos, buf.data() + r.pos, r.bytes));
       }
     }
-    if (progress && total > 0) {
-      absl::MutexLock lock(&progress_mu);
-      done_bytes += c.bytes;
-      PrintProgress(100.0 * done_bytes / total);
-    }
+    report_progress(c.dst_off + c.bytes);
     return absl::OkStatus();
   };
   if (progress) PrintProgress(0);
@@ -487,6 +527,7 @@ int ConvertMain(const Args& args) {
     return 1;
   }
   if (progress) {
+    if (data_total == 0) PrintProgress(100);  // nothing counted: qemu-img still ends at 100
     PrintProgress(100);
     std::printf("\n");
   }
