@@ -235,8 +235,12 @@ absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::stri
     return tree;
   }
   if (absl::StartsWith(filename, "file:")) {
+    // A relative path that would read as a protocol ("a:b") is named "./a:b", as QEMU
+    // names it, so that the name can be given back (as a backing file, say) unchanged.
+    std::string path = filename.substr(5);
+    if (!ProtocolOf(path).empty()) path = "./" + path;
     f["driver"].set_string_value("file");
-    f["filename"].set_string_value(filename.substr(5));
+    f["filename"].set_string_value(path);
     return tree;
   }
   if (absl::string_view protocol = ProtocolOf(filename); !protocol.empty()) {

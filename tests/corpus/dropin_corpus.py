@@ -56,6 +56,8 @@ qemu-img create -q -f qcow2 -b c-base.qcow2 -F qcow2 c-mid.qcow2
 qemu-io -f qcow2 -c 'write -P 0x72 1M 1M' -c 'write -P 0x73 6M 32k' c-mid.qcow2 >/dev/null
 qemu-img create -q -f qcow2 -o cluster_size=16k -b c-mid.qcow2 -F qcow2 c-top.qcow2
 qemu-io -f qcow2 -c 'write -P 0x74 1M 4k' c-top.qcow2 >/dev/null
+cp raw.img 'r:aw.img'
+cp v2.qcow2 'v:2 q.qcow2'
 for spec in 650:5:off 700:5:on 780:28:off 650+651+780:5:off 10:5:off; do
   sectors=${spec%%:*}; rest=${spec#*:}; errno=${rest%%:*}; once=${rest#*:}
   for sector in $(echo $sectors | tr + ' '); do
@@ -255,6 +257,25 @@ def progress_cases():
     yield "progress", ["rebase", "-p", "-b", "", "top.qcow2"], False
     yield "progress", ["rebase", "-p", "-F", "qcow2", "-b", "c-base.qcow2", "c-top.qcow2"], False
     yield "progress", ["amend", "-p", "-o", "compat=0.10", "base.qcow2"], False
+
+
+# File names with colons (and spaces): refused as protocols, reached with file: or ./,
+# shown as qemu-img shows them.
+COLON_NAMES = ["r:aw.img", "file:r:aw.img", "./r:aw.img", "file:./r:aw.img", "v:2 q.qcow2",
+               "file:v:2 q.qcow2", "file:v2.qcow2",
+               'json:{"driver": "raw", "file": {"driver": "file", "filename": "r:aw.img"}}']
+
+
+def colon_name_cases():
+    """Yields (group, argv, readonly) for file names with colons."""
+    for name in COLON_NAMES:
+        yield "colon names", ["info", name], True
+        yield "colon names", ["info", "--output=json", name], True
+        yield "colon names", ["map", name], True
+        yield "colon names", ["check", name], True
+        yield "colon names", ["compare", name, "raw.img"], True
+        yield "colon names", ["convert", "-O", "qcow2", name, "out.img"], False
+        yield "colon names", ["create", "-f", "qcow2", "-b", name, "-F", "raw", "out.img"], False
 
 
 def syntax_cases():
@@ -635,6 +656,7 @@ def main():
                  [("qemu-img",) + c for c in help_cases()] +
                  [("qemu-img",) + c for c in salvage_cases()] +
                  [("qemu-img",) + c for c in progress_cases()] +
+                 [("qemu-img",) + c for c in colon_name_cases()] +
                  [("qemu-io",) + c for c in io_help_cases()] +
                  [("qemu-img",) + c for c in dd_cases()] +
                  [("qemu-io",) + c for c in io_cases()] +

@@ -71,6 +71,9 @@ class GetoptArgs {
 
 // Prints "Try '<program> --help' for more information" to stderr; returns `status`.
 int TryHelp(int status = 1);
+// The name qemu-img shows for an image given as `name`: "file:" names lose the prefix,
+// and a relative path that would then read as a protocol ("a:b") gets "./" in front.
+std::string FileNameShown(const std::string& name);
 // Prints the version banner (-V, --version).
 void PrintVersion();
 // Prints the whole help text (-h, --help, a subcommand's -h); returns 0 (help.cc).

@@ -177,7 +177,7 @@ int InfoMain(const Args& args) {
     const bool pseudo = (chain.empty() && image_opts) || absl::StartsWith(name, "json:") ||
                         absl::StartsWith(ProtocolOf(name), "nbd") ||
                         ProtocolOf(name) == "rbd";
-    chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : name));
+    chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : FileNameShown(name)));
     const DriverInfo& info = chain.back().info;
     if (!backing_chain || info.backing_filename.empty()) break;
     name = ResolveBackingPath(blk->root().filename(), info.backing_filename);
