@@ -228,6 +228,12 @@ def salvage_cases():
             out_fmt = [] if "-O" in extra else ["-O", "raw"]
             yield "convert salvage", ["convert"] + extra + out_fmt + [src, "out.img"], False
         yield "convert salvage", ["convert", "--salvage", "-f", "qcow2", "base.qcow2", "out.img"], False
+    # Options that change how, not what, convert copies: accepted; bad values refused.
+    for extra in (["-U"], ["-C"], ["-r", "1M"], ["-r", "x"], ["-r", "-1"], ["--target-is-zero"],
+                  ["-n", "--target-is-zero"], ["-U", "-C", "-r", "64k", "-W"]):
+        for src in ("base.qcow2", "raw.img"):
+            yield "convert target", ["convert"] + extra + ["-O", "raw", src, "out.img"], False
+            yield "convert target", ["convert", "-O", "qcow2", src, "out.img"] + extra, False
     # --target-image-opts: the target named by options (needs -n; no -O).
     for target in ("driver=qcow2,file.filename=v2.qcow2", "driver=raw,file.filename=raw.img",
                    "v2.qcow2", "driver=qcow2,file.filename=v2.qcow2,bogus=1"):

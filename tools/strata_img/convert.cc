@@ -111,7 +111,8 @@ int ConvertMain(const Args& args) {
   std::vector<std::pair<std::string, std::string>> options;
   bool quiet = false, progress = false, no_create = false, image_opts = false;
   bool out_of_order = false, compress = false, salvage = false;
-  bool target_image_opts = false, out_fmt_given = false;
+  bool target_image_opts = false, out_fmt_given = false, force_share = false;
+  bool target_is_zero = false;
   int coroutines = 8;  // -m: requests in flight (qemu-img's default)
   absl::Mutex progress_mu;
   uint64_t sparse_bytes = 4096;
@@ -175,7 +176,19 @@ int ConvertMain(const Args& args) {
       case kObject:
         if (!tools::DefineObject(optarg)) return 1;
         break;
-      case 'U': case 'C': case 'r': case kTargetIsZero:
+      case 'U': force_share = true; break;
+      case 'C': break;  // copy offloading: a way of copying, not a result
+      case 'r':
+        // The rate limit only paces the copy; its value is checked as qemu-img checks it.
+        if (!ParseSize(optarg).ok()) {
+          tools::ErrorReport("Invalid rate limit specified. You may use k, M, G, T, P or E "
+                             "suffixes for");
+          tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
+                             "exabytes.");
+          return 1;
+        }
+        break;
+      case kTargetIsZero: target_is_zero = true; break;
       case kTargetImageOpts: target_image_opts = true; break;
       case kSalvage: salvage = true; break;
       case kBitmaps: bitmaps = true; break;
@@ -219,6 +232,10 @@ int ConvertMain(const Args& args) {
     if (k == "help" || k == "?") return PrintCreateOptionsHelp(out_fmt, out_name);
   }
   if (!CheckCacheArg(src_cache, "source cache option")) return 1;
+  if (target_is_zero && !no_create) {
+    tools::ErrorReport("--target-is-zero requires use of -n flag");
+    return 1;
+  }
   // --target-image-opts: the output name is an option string of an existing image.
   if (target_image_opts && !no_create) {
     tools::ErrorReport("--target-image-opts requires use of -n flag");
@@ -231,7 +248,7 @@ int ConvertMain(const Args& args) {
   std::vector<std::unique_ptr<Image>> sources;
   uint64_t total = 0;
   for (int i = optind; i < static_cast<int>(args.size()) - 1; ++i) {
-    auto src = OpenForTool(argv[i], src_fmt, false, image_opts, src_cache);
+    auto src = OpenForTool(argv[i], src_fmt, false, image_opts, src_cache, force_share);
     if (!src) return 1;
     if (!snapshot_param.empty()) {
       // "-l NAME" (an ID or a name) or "-l snapshot.id=ID,snapshot.name=NAME".
