@@ -91,15 +91,10 @@ int CompareMain(const Args& args) {
   } progress_end{progress};
   const uint64_t total = std::max(len_a, len_b);
   uint64_t done = 0;
-  float last_printed = 0;
+  ProgressPrinter printer(/*min_skip=*/2);
   auto advance = [&](uint64_t bytes) {
     done += bytes;
-    if (!progress || total == 0) return;
-    const float pct = 100.0 * done / total;
-    if (pct > last_printed + 2 || pct < last_printed - 2 || pct == 100) {
-      PrintProgress(pct);
-      last_printed = pct;
-    }
+    if (progress && total > 0) printer.Report(100.0 * done / total);  // done > 0: never 0
   };
   if (progress) PrintProgress(0);
   // Strict mode refuses a size mismatch before comparing anything.

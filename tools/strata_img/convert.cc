@@ -449,17 +449,12 @@ int ConvertMain(const Args& args) {
     }
   }
   size_t next_mark = 0;
-  float last_printed = 0;
+  ProgressPrinter printer(/*min_skip=*/1);
   auto report_progress = [&](uint64_t completed_end) {
     if (!progress) return;
     absl::MutexLock lock(&progress_mu);
     for (; next_mark < marks.size() && marks[next_mark].end <= completed_end; ++next_mark) {
-      // qemu-img keeps the figure as a float.
-      const float pct = 100.0 * marks[next_mark].done / data_total;
-      if (pct > last_printed + 1 || pct < last_printed - 1 || pct == 0 || pct == 100) {
-        PrintProgress(pct);
-        last_printed = pct;
-      }
+      printer.Report(100.0 * marks[next_mark].done / data_total);
     }
   };
   // Read in parallel, write in order (unless -W): see block/copy_pipeline.h.

@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "strata/errors.h"
 #include "strata/formats.h"
@@ -23,13 +22,6 @@ GetoptArgs::GetoptArgs(const Args& args) {
   argv_.push_back(nullptr);
   optind = 0;  // 0, not 1: glibc then also resets its permutation state
 
-}
-
-std::string FileNameShown(const std::string& name) {
-  if (!absl::StartsWith(name, "file:")) return name;
-  std::string path = name.substr(5);
-  if (!ProtocolOf(path).empty()) path = "./" + path;
-  return path;
 }
 
 int TryHelp(int status) {

@@ -71,9 +71,6 @@ class GetoptArgs {
 
 // Prints "Try '<program> --help' for more information" to stderr; returns `status`.
 int TryHelp(int status = 1);
-// The name qemu-img shows for an image given as `name`: "file:" names lose the prefix,
-// and a relative path that would then read as a protocol ("a:b") gets "./" in front.
-std::string FileNameShown(const std::string& name);
 // Prints the version banner (-V, --version).
 void PrintVersion();
 // Prints the whole help text (-h, --help, a subcommand's -h); returns 0 (help.cc).
@@ -125,6 +122,24 @@ void PrintOptionList(std::vector<CreateOptionSpec> specs);
 
 // Prints one qemu-img progress update ("    (12.50/100%)" and a carriage return).
 void PrintProgress(double percent);
+
+// qemu-img's progress figure as it decides what to print: a float, printed when it moved
+// by more than `min_skip` points since the last line, or is 0 or 100. Not thread-safe.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(float min_skip) : min_skip_(min_skip) {}
+  void Report(float percent) {
+    if (percent > last_ + min_skip_ || percent < last_ - min_skip_ || percent == 0 ||
+        percent == 100) {
+      PrintProgress(percent);
+      last_ = percent;
+    }
+  }
+
+ private:
+  const float min_skip_;
+  float last_ = 0;
+};
 
 // Prints qemu-img's deprecation warning if `text` is a hex number with a unit ("0x10k").
 void WarnHexWithUnit(const std::string& text);

@@ -173,11 +173,12 @@ int InfoMain(const Args& args) {
                     /*no_backing=*/true, /*no_io=*/true);
     if (!blk) return 1;
     // QEMU shows the name the graph gives itself for pseudo-filenames ("nbd:unix:S" is
-    // shown as "nbd+unix://?socket=S", json: as the file it names).
+    // shown as "nbd+unix://?socket=S", json: as the file it names, "file:a:b" as "./a:b").
     const bool pseudo = (chain.empty() && image_opts) || absl::StartsWith(name, "json:") ||
+                        absl::StartsWith(name, "file:") ||
                         absl::StartsWith(ProtocolOf(name), "nbd") ||
                         ProtocolOf(name) == "rbd";
-    chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : FileNameShown(name)));
+    chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : name));
     const DriverInfo& info = chain.back().info;
     if (!backing_chain || info.backing_filename.empty()) break;
     name = ResolveBackingPath(blk->root().filename(), info.backing_filename);

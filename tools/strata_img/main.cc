@@ -1,6 +1,7 @@
 // strata-img: a drop-in replacement for qemu-img (subcommand dispatch).
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,8 +42,8 @@ int main(int argc, char** argv) {
                  strata::tools::ProgramName().c_str());
     return 1;
   }
-  // qemu-img's standard options come before the command: -h, -V, and -T (tracing,
-  // accepted and ignored: strata has no trace events).
+  // qemu-img's standard options come before the command: -h, -V, and -T (tracing:
+  // strata has no trace events, so it warns as QEMU does for names that match none).
   int first = 1;
   for (; first < argc && argv[first][0] == '-'; ++first) {
     const std::string opt = argv[first];
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
       strata::img::PrintVersion();
       return 0;
     }
-    std::string trace;
+    std::optional<std::string> trace;  // -T VALUE, -TVALUE, --trace VALUE, --trace=VALUE
     if (opt == "-T" || opt == "--trace") {
       if (++first == argc) {
         strata::tools::ErrorReport(
@@ -64,8 +65,8 @@ int main(int argc, char** argv) {
     } else if (absl::StartsWith(opt, "-T")) {
       trace = opt.substr(2);
     }
-    if (!trace.empty() || opt == "-T" || opt == "--trace") {
-      if (!strata::tools::HandleTraceOption(trace)) return 1;
+    if (trace.has_value()) {
+      if (!strata::tools::HandleTraceOption(*trace)) return 1;
       continue;
     }
     strata::tools::ErrorReport(absl::StrCat("unrecognized option '", opt, "'"));
