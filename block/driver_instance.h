@@ -109,6 +109,15 @@ class DriverInstance {
   virtual aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes,
                                             const IoVector& qiov, uint32_t flags);
   virtual aio::Task<absl::Status> CoFlushToDisk();
+  // PwriteZeroes and Pdiscard as coroutines (same contracts, ENOTSUP included). Default:
+  // the synchronous hook, offloaded.
+  virtual aio::Task<absl::Status> CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                                 uint32_t flags);
+  virtual aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes);
+  // FlushToOs as a coroutine. Default: FlushToOs, offloaded. A driver without caches of
+  // its own (FlushToOs a no-op) overrides it to return at once, so that a flush through
+  // it costs no pool hand-off; a driver that overrides FlushToOs must not do so.
+  virtual aio::Task<absl::Status> CoFlushToOs();
 
   // Makes [offset, offset + bytes) read as zeroes without a data buffer. Return ENOTSUP
   // to let the node fall back to writing a zero buffer (unless kReqNoFallback).

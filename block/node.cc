@@ -15,9 +15,6 @@ namespace {
 uint64_t AlignDown(uint64_t v, uint64_t a) { return v - v % a; }
 uint64_t AlignUp(uint64_t v, uint64_t a) { return AlignDown(v + a - 1, a); }
 
-// Largest zero buffer the write-zeroes fallback writes at once.
-constexpr uint64_t kZeroBufferBytes = 1 << 20;
-
 }  // namespace
 
 absl::Status DriverInstance::PwriteZeroes(uint64_t, uint64_t, uint32_t) {
@@ -39,6 +36,16 @@ aio::Task<absl::Status> DriverInstance::CoPwritev(uint64_t offset, uint64_t byte
 
 aio::Task<absl::Status> DriverInstance::CoFlushToDisk() {
   co_return co_await aio::Offload([&] { return FlushToDisk(); });
+}
+aio::Task<absl::Status> DriverInstance::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                                       uint32_t flags) {
+  co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
+}
+aio::Task<absl::Status> DriverInstance::CoPdiscard(uint64_t offset, uint64_t bytes) {
+  co_return co_await aio::Offload([&] { return Pdiscard(offset, bytes); });
+}
+aio::Task<absl::Status> DriverInstance::CoFlushToOs() {
+  co_return co_await aio::Offload([&] { return FlushToOs(); });
 }
 absl::Status DriverInstance::Truncate(uint64_t, bool, PreallocMode) {
   return ErrnoError(ENOTSUP, "Image format driver does not support resize");

@@ -73,9 +73,10 @@ class BlockDriverState {
   // --- The same requests as coroutines (node_async.cc; aio/task.h) ---
   // Same semantics and results as the synchronous methods. Awaited on a loop thread they
   // never block it: the common case (aligned reads and writes, no debug events at this
-  // node) goes straight to the driver's coroutine hooks; the rest (padding with
-  // read-modify-write, a range another write holds, compressed writes, nodes with
-  // breakpoints) runs the synchronous path on the blocking pool. Awaited with no loop
+  // node; aligned zero writes and discards) goes straight to the driver's coroutine
+  // hooks; the rest (padding with read-modify-write, a range another write holds,
+  // compressed writes, nodes with breakpoints) runs the synchronous path on the blocking
+  // pool. Awaited with no loop
   // current (aio::RunSync) they run inline. `qiov` must stay valid until they return.
   aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags = kReqNone);
@@ -186,6 +187,12 @@ class BlockDriverState {
   absl::Status DoZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
   absl::Status DoPdiscard(uint64_t offset, uint64_t bytes);
   absl::Status DoFlush();
+  // Largest zero buffer the write-zeroes fallback writes at once.
+  static constexpr uint64_t kZeroBufferBytes = 1 << 20;
+  // The coroutine twins of DoPwritev and DoZeroesByBuffer (gate already entered).
+  aio::Task<absl::Status> CoDoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                      uint32_t flags);
+  aio::Task<absl::Status> CoDoZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
   absl::StatusOr<BlockStatus> DoGetBlockStatus(uint64_t offset, uint64_t bytes,
                                                bool want_zero);
   // Quiesces, runs `op` (a hook call), resumes; EPERM first if `writes` and read-only.

@@ -1,6 +1,8 @@
 // strata: the node's requests as coroutines (see node.h, "The same requests as
 // coroutines"). The synchronous methods stay the reference: every case this file does not
 // handle natively runs them, offloaded, so the two paths cannot disagree on the rare cases.
+#include <algorithm>
+
 #include "aio/offload.h"
 #include "block/node.h"
 #include "block/request_gate.h"
@@ -25,6 +27,11 @@ aio::Task<absl::Status> BlockDriverState::CoPwritev(uint64_t offset, uint64_t by
                                                     const IoVector& qiov, uint32_t flags) {
   co_await gate_.CoEnter();
   GateRequest held(gate_, GateRequest::kEntered);
+  co_return co_await CoDoPwritev(offset, bytes, qiov, flags);
+}
+
+aio::Task<absl::Status> BlockDriverState::CoDoPwritev(uint64_t offset, uint64_t bytes,
+                                                      const IoVector& qiov, uint32_t flags) {
   const bool aligned = offset % alignment_ == 0 && bytes % alignment_ == 0;
   // Native: aligned data writes at a node without debug events, whose range no other
   // write holds. Everything else is the synchronous path (which waits for the range).
@@ -43,13 +50,45 @@ aio::Task<absl::Status> BlockDriverState::CoPwriteZeroes(uint64_t offset, uint64
                                                          uint32_t flags) {
   co_await gate_.CoEnter();
   GateRequest held(gate_, GateRequest::kEntered);
+  // Native: an aligned range at a writable node without debug events (DoPwriteZeroes's
+  // first case). A driver that cannot zero without data (ENOTSUP) gets zero buffers,
+  // written as coroutines too. Unaligned ranges are the synchronous path's.
+  const bool aligned = offset % alignment_ == 0 && bytes % alignment_ == 0;
+  if (aligned && bytes > 0 && !wants_events_ && !read_only()) {
+    absl::Status s = co_await instance_->CoPwriteZeroes(offset, bytes, flags);
+    NoteWriteCompleted();
+    if (ErrnoOf(s) != ENOTSUP || (flags & kReqNoFallback)) co_return s;
+    co_return co_await CoDoZeroesByBuffer(offset, bytes, flags);
+  }
   co_return co_await aio::Offload([&] { return DoPwriteZeroes(offset, bytes, flags); });
+}
+
+aio::Task<absl::Status> BlockDriverState::CoDoZeroesByBuffer(uint64_t offset, uint64_t bytes,
+                                                             uint32_t flags) {
+  AlignedBuffer zeroes(std::min<uint64_t>(bytes + 2 * alignment_, kZeroBufferBytes));
+  const uint64_t chunk_limit = zeroes.size() - zeroes.size() % std::max<uint32_t>(alignment_, 1);
+  while (bytes > 0) {
+    const uint64_t n = std::min(bytes, chunk_limit);
+    STRATA_CO_RETURN_IF_ERROR(
+        co_await CoDoPwritev(offset, n, IoVector(zeroes.data(), n), flags & kReqFua));
+    offset += n;
+    bytes -= n;
+  }
+  co_return absl::OkStatus();
 }
 
 aio::Task<absl::Status> BlockDriverState::CoPdiscard(uint64_t offset, uint64_t bytes) {
   co_await gate_.CoEnter();
   GateRequest held(gate_, GateRequest::kEntered);
-  co_return co_await aio::Offload([&] { return DoPdiscard(offset, bytes); });
+  if (wants_events_ || read_only()) {
+    co_return co_await aio::Offload([&] { return DoPdiscard(offset, bytes); });
+  }
+  // DoPdiscard's rules: ignored without discard=unmap; a driver's ENOTSUP is no error.
+  if (bytes == 0 || !flags_.discard_unmap) co_return absl::OkStatus();
+  absl::Status s = co_await instance_->CoPdiscard(offset, bytes);
+  NoteWriteCompleted();
+  if (ErrnoOf(s) == ENOTSUP) co_return absl::OkStatus();
+  co_return s;
 }
 
 aio::Task<absl::Status> BlockDriverState::CoFlush() {
@@ -59,10 +98,10 @@ aio::Task<absl::Status> BlockDriverState::CoFlush() {
   if (primary != nullptr && primary->delivers_events()) {
     co_return co_await aio::Offload([&] { return DoFlush(); });
   }
-  // The driver's write-back of its own caches may do metadata I/O: offloaded. Then the
-  // disk flush (skipped when no write completed since the last), then the children, in
-  // the order of the synchronous Flush.
-  STRATA_CO_RETURN_IF_ERROR(co_await aio::Offload([&] { return instance_->FlushToOs(); }));
+  // The driver's write-back of its own caches (which may offload its metadata I/O), then
+  // the disk flush (skipped when no write completed since the last), then the children,
+  // in the order of the synchronous Flush.
+  STRATA_CO_RETURN_IF_ERROR(co_await instance_->CoFlushToOs());
   uint64_t gen = write_generation_.load(std::memory_order_acquire);
   if (!flags_.cache.no_flush && gen != flushed_generation_.load(std::memory_order_acquire)) {
     STRATA_CO_RETURN_IF_ERROR(co_await instance_->CoFlushToDisk());

@@ -17,6 +17,8 @@
 #include "absl/synchronization/mutex.h"
 #include "strata/options.h"
 #include "aio/file_op.h"
+#include "aio/offload.h"
+#include "aio/run_sync.h"
 #include "block/node.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -161,44 +163,58 @@ class FileInstance : public DriverInstance {
     co_return absl::OkStatus();
   }
 
+  // Zero writes and discards are fallocate calls (aio::Fallocate: through the ring on a
+  // loop, inline otherwise), the same calls on both paths; block devices' BLKDISCARD is
+  // an ioctl, offloaded on the coroutine path.
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
+    return aio::RunSync(CoPwriteZeroes(offset, bytes, flags));
+  }
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                         uint32_t flags) override {
+    if (is_block_device_) co_return ErrnoError(ENOTSUP);
     data_run_.Forget();  // it may punch a hole
-    absl::Status s = ZeroRange(offset, bytes, flags);
+    absl::Status s = co_await CoZeroRange(offset, bytes, flags);
     ForgetLength();  // a zeroing fallocate past the end extends the file
-    return s;
+    co_return s;
   }
 
-  absl::Status ZeroRange(uint64_t offset, uint64_t bytes, uint32_t flags) {
-    if (is_block_device_) return ErrnoError(ENOTSUP);
+  aio::Task<absl::Status> CoZeroRange(uint64_t offset, uint64_t bytes, uint32_t flags) {
     if (flags & kReqMayUnmap) {
       // Punching a hole inside the file reads back as zeroes; past EOF it would not grow.
       struct stat st;
       if (::fstat(fd_.get(), &st) == 0 && offset + bytes <= static_cast<uint64_t>(st.st_size) &&
-          ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, bytes) ==
-              0) {
-        return absl::OkStatus();
+          co_await aio::Fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
+                                  bytes) == 0) {
+        co_return absl::OkStatus();
       }
     }
-    if (::fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, offset, bytes) == 0) {
-      return absl::OkStatus();
-    }
-    int err = errno;
-    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) return ErrnoError(ENOTSUP);
-    return ErrnoError(err);
+    const int64_t r = co_await aio::Fallocate(fd_.get(), FALLOC_FL_ZERO_RANGE, offset, bytes);
+    if (r == 0) co_return absl::OkStatus();
+    const int err = static_cast<int>(-r);
+    if (err == EOPNOTSUPP || err == ENOSYS || err == EINVAL) co_return ErrnoError(ENOTSUP);
+    co_return ErrnoError(err);
   }
 
   absl::Status Pdiscard(uint64_t offset, uint64_t bytes) override {
-    data_run_.Forget();
-    int r = is_block_device_
-                ? [&] {
-                    uint64_t range[2] = {offset, bytes};
-                    return ::ioctl(fd_.get(), BLKDISCARD, range);
-                  }()
-                : ::fallocate(fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
-                              bytes);
-    if (r == 0) return absl::OkStatus();
-    return ErrnoError(errno == EOPNOTSUPP ? ENOTSUP : errno);
+    if (is_block_device_) {
+      data_run_.Forget();
+      uint64_t range[2] = {offset, bytes};
+      if (::ioctl(fd_.get(), BLKDISCARD, range) == 0) return absl::OkStatus();
+      return ErrnoError(errno == EOPNOTSUPP ? ENOTSUP : errno);
+    }
+    return aio::RunSync(CoPdiscard(offset, bytes));
   }
+  aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes) override {
+    if (is_block_device_) co_return co_await aio::Offload([&] { return Pdiscard(offset, bytes); });
+    data_run_.Forget();
+    const int64_t r = co_await aio::Fallocate(
+        fd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, bytes);
+    if (r == 0) co_return absl::OkStatus();
+    co_return ErrnoError(r == -EOPNOTSUPP ? ENOTSUP : static_cast<int>(-r));
+  }
+
+  // No cache of its own to write back.
+  aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
 
   absl::Status FlushToDisk() override {
     if (::fdatasync(fd_.get()) != 0) return ErrnoError(errno);

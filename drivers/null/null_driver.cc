@@ -33,6 +33,12 @@ class NullInstance : public DriverInstance {
   aio::Task<absl::Status> CoPwritev(uint64_t, uint64_t, const IoVector&, uint32_t) override {
     co_return absl::OkStatus();
   }
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t, uint64_t, uint32_t) override {
+    co_return absl::OkStatus();
+  }
+  aio::Task<absl::Status> CoPdiscard(uint64_t, uint64_t) override { co_return absl::OkStatus(); }
+  aio::Task<absl::Status> CoFlushToDisk() override { co_return absl::OkStatus(); }
+  aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
   absl::StatusOr<uint64_t> GetLength() override { return size_; }
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
     BlockStatus s;

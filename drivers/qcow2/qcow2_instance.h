@@ -65,6 +65,13 @@ class Qcow2Instance : public DriverInstance {
                                    uint32_t flags) override;
   aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                     uint32_t flags) override;
+  // qcow2_async_zero.cc: zero writes and discards of whole clusters whose L2 tables are
+  // cached change the cached tables on the loop; a flush with no dirty metadata returns
+  // there. The rest is the synchronous path on the pool.
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                         uint32_t flags) override;
+  aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes) override;
+  aio::Task<absl::Status> CoFlushToOs() override;
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override;
   absl::StatusOr<uint64_t> GetLength() override;
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override;
@@ -554,6 +561,13 @@ class Qcow2Instance : public DriverInstance {
   // in [offset, offset + bytes) read as zeroes (the zero flag) or, in version 2, become
   // unallocated; their clusters are freed; L2 tables are allocated on the way (QEMU's).
   absl::Status DiscardClusters(uint64_t offset, uint64_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cached-only mode: OK if every L2 table of guest clusters [first_gc, last_gc] is one
+  // the image owns and is cached, so that ZeroClusters and DiscardClusters do no I/O;
+  // otherwise NotCached() with miss_ naming the table to load or make.
+  absl::Status CheckL2TablesCached(uint64_t first_gc, uint64_t last_gc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if FlushMetadata would write nothing: no dirty table, no frees waiting.
+  bool MetadataClean() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // --- Persistent dirty bitmaps (qcow2_bitmaps.cc) ---
   // One bitmap: its directory entry as last written (or to be written), and its bits;

@@ -58,6 +58,7 @@ class Qcow2Refcounts {
   // discards them in the file once the refcounts that free them are written; nothing
   // references them, so a crash before that leaves only a leak).
   std::vector<uint64_t> TakeDiscards() { return std::exchange(discards_, {}); }
+  bool HasDiscards() const { return !discards_.empty(); }
   // Finds `count` contiguous free clusters, sets their refcounts to 1 and returns the host
   // offset of the first. The clusters' contents are undefined. The run passes the
   // allocation check unless `counting_known_metadata` (make_empty counting the header and

@@ -80,6 +80,17 @@ class RawInstance : public DriverInstance {
     STRATA_RETURN_IF_ERROR(CheckWindow(offset, bytes));
     return file_->node().Pdiscard(offset_ + offset, bytes);
   }
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                         uint32_t flags) override {
+    STRATA_CO_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    co_return co_await file_->node().CoPwriteZeroes(offset_ + offset, bytes, flags);
+  }
+  aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes) override {
+    STRATA_CO_RETURN_IF_ERROR(CheckWindow(offset, bytes));
+    co_return co_await file_->node().CoPdiscard(offset_ + offset, bytes);
+  }
+  // No cache of its own to write back.
+  aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override {
     if (size_.has_value() || offset_ != 0) {
       return ErrnoError(ENOTSUP, "Cannot resize fixed-size raw disks");

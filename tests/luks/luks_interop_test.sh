@@ -22,7 +22,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 # iter-time, sometimes fails with "Unable to get accurate CPU usage".
 qemu_create() {
   local i out
-  for i in 1 2 3 4 5; do
+  for i in $(seq 30); do
     out=$(qemu-img create "$@" 2>&1) && { echo "$out"; return 0; }
     echo "$out" | grep -q "accurate CPU usage" || { echo "$out"; return 1; }
   done

@@ -224,7 +224,7 @@ def run_case(case_id, case, tools, judge, work):
     create += ["img.qcow2", str(case["size"])]
     # qemu-img times PBKDF2 by CPU time and, with a tiny iter-time, sometimes fails with
     # "Unable to get accurate CPU usage": retried.
-    for _ in range(5):
+    for _ in range(30):
         rq, oq = run(["qemu-img"] + create, qdir)
         if "accurate CPU usage" not in oq:
             break

@@ -101,7 +101,7 @@ def main():
             create = ["qemu-img", "create", "-q", "-f", fmt] + OBJECTS + [
                 "-o", "%skey-secret=s0,%siter-time=10" % (prefix, prefix)
                 + (",encrypt.format=luks" if fmt == "qcow2" else ""), "q.img", "1M"]
-            for _ in range(5):  # QEMU's "Unable to get accurate CPU usage", retried
+            for _ in range(30):  # QEMU's "Unable to get accurate CPU usage", retried
                 rc, out = run(create, work)
                 if rc == 0:
                     break

@@ -1,0 +1,111 @@
+// strata qcow2: zero writes, discards and metadata write-back on the coroutine path.
+//
+// A zero write or a discard of whole clusters changes only L2 entries (and queues the
+// clusters it drops for freeing): with every L2 table it touches owned and cached, that
+// is memory work under mu_, done on the loop (CoMapNatively; a table to load or to make
+// is the one step that runs on the pool). The crash ordering is the synchronous path's,
+// since it is the same code: the entries change in the cache only, the dropped clusters
+// are freed only after FlushMetadata has made the L2 change stable, and transfers mapped
+// before the change keep their clusters until they end (the transfer epochs). What the
+// fast case does not cover (partial clusters, FUA, version 2, external data files, an
+// allocation in flight over the range) runs the synchronous hook on the pool.
+#include "aio/offload.h"
+#include "block/status.h"
+#include "drivers/qcow2/qcow2_format.h"
+#include "drivers/qcow2/qcow2_instance.h"
+#include "drivers/qcow2/qcow2_refcount.h"
+
+namespace strata::qcow2 {
+
+absl::Status Qcow2Instance::CheckL2TablesCached(uint64_t first_gc, uint64_t last_gc) {
+  for (uint64_t i = first_gc / l2_entries_; i <= last_gc / l2_entries_; ++i) {
+    const uint64_t l1_entry = i < l1_.size() ? l1_[i] : 0;
+    const uint64_t l2_offset = l1_entry & kL1OffsetMask;
+    if (l2_offset == 0 || !(l1_entry & kOflagCopied)) {
+      miss_ = {CachedOnlyMiss::Kind::kCreateL2, i};  // EnsureL2Table, once, on the pool
+      return NotCached();
+    }
+    if (l2_cache_->Peek(l2_offset) == nullptr) {
+      miss_ = {CachedOnlyMiss::Kind::kLoadL2, l2_offset};
+      return NotCached();
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Qcow2Instance::MetadataClean() const {
+  // Every step of FlushMetadata finds nothing to do.
+  return read_only_ || (!l2_cache_->HasDirty() && !refcounts_->HasDirty() && !l1_dirty_ &&
+                        pending_frees_.empty() && stable_frees_.empty() &&
+                        !refcounts_->HasDiscards());
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
+                                                      uint32_t flags) {
+  // Whole clusters only (a partial last cluster of the image counts as whole, as in
+  // PwriteZeroes; with extended L2 entries it is zeroed by subclusters there).
+  const uint64_t size = size_.load(std::memory_order_acquire);
+  const bool whole_clusters =
+      offset % cluster_size_ == 0 &&
+      (bytes % cluster_size_ == 0 || (!extended_l2_ && offset + bytes == size));
+  const bool may_be_native = aio::IoContext::Current() != nullptr && whole_clusters &&
+                             bytes > 0 && !(flags & kReqFua) && version_ >= 3 &&
+                             !external_data_ && !file_->delivers_events();
+  bool native = false;
+  if (may_be_native) {
+    MarkBitmapsDirty(offset, bytes);
+    const uint64_t first_gc = offset >> cluster_bits_;
+    const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
+    auto zero = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+      STRATA_RETURN_IF_ERROR(CheckUsable());
+      if (AllocationInFlight(first_gc, last_gc)) return NotCached();  // the pool waits
+      STRATA_RETURN_IF_ERROR(CheckL2TablesCached(first_gc, last_gc));
+      return ZeroClusters(first_gc, last_gc - first_gc + 1, flags & kReqMayUnmap);
+    };
+    STRATA_CO_ASSIGN_OR_RETURN(native, co_await CoMapNatively(zero));
+  }
+  if (native) co_return absl::OkStatus();
+  co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoPdiscard(uint64_t offset, uint64_t bytes) {
+  const bool may_be_native = aio::IoContext::Current() != nullptr && bytes > 0 &&
+                             version_ >= 3 && !external_data_ && !file_->delivers_events();
+  bool native = false;
+  if (may_be_native) {
+    MarkBitmapsDirty(offset, bytes);
+    const uint64_t first_gc = offset >> cluster_bits_;
+    const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
+    auto discard = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+      STRATA_RETURN_IF_ERROR(CheckUsable());
+      if (AllocationInFlight(first_gc, last_gc)) return NotCached();
+      // DiscardClusters makes (or copies) the tables of the whole clusters it drops.
+      const uint64_t start = AlignUp(offset, cluster_size_);
+      const uint64_t end = offset + bytes == header_.size
+                               ? offset + bytes
+                               : (offset + bytes) & ~(cluster_size_ - 1);
+      if (start < end) {
+        STRATA_RETURN_IF_ERROR(
+            CheckL2TablesCached(start >> cluster_bits_, (end - 1) >> cluster_bits_));
+      }
+      return DiscardClusters(offset, bytes);
+    };
+    STRATA_CO_ASSIGN_OR_RETURN(native, co_await CoMapNatively(discard));
+  }
+  if (native) co_return absl::OkStatus();
+  co_return co_await aio::Offload([&] { return Pdiscard(offset, bytes); });
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoFlushToOs() {
+  if (aio::IoContext::Current() != nullptr) {
+    (void)co_await CoLockMetadata();
+    absl::Status usable = CheckUsable();
+    const bool clean = MetadataClean();
+    mu_.Unlock();
+    if (!usable.ok()) co_return usable;
+    if (clean) co_return absl::OkStatus();
+  }
+  co_return co_await aio::Offload([&] { return FlushToOs(); });
+}
+
+}  // namespace strata::qcow2
