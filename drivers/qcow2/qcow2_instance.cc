@@ -1023,9 +1023,10 @@ absl::Status Qcow2Instance::ZeroClusters(uint64_t first_gc, uint64_t count, bool
     // Extended L2 entries: every subcluster's zero bit instead of the zero flag.
     uint64_t entry = extended_l2_ ? 0 : kOflagZero;
     const uint64_t bitmap = extended_l2_ ? kL2BitmapAllZero : 0;
-    bool keep = !unmap && (type == ClusterType::kNormal || type == ClusterType::kZeroAlloc) &&
-                (old & kOflagCopied);
-    if (keep) entry |= (old & kL2OffsetMask) | kOflagCopied;
+    // Without unmap the host cluster stays linked, read as zeroes, also when it is shared
+    // with a snapshot (not COPIED: a later write copies it as before): QEMU's layout.
+    bool keep = !unmap && (type == ClusterType::kNormal || type == ClusterType::kZeroAlloc);
+    if (keep) entry |= old & (kL2OffsetMask | kOflagCopied);
     if (entry == old && bitmap == old_bitmap) continue;
     STRATA_RETURN_IF_ERROR(SetL2Entry(gc, entry, bitmap));
     if (!keep) {
