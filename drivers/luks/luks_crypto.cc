@@ -1,8 +1,10 @@
 #include "drivers/luks/luks_crypto.h"
 
 #include <gnutls/crypto.h>
-#include <nettle/aes.h>
 #include <nettle/cbc.h>
+#include <nettle/ctr.h>
+#include <nettle/hmac.h>
+#include <nettle/nettle-meta.h>
 #include <nettle/pbkdf2.h>
 #include <nettle/sha1.h>
 #include <nettle/sha2.h>
@@ -18,26 +20,29 @@ namespace strata::luks {
 namespace {
 
 constexpr size_t kSector = 512;
+constexpr size_t kMaxBlock = 16;  // the largest cipher block (AES, Serpent, Twofish)
 
-// One hash over the concatenation of `parts`.
-std::vector<uint8_t> Digest(const std::string& hash, std::initializer_list<std::pair<const uint8_t*, size_t>> parts) {
-  std::vector<uint8_t> out(HashLength(hash));
-  if (hash == "sha1") {
-    sha1_ctx c;
-    sha1_init(&c);
-    for (auto [p, n] : parts) sha1_update(&c, n, p);
-    sha1_digest(&c, out.size(), out.data());
-  } else if (hash == "sha256") {
-    sha256_ctx c;
-    sha256_init(&c);
-    for (auto [p, n] : parts) sha256_update(&c, n, p);
-    sha256_digest(&c, out.size(), out.data());
-  } else if (hash == "sha512") {
-    sha512_ctx c;
-    sha512_init(&c);
-    for (auto [p, n] : parts) sha512_update(&c, n, p);
-    sha512_digest(&c, out.size(), out.data());
-  }
+// nettle's description of a LUKS hash name; nullptr if strata does not offer it.
+const nettle_hash* HashFor(const std::string& hash) {
+  if (hash == "md5") return &nettle_md5;
+  if (hash == "sha1") return &nettle_sha1;
+  if (hash == "sha224") return &nettle_sha224;
+  if (hash == "sha256") return &nettle_sha256;
+  if (hash == "sha384") return &nettle_sha384;
+  if (hash == "sha512") return &nettle_sha512;
+  if (hash == "ripemd160") return &nettle_ripemd160;
+  return nullptr;
+}
+
+// One hash over the concatenation of `parts` (empty for an unknown hash).
+std::vector<uint8_t> Digest(const std::string& hash,
+                            std::initializer_list<std::pair<const uint8_t*, size_t>> parts) {
+  const nettle_hash* h = HashFor(hash);
+  if (h == nullptr) return {};
+  std::vector<uint8_t> ctx(h->context_size), out(h->digest_size);
+  h->init(ctx.data());
+  for (auto [p, n] : parts) h->update(ctx.data(), n, p);
+  h->digest(ctx.data(), out.size(), out.data());
   return out;
 }
 
@@ -53,102 +58,135 @@ void Diffuse(const std::string& hash, std::vector<uint8_t>& block) {
   }
 }
 
-// The AES key schedule for one key length, both directions.
-struct AesKey {
-  size_t bytes = 0;
-  aes128_ctx e128, d128;
-  aes192_ctx e192, d192;
-  aes256_ctx e256, d256;
-
-  bool Set(const uint8_t* key, size_t n) {
-    bytes = n;
-    switch (n) {
-      case 16: aes128_set_encrypt_key(&e128, key); aes128_set_decrypt_key(&d128, key); return true;
-      case 24: aes192_set_encrypt_key(&e192, key); aes192_set_decrypt_key(&d192, key); return true;
-      case 32: aes256_set_encrypt_key(&e256, key); aes256_set_decrypt_key(&d256, key); return true;
-    }
-    return false;
+// HMAC over any nettle hash, in the shape nettle's generic pbkdf2() calls.
+struct GenericHmac {
+  explicit GenericHmac(const nettle_hash* h)
+      : hash(h), outer(h->context_size), inner(h->context_size), state(h->context_size) {}
+  static void Update(void* self, size_t n, const uint8_t* data) {
+    auto* m = static_cast<GenericHmac*>(self);
+    hmac_update(m->state.data(), m->hash, n, data);
   }
-  const void* enc() const { return bytes == 16 ? (const void*)&e128 : bytes == 24 ? (const void*)&e192 : (const void*)&e256; }
-  const void* dec() const { return bytes == 16 ? (const void*)&d128 : bytes == 24 ? (const void*)&d192 : (const void*)&d256; }
-  nettle_cipher_func* encf() const {
-    return bytes == 16 ? (nettle_cipher_func*)aes128_encrypt
-         : bytes == 24 ? (nettle_cipher_func*)aes192_encrypt : (nettle_cipher_func*)aes256_encrypt;
+  static void Digest(void* self, size_t n, uint8_t* out) {
+    auto* m = static_cast<GenericHmac*>(self);
+    hmac_digest(m->outer.data(), m->inner.data(), m->state.data(), m->hash, n, out);
   }
-  nettle_cipher_func* decf() const {
-    return bytes == 16 ? (nettle_cipher_func*)aes128_decrypt
-         : bytes == 24 ? (nettle_cipher_func*)aes192_decrypt : (nettle_cipher_func*)aes256_decrypt;
-  }
+  const nettle_hash* hash;
+  std::vector<uint8_t> outer, inner, state;
 };
 
-class AesSectorCipher : public SectorCipher {
+// nettle's block cipher for a LUKS cipher name and key length; nullptr if none.
+const nettle_cipher* BlockCipherFor(const std::string& name, size_t key_bytes) {
+  if (name == "aes") {
+    return key_bytes == 16 ? &nettle_aes128 : key_bytes == 24 ? &nettle_aes192
+         : key_bytes == 32 ? &nettle_aes256 : nullptr;
+  }
+  if (name == "serpent") {
+    return key_bytes == 16 ? &nettle_serpent128 : key_bytes == 24 ? &nettle_serpent192
+         : key_bytes == 32 ? &nettle_serpent256 : nullptr;
+  }
+  if (name == "twofish") {
+    return key_bytes == 16 ? &nettle_twofish128 : key_bytes == 24 ? &nettle_twofish192
+         : key_bytes == 32 ? &nettle_twofish256 : nullptr;
+  }
+  if (name == "cast5") return key_bytes == 16 ? &nettle_cast128 : nullptr;
+  return nullptr;
+}
+
+// One block cipher's key schedules, both directions.
+struct BlockKey {
+  const nettle_cipher* cipher = nullptr;
+  std::vector<uint8_t> enc, dec;
+
+  void Set(const nettle_cipher* c, const uint8_t* key) {
+    cipher = c;
+    enc.resize(c->context_size);
+    dec.resize(c->context_size);
+    c->set_encrypt_key(enc.data(), key);
+    c->set_decrypt_key(dec.data(), key);
+  }
+  size_t block() const { return cipher->block_size; }
+};
+
+// A sector cipher on nettle's generic block-cipher interface: ECB, CBC, CTR or XTS over
+// any of the block ciphers above, the IV made per sector (plain, plain64, essiv) and as
+// long as the cipher's block.
+class NettleSectorCipher : public SectorCipher {
  public:
-  bool Init(const std::string& mode, const std::string& ivgen, const std::string& ivgen_hash,
-            const std::vector<uint8_t>& key) {
-    xts_ = mode == "xts";
-    ivgen_ = ivgen;
+  NettleSectorCipher(const std::string& mode, const std::string& ivgen) : mode_(mode), ivgen_(ivgen) {}
+
+  // The data key (both halves for XTS), the ESSIV key schedule if any.
+  void Init(const nettle_cipher* data, const std::vector<uint8_t>& key,
+            const nettle_cipher* essiv, const std::vector<uint8_t>& essiv_key) {
+    const size_t half = key.size() / 2;
+    if (mode_ == "xts") {
+      data_.Set(data, key.data());
+      tweak_.Set(data, key.data() + half);
+    } else {
+      data_.Set(data, key.data());
+    }
+    if (essiv != nullptr) essiv_.Set(essiv, essiv_key.data());
     // AES-128/256-XTS through GnuTLS, whose XTS uses the CPU's AES instructions for the
     // whole sector (nettle's generic XTS calls the block cipher per 16 bytes).
-    if (xts_ && (key.size() == 32 || key.size() == 64) && ivgen != "essiv") {
-      gnutls_alg_ = key.size() == 32 ? GNUTLS_CIPHER_AES_128_XTS : GNUTLS_CIPHER_AES_256_XTS;
+    if (mode_ == "xts" && (data == &nettle_aes128 || data == &nettle_aes256) &&
+        essiv == nullptr) {
+      gnutls_alg_ = data == &nettle_aes128 ? GNUTLS_CIPHER_AES_128_XTS : GNUTLS_CIPHER_AES_256_XTS;
       key_ = key;
     }
-    if (xts_) {
-      const size_t half = key.size() / 2;
-      if (key.size() % 2 != 0 || !data_.Set(key.data(), half) || !tweak_.Set(key.data() + half, half)) {
-        return false;
-      }
-    } else if (!data_.Set(key.data(), key.size())) {
-      return false;
-    }
-    if (ivgen == "essiv") {
-      std::vector<uint8_t> salt = Digest(ivgen_hash, {{key.data(), key.size()}});
-      if (salt.empty() || !essiv_.Set(salt.data(), salt.size())) return false;
-    }
-    return true;
   }
 
   void Encrypt(uint64_t first, uint8_t* data, size_t len) const override {
     if (gnutls_alg_ != GNUTLS_CIPHER_UNKNOWN && GnutlsXts(true, first, data, len)) return;
+    const size_t bs = data_.block();
     for (size_t pos = 0; pos < len; pos += kSector) {
-      uint8_t iv[16];
+      uint8_t iv[kMaxBlock];
       MakeIv(first + pos / kSector, iv);
-      if (xts_) {
+      uint8_t* p = data + pos;
+      if (mode_ == "xts") {
         uint8_t out[kSector];
-        xts_encrypt_message(data_.enc(), tweak_.enc(), data_.encf(), iv, kSector, out,
-                            data + pos);
-        std::memcpy(data + pos, out, kSector);
-      } else {
-        cbc_encrypt(data_.enc(), data_.encf(), 16, iv, kSector, data + pos, data + pos);
+        xts_encrypt_message(data_.enc.data(), tweak_.enc.data(), data_.cipher->encrypt, iv,
+                            kSector, out, p);
+        std::memcpy(p, out, kSector);
+      } else if (mode_ == "cbc") {
+        cbc_encrypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, kSector, p, p);
+      } else if (mode_ == "ctr") {
+        ctr_crypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, kSector, p, p);
+      } else {  // ecb
+        data_.cipher->encrypt(data_.enc.data(), kSector, p, p);
       }
     }
   }
   void Decrypt(uint64_t first, uint8_t* data, size_t len) const override {
     if (gnutls_alg_ != GNUTLS_CIPHER_UNKNOWN && GnutlsXts(false, first, data, len)) return;
+    const size_t bs = data_.block();
     for (size_t pos = 0; pos < len; pos += kSector) {
-      uint8_t iv[16];
+      uint8_t iv[kMaxBlock];
       MakeIv(first + pos / kSector, iv);
-      if (xts_) {
-        uint8_t out[kSector];
-        xts_decrypt_message(data_.dec(), tweak_.enc(), data_.decf(), tweak_.encf(), iv, kSector,
-                            out, data + pos);
-        std::memcpy(data + pos, out, kSector);
-      } else {
-        uint8_t out[kSector];
-        cbc_decrypt(data_.dec(), data_.decf(), 16, iv, kSector, out, data + pos);
-        std::memcpy(data + pos, out, kSector);
+      uint8_t* p = data + pos;
+      uint8_t out[kSector];
+      if (mode_ == "xts") {
+        xts_decrypt_message(data_.dec.data(), tweak_.enc.data(), data_.cipher->decrypt,
+                            tweak_.cipher->encrypt, iv, kSector, out, p);
+        std::memcpy(p, out, kSector);
+      } else if (mode_ == "cbc") {
+        cbc_decrypt(data_.dec.data(), data_.cipher->decrypt, bs, iv, kSector, out, p);
+        std::memcpy(p, out, kSector);
+      } else if (mode_ == "ctr") {
+        ctr_crypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, kSector, p, p);
+      } else {  // ecb
+        data_.cipher->decrypt(data_.dec.data(), kSector, p, p);
       }
     }
   }
 
  private:
-  // The sector number, little-endian (plain: its low 32 bits), zero padded; essiv
-  // encrypts that with the hashed key.
-  void MakeIv(uint64_t sector, uint8_t iv[16]) const {
-    std::memset(iv, 0, 16);
+  // The sector number, little-endian (plain: its low 32 bits), zero padded to the block;
+  // essiv encrypts that with the hashed key's cipher.
+  void MakeIv(uint64_t sector, uint8_t* iv) const {
+    const size_t bs = data_.block();
+    std::memset(iv, 0, bs);
     const uint64_t n = ivgen_ == "plain" ? (sector & 0xffffffffu) : sector;
-    for (int i = 0; i < 8; ++i) iv[i] = static_cast<uint8_t>(n >> (8 * i));
-    if (ivgen_ == "essiv") essiv_.encf()(essiv_.enc(), 16, iv, iv);
+    for (size_t i = 0; i < std::min<size_t>(8, bs); ++i) iv[i] = static_cast<uint8_t>(n >> (8 * i));
+    if (essiv_.cipher != nullptr) essiv_.cipher->encrypt(essiv_.enc.data(), bs, iv, iv);
   }
 
   // One GnuTLS handle per call (a handle carries its IV, so it cannot be shared between
@@ -171,20 +209,22 @@ class AesSectorCipher : public SectorCipher {
     return ok;
   }
 
+  const std::string mode_, ivgen_;
   gnutls_cipher_algorithm_t gnutls_alg_ = GNUTLS_CIPHER_UNKNOWN;
   std::vector<uint8_t> key_;
-  bool xts_ = false;
-  std::string ivgen_;
-  AesKey data_, tweak_, essiv_;
+  BlockKey data_, tweak_, essiv_;
 };
+
+// The name QEMU gives a cipher in its messages ("aes-256", "cast5-128").
+std::string QemuCipherName(const std::string& name, size_t key_bytes) {
+  return absl::StrCat(name, "-", key_bytes * 8);
+}
 
 }  // namespace
 
 size_t HashLength(const std::string& hash) {
-  if (hash == "sha1") return SHA1_DIGEST_SIZE;
-  if (hash == "sha256") return SHA256_DIGEST_SIZE;
-  if (hash == "sha512") return SHA512_DIGEST_SIZE;
-  return 0;
+  const nettle_hash* h = HashFor(hash);
+  return h == nullptr ? 0 : h->digest_size;
 }
 
 absl::StatusOr<std::vector<uint8_t>> Pbkdf2(const std::string& hash, const std::string& password,
@@ -192,12 +232,18 @@ absl::StatusOr<std::vector<uint8_t>> Pbkdf2(const std::string& hash, const std::
                                             uint32_t iterations, size_t out_len) {
   std::vector<uint8_t> out(out_len);
   const auto* pw = reinterpret_cast<const uint8_t*>(password.data());
+  // nettle's ready-made instances for the common hashes; its generic HMAC for the rest.
   if (hash == "sha1") {
     pbkdf2_hmac_sha1(password.size(), pw, iterations, salt_len, salt, out_len, out.data());
   } else if (hash == "sha256") {
     pbkdf2_hmac_sha256(password.size(), pw, iterations, salt_len, salt, out_len, out.data());
   } else if (hash == "sha512") {
     pbkdf2_hmac_sha512(password.size(), pw, iterations, salt_len, salt, out_len, out.data());
+  } else if (const nettle_hash* h = HashFor(hash)) {
+    GenericHmac mac(h);
+    hmac_set_key(mac.outer.data(), mac.inner.data(), mac.state.data(), h, password.size(), pw);
+    pbkdf2(&mac, &GenericHmac::Update, &GenericHmac::Digest, h->digest_size, iterations,
+           salt_len, salt, out_len, out.data());
   } else {
     return ErrnoError(ENOTSUP, absl::StrCat("PBKDF does not support hash algorithm ", hash));
   }
@@ -244,19 +290,45 @@ std::vector<uint8_t> AfMerge(const std::string& hash, const uint8_t* material, s
 absl::StatusOr<std::unique_ptr<SectorCipher>> SectorCipher::Create(
     const std::string& cipher, const std::string& mode, const std::string& ivgen,
     const std::string& ivgen_hash, const std::vector<uint8_t>& key) {
-  if (cipher != "aes") {
-    return ErrnoError(ENOTSUP, absl::StrCat("Unsupported cipher algorithm ", cipher));
-  }
-  if (mode != "xts" && mode != "cbc") {
+  if (mode != "xts" && mode != "cbc" && mode != "ctr" && mode != "ecb") {
     return ErrnoError(ENOTSUP, absl::StrCat("Unsupported cipher mode ", mode));
   }
   if (ivgen != "plain" && ivgen != "plain64" && ivgen != "essiv") {
     return ErrnoError(ENOTSUP, absl::StrCat("Unsupported IV generator ", ivgen));
   }
-  auto c = std::make_unique<AesSectorCipher>();
-  if (!c->Init(mode, ivgen, ivgen_hash, key)) {
-    return ErrnoError(EINVAL, "Unsupported cipher key size or IV hash");
+  const size_t data_key = mode == "xts" ? key.size() / 2 : key.size();
+  const nettle_cipher* data = BlockCipherFor(cipher, data_key);
+  if (data == nullptr || (mode == "xts" && key.size() % 2 != 0)) {
+    return ErrnoError(ENOTSUP, absl::StrCat("Unsupported cipher algorithm ", cipher, " with ",
+                                            key.size(), " byte key"));
   }
+  // XTS needs a 16-byte block (QEMU's words for CAST5).
+  if (mode == "xts" && data->block_size != 16) {
+    return ErrnoError(ENOTSUP, absl::StrCat("Unsupported cipher mode ", mode));
+  }
+  // ESSIV: the same cipher family keyed with the digest of the key, so the digest must
+  // be one of the family's key lengths (QEMU's rule and messages).
+  const nettle_cipher* essiv = nullptr;
+  std::vector<uint8_t> essiv_key;
+  if (ivgen == "essiv") {
+    essiv_key = Digest(ivgen_hash, {{key.data(), key.size()}});
+    if (essiv_key.empty()) {
+      return ErrnoError(ENOTSUP, absl::StrCat("Unsupported IV hash ", ivgen_hash));
+    }
+    essiv = BlockCipherFor(cipher, essiv_key.size());
+    if (essiv == nullptr) {
+      if (cipher == "aes" || cipher == "serpent" || cipher == "twofish") {
+        const std::string family =
+            cipher == "aes" ? "AES" : cipher == "serpent" ? "Serpent" : "Twofish";
+        return ErrnoError(EINVAL, absl::StrCat("No ", family, " cipher with key size ",
+                                               essiv_key.size(), " available"));
+      }
+      return ErrnoError(EINVAL, absl::StrCat("Cipher ", QemuCipherName(cipher, data_key),
+                                             " not supported with essiv"));
+    }
+  }
+  auto c = std::make_unique<NettleSectorCipher>(mode, ivgen);
+  c->Init(data, key, essiv, essiv_key);
   return std::unique_ptr<SectorCipher>(std::move(c));
 }
 

@@ -1,6 +1,8 @@
 // strata luks: the cryptography LUKS1 needs, on nettle (Debian's nettle-dev; no
 // hand-written primitives): PBKDF2, the anti-forensic splitter, and sector ciphers
-// (AES-128/192/256 in XTS or CBC mode with plain, plain64 or essiv IVs).
+// (the ciphers and modes QEMU offers: AES-128/192/256, Serpent-128/192/256,
+// Twofish-128/192/256 and CAST5-128 in XTS, CBC, CTR or ECB mode, with plain, plain64 or
+// essiv IVs; hashes md5, sha1, sha224, sha256, sha384, sha512, ripemd160).
 //
 // Thread safety: SectorCipher is immutable after construction; Encrypt/Decrypt may run
 // concurrently on different buffers.
@@ -16,7 +18,8 @@
 
 namespace strata::luks {
 
-// Digest length of a LUKS hash spec ("sha1", "sha256", "sha512"); 0 if unsupported.
+// Digest length of a LUKS hash spec ("md5", "sha1", "sha224", "sha256", "sha384",
+// "sha512", "ripemd160"); 0 if unsupported.
 size_t HashLength(const std::string& hash);
 // PBKDF2-HMAC-`hash`. Fails for an unsupported hash.
 absl::StatusOr<std::vector<uint8_t>> Pbkdf2(const std::string& hash, const std::string& password,
@@ -33,9 +36,11 @@ std::vector<uint8_t> AfSplit(const std::string& hash, const std::vector<uint8_t>
 std::vector<uint8_t> AfMerge(const std::string& hash, const uint8_t* material, size_t key_len,
                              uint32_t stripes);
 
-// A cipher over 512-byte sectors: `cipher` "aes" with a key of 16/24/32 bytes (doubled
-// for XTS), `mode` "xts" or "cbc", `ivgen` "plain", "plain64" or "essiv" (with
-// `ivgen_hash`).
+// A cipher over 512-byte sectors: `cipher` "aes", "serpent" or "twofish" with a key of
+// 16/24/32 bytes, or "cast5" with 16 (the key doubled for XTS), `mode` "xts" (16-byte
+// blocks only), "cbc", "ctr" or "ecb", `ivgen` "plain", "plain64" or "essiv" (with
+// `ivgen_hash`, whose digest keys the IV cipher of the same family: QEMU's refusals when
+// the family has no such key length). The IV is as long as the cipher's block.
 class SectorCipher {
  public:
   static absl::StatusOr<std::unique_ptr<SectorCipher>> Create(const std::string& cipher,

@@ -23,15 +23,36 @@ uint64_t SlotSectors(uint32_t key_bytes) {
          kSectorBytes;
 }
 
-// "aes-256" and the mode: the key length.
-absl::StatusOr<uint32_t> KeyBytes(const std::string& alg, const std::string& mode) {
+// The cipher-alg values QEMU 7.2 accepts (its QAPI enumeration), and the mode, hash and
+// IV generator names.
+constexpr const char* kCipherAlgs[] = {"aes-128",     "aes-192",     "aes-256",     "des",
+                                       "3des",        "cast5-128",   "serpent-128", "serpent-192",
+                                       "serpent-256", "twofish-128", "twofish-192", "twofish-256"};
+constexpr const char* kCipherModes[] = {"ecb", "cbc", "xts", "ctr"};
+constexpr const char* kIvgenAlgs[] = {"plain", "plain64", "essiv"};
+constexpr const char* kHashAlgs[] = {"md5",    "sha1",   "sha224",   "sha256",
+                                     "sha384", "sha512", "ripemd160"};
+
+template <size_t N>
+absl::Status CheckEnum(const char* const (&values)[N], const std::string& value,
+                       const char* param) {
+  for (const char* v : values) {
+    if (value == v) return absl::OkStatus();
+  }
+  return ErrnoError(EINVAL, absl::StrCat("Parameter '", param, "' does not accept value '",
+                                         value, "'"));
+}
+
+// "serpent-256" and the mode: the LUKS cipher name and the key length. QEMU accepts DES
+// and 3DES as names but offers neither for LUKS.
+absl::StatusOr<std::pair<std::string, uint32_t>> CipherNameAndKeyBytes(const std::string& alg,
+                                                                      const std::string& mode) {
+  const size_t dash = alg.rfind('-');
   uint32_t bits = 0;
-  if (alg == "aes-128") bits = 128;
-  else if (alg == "aes-192") bits = 192;
-  else if (alg == "aes-256") bits = 256;
-  else return ErrnoError(EINVAL, absl::StrCat("Parameter 'cipher-alg' does not accept value '",
-                                              alg, "'"));
-  return bits / 8 * (mode == "xts" ? 2 : 1);
+  if (dash == std::string::npos || !absl::SimpleAtoi(alg.substr(dash + 1), &bits)) {
+    return ErrnoError(ENOTSUP, absl::StrCat("Algorithm '", alg, "' not supported"));
+  }
+  return std::make_pair(alg.substr(0, dash), bits / 8 * (mode == "xts" ? 2 : 1));
 }
 
 std::string AlgName(const LuksHeader& h) {
@@ -51,15 +72,16 @@ std::string NewUuid() {
                          u[8] >> 4 & 0xf, u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
-// A header's cipher fields for `p` (key length checked); the rest left default.
+// A header's cipher fields for `p`; the rest left default.
 absl::StatusOr<LuksHeader> CipherFields(const VolumeParams& p) {
-  STRATA_ASSIGN_OR_RETURN(const uint32_t key_bytes, KeyBytes(p.cipher_alg, p.cipher_mode));
+  STRATA_ASSIGN_OR_RETURN(const auto name_and_key,
+                          CipherNameAndKeyBytes(p.cipher_alg, p.cipher_mode));
   LuksHeader h;
-  h.cipher_name = "aes";
+  h.cipher_name = name_and_key.first;
   h.cipher_mode = p.cipher_mode + "-" + p.ivgen_alg;
   if (p.ivgen_alg == "essiv") h.cipher_mode += ":" + p.ivgen_hash_alg;
   h.hash_spec = p.hash_alg;
-  h.key_bytes = key_bytes;
+  h.key_bytes = name_and_key.second;
   return h;
 }
 
@@ -84,20 +106,22 @@ absl::StatusOr<bool> SetVolumeParam(VolumeParams& p, const std::string& key,
 }
 
 absl::Status ValidateVolumeParams(const VolumeParams& p, const std::string& prefix) {
-  if (HashLength(p.hash_alg) == 0) {
-    return ErrnoError(EINVAL, absl::StrCat("Parameter 'hash-alg' does not accept value '",
-                                           p.hash_alg, "'"));
-  }
-  if (p.cipher_mode != "xts" && p.cipher_mode != "cbc") {
-    return ErrnoError(ENOTSUP, absl::StrCat("Cipher mode '", p.cipher_mode,
-                                            "' is not supported by strata"));
-  }
-  STRATA_ASSIGN_OR_RETURN(const LuksHeader h, CipherFields(p));
+  // QEMU's order: the enumerations as its option parser meets them, the secret, then
+  // what the crypto layer refuses.
+  STRATA_RETURN_IF_ERROR(CheckEnum(kCipherAlgs, p.cipher_alg, "cipher-alg"));
+  STRATA_RETURN_IF_ERROR(CheckEnum(kCipherModes, p.cipher_mode, "cipher-mode"));
+  STRATA_RETURN_IF_ERROR(CheckEnum(kIvgenAlgs, p.ivgen_alg, "ivgen-alg"));
+  STRATA_RETURN_IF_ERROR(CheckEnum(kHashAlgs, p.ivgen_hash_alg, "ivgen-hash-alg"));
+  STRATA_RETURN_IF_ERROR(CheckEnum(kHashAlgs, p.hash_alg, "hash-alg"));
   if (p.key_secret.empty()) {
     return ErrnoError(EINVAL, absl::StrCat("Parameter '", prefix, "key-secret' is required for cipher"));
   }
   STRATA_RETURN_IF_ERROR(LookupSecret(p.key_secret).status());
-  // An IV generator the cipher cannot take fails here.
+  if (p.cipher_alg == "des" || p.cipher_alg == "3des") {
+    return ErrnoError(ENOTSUP, absl::StrCat("Algorithm '", p.cipher_alg, "' not supported"));
+  }
+  STRATA_ASSIGN_OR_RETURN(const LuksHeader h, CipherFields(p));
+  // A mode or an IV generator the cipher cannot take fails here.
   return VolumeCipher(h, std::vector<uint8_t>(h.key_bytes, 0)).status();
 }
 

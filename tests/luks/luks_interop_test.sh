@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # LUKS interop, every way, against QEMU's luks driver and cryptsetup:
-#  1. For each cipher setup (AES-128/192/256, XTS or CBC, plain/plain64/essiv IVs,
-#     sha1/sha256/sha512), volumes made by qemu-img, by strata-img and by cryptsetup are
-#     written by qemu-io and by strata-io, and each tool reads what the other wrote
+#  1. For each cipher setup (AES, Serpent, Twofish, CAST5; XTS, CBC, CTR, ECB;
+#     plain/plain64/essiv IVs; md5, sha1/224/256/384/512, ripemd160), volumes made by
+#     qemu-img, by strata-img and (AES in XTS or CBC) by cryptsetup are written by qemu-io and by strata-io, and each tool reads what the other wrote
 #     (patterns checked, and the whole disk decrypted by both tools compared).
 #  2. Volumes strata makes open in cryptsetup with the passphrase and refuse another.
 #  3. info (human and JSON) of every volume prints what qemu-img prints.
@@ -40,12 +40,26 @@ io() {  # io TOOL PASS IMAGE COMMANDS...: qemu-io or strata-io on the volume
     sed -e '/ops\/sec/d' -e 's/^strata-io:/qemu-io:/'
 }
 
+# Every cipher family, mode, IV generator and hash QEMU offers appears at least once.
+# (QEMU 7.2 cannot make 192-bit volumes outside XTS: their key material is not a whole
+# number of sectors and it fails an assertion, so none is listed.)
 setups=(
   "aes-256 xts plain64 sha256 sha256"
   "aes-128 xts plain64 sha1 sha256"
   "aes-256 cbc essiv sha256 sha256"
   "aes-192 xts plain64 sha512 sha256"
   "aes-128 cbc plain sha256 sha256"
+  "aes-128 ctr plain64 md5 sha256"
+  "aes-256 ecb plain64 sha384 sha256"
+  "serpent-256 xts plain64 sha256 sha256"
+  "serpent-128 ctr plain sha224 sha256"
+  "serpent-192 xts essiv ripemd160 sha256"
+  "twofish-128 cbc essiv sha1 sha256"
+  "twofish-256 xts essiv sha512 sha256"
+  "twofish-192 xts plain64 sha256 sha256"
+  "cast5-128 cbc essiv md5 md5"
+  "cast5-128 ecb plain64 ripemd160 sha256"
+  "cast5-128 ctr plain64 sha256 sha256"
 )
 for setup in "${setups[@]}"; do
   read -r alg mode ivgen hash ivhash <<<"$setup"
@@ -75,12 +89,12 @@ for setup in "${setups[@]}"; do
       "$strata_img" convert $(sec pw) --image-opts -O raw "$(opts t.luks)" s.raw
       cmp -s q.raw s.raw || fail "$setup: made by $maker, written by $writer: decrypted disks differ"
     done
-    if [ $maker = strata ]; then
+    if [ $maker = strata ] && [ "$hash" != md5 ]; then
       # cryptsetup decrypts key slots through the kernel's crypto API; for ciphers that
-      # has no user-space entry for, it needs device-mapper, which a sandbox may lack:
-      # then there is nothing to compare.
+      # has no user-space entry for, it needs device-mapper (dm-crypt), which a sandbox
+      # may lack: then there is nothing to compare. It refuses md5 outright.
       out=$(echo -n pw | cryptsetup luksOpen --test-passphrase --key-file=- v.luks 2>&1)
-      if ! echo "$out" | grep -q "device-mapper"; then
+      if ! echo "$out" | grep -q "device-mapper\|dm-crypt"; then
         checks=$((checks + 2))
         [ -z "$out" ] || fail "$setup: cryptsetup does not open strata's volume: $out"
         echo -n nope | cryptsetup luksOpen --test-passphrase --key-file=- v.luks 2>/dev/null &&
@@ -95,7 +109,8 @@ for setup in "${setups[@]}"; do
     done
   done
   # A volume cryptsetup makes (its own layout and iteration counts).
-  if [ "$ivgen" != plain ] && [ "$hash" != sha512 ]; then
+  if [ "$ivgen" != plain ] && [ "$hash" != sha512 ] && [[ $alg == aes-* ]] &&
+    { [ "$mode" = xts ] || [ "$mode" = cbc ]; }; then
     rm -f c.luks
     truncate -s 6M c.luks
     bits=${alg#aes-}

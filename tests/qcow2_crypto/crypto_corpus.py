@@ -3,7 +3,8 @@
 images and write sequences, applied by QEMU's tools and by strata's, judged both ways.
 
 Every case is drawn from a seeded generator: the format (luks, or aes now and then), a
-LUKS cipher setup (AES-128/192/256, XTS or CBC, plain/plain64/essiv IVs, sha1/256/512),
+LUKS cipher setup (AES, Serpent, Twofish or CAST5; XTS, CBC, CTR or ECB; plain, plain64
+or essiv IVs; each hash QEMU offers),
 a cluster size from 512 bytes to 2 MiB, compat 0.10 or 1.1, extended L2 entries, lazy
 refcounts, metadata preallocation, a backing file (plain qcow2, filled by QEMU), an
 image size that is rarely round, and a sequence of qemu-io commands (pattern writes at
@@ -61,6 +62,12 @@ LUKS_SETUPS = [
     dict(alg="aes-192", mode="xts", ivgen="plain64", hash="sha512"),
     dict(alg="aes-128", mode="cbc", ivgen="plain", hash="sha256"),
     dict(alg="aes-128", mode="cbc", ivgen="plain64", hash="sha256"),
+    dict(alg="aes-128", mode="ctr", ivgen="plain64", hash="md5"),
+    dict(alg="aes-256", mode="ecb", ivgen="plain64", hash="sha384"),
+    dict(alg="serpent-256", mode="xts", ivgen="plain64", hash="sha224"),
+    dict(alg="twofish-128", mode="cbc", ivgen="essiv", hash="ripemd160", ivhash="md5"),
+    dict(alg="twofish-192", mode="xts", ivgen="essiv", hash="sha256", ivhash="sha256"),
+    dict(alg="cast5-128", mode="cbc", ivgen="essiv", hash="sha1", ivhash="md5"),
 ]
 
 
