@@ -4,13 +4,15 @@
 //
 // On a thread with a current IoContext the work runs on the shared blocking pool and the
 // coroutine resumes on its loop with the result; on any other thread, or on a loop that
-// serves only this request (IoContext::RunsBlockingInline), it runs inline. The
-// work runs with no current context (synchronous code underneath stays synchronous).
+// serves only this request (IoContext::RunsBlockingInline) while no parking point is
+// armed (ParkingPoints), it runs inline. The work runs with no current context
+// (synchronous code underneath stays synchronous).
 // References the work captures must stay valid until the await returns (they do when they
 // point into the awaiting coroutine's frame).
 #ifndef STRATA_AIO_OFFLOAD_H_
 #define STRATA_AIO_OFFLOAD_H_
 
+#include <atomic>
 #include <coroutine>
 #include <optional>
 #include <type_traits>
@@ -21,6 +23,25 @@
 
 namespace strata::aio {
 
+// Parking points: places where blocking work may wait for something only a later
+// request or command brings, such as a blkdebug breakpoint (a request reaching it waits
+// for `resume`) or a request parked there (requests behind it wait for it). While any is
+// armed in the process, offloaded work never runs inline on a loop, even on one serving a
+// single request: it would stall the loop, and the requests submitted to it meanwhile
+// (QEMU's coroutines go on running them). Whoever arms one counts it here and takes it
+// back when it is gone.
+class ParkingPoints {
+ public:
+  static void Add(int delta) { Count().fetch_add(delta, std::memory_order_acq_rel); }
+  static bool AnyArmed() { return Count().load(std::memory_order_acquire) > 0; }
+
+ private:
+  static std::atomic<int>& Count() {
+    static std::atomic<int> count{0};
+    return count;
+  }
+};
+
 template <typename Work>
 class OffloadAwaiter {
  public:
@@ -29,7 +50,10 @@ class OffloadAwaiter {
 
   bool await_ready() {
     context_ = IoContext::Current();
-    if (context_ != nullptr && !context_->RunsBlockingInline()) return false;
+    if (context_ != nullptr &&
+        !(context_->RunsBlockingInline() && !ParkingPoints::AnyArmed())) {
+      return false;
+    }
     ScopedNoContext no_context;
     result_.emplace(work_());
     return true;

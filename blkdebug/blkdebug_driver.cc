@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "aio/offload.h"
 #include "blkdebug/blkdebug_config.h"
 #include "blkdebug/blkdebug_rules.h"
 #include "block/diagnostics.h"
@@ -27,6 +28,8 @@ namespace {
 // One open blkdebug node. Thread-safe: the rule engine and the suspended-request list are
 // guarded by `mu_`; a suspended request blocks its own thread on `mu_`'s condition, never
 // holding `mu_` itself (it may hold locks of the nodes above, as QEMU's coroutines do).
+// Its armed breakpoints and suspended requests count as aio parking points, so that no
+// loop runs blocking work inline that may end up waiting at one (aio/offload.h).
 class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
  public:
   BlkdebugInstance(BdrvChild* image, std::optional<uint32_t> align, uint64_t max_transfer,
@@ -36,6 +39,10 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
         max_transfer_(max_transfer),
         write_zero_align_(write_zero_align),
         discard_align_(discard_align) {}
+  ~BlkdebugInstance() override {
+    absl::MutexLock lock(&mu_);
+    aio::ParkingPoints::Add(-parking_points_);
+  }
 
   // Adds the inject-error and set-state rules of `rules` (blkdebug_config.h).
   absl::Status LoadRules(const proto::BlkdebugOptions& rules) {
@@ -98,6 +105,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     for (std::string& tag : engine_.OnEvent(event)) {
       auto request = std::make_shared<Suspended>(Suspended{std::move(tag), false});
       suspended_.push_back(request);
+      SyncParkingPoints();
       Diagnose(DiagnosticKind::kBreakpoint,
                absl::StrFormat("blkdebug: Suspended request '%s'", request->tag.c_str()));
       mu_.Await(absl::Condition(
@@ -111,6 +119,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     if (!e.has_value()) return ErrnoError(ENOENT);
     absl::MutexLock lock(&mu_);
     engine_.AddBreakpoint(*e, std::string(tag));
+    SyncParkingPoints();
     return absl::OkStatus();
   }
   absl::Status RemoveBreakpoint(absl::string_view tag) override {
@@ -125,6 +134,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
         ++it;
       }
     }
+    SyncParkingPoints();
     return found ? absl::OkStatus() : ErrnoError(ENOENT);
   }
   absl::Status Resume(absl::string_view tag) override {
@@ -133,6 +143,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
       if ((*it)->tag == tag) {
         Release(**it);
         suspended_.erase(it);
+        SyncParkingPoints();
         return absl::OkStatus();
       }
     }
@@ -142,6 +153,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     absl::MutexLock lock(&mu_);
     for (auto& r : suspended_) Release(*r);
     suspended_.clear();
+    SyncParkingPoints();
   }
   bool IsSuspended(absl::string_view tag) override {
     absl::MutexLock lock(&mu_);
@@ -169,6 +181,13 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     r.resumed = true;
   }
 
+  // Brings this node's share of the process's parking points up to date.
+  void SyncParkingPoints() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const int now = engine_.BreakpointCount() + static_cast<int>(suspended_.size());
+    aio::ParkingPoints::Add(now - parking_points_);
+    parking_points_ = now;
+  }
+
   absl::Status Check(IoType type, uint64_t offset, uint64_t bytes) {
     absl::MutexLock lock(&mu_);
     int error = engine_.CheckRequest(type, offset, bytes);
@@ -194,6 +213,7 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
   absl::Mutex mu_;
   RuleEngine engine_ ABSL_GUARDED_BY(mu_);
   std::deque<std::shared_ptr<Suspended>> suspended_ ABSL_GUARDED_BY(mu_);
+  int parking_points_ ABSL_GUARDED_BY(mu_) = 0;  // counted in aio::ParkingPoints
 };
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }

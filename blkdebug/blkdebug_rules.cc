@@ -44,6 +44,14 @@ bool RuleEngine::RemoveBreakpoints(absl::string_view tag) {
   return found;
 }
 
+int RuleEngine::BreakpointCount() const {
+  int count = 0;
+  for (const RuleList& list : rules_) {
+    for (const Rule& r : list) count += r.action == Action::kSuspend;
+  }
+  return count;
+}
+
 std::vector<std::string> RuleEngine::OnEvent(DebugEvent event) {
   RuleList& list = rules_[static_cast<int>(event)];
   int64_t new_state = state_;

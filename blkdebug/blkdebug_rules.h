@@ -63,6 +63,8 @@ class RuleEngine {
   void AddBreakpoint(DebugEvent event, std::string tag);
   // Deletes every breakpoint rule tagged `tag`; returns whether there was one.
   bool RemoveBreakpoints(absl::string_view tag);
+  // Breakpoints armed (not yet fired or removed).
+  int BreakpointCount() const;
 
   // Processes `event`: updates the active list and the state. Returns the tags of the
   // breakpoints that fired (their rules are gone), in rule order.

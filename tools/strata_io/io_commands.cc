@@ -369,13 +369,13 @@ bool AioReadCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
-  Image* blk = &s.backend();
-  const bool misalign = s.misalign;
-  s.StartAio([=]() -> std::function<void()> {
-    auto bufs = std::make_shared<VectorBuffers>(v->lengths, kReadFill, misalign);
-    absl::Time start = absl::Now();
-    absl::Status st = blk->Preadv(v->offset, v->total, bufs->iov);
-    absl::Duration elapsed = absl::Now() - start;
+  auto bufs = std::make_shared<VectorBuffers>(v->lengths, kReadFill, s.misalign);
+  IoRequest request;
+  request.op = IoOp::kRead;
+  request.offset = v->offset;
+  request.bytes = v->total;
+  request.qiov = bufs->iov;
+  s.StartAio(std::move(request), [=](absl::Status st, absl::Duration elapsed) {
     return [=] {
       if (!st.ok()) {
         std::printf("readv failed: %s\n", StrError(ErrnoOf(st)).c_str());
@@ -426,20 +426,21 @@ bool AioWriteCommand(IoSession& s, const std::vector<std::string>& argv) {
   }
   std::optional<VectorArgs> v = ParseVectorArgs(rest);
   if (!v) return false;
-  Image* blk = &s.backend();
-  uint32_t flags = (fua ? uint32_t{kReqFua} : 0u) | (unmap ? uint32_t{kReqMayUnmap} : 0u);
-  int fill = pattern.value_or(kDefaultWritePattern);
-  const bool misalign = s.misalign;
-  s.StartAio([=]() -> std::function<void()> {
-    absl::Time start = absl::Now();
-    absl::Status st;
-    if (zero) {
-      st = blk->PwriteZeroes(v->offset, v->total, flags);
-    } else {
-      VectorBuffers bufs(v->lengths, fill, misalign);
-      st = blk->Pwritev(v->offset, v->total, bufs.iov, flags);
-    }
-    absl::Duration elapsed = absl::Now() - start;
+  IoRequest request;
+  request.offset = v->offset;
+  request.bytes = v->total;
+  request.flags = (fua ? uint32_t{kReqFua} : 0u) | (unmap ? uint32_t{kReqMayUnmap} : 0u);
+  std::shared_ptr<VectorBuffers> bufs;
+  if (zero) {
+    request.op = IoOp::kWriteZeroes;
+  } else {
+    bufs = std::make_shared<VectorBuffers>(v->lengths, pattern.value_or(kDefaultWritePattern),
+                                           s.misalign);
+    request.op = IoOp::kWrite;
+    request.qiov = bufs->iov;
+  }
+  s.StartAio(std::move(request), [=](absl::Status st, absl::Duration elapsed) {
+    (void)bufs;  // owned until the request completes
     return [=] {
       if (!st.ok()) {
         std::printf("aio_write failed: %s\n", StrError(ErrnoOf(st)).c_str());

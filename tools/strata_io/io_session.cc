@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstdlib>
-#include <system_error>
 #include <tuple>
 
 #include "absl/strings/str_split.h"
@@ -14,6 +13,21 @@
 #include "tools/common/program.h"
 
 namespace strata::io {
+namespace {
+
+// What Image::Submit does with `r`, on this thread: for when no queue thread can start.
+absl::Status RunToCompletion(Image& image, const IoRequest& r) {
+  switch (r.op) {
+    case IoOp::kRead: return image.Preadv(r.offset, r.bytes, r.qiov, r.flags);
+    case IoOp::kWrite: return image.Pwritev(r.offset, r.bytes, r.qiov, r.flags);
+    case IoOp::kWriteZeroes: return image.PwriteZeroes(r.offset, r.bytes, r.flags);
+    case IoOp::kDiscard: return image.Pdiscard(r.offset, r.bytes);
+    case IoOp::kFlush: return image.Flush();
+  }
+  return absl::InvalidArgumentError("unknown request");
+}
+
+}  // namespace
 
 IoSession::~IoSession() { Close(); }
 
@@ -29,6 +43,7 @@ absl::Status IoSession::Open(const ImageSpec& request) {
 
 void IoSession::Close() {
   DrainAio();
+  queue_.reset();
   if (!backend_) return;
   absl::Status s = backend_->Close();
   if (!s.ok()) {
@@ -40,38 +55,30 @@ void IoSession::Close() {
   backend_.reset();
 }
 
-void IoSession::StartAio(std::function<std::function<void()>()> work) {
-  uint64_t seq = next_aio_seq_++;
-  // A bounded number of worker threads: wait for a slot (requests parked at a breakpoint
-  // do not count, they may wait for a later command), and reap finished threads.
-  DebugBreakpoints* bp = breakpoints();
-  for (;;) {
-    const int running = RunningAio();
-    if (running < kMaxAioThreads || (bp != nullptr && running <= bp->SuspendedCount())) break;
-    absl::SleepFor(absl::Milliseconds(1));
+void IoSession::StartAio(IoRequest request, AioFinish finish) {
+  const uint64_t seq = next_aio_seq_++;
+  if (queue_ == nullptr) {
+    Queue::Options options;
+    if (last_open.options.aio == "threads") options.engine = QueueEngine::kThreads;
+    absl::StatusOr<std::unique_ptr<Queue>> queue = Queue::Start(options);
+    if (queue.ok()) queue_ = std::move(*queue);
   }
-  std::erase_if(aio_threads_, [](AioThread& t) {
-    if (!t.done->load()) return false;
-    t.thread.join();
-    return true;
-  });
   {
     absl::MutexLock lock(&aio_mu_);
     ++running_aio_;
   }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  auto body = [this, seq, done, work = std::move(work)] {
-    std::function<void()> report = work();
+  const absl::Time start = absl::Now();
+  auto done = [this, seq, start, finish = std::move(finish)](absl::Status status) {
+    std::function<void()> report = finish(status, absl::Now() - start);
     absl::MutexLock lock(&aio_mu_);
     finished_.push_back(FinishedAio{resume_epoch_, seq, std::move(report)});
     --running_aio_;
-    done->store(true);
   };
-  try {
-    aio_threads_.push_back(AioThread{std::thread(body), done});
-  } catch (const std::system_error&) {
-    body();  // no thread to be had: run the request here, to completion
+  if (queue_ == nullptr) {  // no thread to be had for a loop: run it here, to completion
+    done(RunToCompletion(*backend_, request));
+    return;
   }
+  backend_->Submit(*queue_, std::move(request), std::move(done));
 }
 
 int IoSession::RunningAio() {
@@ -128,14 +135,19 @@ void IoSession::PrintFinishedAio() {
 void IoSession::WaitForAio() {
   // A request suspended at a breakpoint would never finish: release it (qemu-io would
   // hang here instead).
-  if (DebugBreakpoints* bp = breakpoints()) {
-    while (RunningAio() > 0) {
-      if (bp->SuspendedCount() > 0) bp->ResumeAll();
-      absl::SleepFor(absl::Milliseconds(1));
+  DebugBreakpoints* bp = breakpoints();
+  auto none_running = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(aio_mu_) {
+    return running_aio_ == 0;
+  };
+  for (;;) {
+    {
+      absl::MutexLock lock(&aio_mu_);
+      if (aio_mu_.AwaitWithTimeout(absl::Condition(&none_running), absl::Milliseconds(1))) {
+        return;
+      }
     }
+    if (bp != nullptr && bp->SuspendedCount() > 0) bp->ResumeAll();
   }
-  for (AioThread& t : aio_threads_) t.thread.join();
-  aio_threads_.clear();
 }
 
 void IoSession::DrainAio() {

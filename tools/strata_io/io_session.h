@@ -6,18 +6,18 @@
 #ifndef STRATA_TOOLS_STRATA_IO_IO_SESSION_H_
 #define STRATA_TOOLS_STRATA_IO_IO_SESSION_H_
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "strata/image.h"
+#include "strata/queue.h"
+#include "strata/request.h"
 #include "strata/types.h"
-#include "strata/image.h"
 
 namespace strata::io {
 
@@ -45,8 +45,8 @@ struct Command {
 // The command table, alphabetical (as `help` lists it).
 const std::vector<Command>& Commands();
 
-// The session state. Used from the main thread; aio workers only touch the pending-report
-// queue (under its mutex) and the thread-safe BlockBackend.
+// The session state. Used from the main thread; completions of aio requests (on the
+// session's queue thread) only touch the pending-report list, under its mutex.
 class IoSession {
  public:
   ~IoSession();
@@ -62,8 +62,15 @@ class IoSession {
   bool RunLine(const std::string& line);
   bool Run(const std::vector<std::string>& argv);
 
-  // Starts `work` on a worker thread; its report (a closure that prints) is queued.
-  void StartAio(std::function<std::function<void()>()> work);
+  // What an aio request prints: made from its result and duration when it completes,
+  // printed by PrintFinishedAio. It owns the request's buffers (they must live until then).
+  using AioFinish = std::function<std::function<void()>(absl::Status, absl::Duration)>;
+  // Submits `request` to the session's queue: one event loop on a thread of its own,
+  // started by the first request after an open, with the engine the image's aio option
+  // names (io_uring unless `threads`). Requests run concurrently on it as coroutines;
+  // one parked at a breakpoint holds no loop, only (on the synchronous path below a
+  // breakpoint) a pool thread.
+  void StartAio(IoRequest request, AioFinish finish);
   // Prints the reports of aio requests that finished, in submission order.
   void PrintFinishedAio();
   // Waits for every aio request without printing (releasing any suspended at a
@@ -101,15 +108,9 @@ class IoSession {
   bool image_opts = false;
 
  private:
-  // Worker threads for aio requests (the asynchronous engine will replace them); at most
-  // kMaxAioThreads run at once, not counting requests parked at a breakpoint.
-  static constexpr int kMaxAioThreads = 256;
-  struct AioThread {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
   std::unique_ptr<Image> backend_;
-  std::vector<AioThread> aio_threads_;
+  // The loop of aio requests; reset (after draining) when the image closes.
+  std::unique_ptr<Queue> queue_;
   absl::Mutex aio_mu_;
   uint64_t next_aio_seq_ = 0;
   int running_aio_ ABSL_GUARDED_BY(aio_mu_) = 0;
