@@ -22,9 +22,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_measured(cmd):
-    """Runs cmd; returns (seconds from 'Run completed', cpu seconds, max threads)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def max_threads_until_exit(proc):
+    """Waits for proc, sampling its thread count from /proc every 20 ms; the largest."""
     max_threads = 0
     status_path = f"/proc/{proc.pid}/status"
     while proc.poll() is None:
@@ -36,6 +35,13 @@ def run_measured(cmd):
         except OSError:
             pass
         time.sleep(0.02)
+    return max_threads
+
+
+def run_measured(cmd):
+    """Runs cmd; returns (seconds from 'Run completed', cpu seconds, max threads)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    max_threads = max_threads_until_exit(proc)
     # poll() reaped it; rusage of children covers it.
     out, err = proc.communicate()
     if proc.returncode != 0:

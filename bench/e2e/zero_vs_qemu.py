@@ -13,13 +13,15 @@ strata/QEMU. Rounds alternate the order of the tools; medians.
 """
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from aio_vs_qemu import max_threads_until_exit  # noqa: E402
 
 CLUSTER = 64 * 1024
 
@@ -30,17 +32,7 @@ def run_measured(cmd, stdin_path):
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
-        max_threads = 0
-        status_path = f"/proc/{proc.pid}/status"
-        while proc.poll() is None:
-            try:
-                with open(status_path) as f:
-                    m = re.search(r"^Threads:\s+(\d+)", f.read(), re.M)
-                    if m:
-                        max_threads = max(max_threads, int(m.group(1)))
-            except OSError:
-                pass
-            time.sleep(0.02)
+        max_threads = max_threads_until_exit(proc)
         wall = time.monotonic() - start
     _, err = proc.communicate()
     if proc.returncode != 0:
