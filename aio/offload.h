@@ -13,6 +13,7 @@
 #define STRATA_AIO_OFFLOAD_H_
 
 #include <atomic>
+#include <cstdint>
 #include <coroutine>
 #include <optional>
 #include <type_traits>
@@ -42,6 +43,22 @@ class ParkingPoints {
   }
 };
 
+// Work items Offload has handed to the pool since the process started. Tests count the
+// requests a path sends to the pool with it: unlike BlockingPool::runs it leaves out the
+// pool's other users (a coroutine waiting there for a lock held by pool work), whose
+// number follows the timing of the run.
+class OffloadedWork {
+ public:
+  static uint64_t Total() { return Count().load(std::memory_order_acquire); }
+  static void Add() { Count().fetch_add(1, std::memory_order_acq_rel); }
+
+ private:
+  static std::atomic<uint64_t>& Count() {
+    static std::atomic<uint64_t> count{0};
+    return count;
+  }
+};
+
 template <typename Work>
 class OffloadAwaiter {
  public:
@@ -59,6 +76,7 @@ class OffloadAwaiter {
     return true;
   }
   void await_suspend(std::coroutine_handle<> h) {
+    OffloadedWork::Add();
     BlockingPool::Shared().Run([this, h]() {
       result_.emplace(work_());
       context_->Post(h);

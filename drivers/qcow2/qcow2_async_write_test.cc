@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
-#include "aio/blocking_pool.h"
+#include "aio/offload.h"
 #include "aio/loop_thread.h"
 #include "block/block_backend.h"
 #include "block/graph_builder.h"
@@ -121,9 +121,9 @@ TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
         aio::LoopThread::Start({aio::Engine::kIoUring, 64});
     ASSERT_TRUE(loop.ok()) << loop.status();
     Writer writer(&blk, &(*loop)->context());
-    const uint64_t before = aio::BlockingPool::Shared().runs();
+    const uint64_t before = aio::OffloadedWork::Total();
     writer.Run();
-    offloads = aio::BlockingPool::Shared().runs() - before;
+    offloads = aio::OffloadedWork::Total() - before;
     EXPECT_EQ(writer.failures(), 0);
     loop->reset();
     std::vector<uint8_t> back(kImageBytes);

@@ -25,7 +25,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "aio/blocking_pool.h"
+#include "aio/offload.h"
 #include "aio/loop_thread.h"
 #include "block/block_backend.h"
 #include "block/graph_builder.h"
@@ -215,9 +215,9 @@ TEST(AsyncZeroTest, ZeroWritesAndDiscardsRunOnTheLoopAndLeaveQemusImage) {
         aio::LoopThread::Start({aio::Engine::kIoUring, 64});
     ASSERT_TRUE(loop.ok()) << loop.status();
     Runner runner(&blk, &(*loop)->context(), ops);
-    const uint64_t before = aio::BlockingPool::Shared().runs();
+    const uint64_t before = aio::OffloadedWork::Total();
     runner.Run();
-    offloads = aio::BlockingPool::Shared().runs() - before;
+    offloads = aio::OffloadedWork::Total() - before;
     EXPECT_EQ(runner.failures(), 0);
     loop->reset();
     ASSERT_OK(blk.Close());
