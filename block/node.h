@@ -23,6 +23,7 @@
 #include "block/child.h"
 #include "block/driver.h"
 #include "block/driver_instance.h"
+#include "block/flush_coalescer.h"
 #include "block/io_vector.h"
 #include "block/request_gate.h"
 
@@ -193,6 +194,8 @@ class BlockDriverState {
   aio::Task<absl::Status> CoDoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                       uint32_t flags);
   aio::Task<absl::Status> CoDoZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
+  // CoFlush's body once it runs (not covered by a flush that ran while it waited).
+  aio::Task<absl::Status> CoDoFlush();
   absl::StatusOr<BlockStatus> DoGetBlockStatus(uint64_t offset, uint64_t bytes,
                                                bool want_zero);
   // Quiesces, runs `op` (a hook call), resumes; EPERM first if `writes` and read-only.
@@ -237,6 +240,9 @@ class BlockDriverState {
   }
   std::atomic<uint64_t> write_generation_{0};
   std::atomic<uint64_t> flushed_generation_{0};
+  // The coroutine flushes run one at a time; one that waited is skipped when a flush that
+  // began after its writes completed has succeeded meanwhile (flush_coalescer.h).
+  FlushCoalescer flush_turns_;
 
   // Every request on this node holds it; control operations quiesce it.
   mutable RequestGate gate_;

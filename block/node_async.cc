@@ -98,6 +98,19 @@ aio::Task<absl::Status> BlockDriverState::CoFlush() {
   if (primary != nullptr && primary->delivers_events()) {
     co_return co_await aio::Offload([&] { return DoFlush(); });
   }
+  if (aio::IoContext::Current() == nullptr) co_return co_await CoDoFlush();
+  // The writes this flush must cover: every one completed before it was issued. Read
+  // before anything is written back, so a flush that succeeds after reading a generation
+  // at least this high covers them all.
+  const uint64_t covers = write_generation_.load(std::memory_order_acquire);
+  FlushCoalescer::Turn turn = co_await flush_turns_.CoTakeTurn(covers);
+  if (!turn.held()) co_return absl::OkStatus();  // a flush that ran meanwhile covered it
+  absl::Status s = co_await CoDoFlush();
+  if (s.ok()) turn.Succeeded(covers);
+  co_return s;
+}
+
+aio::Task<absl::Status> BlockDriverState::CoDoFlush() {
   // The driver's write-back of its own caches (which may offload its metadata I/O), then
   // the disk flush (skipped when no write completed since the last), then the children,
   // in the order of the synchronous Flush.
