@@ -127,6 +127,8 @@ absl::Status Qcow2Instance::WriteCompressedCluster(uint64_t gc, const std::vecto
   absl::MutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(gc, gc);
+  // Clusters freed by the guest are reusable first, for the table and the bytes alike.
+  STRATA_RETURN_IF_ERROR(MakeGuestFreesReusable());
   STRATA_RETURN_IF_ERROR(EnsureL2Table(gc / l2_entries_).status());
   STRATA_ASSIGN_OR_RETURN(const uint64_t old, GetL2Entry(gc));
   // Compression never overwrites: a cluster with a host offset (of any kind) is refused.

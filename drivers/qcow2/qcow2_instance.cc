@@ -362,7 +362,8 @@ absl::StatusOr<uint64_t> Qcow2Instance::EnsureL2Table(uint64_t l1_index) {
   // A new L2 table, or a private copy of one shared with a snapshot. QEMU's order, which
   // keeps every step crash safe: the table's refcount is made stable, the table is
   // written and made stable, and only then the L1 entry that points at it (one sector,
-  // synchronously).
+  // synchronously). Clusters the guest freed are reusable for it, as in QEMU.
+  STRATA_RETURN_IF_ERROR(MakeGuestFreesReusable());
   STRATA_ASSIGN_OR_RETURN(uint64_t new_offset, refcounts_->AllocateClusters(1));
   auto give_back = [&](absl::Status s) {
     l2_cache_->Discard(new_offset);
@@ -732,14 +733,14 @@ absl::Status Qcow2Instance::ZeroDataFile(uint64_t host, uint64_t bytes, uint32_t
 absl::StatusOr<uint64_t> Qcow2Instance::AllocateDataClusters(uint64_t first_gc,
                                                              uint64_t count) {
   if (external_data_) return first_gc << cluster_bits_;
-  // Clusters a guest discard (or write-zeroes with unmap) gave back are reused by the
-  // next allocation, as in QEMU: their frees are made stable first (one ordered metadata
-  // flush), so a crash never leaves an old L2 entry naming a reused cluster.
-  if (guest_frees_pending_) {
-    guest_frees_pending_ = false;
-    STRATA_RETURN_IF_ERROR(FlushMetadata());
-  }
+  STRATA_RETURN_IF_ERROR(MakeGuestFreesReusable());
   return refcounts_->AllocateClusters(count);
+}
+
+absl::Status Qcow2Instance::MakeGuestFreesReusable() {
+  if (!guest_frees_pending_) return absl::OkStatus();
+  guest_frees_pending_ = false;
+  return FlushMetadata();
 }
 
 void Qcow2Instance::FreeDataClusters(uint64_t host, uint64_t count) {
@@ -750,7 +751,9 @@ absl::Status Qcow2Instance::AllocateRun(AllocationPlan& plan, uint64_t bytes,
                                         const IoVector& qiov) {
   if (cached_only_) STRATA_RETURN_IF_ERROR(CheckAllocationCached(plan.first_gc / l2_entries_,
                                                                  plan.count));
-  // The L2 table first, then the data clusters (QEMU's order, so layouts match).
+  // Clusters freed by the guest are reusable first (for the table too), then the L2
+  // table, then the data clusters (QEMU's order, so layouts match).
+  if (!external_data_) STRATA_RETURN_IF_ERROR(MakeGuestFreesReusable());
   STRATA_RETURN_IF_ERROR(EnsureL2Table(plan.first_gc / l2_entries_).status());
   // Clusters past every cluster used since the image was opened (end_cluster() starts at
   // the end of the file and covers every allocation since) were never written: they read

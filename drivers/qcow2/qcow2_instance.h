@@ -443,6 +443,11 @@ class Qcow2Instance : public DriverInstance {
   // of the image file (refcounted), or, with an external data file, the guest offset.
   absl::StatusOr<uint64_t> AllocateDataClusters(uint64_t first_gc, uint64_t count)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Before an allocation of guest data (clusters or compressed bytes): clusters a guest
+  // discard (or write-zeroes with unmap) gave back are reused by the next allocation, as
+  // in QEMU. Their frees are made stable first (one ordered metadata flush), so a crash
+  // never leaves an old L2 entry naming a reused cluster.
+  absl::Status MakeGuestFreesReusable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Zeroes host bytes of a raw external data file (what the guest reads as zeroes must
   // read so there too), never past the data file's end (that would grow it).
   absl::Status ZeroDataFile(uint64_t host, uint64_t bytes, uint32_t flags)
