@@ -157,9 +157,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
                                                 const IoVector& qiov, uint32_t flags) {
   // Native only on a loop (inline callers take the synchronous path directly), and not
   // when a breakpoint below may park the request: only the synchronous path waits there.
-  // Encrypted images take the synchronous path (it decrypts through a bounce buffer).
   const bool may_be_native = aio::IoContext::Current() != nullptr && !file_->delivers_events() &&
-                             !crypto_ &&
                              (backing_ == nullptr || !backing_->delivers_events());
   std::vector<MappedRead> mapped;
   uint64_t epoch = 0;
@@ -179,8 +177,8 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
   for (const MappedRead& m : mapped) {
     switch (TypeOf(m.entry)) {
       case ClusterType::kNormal:
-        status = co_await data_file_->node().CoPreadv((m.entry & kL2OffsetMask) + m.in_cluster,
-                                                 m.len, m.iov);
+        status = co_await CoReadData((m.entry & kL2OffsetMask) + m.in_cluster,
+                                     (m.gc << cluster_bits_) + m.in_cluster, m.len, m.iov);
         break;
       case ClusterType::kUnallocated:
         status = co_await CoReadBacking((m.gc << cluster_bits_) + m.in_cluster, m.len, m.iov);
@@ -205,7 +203,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   // extended L2 entries and whatever needs metadata I/O are the synchronous path's.
   const bool may_be_native = aio::IoContext::Current() != nullptr &&
                              !(flags & (kReqWriteCompressed | kReqFua)) &&
-                             !file_->delivers_events() && !crypto_ &&
+                             !file_->delivers_events() &&
                              (backing_ == nullptr || !backing_->delivers_events());
   std::vector<DataSegment> segments;
   std::vector<AllocationPlan> plans;
@@ -235,7 +233,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
   absl::Status status;
   for (const DataSegment& d : segments) {
     if (!external_data_) NoteUncountedWrite(d.host + d.len);
-    status = co_await data_file_->node().CoPwritev(d.host, d.len, d.iov);
+    status = co_await CoWriteData(d.host, d.guest, d.len, d.iov);
     if (!status.ok()) break;
   }
   if (plans.empty()) {

@@ -82,12 +82,13 @@ aio::Task<absl::Status> Qcow2Instance::CoReadOldCluster(uint64_t gc, uint64_t en
     case ClusterType::kZeroAlloc:
       out.Memset(0, 0, len);
       co_return absl::OkStatus();
-    case ClusterType::kNormal: {  // a cluster shared with a snapshot (not encrypted here)
+    case ClusterType::kNormal: {  // a cluster shared with a snapshot
       const uint64_t host = entry & kL2OffsetMask;
       if (host % cluster_size_ != 0) {
         co_return ErrnoError(EIO, "Cluster allocation offset unaligned");
       }
-      co_return co_await data_file_->node().CoPreadv(host + in_cluster, len, out);
+      co_return co_await CoReadData(host + in_cluster, (gc << cluster_bits_) + in_cluster, len,
+                                    out);
     }
     default:  // compressed: a read and inflation, on the pool
       co_return co_await aio::Offload(
@@ -129,7 +130,7 @@ aio::Task<absl::Status> Qcow2Instance::CoWriteAllocation(const AllocationPlan& p
   if (!tail.empty()) combined.Append(tail.data(), tail.size());
   const uint64_t host = plan.host + (plan.write_start - l.run_start);
   if (!external_data_) NoteUncountedWrite(host + combined.size());
-  co_return co_await data_file_->node().CoPwritev(host, combined.size(), combined);
+  co_return co_await CoWriteData(host, plan.write_start, combined.size(), combined);
 }
 
 aio::Task<absl::Status> Qcow2Instance::CoFinishAllocations(

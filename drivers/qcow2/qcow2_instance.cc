@@ -534,11 +534,6 @@ absl::Status Qcow2Instance::ReadFromEntry(uint64_t gc, uint64_t entry, uint64_t 
   return ErrnoError(EIO);
 }
 
-namespace {
-// Encrypted data passes through a bounce buffer of at most this many bytes at a time.
-constexpr uint64_t kCryptBounceBytes = 1 << 20;
-}  // namespace
-
 absl::Status Qcow2Instance::ReadData(uint64_t host, uint64_t guest, uint64_t len,
                                      const IoVector& out) {
   if (!crypto_) return data_file_->node().Preadv(host, len, out);
