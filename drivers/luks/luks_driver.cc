@@ -66,8 +66,39 @@ class LuksInstance : public DriverInstance {
     }
     return absl::OkStatus();
   }
+  // The coroutine twins: the transfer awaited on the file child, the cipher run on the
+  // awaiting loop (so a LUKS volume takes no pool thread per request).
+  aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                   uint32_t flags) override {
+    if (!cipher_) co_return ErrnoError(EIO);
+    std::vector<uint8_t> buf(bytes);
+    STRATA_CO_RETURN_IF_ERROR(
+        co_await file_->node().CoPreadv(payload_ + offset, bytes, IoVector(buf.data(), bytes)));
+    cipher_->Decrypt(offset / kSector, buf.data(), buf.size());
+    qiov.CopyFrom(0, buf.data(), bytes);
+    co_return absl::OkStatus();
+  }
+  aio::Task<absl::Status> CoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                    uint32_t flags) override {
+    if (!cipher_) co_return ErrnoError(EIO);
+    std::vector<uint8_t> buf(std::min(bytes, kBounceBytes));
+    for (uint64_t done = 0; done < bytes;) {
+      const uint64_t n = std::min<uint64_t>(buf.size(), bytes - done);
+      qiov.CopyTo(done, buf.data(), n);
+      cipher_->Encrypt((offset + done) / kSector, buf.data(), n);
+      STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoPwritev(
+          payload_ + offset + done, n, IoVector(buf.data(), n), flags & kReqFua));
+      done += n;
+    }
+    co_return absl::OkStatus();
+  }
+  // No cache of its own: nothing to write back (FlushToOs is the default no-op).
+  aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
   // Zeroes must be encrypted like data: the node writes a zero buffer instead.
   absl::Status PwriteZeroes(uint64_t, uint64_t, uint32_t) override { return ErrnoError(ENOTSUP); }
+  aio::Task<absl::Status> CoPwriteZeroes(uint64_t, uint64_t, uint32_t) override {
+    co_return ErrnoError(ENOTSUP);
+  }
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override {
     return file_->node().Truncate(payload_ + length, exact, prealloc);
   }

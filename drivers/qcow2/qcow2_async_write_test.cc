@@ -20,11 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "aio/offload.h"
 #include "aio/loop_thread.h"
 #include "block/block_backend.h"
 #include "block/graph_builder.h"
+#include "block/testing/pattern_runner.h"
 #include "block/testing/status_matchers.h"
 #include "gtest/gtest.h"
 #include "strata/secrets.h"
@@ -48,58 +48,6 @@ int Shell(const std::string& command) {
 std::string TempDir() { return getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp"; }
 
 uint64_t OffsetOf(int i) { return static_cast<uint64_t>(i) * kStride % (kImageBytes - kWrite); }
-
-// Issues kWrites writes (write i: kWrite bytes of i+1 at OffsetOf(i)), or with `reads`
-// reads of the same places that expect those bytes, kDepth at a time, from `loop`'s
-// thread; returns once all completed. Counts failures.
-class Runner {
- public:
-  Runner(BlockBackend* blk, aio::IoContext* loop, bool reads)
-      : blk_(blk), loop_(loop), reads_(reads) {
-    for (int i = 0; i < kDepth; ++i) buffers_.emplace_back(kWrite, 4096);
-  }
-  void Run() {
-    loop_->Post([this] {
-      for (int slot = 0; slot < kDepth; ++slot) Issue(slot);
-    });
-    ASSERT_TRUE(done_.WaitForNotificationWithTimeout(absl::Seconds(60)));
-  }
-  int failures() const { return failures_; }
-
- private:
-  void Issue(int slot) {
-    if (issued_ == kWrites) {
-      if (completed_ == kWrites) done_.Notify();
-      return;
-    }
-    const int i = issued_++;
-    uint8_t* const buf = buffers_[slot].data();
-    std::memset(buf, reads_ ? 0 : i + 1, kWrite);
-    BlockBackend::Request r;
-    r.op = reads_ ? BlockBackend::Op::kRead : BlockBackend::Op::kWrite;
-    r.offset = OffsetOf(i);
-    r.bytes = kWrite;
-    r.qiov = IoVector(buf, kWrite);
-    blk_->Submit(*loop_, std::move(r), [this, slot, i, buf](absl::Status s) {
-      const bool wrong_bytes =
-          s.ok() && reads_ &&
-          std::any_of(buf, buf + kWrite, [i](uint8_t b) { return b != uint8_t(i + 1); });
-      if (!s.ok() || wrong_bytes) {
-        ++failures_;
-        ADD_FAILURE() << "request " << i << ": " << s << (wrong_bytes ? ", wrong bytes" : "");
-      }
-      ++completed_;
-      Issue(slot);
-    });
-  }
-
-  BlockBackend* const blk_;
-  aio::IoContext* const loop_;
-  const bool reads_;
-  std::vector<AlignedBuffer> buffers_;
-  int issued_ = 0, completed_ = 0, failures_ = 0;
-  absl::Notification done_;
-};
 
 struct Setup {
   bool with_backing;
@@ -145,7 +93,9 @@ TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
   ASSERT_EQ(CreateImage(create + image + " " + std::to_string(kImageBytes)), 0);
   // The expected content, as the guest sees it.
   std::vector<uint8_t> model(kImageBytes, with_backing ? kBackingByte : 0);
-  for (int i = 0; i < kWrites; ++i) std::memset(&model[OffsetOf(i)], i + 1, kWrite);
+  for (int i = 0; i < kWrites; ++i) {
+    std::memset(&model[OffsetOf(i)], PatternRunner::PatternOf(i), kWrite);
+  }
 
   uint64_t offloads = 0, read_offloads = 0;
   {
@@ -157,12 +107,15 @@ TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
     absl::StatusOr<std::unique_ptr<aio::LoopThread>> loop =
         aio::LoopThread::Start({aio::Engine::kIoUring, 64});
     ASSERT_TRUE(loop.ok()) << loop.status();
-    Runner writer(&blk, &(*loop)->context(), /*reads=*/false);
+    PatternRunner::Options run{.requests = kWrites, .depth = kDepth,
+                                        .bytes = kWrite, .offset_of = OffsetOf};
+    PatternRunner writer(&blk, &(*loop)->context(), run);
     uint64_t before = aio::OffloadedWork::Total();
     writer.Run();
     offloads = aio::OffloadedWork::Total() - before;
     EXPECT_EQ(writer.failures(), 0);
-    Runner reader(&blk, &(*loop)->context(), /*reads=*/true);
+    run.reads = true;
+    PatternRunner reader(&blk, &(*loop)->context(), run);
     before = aio::OffloadedWork::Total();
     reader.Run();
     read_offloads = aio::OffloadedWork::Total() - before;
