@@ -432,10 +432,17 @@ int ConvertMain(const Args& args) {
       const bool all_data = compress && (src->root().driver_name() == "raw" ||
                                          src->root().driver_kind() == DriverKind::kProtocol);
       for (uint64_t off = 0; off < len;) {
-        absl::StatusOr<RangeStatus> st = src->root().GetBlockStatusAbove(off, len - off);
+        // With -B qemu-img asks only the source's top image (its status above its own
+        // backing file): what the top leaves to its backing file is not copied, and not
+        // counted.
+        absl::StatusOr<RangeStatus> st = target_has_backing
+                                             ? src->root().GetBlockStatus(off, len - off)
+                                             : src->root().GetBlockStatusAbove(off, len - off);
         uint64_t run = st.ok() ? std::clamp<uint64_t>(st->bytes, 1, len - off) : len - off;
         if (all_data) run = len - off;
-        if (!st.ok() || !st->zero || sparse_bytes == 0 || all_data) {
+        const bool left_to_backing =
+            st.ok() && target_has_backing && !st->allocated && !all_data;
+        if (!left_to_backing && (!st.ok() || !st->zero || sparse_bytes == 0 || all_data)) {
           const uint64_t step = compress ? target_cluster : kChunkBytes;
           for (uint64_t at = off; at < off + run; at += step) {
             const uint64_t n = std::min(step, off + run - at);
