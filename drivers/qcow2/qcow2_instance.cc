@@ -1553,6 +1553,10 @@ absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint6
   const uint64_t host = entry & kL2OffsetMask;
   BlockStatus s;
   STRATA_ASSIGN_OR_RETURN(s.bytes, MappingRunBytes(offset, bytes, entry));
+  // At most to the end of the L2 table that maps `offset`, as QEMU answers (one table
+  // slice at a time): qemu-img convert cuts its copy pieces, and counts -p, there.
+  const uint64_t table_bytes = l2_entries_ << cluster_bits_;
+  s.bytes = std::min(s.bytes, table_bytes - offset % table_bytes);
   switch (type) {
     case ClusterType::kUnallocated:
       s.zero = backing_ == nullptr;

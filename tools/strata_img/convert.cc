@@ -440,6 +440,9 @@ int ConvertMain(const Args& args) {
                                              : src->root().GetBlockStatusAbove(off, len - off);
         uint64_t run = st.ok() ? std::clamp<uint64_t>(st->bytes, 1, len - off) : len - off;
         if (all_data) run = len - off;
+        // qemu-img counts whole sectors: a run ending inside one (a raw file's odd end)
+        // takes the rest of that sector with it.
+        run = std::min((off + run + 511) / 512 * 512, len) - off;
         const bool left_to_backing =
             st.ok() && target_has_backing && !st->allocated && !all_data;
         if (!left_to_backing && (!st.ok() || !st->zero || sparse_bytes == 0 || all_data)) {
