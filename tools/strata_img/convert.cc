@@ -414,10 +414,12 @@ int ConvertMain(const Args& args) {
     out_off += len;
   }
   // -p, as qemu-img counts it: only data counts (and zeroes with -S 0), in 512-byte
-  // sectors, in the pieces qemu-img copies (runs of one allocation status, cut every 2 MiB
-  // from the run's start; with -c, in pieces of a target cluster, and for a raw source
-  // everything counts: qemu-img then asks for block status without hole detection);
-  // a line is printed when a piece is done and the figure moved by more than 1% (or is 0
+  // sectors, in the pieces qemu-img copies. Its loop, step for step: a piece ends where
+  // the allocation status it last asked for ends, or after 2 MiB of data (one target
+  // cluster with -c); with -c a piece shorter than a cluster is taken as a whole cluster
+  // of data and longer ones are cut to whole clusters; for a raw source with -c
+  // everything counts (qemu-img then asks for block status without hole detection).
+  // A line is printed when a piece is done and the figure moved by more than 1% (or is 0
   // or 100). `marks` holds each piece's end in the target and the data done by then;
   // chunks (ours are cut differently) report the target offset they completed.
   struct ProgressMark {
@@ -427,33 +429,46 @@ int ConvertMain(const Args& args) {
   uint64_t data_total = 0;
   if (progress) {
     uint64_t base = 0;
+    const uint64_t step = compress ? target_cluster : kChunkBytes;
     for (auto& src : sources) {
       const uint64_t len = src->GetLength().value_or(0);
       const bool all_data = compress && (src->root().driver_name() == "raw" ||
                                          src->root().driver_kind() == DriverKind::kProtocol);
+      uint64_t status_end = 0;  // where the status last asked for ends
+      bool counted = false;     // whether that status counts (data)
       for (uint64_t off = 0; off < len;) {
-        // With -B qemu-img asks only the source's top image (its status above its own
-        // backing file): what the top leaves to its backing file is not copied, and not
-        // counted.
-        absl::StatusOr<RangeStatus> st = target_has_backing
-                                             ? src->root().GetBlockStatus(off, len - off)
-                                             : src->root().GetBlockStatusAbove(off, len - off);
-        uint64_t run = st.ok() ? std::clamp<uint64_t>(st->bytes, 1, len - off) : len - off;
-        if (all_data) run = len - off;
-        // qemu-img counts whole sectors: a run ending inside one (a raw file's odd end)
-        // takes the rest of that sector with it.
-        run = std::min((off + run + 511) / 512 * 512, len) - off;
-        const bool left_to_backing =
-            st.ok() && target_has_backing && !st->allocated && !all_data;
-        if (!left_to_backing && (!st.ok() || !st->zero || sparse_bytes == 0 || all_data)) {
-          const uint64_t step = compress ? target_cluster : kChunkBytes;
-          for (uint64_t at = off; at < off + run; at += step) {
-            const uint64_t n = std::min(step, off + run - at);
-            data_total += (n + 511) / 512;
-            marks.push_back({base + at + n, data_total});
+        if (status_end <= off) {
+          // With -B qemu-img asks only the source's top image (its status above its own
+          // backing file): what the top leaves to its backing file is not copied, and
+          // not counted.
+          absl::StatusOr<RangeStatus> st =
+              target_has_backing ? src->root().GetBlockStatus(off, len - off)
+                                 : src->root().GetBlockStatusAbove(off, len - off);
+          uint64_t run = st.ok() ? std::clamp<uint64_t>(st->bytes, 1, len - off) : len - off;
+          if (all_data) run = len - off;
+          // Whole sectors: a run ending inside one (a raw file's odd end) takes the rest
+          // of that sector with it.
+          status_end = std::min((off + run + 511) / 512 * 512, len);
+          const bool left_to_backing =
+              st.ok() && target_has_backing && !st->allocated && !all_data;
+          counted = all_data || !st.ok() ||
+                    (!left_to_backing && (!st->zero || sparse_bytes == 0));
+        }
+        uint64_t n = status_end - off;
+        if (counted) n = std::min(n, step);
+        if (compress) {
+          if (n < target_cluster) {
+            n = std::min(target_cluster, len - off);
+            counted = true;
+          } else {
+            n = n / target_cluster * target_cluster;
           }
         }
-        off += run;
+        if (counted) {
+          data_total += (n + 511) / 512;
+          marks.push_back({base + off + n, data_total});
+        }
+        off += n;
       }
       base += len;
     }
