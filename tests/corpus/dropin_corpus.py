@@ -424,7 +424,27 @@ def reuse_cases():
                 yield "io reuse", ["-f", "qcow2", "-t", "writeback"] + args + [image], False
 
 
-STRICT_LAYOUT_GROUPS = {"io reuse"}
+# Safe rebases onto every kind of new backing: what qemu-img copies into the image (only
+# the sectors that differ; zeroes past the old backing's end; nothing the new backing's
+# own chain already holds) shows in the image's layout, compared byte for byte, and its
+# -p figures in the output.
+REBASE_CASES = [("top.qcow2", ["-b", ""]), ("top.qcow2", ["-b", "raw.img", "-F", "raw"]),
+                ("top.qcow2", ["-b", "v2.qcow2", "-F", "qcow2"]),
+                ("c-top.qcow2", ["-b", "c-base.qcow2", "-F", "qcow2"]),
+                ("c-top.qcow2", ["-b", "", "-f", "qcow2"]),
+                ("c-top.qcow2", ["-b", "base.qcow2", "-F", "qcow2"]),
+                ("c-mid.qcow2", ["-b", "", "-f", "qcow2"]),
+                ("c-mid.qcow2", ["-b", "top.qcow2", "-F", "qcow2"])]
+
+
+def rebase_layout_cases():
+    for image, opts in REBASE_CASES:
+        for extra in ([], ["-p"], ["-p", "-q"]):
+            yield "rebase layout", ["rebase"] + extra + opts + [image], False
+            yield "rebase layout", ["rebase", image] + opts + extra, False
+
+
+STRICT_LAYOUT_GROUPS = {"io reuse", "rebase layout"}
 
 
 def cor_filter_options(bottom, form):
@@ -707,7 +727,8 @@ def main():
                  [("qemu-io",) + c for c in open_option_cases()] +
                  [("qemu-img",) + c for c in short_form_img_cases()] +
                  [("qemu-io",) + c for c in rmw_cases()] +
-                 [("qemu-io",) + c for c in reuse_cases()])
+                 [("qemu-io",) + c for c in reuse_cases()] +
+                 [("qemu-img",) + c for c in rebase_layout_cases()])
         seen = set()
         table = collections.OrderedDict()
         new_divergences, fixed = [], []
