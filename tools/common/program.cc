@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -107,6 +108,11 @@ bool HandleTraceOption(absl::string_view arg) {
   }
   WarnNoSuchEvent(pattern, " ");
   return true;
+}
+
+std::string AutomaticNodeName(int counter) {
+  std::random_device rd;
+  return absl::StrCat("#block", counter, rd() % 10, rd() % 10);
 }
 
 }  // namespace strata::tools

@@ -29,6 +29,10 @@ void WarnProbedRaw(absl::string_view filename);
 // readable), and refuses unknown parameters. Returns false after printing the error.
 bool HandleTraceOption(absl::string_view arg);
 
+// The name QEMU gives a node opened without a node name: "#block", its place in the
+// order nodes were named (`counter`), and two random digits.
+std::string AutomaticNodeName(int counter);
+
 // Makes stdout fully buffered when it is not a terminal and stderr unbuffered, as C stdio
 // does by default; QEMU's goldens depend on the resulting interleaving (stderr first).
 void SetQemuStdioBuffering();

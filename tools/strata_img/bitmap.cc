@@ -5,7 +5,6 @@
 #include <getopt.h>
 
 #include <cstdio>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "strata/options.h"
@@ -34,13 +33,6 @@ const char* OpName(BitmapOp op) {
     case BitmapOp::kMerge: return "merge";
   }
   return "";
-}
-
-// QEMU names a node without a node name "#block<counter><two random digits>"; the
-// counter of the first node qemu-img bitmap opens is 1.
-std::string AutomaticNodeName() {
-  std::random_device rd;
-  return absl::StrCat("#block1", rd() % 10, rd() % 10);
 }
 
 // QEMU's default granularity: the cluster size, at least 4 KiB, at most 64 KiB.
@@ -152,7 +144,7 @@ int BitmapMain(const Args& args) {
         } else if (g < 512 || (g & (g - 1)) != 0) {
           s = ErrnoError(EINVAL, "Granularity must be power of 2 and at least 512");
         } else {
-          s = image.AddDirtyBitmap(name, g, true, AutomaticNodeName());
+          s = image.AddDirtyBitmap(name, g, true, tools::AutomaticNodeName(/*counter=*/1));
           if (absl::IsUnimplemented(s) || ErrnoOf(s) == ENOTSUP) {
             s = ErrnoError(ENOTSUP, absl::StrCat(s.message(), ": Operation not supported"));
           }

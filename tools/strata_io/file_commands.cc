@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -301,8 +302,9 @@ namespace {
 // QEMU's rule for reopen -o: an option the node's driver cannot change at runtime is
 // refused ("Cannot change the option 'KEY'", KEY relative to its node) unless it keeps
 // its current value. Keys under a child's name ("file.cache.direct") go to that child.
-absl::Status CheckReopenOptions(Node root, absl::string_view keyval) {
-  STRATA_ASSIGN_OR_RETURN(auto leaves, KeyvalLeaves(keyval, /*warn_short_forms=*/true));
+using OptionLeaves = std::vector<std::pair<std::string, std::string>>;
+
+absl::Status CheckReopenOptions(Node root, const OptionLeaves& leaves) {
   for (const auto& [key, value] : leaves) {
     Node node = root;
     absl::string_view rel = key;
@@ -336,6 +338,7 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
   ImageSpec request = s.last_open;
   bool writethrough = s.writethrough;
   int rw_options = 0;
+  std::vector<OptionLeaves> option_leaves;
   while (auto c = p.Next()) {
     switch (*c) {
       case 'r': request.options.read_only = true; ++rw_options; break;
@@ -349,11 +352,14 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
       }
       case 'o': {
         if (!s.is_open()) break;  // checked below, with QEMU's message
-        absl::Status changeable = CheckReopenOptions(s.backend().root(), p.value());
-        if (!changeable.ok()) {
-          tools::ErrorReport(changeable.message());
+        // Parsed now (syntax errors and short-form warnings come first, as in qemu-io),
+        // checked once every argument is read.
+        absl::StatusOr<OptionLeaves> leaves = KeyvalLeaves(p.value(), /*warn_short_forms=*/true);
+        if (!leaves.ok()) {
+          tools::ErrorReport(leaves.status().message());
           return false;
         }
+        option_leaves.push_back(*std::move(leaves));
         request.overlay.push_back(p.value());
         break;
       }
@@ -368,6 +374,19 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
     PrintUsage("reopen");
     return false;
   }
+  for (const OptionLeaves& leaves : option_leaves) {
+    const bool sets_read_only = std::any_of(leaves.begin(), leaves.end(),
+                                            [](const auto& kv) { return kv.first == "read-only"; });
+    if (rw_options > 0 && sets_read_only) {
+      tools::ErrorReport("Cannot set both -r/-w and 'read-only'");
+      return false;
+    }
+    absl::Status changeable = CheckReopenOptions(s.backend().root(), leaves);
+    if (!changeable.ok()) {
+      tools::ErrorReport(changeable.message());
+      return false;
+    }
+  }
   // Reopen = drain, close, open again with the new flags (metadata is flushed on close).
   // QEMU's reopen is a transaction: when the new options fail to open, the image stays
   // open as it was, so the old options are opened again.
@@ -375,7 +394,15 @@ bool ReopenCommand(IoSession& s, const Args& argv) {
   s.Close();
   absl::Status st = s.Open(request);
   if (!st.ok()) {
-    tools::ErrorReport(st.message());
+    if (!request.options.read_only && ErrnoOf(st) == EACCES &&
+        st.message() == "Block node is read-only") {
+      // -o read-only=on under qemu-io's writable user: QEMU's permission check names the
+      // (format) node, the second one named when the image was opened.
+      tools::ErrorReport(absl::StrCat("Read-only block node '", tools::AutomaticNodeName(1),
+                                      "' cannot support read-write users"));
+    } else {
+      tools::ErrorReport(st.message());
+    }
     absl::Status again = s.Open(before);
     if (!again.ok()) tools::ErrorReport(again.message());
     return false;
