@@ -14,13 +14,12 @@ Rounds alternate the order of the tools; medians.
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zero_vs_qemu import run_measured  # noqa: E402
+from zero_vs_qemu import side_by_side  # noqa: E402
 
 SECRET = ["--object", "secret,id=sec0,data=benchpw"]
 SIZE = 256 << 20
@@ -68,28 +67,10 @@ def main():
                         pattern = "-P 0x11 " if verb == "aio_write" else ""
                         f.write(f"{verb} -q {pattern}{offset} {BLOCK}\n")
                     f.write("aio_flush\n")
-                results = {"qemu-io": [], "strata-io": []}
-                for r in range(args.rounds):
-                    tools = [("qemu-io", "qemu-io"), ("strata-io", strata)]
-                    if r % 2:
-                        tools.reverse()
-                    for name, binary in tools:
-                        copy = os.path.join(work, "run.img")
-                        shutil.copy(image, copy)
-                        cmd = [binary, *SECRET, "--image-opts", opts.format(copy)]
-                        results[name].append(run_measured(cmd, script))
-                label = f"{kind} {verb[4:]}"
-                med = {}
-                for name, runs in results.items():
-                    wall = statistics.median(x[0] for x in runs)
-                    cpu = statistics.median(x[1] for x in runs)
-                    threads = max(x[2] for x in runs)
-                    med[name] = (wall, cpu)
-                    print(f"{label:<18} {name:<10} {wall * 1e3:8.1f} {cpu / n * 1e6:11.1f} "
-                          f"{threads:8d}")
-                q, s = med["qemu-io"], med["strata-io"]
-                print(f"{label:<18} ratio strata/QEMU: speed {q[0] / s[0]:.2f}x, "
-                      f"CPU per request {s[1] / q[1]:.2f}x")
+                side_by_side(f"{kind} {verb[4:]}", n, args.rounds, image,
+                             os.path.join(work, "run.img"), script,
+                             lambda binary, copy: [binary, *SECRET, "--image-opts",
+                                                   opts.format(copy)], strata)
     finally:
         shutil.rmtree(work)
     return 0

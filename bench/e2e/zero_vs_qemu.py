@@ -51,6 +51,32 @@ def run_measured(cmd, stdin_path):
     return wall, ru.ru_utime + ru.ru_stime, max_threads
 
 
+def side_by_side(label, count, rounds, image, copy, script, cmd_for, strata):
+    """Runs `script` through qemu-io and strata-io `rounds` times each (the first tool
+    alternating), each time on a fresh copy of `image` at `copy` (cmd_for(binary, copy)
+    is the command line), and prints each tool's median time, CPU per request and
+    largest thread count, then the ratios strata/QEMU."""
+    results = {"qemu-io": [], "strata-io": []}
+    for r in range(rounds):
+        tools = [("qemu-io", "qemu-io"), ("strata-io", strata)]
+        if r % 2:
+            tools.reverse()
+        for name, binary in tools:
+            shutil.copy(image, copy)
+            results[name].append(run_measured(cmd_for(binary, copy), script))
+    med = {}
+    for name, runs in results.items():
+        wall = statistics.median(x[0] for x in runs)
+        cpu = statistics.median(x[1] for x in runs)
+        threads = max(x[2] for x in runs)
+        med[name] = (wall, cpu)
+        print(f"{label:<18} {name:<10} {wall * 1e3:8.1f} {cpu / count * 1e6:11.1f} "
+              f"{threads:8d}")
+    q, s = med["qemu-io"], med["strata-io"]
+    print(f"{label:<18} ratio strata/QEMU: speed {q[0] / s[0]:.2f}x, "
+          f"CPU per request {s[1] / q[1]:.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -70,33 +96,15 @@ def main():
         count = size // CLUSTER
         print(f"{count} zero writes of 64 KiB, all in flight, then aio_flush; image on "
               f"{'tmpfs' if base else 'disk'}; {args.rounds} rounds, medians")
-        print(f"{'mode':<10} {'tool':<10} {'ms':>8} {'cpu us/req':>11} {'threads':>8}")
+        print(f"{'mode':<18} {'tool':<10} {'ms':>8} {'cpu us/req':>11} {'threads':>8}")
         for mode, flag in (("zero", ""), ("zero -u", "-u ")):
             script = os.path.join(work, "script.txt")
             with open(script, "w") as f:
                 for i in range(count):
                     f.write(f"aio_write -q -z {flag}{i * CLUSTER} {CLUSTER}\n")
                 f.write("aio_flush\n")
-            results = {"qemu-io": [], "strata-io": []}
-            for r in range(args.rounds):
-                tools = [("qemu-io", "qemu-io"), ("strata-io", strata)]
-                if r % 2:
-                    tools.reverse()
-                for name, binary in tools:
-                    copy = os.path.join(work, "run.qcow2")
-                    shutil.copy(image, copy)
-                    results[name].append(run_measured([binary, "-f", "qcow2", copy], script))
-            med = {}
-            for name, runs in results.items():
-                wall = statistics.median(x[0] for x in runs)
-                cpu = statistics.median(x[1] for x in runs)
-                threads = max(x[2] for x in runs)
-                med[name] = (wall, cpu)
-                print(f"{mode:<10} {name:<10} {wall * 1e3:8.1f} {cpu / count * 1e6:11.1f} "
-                      f"{threads:8d}")
-            q, s = med["qemu-io"], med["strata-io"]
-            print(f"{mode:<10} ratio strata/QEMU: speed {q[0] / s[0]:.2f}x, "
-                  f"CPU per request {s[1] / q[1]:.2f}x")
+            side_by_side(mode, count, args.rounds, image, os.path.join(work, "run.qcow2"),
+                         script, lambda binary, copy: [binary, "-f", "qcow2", copy], strata)
     finally:
         shutil.rmtree(work)
     return 0
