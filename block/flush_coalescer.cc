@@ -12,19 +12,18 @@ FlushCoalescer::Turn::~Turn() {
 void FlushCoalescer::Turn::Succeeded(uint64_t generation) {
   if (owner_ == nullptr) return;
   absl::MutexLock lock(&owner_->mu_);
-  owner_->turn_succeeded_ = true;
-  owner_->turn_generation_ = generation;
+  owner_->turn_covers_ = generation;
 }
 
 void FlushCoalescer::EndTurn() {
   std::vector<Waiter> waiters;
   {
     absl::MutexLock lock(&mu_);
-    if (turn_succeeded_ && (!any_success_ || turn_generation_ > covered_through_)) {
-      any_success_ = true;
-      covered_through_ = turn_generation_;
+    // The mark never moves backwards.
+    if (turn_covers_ && (!covered_through_ || *turn_covers_ > *covered_through_)) {
+      covered_through_ = turn_covers_;
     }
-    turn_succeeded_ = false;
+    turn_covers_.reset();
     running_ = false;
     waiters.swap(waiters_);
   }

@@ -17,6 +17,7 @@
 
 #include <coroutine>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -69,19 +70,17 @@ class FlushCoalescer {
     void await_resume() noexcept {}
   };
   bool CoveredLocked(uint64_t generation) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return any_success_ && covered_through_ >= generation;
+    return covered_through_.has_value() && *covered_through_ >= generation;
   }
   void EndTurn();
 
   absl::Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
-  // The highest generation a successful flush covered, if any has succeeded.
-  bool any_success_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t covered_through_ ABSL_GUARDED_BY(mu_) = 0;
+  // The highest generation a successful flush covered, once one has succeeded.
+  std::optional<uint64_t> covered_through_ ABSL_GUARDED_BY(mu_);
   std::vector<Waiter> waiters_ ABSL_GUARDED_BY(mu_);
-  // Set by Turn::Succeeded for the running flush; read when its turn ends.
-  bool turn_succeeded_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t turn_generation_ ABSL_GUARDED_BY(mu_) = 0;
+  // What the running flush covered, set by Turn::Succeeded; read when its turn ends.
+  std::optional<uint64_t> turn_covers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace strata

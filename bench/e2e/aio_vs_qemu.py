@@ -50,10 +50,13 @@ def run_measured(cmd):
     return float(m.group(1)), max_threads
 
 
-def cpu_of(cmd):
-    """Runs cmd with wait4 to read its rusage: user + system seconds."""
+def cpu_of(cmd, stdin_path=None):
+    """Runs cmd (stdin from stdin_path, if given) with wait4 to read its rusage: user +
+    system seconds."""
     pid = os.fork()
     if pid == 0:
+        if stdin_path is not None:
+            os.dup2(os.open(stdin_path, os.O_RDONLY), 0)
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.execvp(cmd[0], cmd)

@@ -21,7 +21,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aio_vs_qemu import max_threads_until_exit  # noqa: E402
+from aio_vs_qemu import cpu_of, max_threads_until_exit  # noqa: E402
 
 CLUSTER = 64 * 1024
 
@@ -38,17 +38,8 @@ def run_measured(cmd, stdin_path):
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode().strip()}")
     # The same run again under wait4 for its rusage (Popen does not expose it).
-    with open(stdin_path) as stdin:
-        pid = os.fork()
-        if pid == 0:
-            os.dup2(stdin.fileno(), 0)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.execvp(cmd[0], cmd)
-        _, status, ru = os.wait4(pid, 0)
-    if status != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed")
-    return wall, ru.ru_utime + ru.ru_stime, max_threads
+    cpu = cpu_of(cmd, stdin_path)
+    return wall, cpu, max_threads
 
 
 def side_by_side(label, count, rounds, image, copy, script, cmd_for, strata):
