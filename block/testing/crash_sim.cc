@@ -34,7 +34,16 @@ void SimDisk::Write(uint64_t offset, uint64_t bytes, const uint8_t* data) {
                                                   current_.begin() + end)});
 }
 
+void SimDisk::SetBeforeFlush(std::function<void()> observer) {
+  absl::MutexLock lock(&observer_mu_);
+  before_flush_ = std::move(observer);
+}
+
 void SimDisk::Flush() {
+  {
+    absl::MutexLock lock(&observer_mu_);
+    if (before_flush_ && PendingWrites() > 0) before_flush_();
+  }
   absl::MutexLock lock(&mu_);
   // The pending writes, applied in order, turn durable_ into current_ (every change to
   // current_ is one of them, or a truncate, which changes both): cheaper than a copy of

@@ -8,6 +8,7 @@
 #define STRATA_BLOCK_TESTING_CRASH_SIM_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -24,8 +25,13 @@ class SimDisk {
 
   void Read(uint64_t offset, uint64_t bytes, uint8_t* out);
   void Write(uint64_t offset, uint64_t bytes, const uint8_t* data);
-  // Everything written so far becomes durable.
+  // Everything written so far becomes durable. The observer (SetBeforeFlush) runs first,
+  // on the flushing thread, without the disk's lock held.
   void Flush();
+  // Calls `observer` at the start of every Flush that has pending writes (empty: none),
+  // so a test can take crash states between the ordered steps of a multi-flush
+  // operation. It may call CrashState and PendingWrites; it must not write or flush.
+  void SetBeforeFlush(std::function<void()> observer);
   // Length changes are treated as durable at once (qcow2 only ever grows its file).
   void Truncate(uint64_t length);
   uint64_t Length();
@@ -48,6 +54,8 @@ class SimDisk {
     uint64_t offset;
     std::vector<uint8_t> data;
   };
+  absl::Mutex observer_mu_;
+  std::function<void()> before_flush_ ABSL_GUARDED_BY(observer_mu_);
   absl::Mutex mu_;
   std::vector<uint8_t> current_ ABSL_GUARDED_BY(mu_);
   std::vector<uint8_t> durable_ ABSL_GUARDED_BY(mu_);

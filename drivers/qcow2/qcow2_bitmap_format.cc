@@ -1,6 +1,7 @@
 #include "drivers/qcow2/qcow2_bitmap_format.h"
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -64,13 +65,19 @@ uint64_t BitmapTableEntries(uint64_t disk_size, uint64_t granularity, uint32_t c
 }
 
 absl::StatusOr<std::vector<BitmapDirectoryEntry>> ParseBitmapDirectory(
-    absl::Span<const uint8_t> dir, uint32_t nb, uint32_t cluster_bits) {
+    absl::Span<const uint8_t> dir, uint32_t nb, uint32_t cluster_bits, uint64_t disk_size) {
   std::vector<BitmapDirectoryEntry> out;
   const uint64_t cluster_size = uint64_t{1} << cluster_bits;
   uint64_t pos = 0;
-  for (uint32_t i = 0; i < nb; ++i) {
+  // QEMU's walk: every entry the directory's size holds is read, and only then is their
+  // number compared with the extension's count (so the messages are QEMU's).
+  if (dir.empty()) return ErrnoError(EINVAL, "Requested bitmap directory size is zero");
+  while (pos < dir.size()) {
     if (dir.size() - pos < kEntryHeaderBytes) {
       return ErrnoError(EINVAL, "Broken bitmap directory");
+    }
+    if (out.size() == nb) {
+      return ErrnoError(EINVAL, "More bitmaps found than specified in header extension");
     }
     const uint8_t* p = &dir[pos];
     BitmapDirectoryEntry e;
@@ -88,15 +95,19 @@ absl::StatusOr<std::vector<BitmapDirectoryEntry>> ParseBitmapDirectory(
     if (extra_size != 0) {
       return ErrnoError(EINVAL, "Bitmap extra data is not supported");
     }
-    e.name.assign(reinterpret_cast<const char*>(p + kEntryHeaderBytes), name_size);
+    // The name ends at its size or at a NUL byte, whichever comes first (as QEMU reads it).
+    const char* name = reinterpret_cast<const char*>(p + kEntryHeaderBytes);
+    e.name.assign(name, strnlen(name, name_size));
     const uint64_t phys_bytes = uint64_t{e.table_size} * cluster_size;
+    // QEMU's constraints. A table too small for the disk is allowed in a bitmap flagged in
+    // use (one not stored again after a resize).
     const bool broken =
-        phys_bytes > kMaxBitmapPhysSize || e.table_size > kMaxBitmapTableSize ||
-        (e.table_offset & (cluster_size - 1)) != 0 ||
-        (e.table_offset == 0 && e.table_size != 0) || (e.flags & kBitmapReservedFlags) ||
-        e.granularity_bits > kMaxBitmapGranularityBits ||
-        e.granularity_bits < kMinBitmapGranularityBits || name_size == 0 ||
-        e.type != kBitmapTypeDirtyTracking;
+        e.table_size == 0 || e.table_offset == 0 || (e.table_offset & (cluster_size - 1)) != 0 ||
+        e.table_size > kMaxBitmapTableSize || e.granularity_bits > kMaxBitmapGranularityBits ||
+        e.granularity_bits < kMinBitmapGranularityBits || (e.flags & kBitmapReservedFlags) ||
+        name_size > kMaxBitmapNameSize || e.type != kBitmapTypeDirtyTracking ||
+        phys_bytes > kMaxBitmapPhysSize ||
+        (!e.in_use() && disk_size > ((phys_bytes * 8) << e.granularity_bits));
     if (broken) {
       return ErrnoError(EINVAL,
                         absl::StrCat("Bitmap '", e.name, "' doesn't satisfy the constraints"));
@@ -104,7 +115,9 @@ absl::StatusOr<std::vector<BitmapDirectoryEntry>> ParseBitmapDirectory(
     out.push_back(std::move(e));
     pos += entry_size;
   }
-  if (pos != dir.size()) return ErrnoError(EINVAL, "Broken bitmap directory");
+  if (out.size() != nb) {
+    return ErrnoError(EINVAL, "Less bitmaps found than specified in header extension");
+  }
   return out;
 }
 

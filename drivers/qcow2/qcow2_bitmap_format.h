@@ -24,8 +24,9 @@ inline constexpr uint64_t kMaxBitmapPhysSize = 0x20000000;   // bytes of bitmap 
 // Directory entry flags.
 inline constexpr uint32_t kBitmapInUse = 1u << 0;
 inline constexpr uint32_t kBitmapAuto = 1u << 1;
-inline constexpr uint32_t kBitmapExtraDataCompatible = 1u << 2;
-inline constexpr uint32_t kBitmapReservedFlags = ~uint32_t{7};
+// Bit 2 ("extra data compatible") only has a meaning with extra data, which QEMU never
+// accepts; QEMU 7.2 refuses it as reserved, and so does strata.
+inline constexpr uint32_t kBitmapReservedFlags = ~(kBitmapInUse | kBitmapAuto);
 inline constexpr uint8_t kBitmapTypeDirtyTracking = 1;
 // Bitmap table entries: bits 9-55 the data cluster's offset; bit 0, with offset 0, means
 // "every bit of this cluster set" (QEMU reads it, never writes it).
@@ -63,11 +64,13 @@ struct BitmapDirectoryEntry {
 // The directory bytes one entry takes (header, extra data, name, padding to 8).
 uint64_t BitmapDirectoryEntrySize(uint64_t name_size, uint64_t extra_data_size);
 
-// Parses `nb` entries from the directory bytes: "Broken bitmap directory" if they do not
+// Parses the directory bytes, which must hold exactly `nb` entries ("More/Less bitmaps
+// found than specified in header extension"): "Broken bitmap directory" if they do not
 // fit, "Bitmap extra data is not supported", "Bitmap '<name>' doesn't satisfy the
-// constraints" (reserved flags, type, granularity, table offset/size limits).
+// constraints" (QEMU's: reserved flags, type, granularity, name length, table offset and
+// size limits, and a table too small for a `disk_size` disk unless the bitmap is in use).
 absl::StatusOr<std::vector<BitmapDirectoryEntry>> ParseBitmapDirectory(
-    absl::Span<const uint8_t> dir, uint32_t nb, uint32_t cluster_bits);
+    absl::Span<const uint8_t> dir, uint32_t nb, uint32_t cluster_bits, uint64_t disk_size);
 std::vector<uint8_t> SerializeBitmapDirectory(const std::vector<BitmapDirectoryEntry>& entries);
 
 // Table entries a bitmap of a `disk_size`-byte disk at `granularity` needs: one per

@@ -71,7 +71,7 @@ absl::Status Qcow2Instance::LoadBitmaps(bool load_data) {
   std::vector<uint8_t> dir(bitmaps_ext_.directory_size);
   STRATA_RETURN_IF_ERROR(ReadZeroPadded(bitmaps_ext_.directory_offset, dir.size(), dir.data()));
   STRATA_ASSIGN_OR_RETURN(std::vector<BitmapDirectoryEntry> entries,
-                          ParseBitmapDirectory(dir, bitmaps_ext_.nb_bitmaps, cluster_bits_));
+                          ParseBitmapDirectory(dir, bitmaps_ext_.nb_bitmaps, cluster_bits_, header_.size));
   std::vector<PersistentBitmap> loaded;
   for (size_t i = 0; i < entries.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
@@ -187,24 +187,63 @@ absl::Status Qcow2Instance::FreeBitmapMetadata(uint64_t offset, uint64_t count) 
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Instance::FreeBitmapClusters(const BitmapDirectoryEntry& e) {
-  if (e.table_offset == 0) return absl::OkStatus();
+absl::Status Qcow2Instance::FreeBitmapClusters(const std::vector<BitmapDirectoryEntry>& entries) {
   // A table that no longer reads as one (a hostile image, or clusters reused since) frees
   // nothing: leaking is safe, freeing what something else owns is not. For the same
-  // reason a cluster that holds other metadata is never freed.
-  absl::StatusOr<std::vector<uint64_t>> table = ReadBitmapTable(e);
-  if (!table.ok()) return absl::OkStatus();
+  // reason a cluster that holds other metadata is never freed. Only when a repair has
+  // made the refcounts exact in this open is the bitmap's own reference to such a
+  // cluster known to be counted: then it is dropped (the other owner's stays).
+  // Every table is read before anything is freed: a freed cluster is discarded at once,
+  // and in a damaged image one bitmap's data cluster may be another's table.
+  std::vector<std::pair<const BitmapDirectoryEntry*, std::vector<uint64_t>>> tables;
+  for (const BitmapDirectoryEntry& e : entries) {
+    if (e.table_offset == 0) continue;
+    absl::StatusOr<std::vector<uint64_t>> table = ReadBitmapTable(e);
+    if (table.ok()) tables.emplace_back(&e, *std::move(table));
+  }
   auto free_unless_metadata = [&](uint64_t offset, uint64_t count)
                                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-    if (OverlapsMetadata(offset, count * cluster_size_, 0)) return absl::OkStatus();
-    return FreeBitmapMetadata(offset, count);
+    if (!OverlapsMetadata(offset, count * cluster_size_, 0)) {
+      // Two damaged bitmaps may name one cluster that was counted once: the second free
+      // finds it free already. QEMU's refcount update refuses it (with this message) and
+      // the close goes on, freeing the rest.
+      // A cluster so far out that its refcount block would need a refcount table over
+      // QEMU's limit fails as "File too large" there.
+      const uint64_t block_entries = cluster_size_ * 8 >> header_.refcount_order;
+      const uint64_t last = (offset >> cluster_bits_) + count - 1;
+      if (last / block_entries >= kMaxReftableBytes / 8) {
+        Diagnose(DiagnosticKind::kCorruption, "qcow2_free_clusters failed: File too large");
+        return absl::OkStatus();
+      }
+      for (uint64_t i = 0; i < count; ++i) {
+        STRATA_ASSIGN_OR_RETURN(uint64_t refcount,
+                                refcounts_->GetRefcount((offset >> cluster_bits_) + i));
+        if (refcount == 0) {
+          Diagnose(DiagnosticKind::kCorruption, "qcow2_free_clusters failed: Invalid argument");
+          return absl::OkStatus();
+        }
+      }
+      return FreeBitmapMetadata(offset, count);
+    }
+    if (!refcounts_verified_) return absl::OkStatus();
+    for (uint64_t i = 0; i < count; ++i) {
+      const uint64_t cluster = (offset >> cluster_bits_) + i;
+      STRATA_ASSIGN_OR_RETURN(uint64_t refcount, refcounts_->GetRefcount(cluster));
+      if (refcount >= 2) {
+        STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(cluster << cluster_bits_, 1));
+      }
+    }
+    return absl::OkStatus();
   };
-  for (uint64_t entry : *table) {
-    const uint64_t offset = entry & kBitmapTableOffsetMask;
-    if (offset != 0) STRATA_RETURN_IF_ERROR(free_unless_metadata(offset, 1));
+  for (const auto& [e, table] : tables) {
+    for (uint64_t entry : table) {
+      const uint64_t offset = entry & kBitmapTableOffsetMask;
+      if (offset != 0) STRATA_RETURN_IF_ERROR(free_unless_metadata(offset, 1));
+    }
+    STRATA_RETURN_IF_ERROR(free_unless_metadata(
+        e->table_offset, DivRoundUp(uint64_t{e->table_size} * 8, cluster_size_)));
   }
-  return free_unless_metadata(e.table_offset,
-                              DivRoundUp(uint64_t{e.table_size} * 8, cluster_size_));
+  return absl::OkStatus();
 }
 
 absl::Status Qcow2Instance::WriteBitmapDirectory(
@@ -282,6 +321,9 @@ absl::Status Qcow2Instance::StoreBitmaps() {
       BitmapDirectoryEntry e = bm.entry;
       if (bm.on_disk) replaced.push_back(bm.entry);
       const uint64_t n = BitmapTableEntries(header_.size, e.granularity(), cluster_bits_);
+      // A zero-length disk has no bitmap table, and an entry without one breaks QEMU's
+      // constraints: QEMU stores nothing then (its empty table allocation fails).
+      if (n == 0) return ErrnoError(ENOMEM, "No memory");
       const uint64_t per_cluster = cluster_size_ * 8;
       std::vector<uint8_t> table(n * 8, 0);
       for (uint64_t i = 0; i < n; ++i) {
@@ -311,7 +353,7 @@ absl::Status Qcow2Instance::StoreBitmaps() {
     return absl::OkStatus();  // only inconsistent bitmaps, unchanged
   }
   STRATA_RETURN_IF_ERROR(WriteBitmapDirectory(entries));
-  for (const BitmapDirectoryEntry& e : replaced) STRATA_RETURN_IF_ERROR(FreeBitmapClusters(e));
+  STRATA_RETURN_IF_ERROR(FreeBitmapClusters(replaced));
   absl::MutexLock lock(&bitmaps_mu_);
   for (size_t i = 0; i < bitmaps_.size(); ++i) {
     bitmaps_[i].entry = entries[i];
@@ -327,7 +369,7 @@ absl::StatusOr<Qcow2Instance::BitmapReferences> Qcow2Instance::CollectBitmapRefe
   std::vector<uint8_t> dir(bitmaps_ext_.directory_size);
   STRATA_RETURN_IF_ERROR(ReadZeroPadded(bitmaps_ext_.directory_offset, dir.size(), dir.data()));
   absl::StatusOr<std::vector<BitmapDirectoryEntry>> entries =
-      ParseBitmapDirectory(dir, bitmaps_ext_.nb_bitmaps, cluster_bits_);
+      ParseBitmapDirectory(dir, bitmaps_ext_.nb_bitmaps, cluster_bits_, header_.size);
   if (!entries.ok()) {
     ++refs.corruptions;
     return refs;
@@ -440,7 +482,7 @@ absl::Status Qcow2Instance::RemoveDirtyBitmap(const std::string& name) {
   if (!was_on_disk) return absl::OkStatus();
   // As QEMU: the directory without it at once, then its clusters freed.
   STRATA_RETURN_IF_ERROR(WriteBitmapDirectory(remaining));
-  return FreeBitmapClusters(removed);
+  return FreeBitmapClusters({removed});
 }
 
 namespace {

@@ -277,6 +277,18 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
     const uint64_t reftable_offset = refcounts_->table_offset();
     const uint32_t reftable_clusters = refcounts_->table_clusters();
     map.Add(reftable_offset, uint64_t{reftable_clusters} * cluster_size_, cluster_bits_);
+    // The LUKS volume (header and key material) of an encrypted image.
+    if (header_.crypt_method == kCryptLuks) {
+      if (std::optional<CryptoHeaderExtension> ext = FindCryptoExtension(header_)) {
+        map.Add(ext->offset, ext->length, cluster_bits_);
+      }
+    }
+    // Persistent bitmaps: the directory, the tables, the data clusters.
+    STRATA_ASSIGN_OR_RETURN(BitmapReferences bitmap_refs, CollectBitmapReferences());
+    for (const auto& [offset, bytes] : bitmap_refs.ranges) map.Add(offset, bytes, cluster_bits_);
+    map.corruptions += bitmap_refs.corruptions;
+    // The refcount blocks last, as QEMU checks them: one that something else also claims
+    // (a bitmap table, say) is reported as a refcount block with refcount 2.
     std::vector<uint8_t> reftable(uint64_t{reftable_clusters} * cluster_size_);
     STRATA_RETURN_IF_ERROR(file_->node().Pread(reftable_offset, reftable.size(), reftable.data()));
     for (uint64_t i = 0; i < reftable.size() / 8; ++i) {
@@ -317,16 +329,6 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
         needs_rebuild = true;
       }
     }
-    // The LUKS volume (header and key material) of an encrypted image.
-    if (header_.crypt_method == kCryptLuks) {
-      if (std::optional<CryptoHeaderExtension> ext = FindCryptoExtension(header_)) {
-        map.Add(ext->offset, ext->length, cluster_bits_);
-      }
-    }
-    // Persistent bitmaps: the directory, the tables, the data clusters.
-    STRATA_ASSIGN_OR_RETURN(BitmapReferences bitmap_refs, CollectBitmapReferences());
-    for (const auto& [offset, bytes] : bitmap_refs.ranges) map.Add(offset, bytes, cluster_bits_);
-    map.corruptions += bitmap_refs.corruptions;
     r.corruptions += map.corruptions;
     return absl::OkStatus();
   };
@@ -483,6 +485,7 @@ absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
   r.total_clusters = DivRoundUp(header_.size, cluster_size_);
   // A repair that left nothing wrong makes the image clean and consistent again.
   if (fix != 0 && r.check_errors == 0 && r.corruptions == 0) {
+    refcounts_verified_ = r.leaks == 0;
     STRATA_RETURN_IF_ERROR(MarkClean());
     if (header_.incompatible_features & kIncompatCorrupt) {
       header_.incompatible_features &= ~kIncompatCorrupt;

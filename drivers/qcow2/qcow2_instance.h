@@ -613,8 +613,8 @@ class Qcow2Instance : public DriverInstance {
   // Frees bitmap clusters nothing references any more, and discards them in the file.
   absl::Status FreeBitmapMetadata(uint64_t offset, uint64_t count)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Frees a stored bitmap's data clusters and table (nothing references them any more).
-  absl::Status FreeBitmapClusters(const BitmapDirectoryEntry& e)
+  // Frees stored bitmaps' data clusters and tables (nothing references them any more).
+  absl::Status FreeBitmapClusters(const std::vector<BitmapDirectoryEntry>& entries)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `entries` as a new directory in new clusters (made stable with the refcounts
   // counting everything it names), switches the header to it in one write, then frees the
@@ -745,6 +745,11 @@ class Qcow2Instance : public DriverInstance {
   bool metadata_preallocated_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status unusable_ ABSL_GUARDED_BY(mu_);
   bool corruption_signaled_ ABSL_GUARDED_BY(mu_) = false;
+  // A check in this open repaired every refcount (no leak or corruption left), and every
+  // change since kept them exact: a cluster's refcount is the number of structures
+  // naming it, so a structure dropping its reference may decrement even a cluster that
+  // other metadata shares (FreeBitmapClusters).
+  bool refcounts_verified_ ABSL_GUARDED_BY(mu_) = false;
   // Bumped whenever an L1 entry's table offset or the L1 table itself may change.
   uint64_t l1_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   MetadataOverlapIndex overlap_index_ ABSL_GUARDED_BY(mu_);

@@ -14,7 +14,8 @@
 // Persistent dirty bitmaps on half the seeds (one enabled, one disabled): every crash
 // state must show them in use (inconsistent, so never trusted), and after the clean close
 // the enabled one must cover every range written since the open and the disabled one
-// none.
+// none. The close that stores them is crashed too, before each of its flushes: each such
+// state must hold each bitmap either still in use or stored whole and right.
 //
 // Throughput: crash states are built in memory and opened through the crash-sim driver
 // (no file per state), and read back in cluster-sized chunks, so a run verifies about
@@ -51,6 +52,7 @@ uint64_t g_only_seed = 0;
 uint64_t g_seeds = 64;
 uint64_t g_states_per_point = 180;
 int64_t g_states_verified = 0;
+int64_t g_states_in_close = 0;  // of those, taken inside a close that stores bitmaps
 
 std::string TempDir() {
   const char* t = std::getenv("TEST_TMPDIR");
@@ -131,11 +133,25 @@ class CrashRun {
       DoRandomOperation();
       if (rng_() % 2 == 0 && disk_->PendingWrites() > 0) {
         for (uint64_t k = 0; k < g_states_per_point && !::testing::Test::HasFailure(); ++k) {
-          VerifyCrashState();
+          VerifyCrashState(disk_->CrashState(rng_), /*in_bitmap_store=*/false);
         }
       }
     }
+    // Crash states inside the close (the bitmap store's ordered steps), kept to verify
+    // once the close is over: a few per flush.
+    std::vector<std::vector<uint8_t>> in_close;
+    if (with_bitmaps_) {
+      disk_->SetBeforeFlush([&] {
+        for (int k = 0; k < 3; ++k) in_close.push_back(disk_->CrashState(rng_));
+      });
+    }
     ASSERT_OK(blk_->Close());
+    disk_->SetBeforeFlush(nullptr);
+    for (std::vector<uint8_t>& state : in_close) {
+      if (::testing::Test::HasFailure()) break;
+      ++g_states_in_close;
+      VerifyCrashState(std::move(state), /*in_bitmap_store=*/true);
+    }
     if (with_bitmaps_ && !::testing::Test::HasFatalFailure()) VerifyStoredBitmaps();
     testing::SimDisk::Unregister(sim_name);
     ASSERT_EQ(system(("rm -rf " + dir_).c_str()), 0);
@@ -291,8 +307,9 @@ class CrashRun {
     Record(offset / cluster_, (offset + len - 1) / cluster_);
   }
 
-  void VerifyCrashState() {
-    std::vector<uint8_t> state = disk_->CrashState(rng_);
+  // `in_bitmap_store`: the state was taken inside the close, which may have stored some
+  // bitmaps already.
+  void VerifyCrashState(std::vector<uint8_t> state, bool in_bitmap_store) {
     ++g_states_verified;
     const std::string name = absl::StrCat("crashstate", seed_);
     auto crashed = std::make_shared<testing::SimDisk>(std::move(state));
@@ -307,12 +324,17 @@ class CrashRun {
     absl::StatusOr<OpenedImage> image = OpenImage(open);  // read-write: repairs if dirty
     ASSERT_OK(image.status());
     std::unique_ptr<BlockDriverState> root = std::move(image->root);
-    // The bitmaps were flagged in use before the first write: never trusted after a crash.
+    // The bitmaps were flagged in use before the first write: never trusted after a crash,
+    // unless the crash came after the close stored them (then they must be right).
     if (with_bitmaps_) {
       std::vector<DirtyBitmapInfo> bitmaps = root->instance().ListDirtyBitmaps();
       EXPECT_EQ(bitmaps.size(), 2u);
       for (const DirtyBitmapInfo& b : bitmaps) {
-        EXPECT_TRUE(b.in_use && b.inconsistent) << "bitmap " << b.name << " trusted after a crash";
+        if (in_bitmap_store && !b.inconsistent) {
+          ExpectBitmapContents(root->instance(), b.name);
+        } else {
+          EXPECT_TRUE(b.in_use && b.inconsistent) << "bitmap " << b.name << " trusted after a crash";
+        }
       }
     }
     absl::StatusOr<CheckResult> check = root->instance().Check(0);
@@ -374,19 +396,31 @@ class CrashRun {
     open.flags.no_backing = true;
     absl::StatusOr<OpenedImage> image = OpenImage(open);
     ASSERT_OK(image.status());
-    absl::StatusOr<DirtyBitmap> on = image->root->instance().GetDirtyBitmap("on");
-    ASSERT_OK(on.status());
-    absl::StatusOr<DirtyBitmap> off = image->root->instance().GetDirtyBitmap("off");
-    ASSERT_OK(off.status());
-    EXPECT_TRUE(off->Empty());
-    EXPECT_EQ(on->size(), size_);
+    for (const DirtyBitmapInfo& b : image->root->instance().ListDirtyBitmaps()) {
+      EXPECT_FALSE(b.in_use || b.inconsistent) << "bitmap " << b.name << " not stored";
+    }
+    ExpectBitmapContents(image->root->instance(), "on");
+    ExpectBitmapContents(image->root->instance(), "off");
+    ASSERT_OK(image->root->Close());
+  }
+
+  // A stored bitmap's contents: "on" dirty wherever a write, zeroing or discard touched
+  // since the open, "off" clean.
+  void ExpectBitmapContents(DriverInstance& instance, const std::string& name) {
+    absl::StatusOr<DirtyBitmap> bitmap = instance.GetDirtyBitmap(name);
+    ASSERT_OK(bitmap.status());
+    EXPECT_EQ(bitmap->size(), size_);
+    if (name == "off") {
+      EXPECT_TRUE(bitmap->Empty()) << "the disabled bitmap recorded writes";
+      return;
+    }
     for (const auto& [offset, len] : written_) {
-      for (uint64_t g = offset / on->granularity(); g * on->granularity() < offset + len; ++g) {
-        ASSERT_TRUE(on->IsDirty(g)) << "write at " << offset << "+" << len
-                                    << " missing from the stored bitmap";
+      const uint64_t g0 = offset / bitmap->granularity();
+      for (uint64_t g = g0; g * bitmap->granularity() < offset + len; ++g) {
+        ASSERT_TRUE(bitmap->IsDirty(g)) << "write at " << offset << "+" << len
+                                        << " missing from the stored bitmap";
       }
     }
-    ASSERT_OK(image->root->Close());
   }
 
   const uint64_t seed_;
@@ -423,7 +457,9 @@ TEST(CrashSimulatorTest, EveryCrashStateOpensChecksCleanAndReadsOldOrNewData) {
       break;
     }
   }
-  std::printf("%ld crash states verified\n", static_cast<long>(g_states_verified));
+  std::printf("%ld crash states verified (%ld inside a close storing bitmaps)\n",
+              static_cast<long>(g_states_verified), static_cast<long>(g_states_in_close));
+  EXPECT_GT(g_states_in_close, 0) << "no seed crashed a bitmap store";
 }
 
 }  // namespace
