@@ -20,6 +20,7 @@ namespace strata::luks {
 namespace {
 
 constexpr size_t kSector = 512;
+constexpr size_t kMaxUnit = 4096;
 constexpr size_t kMaxBlock = 16;  // the largest cipher block (AES, Serpent, Twofish)
 
 // nettle's description of a LUKS hash name; nullptr if strata does not offer it.
@@ -112,7 +113,8 @@ struct BlockKey {
 // long as the cipher's block.
 class NettleSectorCipher : public SectorCipher {
  public:
-  NettleSectorCipher(const std::string& mode, const std::string& ivgen) : mode_(mode), ivgen_(ivgen) {}
+  NettleSectorCipher(const std::string& mode, const std::string& ivgen, size_t unit)
+      : mode_(mode), ivgen_(ivgen), unit_(unit) {}
 
   // The data key (both halves for XTS), the ESSIV key schedule if any.
   void Init(const nettle_cipher* data, const std::vector<uint8_t>& key,
@@ -137,43 +139,43 @@ class NettleSectorCipher : public SectorCipher {
   void Encrypt(uint64_t first, uint8_t* data, size_t len) const override {
     if (gnutls_alg_ != GNUTLS_CIPHER_UNKNOWN && GnutlsXts(true, first, data, len)) return;
     const size_t bs = data_.block();
-    for (size_t pos = 0; pos < len; pos += kSector) {
+    for (size_t pos = 0; pos < len; pos += unit_) {
       uint8_t iv[kMaxBlock];
       MakeIv(first + pos / kSector, iv);
       uint8_t* p = data + pos;
       if (mode_ == "xts") {
-        uint8_t out[kSector];
+        uint8_t out[kMaxUnit];
         xts_encrypt_message(data_.enc.data(), tweak_.enc.data(), data_.cipher->encrypt, iv,
-                            kSector, out, p);
-        std::memcpy(p, out, kSector);
+                            unit_, out, p);
+        std::memcpy(p, out, unit_);
       } else if (mode_ == "cbc") {
-        cbc_encrypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, kSector, p, p);
+        cbc_encrypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, unit_, p, p);
       } else if (mode_ == "ctr") {
-        ctr_crypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, kSector, p, p);
+        ctr_crypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, unit_, p, p);
       } else {  // ecb
-        data_.cipher->encrypt(data_.enc.data(), kSector, p, p);
+        data_.cipher->encrypt(data_.enc.data(), unit_, p, p);
       }
     }
   }
   void Decrypt(uint64_t first, uint8_t* data, size_t len) const override {
     if (gnutls_alg_ != GNUTLS_CIPHER_UNKNOWN && GnutlsXts(false, first, data, len)) return;
     const size_t bs = data_.block();
-    for (size_t pos = 0; pos < len; pos += kSector) {
+    for (size_t pos = 0; pos < len; pos += unit_) {
       uint8_t iv[kMaxBlock];
       MakeIv(first + pos / kSector, iv);
       uint8_t* p = data + pos;
-      uint8_t out[kSector];
+      uint8_t out[kMaxUnit];
       if (mode_ == "xts") {
         xts_decrypt_message(data_.dec.data(), tweak_.enc.data(), data_.cipher->decrypt,
-                            tweak_.cipher->encrypt, iv, kSector, out, p);
-        std::memcpy(p, out, kSector);
+                            tweak_.cipher->encrypt, iv, unit_, out, p);
+        std::memcpy(p, out, unit_);
       } else if (mode_ == "cbc") {
-        cbc_decrypt(data_.dec.data(), data_.cipher->decrypt, bs, iv, kSector, out, p);
-        std::memcpy(p, out, kSector);
+        cbc_decrypt(data_.dec.data(), data_.cipher->decrypt, bs, iv, unit_, out, p);
+        std::memcpy(p, out, unit_);
       } else if (mode_ == "ctr") {
-        ctr_crypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, kSector, p, p);
+        ctr_crypt(data_.enc.data(), data_.cipher->encrypt, bs, iv, unit_, p, p);
       } else {  // ecb
-        data_.cipher->decrypt(data_.dec.data(), kSector, p, p);
+        data_.cipher->decrypt(data_.dec.data(), unit_, p, p);
       }
     }
   }
@@ -199,17 +201,18 @@ class NettleSectorCipher : public SectorCipher {
     gnutls_datum_t ivd = {iv, sizeof(iv)};
     if (gnutls_cipher_init(&h, gnutls_alg_, &key, &ivd) < 0) return false;
     bool ok = true;
-    for (size_t pos = 0; ok && pos < len; pos += kSector) {
+    for (size_t pos = 0; ok && pos < len; pos += unit_) {
       MakeIv(first + pos / kSector, iv);
       gnutls_cipher_set_iv(h, iv, sizeof(iv));
-      ok = (encrypt ? gnutls_cipher_encrypt2(h, data + pos, kSector, data + pos, kSector)
-                    : gnutls_cipher_decrypt2(h, data + pos, kSector, data + pos, kSector)) >= 0;
+      ok = (encrypt ? gnutls_cipher_encrypt2(h, data + pos, unit_, data + pos, unit_)
+                    : gnutls_cipher_decrypt2(h, data + pos, unit_, data + pos, unit_)) >= 0;
     }
     gnutls_cipher_deinit(h);
     return ok;
   }
 
   const std::string mode_, ivgen_;
+  const size_t unit_;  // bytes encrypted as one unit under one IV
   gnutls_cipher_algorithm_t gnutls_alg_ = GNUTLS_CIPHER_UNKNOWN;
   std::vector<uint8_t> key_;
   BlockKey data_, tweak_, essiv_;
@@ -289,7 +292,10 @@ std::vector<uint8_t> AfMerge(const std::string& hash, const uint8_t* material, s
 
 absl::StatusOr<std::unique_ptr<SectorCipher>> SectorCipher::Create(
     const std::string& cipher, const std::string& mode, const std::string& ivgen,
-    const std::string& ivgen_hash, const std::vector<uint8_t>& key) {
+    const std::string& ivgen_hash, const std::vector<uint8_t>& key, size_t unit) {
+  if (unit < kSector || unit > kMaxUnit || (unit & (unit - 1)) != 0) {
+    return ErrnoError(ENOTSUP, absl::StrCat("Unsupported encryption sector size ", unit));
+  }
   if (mode != "xts" && mode != "cbc" && mode != "ctr" && mode != "ecb") {
     return ErrnoError(ENOTSUP, absl::StrCat("Unsupported cipher mode ", mode));
   }
@@ -327,7 +333,7 @@ absl::StatusOr<std::unique_ptr<SectorCipher>> SectorCipher::Create(
                                              " not supported with essiv"));
     }
   }
-  auto c = std::make_unique<NettleSectorCipher>(mode, ivgen);
+  auto c = std::make_unique<NettleSectorCipher>(mode, ivgen, unit);
   c->Init(data, key, essiv, essiv_key);
   return std::unique_ptr<SectorCipher>(std::move(c));
 }

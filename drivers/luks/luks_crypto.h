@@ -36,7 +36,10 @@ std::vector<uint8_t> AfSplit(const std::string& hash, const std::vector<uint8_t>
 std::vector<uint8_t> AfMerge(const std::string& hash, const uint8_t* material, size_t key_len,
                              uint32_t stripes);
 
-// A cipher over 512-byte sectors: `cipher` "aes", "serpent" or "twofish" with a key of
+// A cipher over sectors of `unit` bytes (512 for LUKS1 and qcow2; 512 to 4096, a power of
+// two, for LUKS2), each encrypted as one message under the IV of its first 512-byte
+// sector (dm-crypt's rule for LUKS2's larger sectors): `cipher` "aes", "serpent" or
+// "twofish" with a key of
 // 16/24/32 bytes, or "cast5" with 16 (the key doubled for XTS), `mode` "xts" (16-byte
 // blocks only), "cbc", "ctr" or "ecb", `ivgen` "plain", "plain64" or "essiv" (with
 // `ivgen_hash`, whose digest keys the IV cipher of the same family: QEMU's refusals when
@@ -47,9 +50,11 @@ class SectorCipher {
                                                               const std::string& mode,
                                                               const std::string& ivgen,
                                                               const std::string& ivgen_hash,
-                                                              const std::vector<uint8_t>& key);
+                                                              const std::vector<uint8_t>& key,
+                                                              size_t unit = 512);
   virtual ~SectorCipher() = default;
-  // `len` a multiple of 512; sector numbers count from `first_sector`.
+  // `len` a multiple of the unit; `first_sector` is the 512-byte sector number of
+  // `data`'s first byte (a multiple of unit / 512).
   virtual void Encrypt(uint64_t first_sector, uint8_t* data, size_t len) const = 0;
   virtual void Decrypt(uint64_t first_sector, uint8_t* data, size_t len) const = 0;
 };

@@ -3,13 +3,16 @@
 // the end of the file), each 512-byte sector encrypted with the master key, the sector
 // number (from 0 at the payload) as the IV. Opening unlocks the master key from the
 // first key slot the passphrase (--object secret, key-secret=ID) opens; a metadata-only
-// open (info) needs no passphrase.
+// open (info) needs no passphrase. LUKS2 volumes (cryptsetup's; QEMU 7.2 refuses them)
+// are unlocked through libcryptsetup (luks2_volume.h) and served the same way, with
+// their sector size (512 to 4096 bytes) as the unit of encryption and of requests.
 //
 // Thread safety: immutable after open (the cipher is read-only); requests run in
 // parallel, each with its own bounce buffer.
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +24,7 @@
 #include "block/registry.h"
 #include "block/secrets.h"
 #include "block/status.h"
+#include "drivers/luks/luks2_volume.h"
 #include "drivers/luks/luks_crypto.h"
 #include "drivers/luks/luks_header.h"
 #include "drivers/luks/luks_volume.h"
@@ -39,15 +43,27 @@ class LuksInstance : public DriverInstance {
       : file_(file),
         header_(std::move(header)),
         payload_(uint64_t{header_.payload_offset} * kSector),
+        unit_(kSector),
+        iv_base_(0),
         cipher_(std::move(cipher)),
         master_key_(std::move(master_key)) {}
+  // A LUKS2 volume (its key kept only inside the cipher).
+  LuksInstance(BdrvChild* file, Luks2Volume volume, std::unique_ptr<SectorCipher> cipher)
+      : file_(file),
+        payload_(volume.data_offset),
+        unit_(volume.sector_size),
+        iv_base_(volume.iv_offset),
+        cipher_(std::move(cipher)) {
+    volume.volume_key.clear();
+    luks2_ = std::move(volume);
+  }
 
   absl::Status Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                       uint32_t flags) override {
     if (!cipher_) return ErrnoError(EIO);
     std::vector<uint8_t> buf(bytes);
     STRATA_RETURN_IF_ERROR(file_->node().Pread(payload_ + offset, bytes, buf.data()));
-    cipher_->Decrypt(offset / kSector, buf.data(), buf.size());
+    cipher_->Decrypt(Iv(offset), buf.data(), buf.size());
     qiov.CopyFrom(0, buf.data(), bytes);
     return absl::OkStatus();
   }
@@ -59,7 +75,7 @@ class LuksInstance : public DriverInstance {
     for (uint64_t done = 0; done < bytes;) {
       const uint64_t n = std::min<uint64_t>(buf.size(), bytes - done);
       qiov.CopyTo(done, buf.data(), n);
-      cipher_->Encrypt((offset + done) / kSector, buf.data(), n);
+      cipher_->Encrypt(Iv(offset + done), buf.data(), n);
       STRATA_RETURN_IF_ERROR(
           file_->node().Pwrite(payload_ + offset + done, n, buf.data(), flags & kReqFua));
       done += n;
@@ -71,12 +87,12 @@ class LuksInstance : public DriverInstance {
   aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) override {
     if (!cipher_) co_return ErrnoError(EIO);
-    if (qiov.IsAligned(1, kSector)) {
+    if (qiov.IsAligned(1, unit_)) {
       // Whole sectors in every piece of the caller's buffer: decrypted in place.
       STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoPreadv(payload_ + offset, bytes, qiov));
       uint64_t done = 0;
       for (const iovec& piece : qiov.iovecs()) {
-        cipher_->Decrypt((offset + done) / kSector, static_cast<uint8_t*>(piece.iov_base),
+        cipher_->Decrypt(Iv(offset + done), static_cast<uint8_t*>(piece.iov_base),
                          piece.iov_len);
         done += piece.iov_len;
       }
@@ -85,7 +101,7 @@ class LuksInstance : public DriverInstance {
     std::vector<uint8_t> buf(bytes);
     STRATA_CO_RETURN_IF_ERROR(
         co_await file_->node().CoPreadv(payload_ + offset, bytes, IoVector(buf.data(), bytes)));
-    cipher_->Decrypt(offset / kSector, buf.data(), buf.size());
+    cipher_->Decrypt(Iv(offset), buf.data(), buf.size());
     qiov.CopyFrom(0, buf.data(), bytes);
     co_return absl::OkStatus();
   }
@@ -96,7 +112,7 @@ class LuksInstance : public DriverInstance {
     for (uint64_t done = 0; done < bytes;) {
       const uint64_t n = std::min<uint64_t>(buf.size(), bytes - done);
       qiov.CopyTo(done, buf.data(), n);
-      cipher_->Encrypt((offset + done) / kSector, buf.data(), n);
+      cipher_->Encrypt(Iv(offset + done), buf.data(), n);
       STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoPwritev(
           payload_ + offset + done, n, IoVector(buf.data(), n), flags & kReqFua));
       done += n;
@@ -115,12 +131,12 @@ class LuksInstance : public DriverInstance {
   }
   absl::StatusOr<uint64_t> GetLength() override {
     STRATA_ASSIGN_OR_RETURN(uint64_t len, file_->node().GetLength());
-    return len < payload_ ? 0 : (len - payload_) / kSector * kSector;
+    return len < payload_ ? 0 : (len - payload_) / unit_ * unit_;
   }
   absl::StatusOr<uint64_t> AllocatedFileSize() override {
     return file_->node().AllocatedFileSize();
   }
-  uint32_t request_alignment() const override { return kSector; }
+  uint32_t request_alignment() const override { return unit_; }
 
   DriverInfo GetInfo() override {
     DriverInfo info;
@@ -131,7 +147,7 @@ class LuksInstance : public DriverInstance {
   FormatSpecificInfo GetFormatSpecificInfo() override {
     FormatSpecificInfo fs;
     fs.type = "luks";
-    fs.entries = VolumeInfo(header_, /*with_format=*/false);
+    fs.entries = luks2_ ? Luks2VolumeInfo(*luks2_) : VolumeInfo(header_, /*with_format=*/false);
     return fs;
   }
 
@@ -142,6 +158,9 @@ class LuksInstance : public DriverInstance {
     for (const auto& [k, v] : options) {
       STRATA_ASSIGN_OR_RETURN(bool taken, SetKeySlotAmendParam(amend, k, v, ""));
       if (!taken) return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", k, "'"));
+    }
+    if (luks2_) {
+      return ErrnoError(ENOTSUP, "Key slots of LUKS2 volumes are managed by cryptsetup");
     }
     if (!cipher_) return ErrnoError(EIO);
     BlockDriverState& file = file_->node();
@@ -157,9 +176,16 @@ class LuksInstance : public DriverInstance {
   }
 
  private:
+  // The IV sector of guest offset `offset`: its 512-byte sector number, plus the volume's
+  // IV offset (LUKS2's iv_tweak; 0 for LUKS1).
+  uint64_t Iv(uint64_t offset) const { return offset / kSector + iv_base_; }
+
   BdrvChild* const file_;
-  LuksHeader header_;  // changed only by Amend (key slots)
+  LuksHeader header_;  // LUKS1; changed only by Amend (key slots)
+  std::optional<Luks2Volume> luks2_;  // a LUKS2 volume's metadata
   const uint64_t payload_;
+  const uint32_t unit_;      // bytes encrypted as one unit; the request alignment
+  const uint64_t iv_base_;
   const std::unique_ptr<SectorCipher> cipher_;  // null: opened for metadata only
   const std::vector<uint8_t> master_key_;       // empty: opened for metadata only
 };
@@ -168,8 +194,13 @@ class LuksDriver : public BlockDriver {
  public:
   absl::string_view name() const override { return "luks"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
+  // LUKS1 only, as QEMU probes: a LUKS2 volume probes as raw in both tools, and opens
+  // in strata when the format is named (-f luks, driver=luks).
   int Probe(absl::Span<const uint8_t> header, absl::string_view) const override {
-    return header.size() >= 6 && std::memcmp(header.data(), kMagic, 6) == 0 ? 100 : 0;
+    return header.size() >= 8 && std::memcmp(header.data(), kMagic, 6) == 0 &&
+                   header[6] == 0 && header[7] == 1
+               ? 100
+               : 0;
   }
 
   absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {
@@ -189,6 +220,9 @@ class LuksDriver : public BlockDriver {
       if (offset >= length) return absl::OkStatus();
       return node.Pread(offset, std::min(len, length - offset), out);
     };
+    uint8_t first[8];
+    STRATA_RETURN_IF_ERROR(read(0, sizeof(first), first));
+    if (IsLuks2Header(first)) return OpenLuks2(ctx, file, length, read);
     STRATA_ASSIGN_OR_RETURN(LuksHeader h, ReadVolumeHeader(read));
     std::unique_ptr<SectorCipher> cipher;
     std::vector<uint8_t> mk;
@@ -202,6 +236,33 @@ class LuksDriver : public BlockDriver {
     }
     return std::unique_ptr<DriverInstance>(
         std::make_unique<LuksInstance>(file, std::move(h), std::move(cipher), std::move(mk)));
+  }
+
+  // A LUKS2 volume: unlocked through libcryptsetup, served by the same instance.
+  static absl::StatusOr<std::unique_ptr<DriverInstance>> OpenLuks2(OpenContext& ctx,
+                                                                   BdrvChild* file,
+                                                                   uint64_t length,
+                                                                   VolumeReader read) {
+    const proto::LuksOptions& opts = ctx.options().luks();
+    std::optional<std::string> passphrase;
+    if (!ctx.flags().no_io) {
+      if (opts.key_secret().empty()) {
+        return ErrnoError(EINVAL, "Parameter 'key-secret' is required for cipher");
+      }
+      STRATA_ASSIGN_OR_RETURN(passphrase, LookupSecret(opts.key_secret()));
+    }
+    STRATA_ASSIGN_OR_RETURN(Luks2Volume volume, OpenLuks2Volume(read, length, passphrase));
+    std::unique_ptr<SectorCipher> cipher;
+    if (passphrase) {
+      LuksHeader spec;  // only for splitting the mode string ("cbc-essiv:sha256")
+      spec.cipher_mode = volume.cipher_mode;
+      STRATA_ASSIGN_OR_RETURN(cipher,
+                              SectorCipher::Create(volume.cipher, spec.mode(), spec.ivgen(),
+                                                   spec.ivgen_hash(), volume.volume_key,
+                                                   volume.sector_size));
+    }
+    return std::unique_ptr<DriverInstance>(
+        std::make_unique<LuksInstance>(file, std::move(volume), std::move(cipher)));
   }
 
   // In QEMU's order (the order create's "Formatting" line prints them in).
