@@ -11,12 +11,15 @@
 // - a new refcount width gets a complete new refcount structure, written into clusters
 //   free in the old one and made stable before one header write switches width and table;
 //   the old structure is freed afterwards (a crash in between leaks it, nothing more).
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "block/options_json.h"
+#include "block/registry.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
@@ -41,6 +44,28 @@ bool IsCreateOnlyOption(const std::string& key) {
          key == "encrypt.cipher-alg" || key == "encrypt.cipher-mode" ||
          key == "encrypt.ivgen-alg" || key == "encrypt.ivgen-hash-alg" ||
          key == "encrypt.hash-alg" || key == "encrypt.key-secret";
+}
+
+// Whether every option would parse as a qcow2 creation option (known, and its value
+// valid for its type). QEMU adds "This option is only supported for image creation" to
+// an amend refusal only then: `-o cluster_size` (read as "on", no size) gets the bare
+// "Invalid parameter".
+bool ParsesAsCreateOptions(const std::vector<std::pair<std::string, std::string>>& options) {
+  const BlockDriver* qcow2 = DriverRegistry::Global().Find("qcow2");
+  if (qcow2 == nullptr) return false;
+  const std::vector<CreateOptionSpec> specs = qcow2->create_options();
+  for (const auto& [key, value] : options) {
+    auto spec = std::find_if(specs.begin(), specs.end(),
+                             [&](const CreateOptionSpec& s) { return s.name == key; });
+    if (spec == specs.end()) return false;
+    uint64_t number;
+    if ((spec->type == "size" && !ParseSize(value).ok()) ||
+        (spec->type == "bool" && !ParseOnOff(value, key).ok()) ||
+        (spec->type == "num" && !absl::SimpleAtoi(value, &number))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 absl::StatusOr<AmendRequest> ParseAmendOptions(
@@ -77,9 +102,11 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
                                               *r.key_slots, key.substr(8), value, "encrypt."));
       if (!taken) return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, "'"));
     } else if (IsCreateOnlyOption(key)) {
-      return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key,
-                                             "'\nThis option is only supported for image "
-                                             "creation"));
+      return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, "'",
+                                             ParsesAsCreateOptions(options)
+                                                 ? "\nThis option is only supported for "
+                                                   "image creation"
+                                                 : ""));
     } else {
       return ErrnoError(EINVAL, absl::StrCat("Invalid parameter '", key, "'"));
     }

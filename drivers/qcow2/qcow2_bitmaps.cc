@@ -180,27 +180,34 @@ void Qcow2Instance::ResizeBitmaps(uint64_t size) {
 }
 
 absl::Status Qcow2Instance::FreeBitmapMetadata(uint64_t offset, uint64_t count) {
-  STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(offset, count));
-  // QEMU discards freed bitmap clusters in the file at once (its "always" discard
-  // type); a failed discard only leaves the space allocated.
-  (void)file_->node().Pdiscard(offset, count * cluster_size_);
+  for (uint64_t c = offset >> cluster_bits_; c < (offset >> cluster_bits_) + count; ++c) {
+    STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(c << cluster_bits_, 1));
+    // QEMU discards freed bitmap clusters in the file at once (its "always" discard
+    // type); a failed discard only leaves the space allocated. A cluster something else
+    // still counts (a damaged image's sharing) keeps its bytes.
+    STRATA_ASSIGN_OR_RETURN(uint64_t left, refcounts_->GetRefcount(c));
+    if (left == 0) (void)file_->node().Pdiscard(c << cluster_bits_, cluster_size_);
+  }
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Instance::FreeBitmapClusters(const std::vector<BitmapDirectoryEntry>& entries) {
+std::vector<Qcow2Instance::BitmapTable> Qcow2Instance::ReadBitmapTables(
+    const std::vector<BitmapDirectoryEntry>& entries) {
+  std::vector<BitmapTable> tables;
+  for (const BitmapDirectoryEntry& e : entries) {
+    if (e.table_offset == 0) continue;
+    absl::StatusOr<std::vector<uint64_t>> table = ReadBitmapTable(e);
+    if (table.ok()) tables.push_back({e, *std::move(table)});
+  }
+  return tables;
+}
+
+absl::Status Qcow2Instance::FreeBitmapClusters(const std::vector<BitmapTable>& tables) {
   // A table that no longer reads as one (a hostile image, or clusters reused since) frees
   // nothing: leaking is safe, freeing what something else owns is not. For the same
   // reason a cluster that holds other metadata is never freed. Only when a repair has
   // made the refcounts exact in this open is the bitmap's own reference to such a
   // cluster known to be counted: then it is dropped (the other owner's stays).
-  // Every table is read before anything is freed: a freed cluster is discarded at once,
-  // and in a damaged image one bitmap's data cluster may be another's table.
-  std::vector<std::pair<const BitmapDirectoryEntry*, std::vector<uint64_t>>> tables;
-  for (const BitmapDirectoryEntry& e : entries) {
-    if (e.table_offset == 0) continue;
-    absl::StatusOr<std::vector<uint64_t>> table = ReadBitmapTable(e);
-    if (table.ok()) tables.emplace_back(&e, *std::move(table));
-  }
   auto free_unless_metadata = [&](uint64_t offset, uint64_t count)
                                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     if (!OverlapsMetadata(offset, count * cluster_size_, 0)) {
@@ -235,13 +242,13 @@ absl::Status Qcow2Instance::FreeBitmapClusters(const std::vector<BitmapDirectory
     }
     return absl::OkStatus();
   };
-  for (const auto& [e, table] : tables) {
-    for (uint64_t entry : table) {
+  for (const BitmapTable& t : tables) {
+    for (uint64_t entry : t.entries) {
       const uint64_t offset = entry & kBitmapTableOffsetMask;
       if (offset != 0) STRATA_RETURN_IF_ERROR(free_unless_metadata(offset, 1));
     }
     STRATA_RETURN_IF_ERROR(free_unless_metadata(
-        e->table_offset, DivRoundUp(uint64_t{e->table_size} * 8, cluster_size_)));
+        t.entry.table_offset, DivRoundUp(uint64_t{t.entry.table_size} * 8, cluster_size_)));
   }
   return absl::OkStatus();
 }
@@ -352,8 +359,11 @@ absl::Status Qcow2Instance::StoreBitmaps() {
   if (!any_stored && entries.size() == bitmaps_ext_.nb_bitmaps) {
     return absl::OkStatus();  // only inconsistent bitmaps, unchanged
   }
+  // The old tables are read while the old directory still stands: switching to the new
+  // one frees (and discards) the old directory's clusters, which a damaged table may name.
+  const std::vector<BitmapTable> old_tables = ReadBitmapTables(replaced);
   STRATA_RETURN_IF_ERROR(WriteBitmapDirectory(entries));
-  STRATA_RETURN_IF_ERROR(FreeBitmapClusters(replaced));
+  STRATA_RETURN_IF_ERROR(FreeBitmapClusters(old_tables));
   absl::MutexLock lock(&bitmaps_mu_);
   for (size_t i = 0; i < bitmaps_.size(); ++i) {
     bitmaps_[i].entry = entries[i];
@@ -481,8 +491,9 @@ absl::Status Qcow2Instance::RemoveDirtyBitmap(const std::string& name) {
   }
   if (!was_on_disk) return absl::OkStatus();
   // As QEMU: the directory without it at once, then its clusters freed.
+  const std::vector<BitmapTable> old_tables = ReadBitmapTables({removed});
   STRATA_RETURN_IF_ERROR(WriteBitmapDirectory(remaining));
-  return FreeBitmapClusters({removed});
+  return FreeBitmapClusters(old_tables);
 }
 
 namespace {

@@ -613,8 +613,19 @@ class Qcow2Instance : public DriverInstance {
   // Frees bitmap clusters nothing references any more, and discards them in the file.
   absl::Status FreeBitmapMetadata(uint64_t offset, uint64_t count)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Frees stored bitmaps' data clusters and tables (nothing references them any more).
-  absl::Status FreeBitmapClusters(const std::vector<BitmapDirectoryEntry>& entries)
+  // A stored bitmap's directory entry and its table as read from disk.
+  struct BitmapTable {
+    BitmapDirectoryEntry entry;
+    std::vector<uint64_t> entries;
+  };
+  // Reads the tables of `entries` (a table that does not read as one is left out: its
+  // clusters leak rather than risk freeing another structure's). Every table is read
+  // before any cluster is freed: freed clusters are discarded, and in a damaged image
+  // one bitmap's data cluster may be another's table, or the old directory.
+  std::vector<BitmapTable> ReadBitmapTables(const std::vector<BitmapDirectoryEntry>& entries)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees those bitmaps' data clusters and tables (nothing references them any more).
+  absl::Status FreeBitmapClusters(const std::vector<BitmapTable>& tables)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes `entries` as a new directory in new clusters (made stable with the refcounts
   // counting everything it names), switches the header to it in one write, then frees the

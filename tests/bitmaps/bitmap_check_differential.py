@@ -24,10 +24,11 @@ masked).
 Two kinds of difference are counted apart rather than failed, because strata does better:
 a repair after which QEMU's own check finds corruptions (QEMU 7.2 frees clusters a
 damaged bitmap table shares with live metadata, so `check -r leaks` can destroy the
-refcounts) while strata's repaired image is clean or only leaks; and the same output,
-after which QEMU's image leaks clusters and strata's is clean (QEMU reads the old bitmap
-tables one by one while freeing them, so a table another damaged table names as data
-is gone by the time it is read). Strata may do better than QEMU; never worse.
+refcounts) while strata's repaired image is clean or only leaks; and the same output
+(but for the number of "qcow2_free_clusters failed" lines), after which QEMU's image
+leaks clusters and strata's is clean (QEMU reads the old bitmap tables one by one while
+freeing them, so with chained damage it skips frees that strata, reading every table
+first, does, and reports). Strata may do better than QEMU; never worse.
 
 `--cases N --seed S` choose the corpus; prints one line per failed comparison and the
 counts; exits 1 on any failure.
@@ -208,6 +209,12 @@ def poke(rng, img, where):
     return "%s = %s" % (field, label)
 
 
+def without_free_failures(text):
+    """The output without QEMU's 'qcow2_free_clusters failed' lines: where chained damage
+    makes QEMU skip a free (and leak) that strata does, strata reports one more."""
+    return re.sub(r"qcow2_free_clusters failed: .*\n", "", text)
+
+
 def mask(text):
     return re.sub(r"disk size: .*", "disk size: N", text)
 
@@ -259,7 +266,8 @@ def main():
                           "status %d" % (name, " ".join(argv), s["check after"]))
                     continue
                 if (q["check after"] == 3 and s["check after"] == 0 and
-                        (q["status"], q["output"]) == (s["status"], s["output"])):
+                        (q["status"], without_free_failures(q["output"])) ==
+                        (s["status"], without_free_failures(s["output"]))):
                     better += 1
                     print("strata better: %s | %s: same output, QEMU's repaired image leaks "
                           "clusters, strata's is clean" % (name, " ".join(argv)))
@@ -276,7 +284,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("bitmap check differential, seed %d: %d cases, %d comparisons: %d agree, "
-          "%d strata better (QEMU's repair damaged the image), %d failed"
+          "%d strata better (QEMU's repair damaged or leaked, strata's did not), %d failed"
           % (args.seed, args.cases, compared, agreed, better, failed))
     return 1 if failed else 0
 
