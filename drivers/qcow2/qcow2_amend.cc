@@ -55,8 +55,9 @@ bool ParsesAsCreateOptions(const std::vector<std::pair<std::string, std::string>
   if (qcow2 == nullptr) return false;
   const std::vector<CreateOptionSpec> specs = qcow2->create_options();
   for (const auto& [key, value] : options) {
+    const std::string& name = key;  // clang 14 cannot capture a structured binding
     auto spec = std::find_if(specs.begin(), specs.end(),
-                             [&](const CreateOptionSpec& s) { return s.name == key; });
+                             [&](const CreateOptionSpec& s) { return s.name == name; });
     if (spec == specs.end()) return false;
     uint64_t number;
     if ((spec->type == "size" && !ParseSize(value).ok()) ||
