@@ -26,8 +26,10 @@ from aio_vs_qemu import cpu_of, max_threads_until_exit  # noqa: E402
 CLUSTER = 64 * 1024
 
 
-def run_measured(cmd, stdin_path):
-    """Runs cmd with stdin from a file: (wall seconds, cpu seconds, max threads)."""
+def run_measured(cmd, stdin_path, reset=None):
+    """Runs cmd with stdin from a file: (wall seconds, cpu seconds, max threads). The CPU
+    time comes from a second run; `reset` (if given) restores the image before it, so
+    both runs start from the same state."""
     with open(stdin_path) as stdin:
         start = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL,
@@ -38,6 +40,8 @@ def run_measured(cmd, stdin_path):
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err.decode().strip()}")
     # The same run again under wait4 for its rusage (Popen does not expose it).
+    if reset is not None:
+        reset()
     cpu = cpu_of(cmd, stdin_path)
     return wall, cpu, max_threads
 
@@ -54,7 +58,8 @@ def side_by_side(label, count, rounds, image, copy, script, cmd_for, strata):
             tools.reverse()
         for name, binary in tools:
             shutil.copy(image, copy)
-            results[name].append(run_measured(cmd_for(binary, copy), script))
+            results[name].append(run_measured(cmd_for(binary, copy), script,
+                                              reset=lambda: shutil.copy(image, copy)))
     med = {}
     for name, runs in results.items():
         wall = statistics.median(x[0] for x in runs)
