@@ -226,16 +226,23 @@ class LuksDriver : public BlockDriver {
     STRATA_ASSIGN_OR_RETURN(LuksHeader h, ReadVolumeHeader(read));
     std::unique_ptr<SectorCipher> cipher;
     std::vector<uint8_t> mk;
-    if (!ctx.flags().no_io) {
-      if (opts.key_secret().empty()) {
-        return ErrnoError(EINVAL, "Parameter 'key-secret' is required for cipher");
-      }
-      STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(opts.key_secret()));
-      STRATA_ASSIGN_OR_RETURN(mk, UnlockVolume(h, passphrase, read));
+    STRATA_ASSIGN_OR_RETURN(std::optional<std::string> passphrase, Passphrase(ctx));
+    if (passphrase) {
+      STRATA_ASSIGN_OR_RETURN(mk, UnlockVolume(h, *passphrase, read));
       STRATA_ASSIGN_OR_RETURN(cipher, VolumeCipher(h, mk));
     }
     return std::unique_ptr<DriverInstance>(
         std::make_unique<LuksInstance>(file, std::move(h), std::move(cipher), std::move(mk)));
+  }
+
+  // The passphrase of `key-secret`; none for a metadata-only open (info). QEMU's
+  // refusal when I/O is wanted and no key-secret is given.
+  static absl::StatusOr<std::optional<std::string>> Passphrase(OpenContext& ctx) {
+    if (ctx.flags().no_io) return std::nullopt;
+    const std::string& id = ctx.options().luks().key_secret();
+    if (id.empty()) return ErrnoError(EINVAL, "Parameter 'key-secret' is required for cipher");
+    STRATA_ASSIGN_OR_RETURN(std::string passphrase, LookupSecret(id));
+    return passphrase;
   }
 
   // A LUKS2 volume: unlocked through libcryptsetup, served by the same instance.
@@ -243,14 +250,7 @@ class LuksDriver : public BlockDriver {
                                                                    BdrvChild* file,
                                                                    uint64_t length,
                                                                    VolumeReader read) {
-    const proto::LuksOptions& opts = ctx.options().luks();
-    std::optional<std::string> passphrase;
-    if (!ctx.flags().no_io) {
-      if (opts.key_secret().empty()) {
-        return ErrnoError(EINVAL, "Parameter 'key-secret' is required for cipher");
-      }
-      STRATA_ASSIGN_OR_RETURN(passphrase, LookupSecret(opts.key_secret()));
-    }
+    STRATA_ASSIGN_OR_RETURN(std::optional<std::string> passphrase, Passphrase(ctx));
     STRATA_ASSIGN_OR_RETURN(Luks2Volume volume, OpenLuks2Volume(read, length, passphrase));
     std::unique_ptr<SectorCipher> cipher;
     if (passphrase) {

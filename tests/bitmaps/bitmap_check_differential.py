@@ -43,6 +43,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
+import hostile_sweep  # noqa: E402
+
 EXT_MAGIC = 0x23852875
 COMMANDS = (["check"], ["check", "-r", "leaks"], ["check", "-r", "all"])
 
@@ -54,32 +57,17 @@ def run(argv, cwd, tools):
     return p.returncode, p.stdout + p.stderr
 
 
-class Qcow2File:
-    """Reads and pokes the structures of one qcow2 file."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def read(self, off, fmt):
-        with open(self.path, "rb") as f:
-            f.seek(off)
-            return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
-
-    def write(self, off, fmt, value):
-        with open(self.path, "r+b") as f:
-            f.seek(off)
-            f.write(struct.pack(fmt, value))
+class Qcow2File(hostile_sweep.Image):
+    """Reads and pokes the structures of one qcow2 file (the hostile sweep's image
+    accessor, plus the bitmap structures)."""
 
     def size(self):
         return os.path.getsize(self.path)
 
-    def cluster_size(self):
-        return 1 << self.read(20, ">I")
-
     def ext_data(self):
-        off = self.read(100, ">I")  # header_length
+        off = self.read_at(100, ">I")  # header_length
         while True:
-            magic, length = struct.unpack(">II", open(self.path, "rb").read()[off:off + 8])
+            magic, length = self.read_at(off, ">I"), self.read_at(off + 4, ">I")
             if magic == EXT_MAGIC:
                 return off + 8
             if magic == 0:
@@ -89,35 +77,35 @@ class Qcow2File:
     def directory(self):
         """[(entry_offset, table_offset, table_size, name_size)] of the directory."""
         ext = self.ext_data()
-        count = self.read(ext, ">I")
-        pos = self.read(ext + 16, ">Q")
+        count = self.read_at(ext, ">I")
+        pos = self.read_at(ext + 16, ">Q")
         out = []
         for _ in range(count):
-            table, size = self.read(pos, ">Q"), self.read(pos + 8, ">I")
-            name_size, extra = self.read(pos + 18, ">H"), self.read(pos + 20, ">I")
+            table, size = self.read_at(pos, ">Q"), self.read_at(pos + 8, ">I")
+            name_size, extra = self.read_at(pos + 18, ">H"), self.read_at(pos + 20, ">I")
             out.append((pos, table, size, name_size))
             pos += (24 + name_size + extra + 7) & ~7
         return out
 
     def structures(self):
         """Offsets of structures a damaged table entry may name."""
-        cs = self.cluster_size()
-        l1 = self.read(40, ">Q")
-        l2 = self.read(l1, ">Q") & 0x00FFFFFFFFFFFE00
-        reftable = self.read(48, ">Q")
+        cs = self.cluster_size
+        l1 = self.read_at(40, ">Q")
+        l2 = self.read_at(l1, ">Q") & 0x00FFFFFFFFFFFE00
+        reftable = self.read_at(48, ">Q")
         found = {"header": 0, "L1 table": l1, "refcount table": reftable,
-                 "refcount block": self.read(reftable, ">Q") & ~0x1FF,
-                 "directory": self.read(self.ext_data() + 16, ">Q") & ~(cs - 1)}
+                 "refcount block": self.read_at(reftable, ">Q") & ~0x1FF,
+                 "directory": self.read_at(self.ext_data() + 16, ">Q") & ~(cs - 1)}
         if l2:
             found["L2 table"] = l2
-            data = self.read(l2, ">Q") & 0x00FFFFFFFFFFFE00
+            data = self.read_at(l2, ">Q") & 0x00FFFFFFFFFFFE00
             if data:
                 found["guest data"] = data
         for i, (_, table, size, _) in enumerate(self.directory()):
             if table:
                 found["table of bitmap %d" % i] = table
                 for j in range(size):
-                    e = self.read(table + 8 * j, ">Q") & 0x00FFFFFFFFFFFE00
+                    e = self.read_at(table + 8 * j, ">Q") & 0x00FFFFFFFFFFFE00
                     if e:
                         found["data of bitmap %d" % i] = e
                         break
@@ -149,7 +137,7 @@ def make_image(rng, d):
 
 def layout(img):
     """What poke() needs, read from the undamaged image."""
-    return img.cluster_size(), img.ext_data(), img.directory(), img.structures()
+    return img.cluster_size, img.ext_data(), img.directory(), img.structures()
 
 
 def poke(rng, img, where):
@@ -158,7 +146,7 @@ def poke(rng, img, where):
     kind = rng.choice(["extension", "directory", "directory", "table", "table", "table",
                        "header"])
     if kind == "header":
-        img.write(88, ">Q", 0)
+        img.write_at(88, ">Q", 0)
         return "autoclear bit cleared"
     if kind == "extension":
         field, off, fmt, values = rng.choice([
@@ -189,7 +177,7 @@ def poke(rng, img, where):
         field, off, fmt = "bitmap %d table entry %d" % (i, j), table + 8 * j, ">Q"
         values = [0, 1, "reserved bits", "unaligned", "past the end"] + sorted(structures)
     value = rng.choice(values)
-    current = img.read(off, fmt)
+    current = img.read_at(off, fmt)
     if isinstance(value, str):
         if value in structures:
             number = structures[value]
@@ -205,7 +193,7 @@ def poke(rng, img, where):
     else:
         number, label = value, str(value)
     limit = (1 << (8 * struct.calcsize(fmt))) - 1
-    img.write(off, fmt, number & limit)
+    img.write_at(off, fmt, number & limit)
     return "%s = %s" % (field, label)
 
 
