@@ -7,15 +7,10 @@
 
 #include "aio/offload.h"
 #include "absl/strings/str_cat.h"
+#include "block/align.h"
 #include "block/status.h"
 
 namespace strata {
-namespace {
-
-uint64_t AlignDown(uint64_t v, uint64_t a) { return v - v % a; }
-uint64_t AlignUp(uint64_t v, uint64_t a) { return AlignDown(v + a - 1, a); }
-
-}  // namespace
 
 absl::Status DriverInstance::PwriteZeroes(uint64_t, uint64_t, uint32_t) {
   return ErrnoError(ENOTSUP);
@@ -187,37 +182,11 @@ absl::Status BlockDriverState::PaddedPreadv(uint64_t offset, uint64_t bytes,
 }
 
 void BlockDriverState::BeginSerialised(uint64_t offset, uint64_t bytes) {
-  Range r{AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_)};
-  absl::MutexLock lock(&serialise_mu_);
-  auto no_overlap = [this, r]() ABSL_SHARED_LOCKS_REQUIRED(serialise_mu_) {
-    for (const Range& o : serialised_) {
-      if (o.begin < r.end && r.begin < o.end) return false;
-    }
-    return true;
-  };
-  serialise_mu_.Await(absl::Condition(&no_overlap));
-  serialised_.push_back(r);
-}
-
-bool BlockDriverState::TryBeginSerialised(uint64_t offset, uint64_t bytes) {
-  Range r{AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_)};
-  absl::MutexLock lock(&serialise_mu_);
-  for (const Range& o : serialised_) {
-    if (o.begin < r.end && r.begin < o.end) return false;
-  }
-  serialised_.push_back(r);
-  return true;
+  serialised_.Begin(AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_));
 }
 
 void BlockDriverState::EndSerialised(uint64_t offset, uint64_t bytes) {
-  Range r{AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_)};
-  absl::MutexLock lock(&serialise_mu_);
-  for (auto it = serialised_.begin(); it != serialised_.end(); ++it) {
-    if (it->begin == r.begin && it->end == r.end) {
-      serialised_.erase(it);
-      return;
-    }
-  }
+  serialised_.End(AlignDown(offset, alignment_), AlignUp(offset + bytes, alignment_));
 }
 
 absl::Status BlockDriverState::AlignedPwritev(uint64_t offset, uint64_t bytes,

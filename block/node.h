@@ -26,6 +26,7 @@
 #include "block/flush_coalescer.h"
 #include "block/io_vector.h"
 #include "block/request_gate.h"
+#include "block/serialised_ranges.h"
 
 namespace strata {
 
@@ -210,11 +211,17 @@ class BlockDriverState {
   absl::Status PaddedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                              uint32_t flags);
   absl::Status PaddedPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov);
-  // Waits until no tracked request overlaps [offset, offset+bytes), then tracks this one.
+  // Waits until no tracked write overlaps [offset, offset+bytes) widened to whole blocks
+  // of the request alignment, then tracks this one (serialised_ranges.h).
   void BeginSerialised(uint64_t offset, uint64_t bytes);
-  // The same without waiting: false (and nothing tracked) if a tracked request overlaps.
-  bool TryBeginSerialised(uint64_t offset, uint64_t bytes);
+  // The same for a coroutine: on a loop it parks rather than block its thread.
+  aio::Task<absl::Status> CoBeginSerialised(uint64_t offset, uint64_t bytes);
   void EndSerialised(uint64_t offset, uint64_t bytes);
+  // PaddedPreadv and PaddedPwritev as coroutines (no debug events: the native paths run
+  // only at nodes that want none); CoPaddedPwritev's caller holds the serialised range.
+  aio::Task<absl::Status> CoPaddedPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov);
+  aio::Task<absl::Status> CoPaddedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                          uint32_t flags);
 
   const BlockDriver& driver_;
   std::string filename_;
@@ -247,11 +254,8 @@ class BlockDriverState {
   // Every request on this node holds it; control operations quiesce it.
   mutable RequestGate gate_;
 
-  absl::Mutex serialise_mu_;
-  struct Range {
-    uint64_t begin, end;
-  };
-  std::vector<Range> serialised_ ABSL_GUARDED_BY(serialise_mu_);
+  // The (block-widened) ranges of the writes running at a node with a request alignment.
+  SerialisedRanges serialised_;
 };
 
 }  // namespace strata

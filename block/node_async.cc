@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "aio/offload.h"
+#include "block/align.h"
 #include "block/node.h"
 #include "block/request_gate.h"
 #include "block/status.h"
@@ -20,7 +21,19 @@ aio::Task<absl::Status> BlockDriverState::CoPreadv(uint64_t offset, uint64_t byt
     const IoVector exact = qiov.Slice(0, bytes);
     co_return co_await instance_->CoPreadv(offset, bytes, exact, flags);
   }
-  co_return co_await aio::Offload([&] { return DoPreadv(offset, bytes, qiov, flags); });
+  co_return co_await CoPaddedPreadv(offset, bytes, qiov);
+}
+
+aio::Task<absl::Status> BlockDriverState::CoPaddedPreadv(uint64_t offset, uint64_t bytes,
+                                                         const IoVector& qiov) {
+  const uint64_t begin = AlignDown(offset, alignment_);
+  const uint64_t end = AlignUp(offset + bytes, alignment_);
+  AlignedBuffer bounce(end - begin, std::max<uint32_t>(alignment_, 4096),
+                       AlignedBuffer::kUninitialized);
+  STRATA_CO_RETURN_IF_ERROR(
+      co_await instance_->CoPreadv(begin, end - begin, bounce.AsIoVector(), 0));
+  qiov.CopyFrom(0, bounce.data() + (offset - begin), bytes);
+  co_return absl::OkStatus();
 }
 
 aio::Task<absl::Status> BlockDriverState::CoPwritev(uint64_t offset, uint64_t bytes,
@@ -32,18 +45,70 @@ aio::Task<absl::Status> BlockDriverState::CoPwritev(uint64_t offset, uint64_t by
 
 aio::Task<absl::Status> BlockDriverState::CoDoPwritev(uint64_t offset, uint64_t bytes,
                                                       const IoVector& qiov, uint32_t flags) {
-  const bool aligned = offset % alignment_ == 0 && bytes % alignment_ == 0;
-  // Native: aligned data writes at a node without debug events, whose range no other
-  // write holds. Everything else is the synchronous path (which waits for the range).
-  if (aligned && bytes > 0 && !wants_events_ && !(flags & kReqWriteCompressed) &&
-      !read_only() && (alignment_ == 1 || TryBeginSerialised(offset, bytes))) {
-    const IoVector data = qiov.size() == bytes ? qiov : qiov.Slice(0, bytes);
+  // Native: data writes at a writable node without debug events. With a request
+  // alignment the write holds its block-widened range (parking, not blocking, behind an
+  // overlapping one) and pads a partial head or tail by read-modify-write, as DoPwritev.
+  // The rest (events, compressed writes, the error cases) is the synchronous path's.
+  if (bytes == 0 || wants_events_ || (flags & kReqWriteCompressed) || read_only()) {
+    co_return co_await aio::Offload([&] { return DoPwritev(offset, bytes, qiov, flags); });
+  }
+  const IoVector data = qiov.size() == bytes ? qiov : qiov.Slice(0, bytes);
+  if (alignment_ == 1) {
     absl::Status status = co_await instance_->CoPwritev(offset, bytes, data, flags);
     NoteWriteCompleted();
-    if (alignment_ != 1) EndSerialised(offset, bytes);
     co_return status;
   }
-  co_return co_await aio::Offload([&] { return DoPwritev(offset, bytes, qiov, flags); });
+  STRATA_CO_RETURN_IF_ERROR(co_await CoBeginSerialised(offset, bytes));
+  absl::Status status;
+  if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
+    status = co_await instance_->CoPwritev(offset, bytes, data, flags);
+    NoteWriteCompleted();
+  } else {
+    status = co_await CoPaddedPwritev(offset, bytes, data, flags);
+  }
+  EndSerialised(offset, bytes);
+  co_return status;
+}
+
+aio::Task<absl::Status> BlockDriverState::CoBeginSerialised(uint64_t offset, uint64_t bytes) {
+  const uint64_t begin = AlignDown(offset, alignment_);
+  const uint64_t end = AlignUp(offset + bytes, alignment_);
+  while (!serialised_.TryBegin(begin, end)) co_await serialised_.Released(begin, end);
+  co_return absl::OkStatus();
+}
+
+aio::Task<absl::Status> BlockDriverState::CoPaddedPwritev(uint64_t offset, uint64_t bytes,
+                                                          const IoVector& qiov,
+                                                          uint32_t flags) {
+  // PaddedPwritev's read-modify-write: the blocks holding a partial head and tail are read
+  // (once if they are one block), the request's bytes laid over them, all written at once.
+  const uint64_t begin = AlignDown(offset, alignment_);
+  const uint64_t end = AlignUp(offset + bytes, alignment_);
+  const uint64_t head_len = offset - begin;
+  const uint64_t tail_len = end - (offset + bytes);
+  const bool same_block = end - begin == alignment_;
+  const uint32_t memory_alignment = std::max<uint32_t>(alignment_, 4096);
+  AlignedBuffer head(alignment_, memory_alignment, AlignedBuffer::kUninitialized);
+  AlignedBuffer tail(alignment_, memory_alignment, AlignedBuffer::kUninitialized);
+  if (head_len > 0 || same_block) {
+    STRATA_CO_RETURN_IF_ERROR(co_await instance_->CoPreadv(begin, alignment_, head.AsIoVector(), 0));
+  }
+  if (tail_len > 0 && !same_block) {
+    STRATA_CO_RETURN_IF_ERROR(
+        co_await instance_->CoPreadv(end - alignment_, alignment_, tail.AsIoVector(), 0));
+  }
+  IoVector padded;
+  if (same_block) {
+    qiov.CopyTo(0, head.data() + head_len, bytes);
+    padded.Append(head.data(), alignment_);
+  } else {
+    if (head_len > 0) padded.Append(head.data(), head_len);
+    padded.Concat(qiov);
+    if (tail_len > 0) padded.Append(tail.data() + (alignment_ - tail_len), tail_len);
+  }
+  absl::Status status = co_await instance_->CoPwritev(begin, end - begin, padded, flags);
+  NoteWriteCompleted();
+  co_return status;
 }
 
 aio::Task<absl::Status> BlockDriverState::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
