@@ -183,9 +183,8 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
       case ClusterType::kUnallocated:
         status = co_await CoReadBacking((m.gc << cluster_bits_) + m.in_cluster, m.len, m.iov);
         break;
-      default:  // compressed: a read and inflation, on the pool
-        status = co_await aio::Offload(
-            [&] { return ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov); });
+      default:  // compressed
+        status = co_await CoReadCompressed(m.entry, m.in_cluster, m.len, m.iov);
         break;
     }
     if (!status.ok()) break;

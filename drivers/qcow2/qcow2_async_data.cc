@@ -7,14 +7,33 @@
 // request. A read of whole sectors is decrypted in the caller's buffer (it receives the
 // plaintext anyway); otherwise, and always for writes (the caller's data must stay as
 // it is), encrypted bytes pass through a bounce buffer of at most kCryptBounceBytes.
+//
+// Compressed clusters likewise: their bytes are read on the ring and inflated on the
+// awaiting loop (some tens of microseconds for a 64 KiB cluster, the same order as a
+// cipher pass over it), as the synchronous ReadCompressed does.
 #include <algorithm>
 #include <vector>
 
 #include "block/status.h"
+#include "drivers/qcow2/qcow2_compression.h"
 #include "drivers/qcow2/qcow2_crypto.h"
+#include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
 
 namespace strata::qcow2 {
+
+aio::Task<absl::Status> Qcow2Instance::CoReadCompressed(uint64_t entry, uint64_t in_cluster,
+                                                        uint64_t len, const IoVector& out) {
+  const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
+  std::vector<uint8_t> compressed(extent.bytes());
+  STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoPreadv(
+      extent.offset, compressed.size(), IoVector(compressed.data(), compressed.size())));
+  std::vector<uint8_t> cluster(cluster_size_);
+  STRATA_CO_RETURN_IF_ERROR(DecompressCluster(compression_type_, compressed.data(),
+                                              compressed.size(), cluster.data(), cluster_size_));
+  out.CopyFrom(0, cluster.data() + in_cluster, len);
+  co_return absl::OkStatus();
+}
 
 aio::Task<absl::Status> Qcow2Instance::CoReadData(uint64_t host, uint64_t guest, uint64_t len,
                                                   const IoVector& out) {

@@ -90,9 +90,8 @@ aio::Task<absl::Status> Qcow2Instance::CoReadOldCluster(uint64_t gc, uint64_t en
       co_return co_await CoReadData(host + in_cluster, (gc << cluster_bits_) + in_cluster, len,
                                     out);
     }
-    default:  // compressed: a read and inflation, on the pool
-      co_return co_await aio::Offload(
-          [&] { return ReadOldCluster(gc, entry, 0, in_cluster, len, out); });
+    default:  // compressed (whole clusters only: no subcluster bitmap to follow)
+      co_return co_await CoReadCompressed(entry, in_cluster, len, out);
   }
 }
 

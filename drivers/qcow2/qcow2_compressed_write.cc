@@ -11,68 +11,16 @@
 // Ordering: the bytes' refcounts are raised (in the cache), the bytes written, and only
 // then the L2 entry set (in the cache); the usual flush writes refcounts before L2 tables.
 // A crash leaves the old entry (and at worst leaked bytes) or the new one.
-#include <zlib.h>
-#include <zstd.h>
-#include <zstd_errors.h>
-
 #include <algorithm>
 #include <memory>
 #include <optional>
 
 #include "block/status.h"
+#include "drivers/qcow2/qcow2_compression.h"
 #include "drivers/qcow2/qcow2_format.h"
 #include "drivers/qcow2/qcow2_instance.h"
 
 namespace strata::qcow2 {
-namespace {
-
-struct ZstdCctxFree {
-  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
-};
-
-// One cluster compressed with `compression_type` (0 zlib, 1 zstd) into at most
-// cluster - 1 bytes; nullopt if it does not fit.
-absl::StatusOr<std::optional<std::vector<uint8_t>>> CompressCluster(uint8_t compression_type,
-                                                                    const uint8_t* data,
-                                                                    size_t cluster) {
-  std::vector<uint8_t> out(cluster - 1);
-  if (compression_type == 0) {
-    z_stream zs = {};
-    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) !=
-        Z_OK) {
-      return ErrnoError(ENOMEM);
-    }
-    zs.next_in = const_cast<uint8_t*>(data);
-    zs.avail_in = static_cast<uInt>(cluster);
-    zs.next_out = out.data();
-    zs.avail_out = static_cast<uInt>(out.size());
-    const int r = deflate(&zs, Z_FINISH);
-    deflateEnd(&zs);
-    if (r == Z_STREAM_END) {
-      out.resize(out.size() - zs.avail_out);
-      return std::optional<std::vector<uint8_t>>(std::move(out));
-    }
-    if (r == Z_OK || r == Z_BUF_ERROR) return std::optional<std::vector<uint8_t>>();
-    return ErrnoError(EIO);
-  }
-  std::unique_ptr<ZSTD_CCtx, ZstdCctxFree> cctx(ZSTD_createCCtx());
-  if (!cctx) return ErrnoError(ENOMEM);
-  ZSTD_outBuffer o = {out.data(), out.size(), 0};
-  ZSTD_inBuffer in = {data, cluster, 0};
-  // One call, as QEMU makes it: output that needs more room than a cluster does not fit.
-  const size_t r = ZSTD_compressStream2(cctx.get(), &o, &in, ZSTD_e_end);
-  if (ZSTD_isError(r)) {
-    if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall) {
-      return std::optional<std::vector<uint8_t>>();
-    }
-    return ErrnoError(EIO);
-  }
-  if (r > 0) return std::optional<std::vector<uint8_t>>();
-  out.resize(o.pos);
-  return std::optional<std::vector<uint8_t>>(std::move(out));
-}
-
-}  // namespace
 
 absl::Status Qcow2Instance::PwriteCompressed(uint64_t offset, uint64_t bytes,
                                              const IoVector& qiov) {

@@ -1,8 +1,6 @@
 // strata qcow2: the open image (see qcow2_instance.h).
 #include "drivers/qcow2/qcow2_instance.h"
 
-#include <zlib.h>
-#include <zstd.h>
 
 #include <cerrno>
 #include <algorithm>
@@ -18,6 +16,7 @@
 #include "block/registry.h"
 #include "drivers/qcow2/qcow2_cache_cleaner.h"
 #include "block/status.h"
+#include "drivers/qcow2/qcow2_compression.h"
 #include "drivers/qcow2/qcow2_format.h"
 
 namespace strata::qcow2 {
@@ -475,38 +474,12 @@ absl::Status Qcow2Instance::ReadBacking(uint64_t offset, uint64_t len, const IoV
 absl::Status Qcow2Instance::ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
                                            const IoVector& out) {
   const CompressedExtent extent = DecodeCompressed(entry, cluster_bits_);
-  const uint64_t coffset = extent.offset;
-  const uint64_t csize = extent.bytes();
-  std::vector<uint8_t> compressed(csize);
+  std::vector<uint8_t> compressed(extent.bytes());
   file_->NotifyDebugEvent(DebugEvent::kReadCompressed);
-  STRATA_RETURN_IF_ERROR(file_->node().Pread(coffset, csize, compressed.data()));
+  STRATA_RETURN_IF_ERROR(file_->node().Pread(extent.offset, compressed.size(), compressed.data()));
   std::vector<uint8_t> cluster(cluster_size_);
-  if (compression_type_ == 0) {
-    z_stream zs = {};
-    if (inflateInit2(&zs, -12) != Z_OK) return ErrnoError(EIO);
-    zs.next_in = compressed.data();
-    zs.avail_in = static_cast<uInt>(csize);
-    zs.next_out = cluster.data();
-    zs.avail_out = static_cast<uInt>(cluster_size_);
-    int r = inflate(&zs, Z_FINISH);
-    inflateEnd(&zs);
-    // Trailing bytes of the last sector are not part of the stream; a full output is what
-    // counts (QEMU accepts Z_STREAM_END or Z_BUF_ERROR with a full buffer).
-    if (!(r == Z_STREAM_END || (r == Z_BUF_ERROR && zs.avail_out == 0)) || zs.avail_out != 0) {
-      return ErrnoError(EIO);
-    }
-  } else {
-    ZSTD_DCtx* dctx = ZSTD_createDCtx();
-    ZSTD_inBuffer in = {compressed.data(), csize, 0};
-    ZSTD_outBuffer o = {cluster.data(), cluster_size_, 0};
-    size_t r = 0;
-    while (o.pos < o.size && in.pos < in.size) {
-      r = ZSTD_decompressStream(dctx, &o, &in);
-      if (ZSTD_isError(r) || r == 0) break;
-    }
-    ZSTD_freeDCtx(dctx);
-    if (ZSTD_isError(r) || o.pos != o.size) return ErrnoError(EIO);
-  }
+  STRATA_RETURN_IF_ERROR(DecompressCluster(compression_type_, compressed.data(),
+                                           compressed.size(), cluster.data(), cluster_size_));
   out.CopyFrom(0, cluster.data() + in_cluster, len);
   return absl::OkStatus();
 }

@@ -313,6 +313,11 @@ class Qcow2Instance : public DriverInstance {
                                       const IoVector& in) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status ReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
                               const IoVector& out);
+  // ReadCompressed on the coroutine path (qcow2_async_data.cc): the bytes read on the
+  // ring, inflated on the awaiting loop. Only where the file delivers no debug events
+  // (the synchronous twin raises read_compressed). No lock.
+  aio::Task<absl::Status> CoReadCompressed(uint64_t entry, uint64_t in_cluster, uint64_t len,
+                                           const IoVector& out) ABSL_LOCKS_EXCLUDED(mu_);
   // Schedules the release of the host cluster(s) an old L2 entry referenced; applied after
   // the L2 change is on disk. `discard`: the freed clusters are discarded in the file too.
   void ReleaseLater(uint64_t old_entry, bool discard = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
