@@ -38,12 +38,22 @@ struct Params {
   std::string format;
   bool direct;
   int queues;
+  // qemu-img create -o for qcow2 ("" for none); "extended_l2=on" runs the subcluster
+  // allocation path.
+  std::string create_options = "";
+  // Requests are whole units of this many bytes at offsets that are multiples of it; 0
+  // for the node's own alignment (4096 with O_DIRECT, else 512). 1 with O_DIRECT sends
+  // unaligned requests, padded by read-modify-write on the loop.
+  uint64_t unit = 0;
 };
 
 std::string ParamName(const ::testing::TestParamInfo<Params>& info) {
-  return std::string(aio::EngineName(info.param.engine)) + "_" + info.param.format +
-         (info.param.direct ? "_direct" : "_writeback") + "_q" +
-         std::to_string(info.param.queues);
+  std::string name = std::string(aio::EngineName(info.param.engine)) + "_" +
+                     info.param.format + (info.param.direct ? "_direct" : "_writeback") +
+                     "_q" + std::to_string(info.param.queues);
+  if (!info.param.create_options.empty()) name += "_extended_l2";
+  if (info.param.unit != 0) name += "_unit" + std::to_string(info.param.unit);
+  return name;
 }
 
 int Shell(const std::string& command) {
@@ -161,7 +171,8 @@ TEST_P(AsyncStressTest, ManyQueuesAgreeWithTheModelAndWithQemu) {
   const std::string dir = getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp";
   const std::string image = dir + "/stress_" + ParamName({p, 0}) + "." + p.format;
   const std::string model_file = dir + "/stress_" + ParamName({p, 0}) + ".model";
-  ASSERT_EQ(Shell("qemu-img create -q -f " + p.format + " " + image + " " +
+  const std::string options = p.create_options.empty() ? "" : "-o " + p.create_options + " ";
+  ASSERT_EQ(Shell("qemu-img create -q -f " + p.format + " " + options + image + " " +
                   std::to_string(kImageBytes)),
             0);
   std::vector<uint8_t> model(kImageBytes, 0);
@@ -173,7 +184,7 @@ TEST_P(AsyncStressTest, ManyQueuesAgreeWithTheModelAndWithQemu) {
     req.flags.discard_unmap = true;
     ASSERT_OK_AND_ASSIGN(OpenedImage opened, OpenImage(req));
     BlockBackend blk(std::move(opened.root), /*writethrough=*/false);
-    const uint64_t alignment = p.direct ? 4096 : 512;
+    const uint64_t alignment = p.unit != 0 ? p.unit : p.direct ? 4096 : 512;
     std::vector<std::unique_ptr<aio::LoopThread>> loops;
     std::vector<std::unique_ptr<Client>> clients;
     for (int q = 0; q < p.queues; ++q) {
@@ -225,7 +236,10 @@ INSTANTIATE_TEST_SUITE_P(
                       Params{aio::Engine::kIoUring, "raw", false, 2},
                       Params{aio::Engine::kIoUring, "raw", true, 1},
                       Params{aio::Engine::kThreads, "raw", true, 2},
-                      Params{aio::Engine::kIoUring, "qcow2", false, 4}),
+                      Params{aio::Engine::kIoUring, "qcow2", false, 4},
+                      Params{aio::Engine::kIoUring, "qcow2", false, 2, "extended_l2=on"},
+                      Params{aio::Engine::kIoUring, "qcow2", true, 2, "extended_l2=on", 1},
+                      Params{aio::Engine::kIoUring, "raw", true, 2, "", 1}),
     ParamName);
 
 }  // namespace

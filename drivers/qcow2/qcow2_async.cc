@@ -198,8 +198,9 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
 aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes,
                                                  const IoVector& qiov, uint32_t flags) {
   // Natively: writes into clusters the image owns (COPIED) and allocations whose metadata
-  // is cached, planned from cached tables. Compressed writes, FUA's metadata flush,
-  // extended L2 entries and whatever needs metadata I/O are the synchronous path's.
+  // is cached (subcluster allocations with extended L2 entries too), planned from cached
+  // tables. Compressed writes, FUA's metadata flush and whatever needs metadata I/O are
+  // the synchronous path's.
   const bool may_be_native = aio::IoContext::Current() != nullptr &&
                              !(flags & (kReqWriteCompressed | kReqFua)) &&
                              !file_->delivers_events() &&

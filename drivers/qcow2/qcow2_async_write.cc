@@ -73,30 +73,41 @@ aio::Task<absl::Status> Qcow2Instance::CoReadBacking(uint64_t offset, uint64_t l
 }
 
 aio::Task<absl::Status> Qcow2Instance::CoReadOldCluster(uint64_t gc, uint64_t entry,
-                                                        uint64_t in_cluster, uint64_t len,
-                                                        const IoVector& out) {
-  switch (TypeOf(entry)) {
-    case ClusterType::kUnallocated:
-      co_return co_await CoReadBacking((gc << cluster_bits_) + in_cluster, len, out);
-    case ClusterType::kZeroPlain:
-    case ClusterType::kZeroAlloc:
-      out.Memset(0, 0, len);
-      co_return absl::OkStatus();
-    case ClusterType::kNormal: {  // a cluster shared with a snapshot
-      const uint64_t host = entry & kL2OffsetMask;
-      if (host % cluster_size_ != 0) {
-        co_return ErrnoError(EIO, "Cluster allocation offset unaligned");
+                                                        uint64_t bitmap, uint64_t in_cluster,
+                                                        uint64_t len, const IoVector& out) {
+  STRATA_CO_ASSIGN_OR_RETURN(const std::vector<OldClusterPiece> pieces,
+                             OldClusterPieces(entry, bitmap, in_cluster, len));
+  for (const OldClusterPiece& p : pieces) {
+    const IoVector piece_out = out.Slice(p.at - in_cluster, p.len);
+    absl::Status s;
+    switch (TypeOf(p.entry)) {
+      case ClusterType::kUnallocated:
+        s = co_await CoReadBacking((gc << cluster_bits_) + p.at, p.len, piece_out);
+        break;
+      case ClusterType::kZeroPlain:
+      case ClusterType::kZeroAlloc:
+        piece_out.Memset(0, 0, p.len);
+        break;
+      case ClusterType::kNormal: {  // a cluster shared with a snapshot, or our own subclusters
+        const uint64_t host = p.entry & kL2OffsetMask;
+        if (host % cluster_size_ != 0) {
+          co_return ErrnoError(EIO, "Cluster allocation offset unaligned");
+        }
+        s = co_await CoReadData(host + p.at, (gc << cluster_bits_) + p.at, p.len, piece_out);
+        break;
       }
-      co_return co_await CoReadData(host + in_cluster, (gc << cluster_bits_) + in_cluster, len,
-                                    out);
+      case ClusterType::kCompressed:
+        s = co_await CoReadCompressed(p.entry, p.at, p.len, piece_out);
+        break;
     }
-    default:  // compressed (whole clusters only: no subcluster bitmap to follow)
-      co_return co_await CoReadCompressed(entry, in_cluster, len, out);
+    STRATA_CO_RETURN_IF_ERROR(s);
   }
+  co_return absl::OkStatus();
 }
 
 aio::Task<absl::Status> Qcow2Instance::CoWriteAllocation(const AllocationPlan& plan) {
   const CowLayout l = LayOutCow(plan);
+  auto old_bitmap = [&](uint64_t i) { return extended_l2_ ? plan.old_bitmaps[i] : 0; };
   if (l.zero_cow) {
     absl::Status zeroed = absl::OkStatus();
     if (!plan.reads_as_zero) {
@@ -115,13 +126,14 @@ aio::Task<absl::Status> Qcow2Instance::CoWriteAllocation(const AllocationPlan& p
   std::vector<uint8_t> head(l.head_bytes), tail(l.tail_bytes);
   if (!l.zero_cow && !head.empty()) {
     STRATA_CO_RETURN_IF_ERROR(co_await CoReadOldCluster(
-        plan.first_gc, plan.old_entries.front(), plan.write_start - l.run_start, head.size(),
-        IoVector(head.data(), head.size())));
+        plan.first_gc, plan.old_entries.front(), old_bitmap(0), plan.write_start - l.run_start,
+        head.size(), IoVector(head.data(), head.size())));
   }
   if (!l.zero_cow && !tail.empty()) {
     STRATA_CO_RETURN_IF_ERROR(co_await CoReadOldCluster(
         l.tail_gc, plan.old_entries[l.tail_gc - plan.first_gc],
-        plan.data_end & (cluster_size_ - 1), tail.size(), IoVector(tail.data(), tail.size())));
+        old_bitmap(l.tail_gc - plan.first_gc), plan.data_end & (cluster_size_ - 1),
+        tail.size(), IoVector(tail.data(), tail.size())));
   }
   IoVector combined;
   if (!head.empty()) combined.Append(head.data(), head.size());

@@ -52,6 +52,9 @@ uint64_t OffsetOf(int i) { return static_cast<uint64_t>(i) * kStride % (kImageBy
 struct Setup {
   bool with_backing;
   const char* encryption;  // "" (none), "luks" or "aes"
+  // Extended L2 entries (2 KiB subclusters), with writes of 3 KiB: each write allocates
+  // its subclusters only and copies the rest of its last one from the backing file.
+  bool extended_l2 = false;
 };
 
 // qemu-img create with a small PBKDF2 time, retried: with a tiny iter-time it sometimes
@@ -67,11 +70,14 @@ class AsyncAllocatingWriteTest : public ::testing::TestWithParam<Setup> {};
 TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
   const bool with_backing = GetParam().with_backing;
   const std::string encryption = GetParam().encryption;
+  const bool extended_l2 = GetParam().extended_l2;
+  const uint64_t write_bytes = extended_l2 ? 3072 : kWrite;
   const std::string image = TempDir() + "/alloc" + std::to_string(with_backing) + encryption +
-                            ".qcow2";
+                            (extended_l2 ? "x" : "") + ".qcow2";
   const std::string backing = TempDir() + "/alloc_base.raw";
   const std::string secret = " --object secret,id=s0,data=hunter2 ";
   std::string create = "qemu-img create -q -f qcow2 -o cluster_size=65536 ";
+  if (extended_l2) create += "-o extended_l2=on ";
   if (encryption == "luks") {
     create += secret + "-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 ";
   } else if (encryption == "aes") {
@@ -94,7 +100,7 @@ TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
   // The expected content, as the guest sees it.
   std::vector<uint8_t> model(kImageBytes, with_backing ? kBackingByte : 0);
   for (int i = 0; i < kWrites; ++i) {
-    std::memset(&model[OffsetOf(i)], PatternRunner::PatternOf(i), kWrite);
+    std::memset(&model[OffsetOf(i)], PatternRunner::PatternOf(i), write_bytes);
   }
 
   uint64_t offloads = 0, read_offloads = 0;
@@ -108,7 +114,7 @@ TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
         aio::LoopThread::Start({aio::Engine::kIoUring, 64});
     ASSERT_TRUE(loop.ok()) << loop.status();
     PatternRunner::Options run{.requests = kWrites, .depth = kDepth,
-                                        .bytes = kWrite, .offset_of = OffsetOf};
+                                        .bytes = write_bytes, .offset_of = OffsetOf};
     PatternRunner writer(&blk, &(*loop)->context(), run);
     uint64_t before = aio::OffloadedWork::Total();
     writer.Run();
@@ -149,10 +155,12 @@ TEST_P(AsyncAllocatingWriteTest, RunsOnTheLoopAndWritesWhatQemuReads) {
 INSTANTIATE_TEST_SUITE_P(
     Images, AsyncAllocatingWriteTest,
     ::testing::Values(Setup{false, ""}, Setup{true, ""}, Setup{false, "luks"},
-                      Setup{true, "luks"}, Setup{false, "aes"}),
+                      Setup{true, "luks"}, Setup{false, "aes"}, Setup{true, "", true},
+                      Setup{false, "", true}),
     [](const ::testing::TestParamInfo<Setup>& info) {
       std::string name = info.param.with_backing ? "with_backing" : "fresh_image";
       if (*info.param.encryption) name += std::string("_") + info.param.encryption;
+      if (info.param.extended_l2) name += "_extended_l2";
       return name;
     });
 

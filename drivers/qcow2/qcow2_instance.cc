@@ -644,10 +644,7 @@ void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
 
 absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
     uint64_t offset, uint64_t bytes, const IoVector& qiov) {
-  if (extended_l2_) {
-    if (cached_only_) return NotCached();  // the coroutine path leaves these to the pool
-    return PlanSubclusterAllocation(offset, bytes, qiov);
-  }
+  if (extended_l2_) return PlanSubclusterAllocation(offset, bytes, qiov);
   AllocationPlan plan;
   plan.first_gc = offset >> cluster_bits_;
   plan.offset = offset;

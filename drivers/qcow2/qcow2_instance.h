@@ -287,6 +287,18 @@ class Qcow2Instance : public DriverInstance {
   // allocated.
   absl::StatusOr<bool> InPlaceWritable(uint64_t pos, uint64_t entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A run of [in_cluster, in_cluster + len) of a cluster as it mapped before a write
+  // that reads from one source: `entry` is its effective entry (see GetMapping).
+  struct OldClusterPiece {
+    uint64_t at, len, entry;
+  };
+  // The runs of [in_cluster, in_cluster + len) of a cluster whose raw entry and bitmap
+  // were `entry` and `bitmap`, in order: one without extended L2 entries or for a
+  // compressed cluster, one per run of subclusters alike otherwise. EIO for a bitmap the
+  // format forbids. Pure: no lock, no I/O.
+  absl::StatusOr<std::vector<OldClusterPiece>> OldClusterPieces(uint64_t entry, uint64_t bitmap,
+                                                                uint64_t in_cluster,
+                                                                uint64_t len) const;
   // Reads [in_cluster, in_cluster + len) of cluster `gc` as it mapped before a write
   // (raw `entry` and `bitmap`), subcluster runs each from their own source. No lock.
   absl::Status ReadOldCluster(uint64_t gc, uint64_t entry, uint64_t bitmap,
@@ -509,11 +521,11 @@ class Qcow2Instance : public DriverInstance {
   aio::Task<absl::Status> CoFinishAllocations(const std::vector<AllocationPlan>& plans,
                                               const std::vector<absl::Status>& results,
                                               uint64_t epoch) ABSL_LOCKS_EXCLUDED(mu_);
-  // The copy-on-write source bytes of a standard (not extended) L2 entry, and a backing
-  // read (zeroes past the backing node's end, or without one), awaited natively.
-  aio::Task<absl::Status> CoReadOldCluster(uint64_t gc, uint64_t entry, uint64_t in_cluster,
-                                           uint64_t len, const IoVector& out)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // ReadOldCluster (the copy-on-write source bytes, run by run), and a backing read
+  // (zeroes past the backing node's end, or without one), awaited natively.
+  aio::Task<absl::Status> CoReadOldCluster(uint64_t gc, uint64_t entry, uint64_t bitmap,
+                                           uint64_t in_cluster, uint64_t len,
+                                           const IoVector& out) ABSL_LOCKS_EXCLUDED(mu_);
   aio::Task<absl::Status> CoReadBacking(uint64_t offset, uint64_t len, const IoVector& out)
       ABSL_LOCKS_EXCLUDED(mu_);
   // Without mu_: reads the copy-on-write head and tail and writes them with the data.

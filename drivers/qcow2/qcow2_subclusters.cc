@@ -106,11 +106,12 @@ absl::StatusOr<bool> Qcow2Instance::InPlaceWritable(uint64_t pos, uint64_t entry
   return TypeOf(effective) == ClusterType::kNormal;
 }
 
-absl::Status Qcow2Instance::ReadOldCluster(uint64_t gc, uint64_t entry, uint64_t bitmap,
-                                           uint64_t in_cluster, uint64_t len,
-                                           const IoVector& out) {
+absl::StatusOr<std::vector<Qcow2Instance::OldClusterPiece>> Qcow2Instance::OldClusterPieces(
+    uint64_t entry, uint64_t bitmap, uint64_t in_cluster, uint64_t len) const {
+  std::vector<OldClusterPiece> pieces;
   if (!extended_l2_ || (entry & kOflagCompressed)) {
-    return ReadFromEntry(gc, entry, in_cluster, len, out);
+    pieces.push_back({in_cluster, len, entry});
+    return pieces;
   }
   for (uint64_t done = 0; done < len;) {
     const uint64_t at = in_cluster + done;
@@ -120,8 +121,20 @@ absl::Status Qcow2Instance::ReadOldCluster(uint64_t gc, uint64_t entry, uint64_t
     const uint64_t piece =
         std::min(((uint64_t{sc} + SameStateSubclusters(bitmap, sc)) << subcluster_bits_) - at,
                  len - done);
-    STRATA_RETURN_IF_ERROR(ReadFromEntry(gc, *effective, at, piece, out.Slice(done, piece)));
+    pieces.push_back({at, piece, *effective});
     done += piece;
+  }
+  return pieces;
+}
+
+absl::Status Qcow2Instance::ReadOldCluster(uint64_t gc, uint64_t entry, uint64_t bitmap,
+                                           uint64_t in_cluster, uint64_t len,
+                                           const IoVector& out) {
+  STRATA_ASSIGN_OR_RETURN(const std::vector<OldClusterPiece> pieces,
+                          OldClusterPieces(entry, bitmap, in_cluster, len));
+  for (const OldClusterPiece& p : pieces) {
+    STRATA_RETURN_IF_ERROR(
+        ReadFromEntry(gc, p.entry, p.at, p.len, out.Slice(p.at - in_cluster, p.len)));
   }
   return absl::OkStatus();
 }
