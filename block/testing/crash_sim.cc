@@ -169,6 +169,7 @@ class CrashSimInstance : public DriverInstance {
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) override {
     std::vector<uint8_t> zeroes(bytes, 0);
     disk_->Write(offset, bytes, zeroes.data());
+    if (flags & kReqFua) disk_->Flush();
     return absl::OkStatus();
   }
   absl::Status FlushToDisk() override {

@@ -34,6 +34,7 @@ void PatternRunner::Issue(int slot) {
   r.offset = options_.offset_of(i);
   r.bytes = options_.bytes;
   r.qiov = IoVector(buf, options_.bytes);
+  r.flags = options_.flags;
   blk_->Submit(*loop_, std::move(r), [this, slot, i, buf](absl::Status s) {
     const uint8_t want = PatternOf(i);
     const bool wrong_bytes = s.ok() && options_.reads &&

@@ -28,6 +28,7 @@ class PatternRunner {
     int depth = 32;
     uint64_t bytes = 4096;
     std::function<uint64_t(int)> offset_of;
+    uint32_t flags = 0;  // request flags (kReqFua)
   };
   static uint8_t PatternOf(int i) { return static_cast<uint8_t>(i + 1); }
 

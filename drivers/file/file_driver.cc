@@ -175,6 +175,8 @@ class FileInstance : public DriverInstance {
     data_run_.Forget();  // it may punch a hole
     absl::Status s = co_await CoZeroRange(offset, bytes, flags);
     ForgetLength();  // a zeroing fallocate past the end extends the file
+    // fallocate has no FUA of its own: the range is stable once the file is synced.
+    if (s.ok() && (flags & kReqFua)) co_return co_await CoFlushToDisk();
     co_return s;
   }
 

@@ -199,10 +199,10 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
                                                  const IoVector& qiov, uint32_t flags) {
   // Natively: writes into clusters the image owns (COPIED) and allocations whose metadata
   // is cached (subcluster allocations with extended L2 entries too), planned from cached
-  // tables. Compressed writes, FUA's metadata flush and whatever needs metadata I/O are
-  // the synchronous path's.
+  // tables. With FUA the data goes down plain and CoFlushForFua follows. Compressed
+  // writes and whatever needs metadata I/O are the synchronous path's.
   const bool may_be_native = aio::IoContext::Current() != nullptr &&
-                             !(flags & (kReqWriteCompressed | kReqFua)) &&
+                             !(flags & kReqWriteCompressed) &&
                              !file_->delivers_events() &&
                              (backing_ == nullptr || !backing_->delivers_events());
   std::vector<DataSegment> segments;
@@ -240,10 +240,12 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
     (void)co_await CoLockMetadata();
     EndTransfer(epoch);
     mu_.Unlock();
-    co_return status;
+  } else {
+    absl::Status finished = co_await CoFinishAllocations(plans, results, epoch);
+    if (status.ok()) status = finished;
   }
-  absl::Status finished = co_await CoFinishAllocations(plans, results, epoch);
-  co_return status.ok() ? finished : status;
+  if (status.ok() && (flags & kReqFua)) co_return co_await CoFlushForFua();
+  co_return status;
 }
 
 }  // namespace strata::qcow2

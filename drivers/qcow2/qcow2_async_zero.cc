@@ -6,8 +6,9 @@
 // is the one step that runs on the pool). The crash ordering is the synchronous path's,
 // since it is the same code: the entries change in the cache only, the dropped clusters
 // are freed only after FlushMetadata has made the L2 change stable, and transfers mapped
-// before the change keep their clusters until they end (the transfer epochs). What the
-// fast case does not cover (partial clusters, FUA, version 2, external data files, an
+// before the change keep their clusters until they end (the transfer epochs). FUA
+// adds the write-back and disk flushes after the change (CoFlushForFua). What the
+// fast case does not cover (partial clusters, version 2, external data files, an
 // allocation in flight over the range) runs the synchronous hook on the pool.
 #include "aio/offload.h"
 #include "block/status.h"
@@ -49,8 +50,8 @@ aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroes(uint64_t offset, uint64_t 
       offset % cluster_size_ == 0 &&
       (bytes % cluster_size_ == 0 || (!extended_l2_ && offset + bytes == size));
   const bool may_be_native = aio::IoContext::Current() != nullptr && whole_clusters &&
-                             bytes > 0 && !(flags & kReqFua) && version_ >= 3 &&
-                             !external_data_ && !file_->delivers_events();
+                             bytes > 0 && version_ >= 3 && !external_data_ &&
+                             !file_->delivers_events();
   bool native = false;
   if (may_be_native) {
     MarkBitmapsDirty(offset, bytes);
@@ -64,7 +65,10 @@ aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroes(uint64_t offset, uint64_t 
     };
     STRATA_CO_ASSIGN_OR_RETURN(native, co_await CoMapNatively(zero));
   }
-  if (native) co_return absl::OkStatus();
+  if (native) {
+    if (flags & kReqFua) co_return co_await CoFlushForFua();
+    co_return absl::OkStatus();
+  }
   co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
 }
 
@@ -94,6 +98,12 @@ aio::Task<absl::Status> Qcow2Instance::CoPdiscard(uint64_t offset, uint64_t byte
   }
   if (native) co_return absl::OkStatus();
   co_return co_await aio::Offload([&] { return Pdiscard(offset, bytes); });
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoFlushForFua() {
+  STRATA_CO_RETURN_IF_ERROR(co_await CoFlushToOs());
+  if (external_data_) STRATA_CO_RETURN_IF_ERROR(co_await data_file_->node().CoFlush());
+  co_return co_await file_->node().CoFlush();
 }
 
 aio::Task<absl::Status> Qcow2Instance::CoFlushToOs() {

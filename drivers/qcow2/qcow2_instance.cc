@@ -868,18 +868,26 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
     status = WriteData(d.host, d.guest, d.len, d.iov, flags & ~uint32_t{kReqFua});
     if (!status.ok()) break;
   }
-  absl::MutexLock lock(&mu_);
-  for (size_t i = 0; i < plans.size(); ++i) {
-    absl::Status s = FinishAllocation(plans[i], results[i]);
-    if (status.ok()) status = s;
+  {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = 0; i < plans.size(); ++i) {
+      absl::Status s = FinishAllocation(plans[i], results[i]);
+      if (status.ok()) status = s;
+    }
+    EndTransfer(epoch);
   }
-  EndTransfer(epoch);
   STRATA_RETURN_IF_ERROR(status);
-  if (flags & kReqFua) {
-    STRATA_RETURN_IF_ERROR(FlushMetadata());
-    return file_->node().Flush();
-  }
+  if (flags & kReqFua) return FlushForFua();
   return absl::OkStatus();
+}
+
+absl::Status Qcow2Instance::FlushForFua() {
+  {
+    absl::MutexLock lock(&mu_);
+    STRATA_RETURN_IF_ERROR(FlushMetadata());
+  }
+  if (external_data_) STRATA_RETURN_IF_ERROR(data_file_->node().Flush());
+  return file_->node().Flush();
 }
 
 absl::Status Qcow2Instance::PlanWrite(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -1141,10 +1149,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
   if (offset + bytes > tail_start) {
     STRATA_RETURN_IF_ERROR(write_zero_buffer(tail_start, offset + bytes - tail_start));
   }
-  if (flags & kReqFua) {
-    absl::MutexLock lock(&mu_);
-    return FlushMetadata();
-  }
+  if (flags & kReqFua) return FlushForFua();
   return absl::OkStatus();
 }
 

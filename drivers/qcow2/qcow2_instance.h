@@ -72,6 +72,11 @@ class Qcow2Instance : public DriverInstance {
                                          uint32_t flags) override;
   aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes) override;
   aio::Task<absl::Status> CoFlushToOs() override;
+  // What a request with kReqFua owes once its own I/O is done (the data went down
+  // without FUA): the metadata it changed written back, then the files it wrote (the
+  // image file, and an external data file) made stable. FlushForFua takes mu_ itself.
+  absl::Status FlushForFua() ABSL_LOCKS_EXCLUDED(mu_);
+  aio::Task<absl::Status> CoFlushForFua() ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override;
   absl::StatusOr<uint64_t> GetLength() override;
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override;
