@@ -7,9 +7,14 @@
 // since it is the same code: the entries change in the cache only, the dropped clusters
 // are freed only after FlushMetadata has made the L2 change stable, and transfers mapped
 // before the change keep their clusters until they end (the transfer epochs). FUA
-// adds the write-back and disk flushes after the change (CoFlushForFua). What the
-// fast case does not cover (partial clusters, version 2, external data files, an
-// allocation in flight over the range) runs the synchronous hook on the pool.
+// adds the write-back and disk flushes after the change (CoFlushForFua). Partial
+// clusters (standard L2 entries) are decided from cached tables too: zeroed again, or a
+// zero buffer written through the write path. What the fast case does not cover
+// (extended L2 entries' partial subclusters, unallocated partial clusters over a backing
+// file, version 2, external data files, an allocation in flight over the range) runs the
+// synchronous hook on the pool.
+#include <vector>
+
 #include "aio/offload.h"
 #include "block/status.h"
 #include "drivers/qcow2/qcow2_format.h"
@@ -43,17 +48,19 @@ bool Qcow2Instance::MetadataClean() const {
 
 aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroes(uint64_t offset, uint64_t bytes,
                                                       uint32_t flags) {
+  const bool on_loop = aio::IoContext::Current() != nullptr && bytes > 0 && version_ >= 3 &&
+                       !external_data_ && !file_->delivers_events();
   // Whole clusters only (a partial last cluster of the image counts as whole, as in
   // PwriteZeroes; with extended L2 entries it is zeroed by subclusters there).
   const uint64_t size = size_.load(std::memory_order_acquire);
   const bool whole_clusters =
       offset % cluster_size_ == 0 &&
       (bytes % cluster_size_ == 0 || (!extended_l2_ && offset + bytes == size));
-  const bool may_be_native = aio::IoContext::Current() != nullptr && whole_clusters &&
-                             bytes > 0 && version_ >= 3 && !external_data_ &&
-                             !file_->delivers_events();
+  if (on_loop && !whole_clusters && !extended_l2_) {
+    co_return co_await CoPwriteZeroesPartial(offset, bytes, flags);
+  }
   bool native = false;
-  if (may_be_native) {
+  if (on_loop && whole_clusters) {
     MarkBitmapsDirty(offset, bytes);
     const uint64_t first_gc = offset >> cluster_bits_;
     const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
@@ -68,6 +75,66 @@ aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroes(uint64_t offset, uint64_t 
   if (native) {
     if (flags & kReqFua) co_return co_await CoFlushForFua();
     co_return absl::OkStatus();
+  }
+  co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroesPartial(uint64_t offset, uint64_t bytes,
+                                                             uint32_t flags) {
+  // PwriteZeroes's pieces (standard L2 entries: the unit is the cluster): a partial
+  // cluster at the head, whole clusters (the last one of the image may be partial), a
+  // partial cluster at the tail, done in that order. FUA once, at the end.
+  MarkBitmapsDirty(offset, bytes);
+  const uint64_t end = offset + bytes;
+  uint64_t head_end = std::min(AlignUp(offset, cluster_size_), end);
+  if (offset % cluster_size_ == 0) head_end = offset;
+  uint64_t tail_start = std::max(head_end, end & ~(cluster_size_ - 1));
+  if (end == size_.load(std::memory_order_acquire)) tail_start = end;
+  const uint32_t piece_flags = flags & ~uint32_t{kReqFua};
+  if (head_end > offset) {
+    STRATA_CO_RETURN_IF_ERROR(co_await CoZeroPartialCluster(offset, head_end - offset, piece_flags));
+  }
+  if (tail_start > head_end) {
+    STRATA_CO_RETURN_IF_ERROR(co_await CoPwriteZeroes(head_end, tail_start - head_end, piece_flags));
+  }
+  if (end > tail_start) {
+    STRATA_CO_RETURN_IF_ERROR(co_await CoZeroPartialCluster(tail_start, end - tail_start, piece_flags));
+  }
+  if (flags & kReqFua) co_return co_await CoFlushForFua();
+  co_return absl::OkStatus();
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoZeroPartialCluster(uint64_t offset, uint64_t bytes,
+                                                            uint32_t flags) {
+  // ZeroPartialCluster's decision, from cached tables under mu_: a cluster that reads as
+  // zeroes (a zero cluster, or unallocated with no backing file) becomes a zero cluster
+  // again, as QEMU zeroes it; data (own, shared or compressed) gets a zero buffer written
+  // through the write path. Unallocated over a backing file needs the backing file's
+  // block status: the synchronous path's, for this piece only.
+  const uint64_t gc = offset >> cluster_bits_;
+  enum class Next { kSynchronous, kDone, kZeroBuffer } next = Next::kSynchronous;
+  auto decide = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+    next = Next::kSynchronous;
+    STRATA_RETURN_IF_ERROR(CheckUsable());
+    if (AllocationInFlight(gc, gc)) return NotCached();  // the pool waits for it
+    STRATA_ASSIGN_OR_RETURN(const uint64_t entry, GetMapping(offset));
+    const ClusterType type = TypeOf(entry);
+    if (type == ClusterType::kNormal || type == ClusterType::kCompressed) {
+      next = Next::kZeroBuffer;
+      return absl::OkStatus();
+    }
+    if (type == ClusterType::kUnallocated && backing_ != nullptr) return NotCached();
+    STRATA_RETURN_IF_ERROR(CheckL2TablesCached(gc, gc));
+    const bool unmap = type == ClusterType::kZeroAlloc && (flags & kReqMayUnmap);
+    STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, unmap));
+    next = Next::kDone;
+    return absl::OkStatus();
+  };
+  STRATA_CO_ASSIGN_OR_RETURN(const bool native, co_await CoMapNatively(decide));
+  if (native && next == Next::kDone) co_return absl::OkStatus();
+  if (native && next == Next::kZeroBuffer) {
+    std::vector<uint8_t> zeroes(bytes, 0);
+    co_return co_await CoPwritev(offset, bytes, IoVector(zeroes.data(), bytes), 0);
   }
   co_return co_await aio::Offload([&] { return PwriteZeroes(offset, bytes, flags); });
 }

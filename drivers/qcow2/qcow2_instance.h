@@ -77,6 +77,13 @@ class Qcow2Instance : public DriverInstance {
   // image file, and an external data file) made stable. FlushForFua takes mu_ itself.
   absl::Status FlushForFua() ABSL_LOCKS_EXCLUDED(mu_);
   aio::Task<absl::Status> CoFlushForFua() ABSL_LOCKS_EXCLUDED(mu_);
+  // CoPwriteZeroes of a range with a partial cluster at either end (standard L2 entries,
+  // on a loop): PwriteZeroes's pieces in its order, each partial one through
+  // CoZeroPartialCluster (which falls back to the synchronous path for that piece only).
+  aio::Task<absl::Status> CoPwriteZeroesPartial(uint64_t offset, uint64_t bytes,
+                                                uint32_t flags) ABSL_LOCKS_EXCLUDED(mu_);
+  aio::Task<absl::Status> CoZeroPartialCluster(uint64_t offset, uint64_t bytes, uint32_t flags)
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override;
   absl::StatusOr<uint64_t> GetLength() override;
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override;
