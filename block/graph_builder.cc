@@ -166,6 +166,7 @@ absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
   BuilderContext ctx(*node, options, flags, perms);
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DriverInstance> instance, driver->Open(ctx));
   node->SetInstance(std::move(instance));
+  node->AssignAutomaticName();
   if (node->filename().empty() && node->primary_child() != nullptr) {
     // A format or filter node is known by its file's name (QEMU bs->filename); a file
     // known only by its options (json:{...}, e.g. rbd) makes the parent's name options

@@ -8,6 +8,7 @@
 #include "aio/offload.h"
 #include "absl/strings/str_cat.h"
 #include "block/align.h"
+#include "block/node_names.h"
 #include "block/status.h"
 
 namespace strata {
@@ -104,6 +105,10 @@ absl::StatusOr<uint64_t> DriverInstance::AllocatedFileSize() {
 BlockDriverState::BlockDriverState(const BlockDriver& driver, std::string filename,
                                    OpenFlags flags)
     : driver_(driver), filename_(std::move(filename)), flags_(flags) {}
+
+void BlockDriverState::AssignAutomaticName() {
+  if (auto_name_.empty()) auto_name_ = NextAutomaticNodeName();
+}
 
 BlockDriverState::~BlockDriverState() {
   (void)Close();

@@ -76,9 +76,9 @@ class BlockDriverState {
   // Same semantics and results as the synchronous methods. Awaited on a loop thread they
   // never block it: the common case (aligned reads and writes, no debug events at this
   // node; aligned zero writes and discards) goes straight to the driver's coroutine
-  // hooks; the rest (padding with read-modify-write, a range another write holds,
-  // compressed writes, nodes with breakpoints) runs the synchronous path on the blocking
-  // pool. Awaited with no loop
+  // hooks, and so do unaligned reads and writes (padded, a write parking while another
+  // holds its blocks); the rest (unaligned zero writes, compressed writes, nodes with
+  // debug events) runs the synchronous path on the blocking pool. Awaited with no loop
   // current (aio::RunSync) they run inline. `qiov` must stay valid until they return.
   aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags = kReqNone);
@@ -171,6 +171,11 @@ class BlockDriverState {
   // QEMU's node-name option; empty if none was given. Set once by the graph builder.
   const std::string& node_name() const { return node_name_; }
   void set_node_name(std::string name) { node_name_ = std::move(name); }
+  // The name messages give this node: its node-name, or the automatic name QEMU would
+  // give it (node_names.h), assigned once its children are open (so a child is named
+  // first, as in QEMU). Empty until then.
+  const std::string& display_name() const { return node_name_.empty() ? auto_name_ : node_name_; }
+  void AssignAutomaticName();
   // This node or the first node below it (through every child) named `name`, or nullptr.
   BlockDriverState* FindNodeNamed(absl::string_view name);
   const OpenFlags& flags() const { return flags_; }
@@ -226,6 +231,7 @@ class BlockDriverState {
   const BlockDriver& driver_;
   std::string filename_;
   std::string node_name_;
+  std::string auto_name_;
   const OpenFlags flags_;
   std::unique_ptr<DriverInstance> instance_;
   uint32_t alignment_ = 1;  // Constant after SetInstance.

@@ -14,6 +14,8 @@
 #include "block/graph_builder.h"
 #include "block/status.h"
 #include "block/testing/status_matchers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "gtest/gtest.h"
 
 namespace strata {
@@ -69,6 +71,27 @@ TEST(NodeTest, ConcurrentUnalignedWritesToOneBlockDoNotLoseData) {
     EXPECT_EQ(back[t * 64], 0x10 + t);
     EXPECT_EQ(back[t * 64 + 1], 0x10 + t);
   }
+}
+
+TEST(NodeTest, NodesWithoutANodeNameGetQemusAutomaticNamesChildrenFirst) {
+  std::string path = TempImage(4096);
+  ASSERT_OK_AND_ASSIGN(OpenedImage img, Open(path, false));
+  const std::string format = img.root->display_name();
+  const std::string file = img.root->file()->node().display_name();
+  // "#block", the counter, two random digits; the file child is named first.
+  for (const std::string* name : {&format, &file}) {
+    ASSERT_TRUE(absl::StartsWith(*name, "#block")) << *name;
+    ASSERT_GE(name->size(), 9u) << *name;
+  }
+  uint64_t format_number = 0, file_number = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(format.substr(6, format.size() - 8), &format_number)) << format;
+  ASSERT_TRUE(absl::SimpleAtoi(file.substr(6, file.size() - 8), &file_number)) << file;
+  EXPECT_EQ(format_number, file_number + 1);
+  ImageOpenRequest named;
+  named.filename = "json:{\"driver\":\"raw\",\"node-name\":\"disk0\",\"file\":{\"driver\":"
+                   "\"file\",\"filename\":\"" + path + "\"}}";
+  ASSERT_OK_AND_ASSIGN(OpenedImage with_name, OpenImage(named));
+  EXPECT_EQ(with_name.root->display_name(), "disk0");
 }
 
 TEST(NodeTest, BackendRejectsRequestsPastTheEnd) {

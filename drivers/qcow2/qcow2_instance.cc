@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   auto inst = std::unique_ptr<Qcow2Instance>(
       new Qcow2Instance(file, std::move(header), flags.read_only));
   absl::MutexLock lock(&inst->mu_);
+  inst->node_ = &ctx.node();
   inst->crypto_ = std::move(crypto);
   inst->lazy_refcounts_ = lazy;
   inst->pass_discard_request_ =
@@ -1604,7 +1605,8 @@ absl::Status Qcow2Instance::Close() {
   if (!bitmaps.ok()) {
     Diagnose(DiagnosticKind::kError,
              absl::StrCat("Lost persistent bitmaps during inactivation of node '",
-                          file_->node().filename(), "': ", bitmaps.message()));
+                          node_ != nullptr ? node_->display_name() : "", "': ",
+                          bitmaps.message()));
   }
   // Like QEMU: write back the L2 tables (with what they depend on), then the refcount
   // blocks, each made stable; report each failure as its own line.

@@ -676,6 +676,9 @@ class Qcow2Instance : public DriverInstance {
   BitmapsExtension bitmaps_ext_ ABSL_GUARDED_BY(mu_);  // nb_bitmaps 0: none on disk
 
   BdrvChild* const file_;
+  // This instance's own node (set at Open; the instance never outlives it): for messages
+  // that name it.
+  const BlockDriverState* node_ = nullptr;
   // The encryption of data clusters; null for an unencrypted image. Set at open (or by
   // SetUpEncryption on a new image) before any request.
   std::unique_ptr<Qcow2Crypto> crypto_;
