@@ -92,8 +92,11 @@ class BlkdebugInstance : public DriverInstance, public DebugBreakpoints {
     STRATA_RETURN_IF_ERROR(Check(IoType::kBlockStatus, offset, bytes));
     return PassThroughStatus(&image_->node(), offset, bytes);
   }
+  // QEMU's blkdebug does not say (a protocol driver without the hook): "disk size:
+  // unavailable", for it and for a format node above it. Not ENOTSUP, which would make
+  // the node sum its children's sizes instead.
   absl::StatusOr<uint64_t> AllocatedFileSize() override {
-    return image_->node().AllocatedFileSize();
+    return ErrnoError(ENODATA, "blkdebug does not report the host size of its image");
   }
   uint32_t request_alignment() const override {
     return align_.value_or(image_->node().request_alignment());
@@ -276,6 +279,17 @@ class BlkdebugDriver : public BlockDriver {
         BdrvChild * image,
         ctx.OpenChild("image", ChildRole::kFiltered, image_ref,
                       PassThroughPermissions(ctx.flags().read_only), ctx.flags()));
+    // QEMU's name for a blkdebug node opened by options that say no more than its config
+    // file and image: "blkdebug:CONFIG:IMAGE", as the short form would be written.
+    proto::BlkdebugOptions extra = opts;
+    extra.clear_config();
+    extra.clear_image();
+    extra.clear_x_image();
+    extra.clear_filename();
+    if (opts.x_filename().empty() && extra.ByteSizeLong() == 0 &&
+        !image->node().filename().empty() && !absl::StartsWith(image->node().filename(), "json:")) {
+      ctx.node().set_filename(absl::StrCat("blkdebug:", config, ":", image->node().filename()));
+    }
     auto instance = std::make_unique<BlkdebugInstance>(
         image, align, max_transfer, std::max<uint64_t>(opts.opt_write_zero(), align.value_or(1)),
         std::max<uint64_t>(opts.opt_discard(), align.value_or(1)));

@@ -101,10 +101,12 @@ absl::StatusOr<std::vector<uint8_t>> ReadProbeHeader(const google::protobuf::Str
   return header;
 }
 
-// QEMU's rule for a child given by a filename but no driver: a node's "file" child is a
-// protocol node (driver from the filename's prefix, else "file"); any other child
-// ("image" of blkdebug, "backing", ...) is an image whose format is probed. Fills in the
-// drivers throughout `tree`, so that a nested format node needs no explicit driver.
+// QEMU's rule for a child given by a filename but no driver: a node's "file" and
+// "data-file" children, and blkdebug's "image" (blkdebug is a protocol driver in QEMU,
+// whose children inherit BDRV_O_PROTOCOL), are protocol nodes (driver from the
+// filename's prefix, else "file"); a "backing" child is an image whose format is probed.
+// Fills in the drivers throughout `tree`, so that a nested format node needs no explicit
+// driver.
 absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags& flags,
                                  int depth = 0) {
   if (depth > kMaxOptionDepth) return ErrnoError(EINVAL, "Options nest too deeply");
@@ -115,14 +117,14 @@ absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags
     if (it == fields.end() || !it->second.has_struct_value()) continue;
     google::protobuf::Struct& child = *it->second.mutable_struct_value();
     auto& cf = *child.mutable_fields();
+    const std::string k = key;
+    const bool child_protocol = k == "file" || k == "data-file" || k == "image";
     auto filename = cf.find("filename");
     if (!cf.contains("driver") && filename != cf.end() &&
         filename->second.kind_case() == google::protobuf::Value::kStringValue) {
       const std::string name = filename->second.string_value();
       STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct protocol, ProtocolTreeForFilename(name));
-      // A format node's data-file is a protocol node too (QEMU opens it with
-      // BDRV_O_PROTOCOL); only image children (backing, blkdebug's image) are probed.
-      if (std::string(key) == "file" || std::string(key) == "data-file") {
+      if (child_protocol) {
         MergeTree(protocol, &child);
       } else {
         STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> header, ReadProbeHeader(protocol, flags));

@@ -563,11 +563,61 @@ def short_form_img_cases():
         yield "check", ["check", "--image-opts", image], True
 
 
+# --image-opts beside -f (or compare's -F), in every subcommand and both positions: QEMU
+# refuses the pair when it opens the image; qemu-io also takes at most one file. And
+# blkdebug named by options (its image child is never probed; its name and the "disk size"
+# line as QEMU gives them).
+IMAGE_OPTS_OPERANDS = {
+    "info": [], "check": [], "map": [], "measure": [], "snapshot": ["-l"],
+    "commit": [], "resize": ["+1M"], "amend": ["-o", "lazy_refcounts=on"],
+    "rebase": ["-u", "-b", ""], "bench": ["-c", "1"], "convert": ["out.img"],
+    "compare": ["driver=raw,file.filename=raw.img"], "bitmap": ["--add", "b0"],
+}
+
+
+def option_conflict_cases():
+    """Yields (tool, group, argv, readonly) for --image-opts with a format, and blkdebug
+    named by options."""
+    image = "driver=qcow2,file.filename=top.qcow2"
+    for sub, extra in IMAGE_OPTS_OPERANDS.items():
+        for fmt in (["-f", "qcow2"], ["-f", ""], ["--format=raw"]):
+            if sub == "bitmap":
+                argv = [sub, "--image-opts"] + fmt + extra[:1] + [image] + extra[1:]
+            elif sub in ("resize", "compare", "convert"):
+                argv = [sub, "--image-opts"] + fmt + [image] + extra
+            else:
+                argv = [sub, "--image-opts"] + fmt + extra + [image]
+            yield "qemu-img", "image-opts conflicts", argv, False
+            yield "qemu-img", "image-opts conflicts", argv[:1] + argv[2:] + ["--image-opts"], False
+    yield "qemu-img", "image-opts conflicts", ["compare", "--image-opts", "-F", "raw", image,
+                                                "driver=raw,file.filename=raw.img"], True
+    yield "qemu-img", "image-opts conflicts", ["dd", "--image-opts", "-f", "raw",
+                                                "if=driver=raw,file.filename=raw.img",
+                                                "of=out.img"], False
+    for argv in (["a", "b"], ["--image-opts", "-f", "raw", "a", "b"], ["--image-opts", "-f", "raw"],
+                 ["--image-opts", "-f", "raw", "-c", "read 0 4k", image],
+                 ["-c", "read 0 4k", "--image-opts", image, "-f", "qcow2"]):
+        yield "qemu-io", "image-opts conflicts", argv, True
+    conf = "bd-10-5-off.conf"
+    for opts in ("driver=blkdebug,image.filename=top.qcow2,config=" + conf,
+                 "driver=blkdebug,image.filename=top.qcow2",
+                 "driver=qcow2,file.driver=blkdebug,file.image.filename=top.qcow2",
+                 "driver=raw,file.driver=blkdebug,file.image.filename=base.qcow2,file.config=" + conf,
+                 "driver=qcow2,file.driver=blkdebug,file.config=%s,file.image.filename=base.qcow2"
+                 % conf):
+        yield "qemu-img", "blkdebug options", ["info", "--image-opts", opts], True
+        yield "qemu-img", "blkdebug options", ["info", "--output=json", "--image-opts", opts], True
+        yield "qemu-io", "blkdebug options", ["--image-opts", "-c", "read -v 0 16", opts], True
+    for legacy in ("blkdebug:%s:top.qcow2" % conf, "blkdebug::raw.img"):
+        yield "qemu-img", "blkdebug options", ["info", legacy], True
+        yield "qemu-img", "blkdebug options", ["info", "-f", "raw", legacy], True
+
+
 FILTERS = [
     (re.compile(r"[0-9]* ops; [0-9/:. sec]* \([0-9/.inf]* [EPTGMKiBbytes]*/sec and "
                 r"[0-9/.inf]* ops/sec\)"), "X ops; TIME"),
     (re.compile(r"^[0-9]+,[0-9]+,[0-9:.]+,[0-9.]+,[0-9.]+$", re.M), "CSV"),
-    (re.compile(r"^disk size: .*$", re.M), "disk size: X"),
+    (re.compile(r"^disk size: (?!unavailable).*$", re.M), "disk size: X"),
     (re.compile(r'"actual-size": [0-9]+'), '"actual-size": X'),
     (re.compile(r"Run completed in [0-9.]+ seconds\."), "Run completed in X seconds."),
     (re.compile(r"/var/tmp/vl\.[A-Za-z0-9]+"), "TMP"),
@@ -730,7 +780,8 @@ def main():
                  [("qemu-img",) + c for c in short_form_img_cases()] +
                  [("qemu-io",) + c for c in rmw_cases()] +
                  [("qemu-io",) + c for c in reuse_cases()] +
-                 [("qemu-img",) + c for c in rebase_layout_cases()])
+                 [("qemu-img",) + c for c in rebase_layout_cases()] +
+                 list(option_conflict_cases()))
         seen = set()
         table = collections.OrderedDict()
         new_divergences, fixed = [], []

@@ -131,6 +131,10 @@ int CheckMain(const Args& args) {
   const std::string& filename = argv[optind];
   ImageSpec spec;
   spec.filename = filename;
+  if (image_opts && fmt.has_value()) {  // as OpenForTool
+    tools::ErrorReport("--image-opts and --format are mutually exclusive");
+    return 1;
+  }
   if (absl::Status st = image_opts ? CheckImageOptsFirstItem(filename) : absl::OkStatus();
       !st.ok()) {
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': ", st.message()));

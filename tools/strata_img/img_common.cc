@@ -193,6 +193,12 @@ std::unique_ptr<Image> OpenForTool(const std::string& filename, const FormatArg&
   ImageSpec spec;
   if (overlay != nullptr) spec.overlay = *overlay;
   spec.filename = filename;
+  // --image-opts names the driver itself: a format beside it is refused (checked first,
+  // at open, as qemu-img checks it).
+  if (image_opts && fmt.has_value()) {
+    tools::ErrorReport("--image-opts and --format are mutually exclusive");
+    return nullptr;
+  }
   if (fmt.has_value() && fmt->empty()) {
     tools::ErrorReport(absl::StrCat("Could not open '", filename, "': Unknown driver ''"));
     return nullptr;

@@ -124,8 +124,14 @@ int main(int argc, char** argv) {
         return 1;
     }
   }
+  // qemu-io's order: more than one file prints the usage; then a format given with
+  // --image-opts (which names the driver itself) is refused.
   if (argc - optind > 1) {
-    std::fprintf(stderr, "%s: extra arguments\n", strata::tools::ProgramName().c_str());
+    Usage();
+    return 1;
+  }
+  if (session.image_opts && !session.default_format.empty()) {
+    strata::tools::ErrorReport("--image-opts and -f are mutually exclusive");
     return 1;
   }
   bool failed = false;
