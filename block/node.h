@@ -77,8 +77,9 @@ class BlockDriverState {
   // never block it: the common case (aligned reads and writes, no debug events at this
   // node; aligned zero writes and discards) goes straight to the driver's coroutine
   // hooks, and so do unaligned reads and writes (padded, a write parking while another
-  // holds its blocks); the rest (unaligned zero writes, compressed writes, nodes with
-  // debug events) runs the synchronous path on the blocking pool. Awaited with no loop
+  // holds its blocks) and zero writes (split as QEMU splits unaligned ones); the rest
+  // (compressed writes, nodes with debug events) runs the synchronous path on the
+  // blocking pool. Awaited with no loop
   // current (aio::RunSync) they run inline. `qiov` must stay valid until they return.
   aio::Task<absl::Status> CoPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags = kReqNone);
@@ -200,6 +201,8 @@ class BlockDriverState {
   aio::Task<absl::Status> CoDoPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                       uint32_t flags);
   aio::Task<absl::Status> CoDoZeroesByBuffer(uint64_t offset, uint64_t bytes, uint32_t flags);
+  // An aligned zero write at the driver, zero buffers where it has no cheaper way.
+  aio::Task<absl::Status> CoDoAlignedZeroes(uint64_t offset, uint64_t bytes, uint32_t flags);
   // CoFlush's body once it runs (not covered by a flush that ran while it waited).
   aio::Task<absl::Status> CoDoFlush();
   absl::StatusOr<BlockStatus> DoGetBlockStatus(uint64_t offset, uint64_t bytes,

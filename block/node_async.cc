@@ -115,17 +115,39 @@ aio::Task<absl::Status> BlockDriverState::CoPwriteZeroes(uint64_t offset, uint64
                                                          uint32_t flags) {
   co_await gate_.CoEnter();
   GateRequest held(gate_, GateRequest::kEntered);
-  // Native: an aligned range at a writable node without debug events (DoPwriteZeroes's
-  // first case). A driver that cannot zero without data (ENOTSUP) gets zero buffers,
-  // written as coroutines too. Unaligned ranges are the synchronous path's.
-  const bool aligned = offset % alignment_ == 0 && bytes % alignment_ == 0;
-  if (aligned && bytes > 0 && !wants_events_ && !read_only()) {
-    absl::Status s = co_await instance_->CoPwriteZeroes(offset, bytes, flags);
-    NoteWriteCompleted();
-    if (ErrnoOf(s) != ENOTSUP || (flags & kReqNoFallback)) co_return s;
-    co_return co_await CoDoZeroesByBuffer(offset, bytes, flags);
+  // Native at a writable node without debug events: DoPwriteZeroes's cases as coroutines.
+  // An aligned range goes to the driver (zero buffers, written as coroutines too, where it
+  // cannot zero without data: ENOTSUP); an unaligned one is split as QEMU splits it, the
+  // partial blocks at either end as data writes (read-modify-write), the aligned middle
+  // as a zero write of its own.
+  if (bytes == 0 || wants_events_ || read_only()) {
+    co_return co_await aio::Offload([&] { return DoPwriteZeroes(offset, bytes, flags); });
   }
-  co_return co_await aio::Offload([&] { return DoPwriteZeroes(offset, bytes, flags); });
+  if (offset % alignment_ == 0 && bytes % alignment_ == 0) {
+    co_return co_await CoDoAlignedZeroes(offset, bytes, flags);
+  }
+  if (flags & kReqNoFallback) co_return ErrnoError(ENOTSUP);
+  const uint64_t end = offset + bytes;
+  const uint64_t middle_start = AlignUp(offset, alignment_);
+  const uint64_t middle_end = AlignDown(end, alignment_);
+  if (middle_start >= middle_end) co_return co_await CoDoZeroesByBuffer(offset, bytes, flags);
+  if (middle_start > offset) {
+    STRATA_CO_RETURN_IF_ERROR(co_await CoDoZeroesByBuffer(offset, middle_start - offset, flags));
+  }
+  STRATA_CO_RETURN_IF_ERROR(
+      co_await CoDoAlignedZeroes(middle_start, middle_end - middle_start, flags));
+  if (end > middle_end) {
+    STRATA_CO_RETURN_IF_ERROR(co_await CoDoZeroesByBuffer(middle_end, end - middle_end, flags));
+  }
+  co_return absl::OkStatus();
+}
+
+aio::Task<absl::Status> BlockDriverState::CoDoAlignedZeroes(uint64_t offset, uint64_t bytes,
+                                                            uint32_t flags) {
+  absl::Status s = co_await instance_->CoPwriteZeroes(offset, bytes, flags);
+  NoteWriteCompleted();
+  if (ErrnoOf(s) != ENOTSUP || (flags & kReqNoFallback)) co_return s;
+  co_return co_await CoDoZeroesByBuffer(offset, bytes, flags);
 }
 
 aio::Task<absl::Status> BlockDriverState::CoDoZeroesByBuffer(uint64_t offset, uint64_t bytes,
