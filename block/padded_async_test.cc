@@ -97,7 +97,7 @@ TEST(PaddedAsyncTest, UnalignedRequestsRunOnTheLoopAndLoseNoBytes) {
 
 TEST(PaddedAsyncTest, UnalignedZeroWritesRunOnTheLoop) {
   // Zero writes that start and end inside 512-byte blocks (some within one block, some
-  // spanning whole blocks in between), 16 in flight, over data: the partial blocks are
+  // spanning whole blocks in between), all in flight at once, over data: the partial blocks are
   // written as zero data (read-modify-write), the middle zeroed by the file.
   const std::string path = TempImage();
   ImageOpenRequest req;
