@@ -256,8 +256,19 @@ absl::Status BlockDriverState::PaddedPwritev(uint64_t offset, uint64_t bytes,
     }
     NotifySelf(DebugEvent::kPwritevRmwAfterTail);
   }
+  // O_DIRECT wants aligned memory too; the file driver bounces if the pieces are not.
+  return AlignedPwritev(begin, end - begin, PaddedVector(offset, bytes, qiov, head, tail),
+                        flags);
+}
+
+IoVector BlockDriverState::PaddedVector(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                                        AlignedBuffer& head, AlignedBuffer& tail) const {
+  const uint64_t begin = AlignDown(offset, alignment_);
+  const uint64_t end = AlignUp(offset + bytes, alignment_);
+  const uint64_t head_len = offset - begin;
+  const uint64_t tail_len = end - (offset + bytes);
   IoVector padded;
-  if (same_block) {
+  if (end - begin == alignment_) {  // one block: the request's bytes laid over it
     qiov.CopyTo(0, head.data() + head_len, bytes);
     padded.Append(head.data(), alignment_);
   } else {
@@ -265,8 +276,7 @@ absl::Status BlockDriverState::PaddedPwritev(uint64_t offset, uint64_t bytes,
     padded.Concat(qiov);
     if (tail_len > 0) padded.Append(tail.data() + (alignment_ - tail_len), tail_len);
   }
-  // O_DIRECT wants aligned memory too; the file driver bounces if the pieces are not.
-  return AlignedPwritev(begin, end - begin, padded, flags);
+  return padded;
 }
 
 absl::Status BlockDriverState::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags) {

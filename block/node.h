@@ -219,6 +219,11 @@ class BlockDriverState {
   absl::Status PaddedPwritev(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                              uint32_t flags);
   absl::Status PaddedPreadv(uint64_t offset, uint64_t bytes, const IoVector& qiov);
+  // The whole-block write of a padded request: the head block's bytes before `offset`,
+  // the request, the tail block's bytes after it (`head` and `tail` hold those blocks as
+  // read; with one block, the request is copied into `head`, which is all of it).
+  IoVector PaddedVector(uint64_t offset, uint64_t bytes, const IoVector& qiov,
+                        AlignedBuffer& head, AlignedBuffer& tail) const;
   // Waits until no tracked write overlaps [offset, offset+bytes) widened to whole blocks
   // of the request alignment, then tracks this one (serialised_ranges.h).
   void BeginSerialised(uint64_t offset, uint64_t bytes);

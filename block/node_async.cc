@@ -97,16 +97,8 @@ aio::Task<absl::Status> BlockDriverState::CoPaddedPwritev(uint64_t offset, uint6
     STRATA_CO_RETURN_IF_ERROR(
         co_await instance_->CoPreadv(end - alignment_, alignment_, tail.AsIoVector(), 0));
   }
-  IoVector padded;
-  if (same_block) {
-    qiov.CopyTo(0, head.data() + head_len, bytes);
-    padded.Append(head.data(), alignment_);
-  } else {
-    if (head_len > 0) padded.Append(head.data(), head_len);
-    padded.Concat(qiov);
-    if (tail_len > 0) padded.Append(tail.data() + (alignment_ - tail_len), tail_len);
-  }
-  absl::Status status = co_await instance_->CoPwritev(begin, end - begin, padded, flags);
+  absl::Status status = co_await instance_->CoPwritev(
+      begin, end - begin, PaddedVector(offset, bytes, qiov, head, tail), flags);
   NoteWriteCompleted();
   co_return status;
 }

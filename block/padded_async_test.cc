@@ -46,13 +46,18 @@ std::string TempImage() {
   return path;
 }
 
-TEST(PaddedAsyncTest, UnalignedRequestsRunOnTheLoopAndLoseNoBytes) {
-  const std::string path = TempImage();
+// `path` as raw with O_DIRECT (EINVAL where the file system has none).
+absl::StatusOr<OpenedImage> OpenDirect(const std::string& path) {
   ImageOpenRequest req;
   req.filename = path;
   req.format = "raw";
   req.flags.cache.direct = true;
-  absl::StatusOr<OpenedImage> opened = OpenImage(req);
+  return OpenImage(req);
+}
+
+TEST(PaddedAsyncTest, UnalignedRequestsRunOnTheLoopAndLoseNoBytes) {
+  const std::string path = TempImage();
+  absl::StatusOr<OpenedImage> opened = OpenDirect(path);
   if (!opened.ok() && ErrnoOf(opened.status()) == EINVAL) {
     GTEST_SKIP() << "no O_DIRECT on this file system: " << opened.status();
   }
@@ -100,11 +105,7 @@ TEST(PaddedAsyncTest, UnalignedZeroWritesRunOnTheLoop) {
   // spanning whole blocks in between), all in flight at once, over data: the partial blocks are
   // written as zero data (read-modify-write), the middle zeroed by the file.
   const std::string path = TempImage();
-  ImageOpenRequest req;
-  req.filename = path;
-  req.format = "raw";
-  req.flags.cache.direct = true;
-  absl::StatusOr<OpenedImage> opened = OpenImage(req);
+  absl::StatusOr<OpenedImage> opened = OpenDirect(path);
   if (!opened.ok() && ErrnoOf(opened.status()) == EINVAL) {
     GTEST_SKIP() << "no O_DIRECT on this file system: " << opened.status();
   }
