@@ -259,7 +259,9 @@ absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::stri
 }
 
 absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
-  if (request.flags.force_share && !request.flags.read_only) {
+  // With snapshot=on the image itself is opened read-only under a temporary overlay, so
+  // sharing it is allowed (as QEMU allows -U with -s).
+  if (request.flags.force_share && !request.flags.read_only && !request.flags.snapshot) {
     return ErrnoError(EINVAL, "force-share=on can only be used with read-only images");
   }
   google::protobuf::Struct tree;

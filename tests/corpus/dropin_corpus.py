@@ -576,8 +576,8 @@ IMAGE_OPTS_OPERANDS = {
 
 
 def option_conflict_cases():
-    """Yields (tool, group, argv, readonly) for --image-opts with a format, and blkdebug
-    named by options."""
+    """Yields (tool, group, argv, readonly) for --image-opts with a format, -U with writes,
+    and blkdebug named by options."""
     image = "driver=qcow2,file.filename=top.qcow2"
     for sub, extra in IMAGE_OPTS_OPERANDS.items():
         for fmt in (["-f", "qcow2"], ["-f", ""], ["--format=raw"]):
@@ -598,6 +598,17 @@ def option_conflict_cases():
                  ["--image-opts", "-f", "raw", "-c", "read 0 4k", image],
                  ["-c", "read 0 4k", "--image-opts", image, "-f", "qcow2"]):
         yield "qemu-io", "image-opts conflicts", argv, True
+    # -U (force-share) with a write: refused by qemu-img bench; allowed by qemu-io with -s
+    # (the image is read-only under the temporary overlay). Neither writes the image.
+    for argv in (["bench", "-U", "-w", "-c", "1", "base.qcow2"],
+                 ["bench", "-w", "-c", "1", "-U", "base.qcow2"],
+                 ["bench", "-U", "-c", "1", "base.qcow2"]):
+        yield "qemu-img", "force-share", argv, True
+    for argv in (["-U", "-s", "-c", "write 0 4k", "base.qcow2"],
+                 ["-U", "-s", "-c", "write -P 0xcd 0 4k", "-c", "read -P 0xcd 0 4k", "base.qcow2"],
+                 ["-c", "open -U -s base.qcow2", "-c", "write 0 4k"],
+                 ["-s", "-c", "write 0 4k", "base.qcow2", "-U"]):
+        yield "qemu-io", "force-share", argv, True
     conf = "bd-10-5-off.conf"
     for opts in ("driver=blkdebug,image.filename=top.qcow2,config=" + conf,
                  "driver=blkdebug,image.filename=top.qcow2",

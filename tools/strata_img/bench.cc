@@ -28,7 +28,7 @@ int BenchMain(const Args& args) {
   int64_t count = 75000, depth = 64, flush_interval = 0;
   uint64_t offset = 0, size = 4096, step = 0;
   int pattern = 0;
-  bool write = false, image_opts = false, drain = true, native_aio = false;
+  bool write = false, image_opts = false, drain = true, native_aio = false, force_share = false;
   std::optional<QueueEngine> engine;
   FormatArg fmt;
   std::string cache = "writeback";
@@ -77,7 +77,7 @@ int BenchMain(const Args& args) {
       case 'S': if (!(v = ParseSizeArg(optarg, "step_size", INT32_MAX))) return 1; step = *v; break;
       case 't': cache = optarg; break;
       case 'w': write = true; break;
-      case 'U': break;
+      case 'U': force_share = true; break;
       case kFlushInterval:
         if (!(v = integer(optarg, "flush interval", INT_MAX))) return 1;
         flush_interval = *v;
@@ -117,7 +117,8 @@ int BenchMain(const Args& args) {
                                     "cache.direct=on, which was not specified."));
     return 1;
   }
-  std::unique_ptr<Image> blk = OpenForTool(argv[optind], fmt, write, image_opts, cache);
+  std::unique_ptr<Image> blk =
+      OpenForTool(argv[optind], fmt, write, image_opts, cache, force_share);
   if (!blk) return 1;
   const uint64_t image_size = blk->GetLength().value_or(0);
   {
