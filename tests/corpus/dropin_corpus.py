@@ -609,6 +609,14 @@ def option_conflict_cases():
                  ["-c", "open -U -s base.qcow2", "-c", "write 0 4k"],
                  ["-s", "-c", "write 0 4k", "base.qcow2", "-U"]):
         yield "qemu-io", "force-share", argv, True
+    # resize's size operand: one sign taken off, the rest checked as the 'size' option.
+    for size in ("xyz", "+xyz", "-", "+", "1Q", "-1Q", "1.5", "--", "++1M", "0x10", " ",
+                 "99999999999999999999", "-99999999999999999999", "16E", "1e3", "0x1M",
+                 "1.5M", "-1.5k", "+0", "", "8M", "+4M", "-1M"):
+        for image in ("v2.qcow2", "raw.img"):
+            yield "qemu-img", "resize sizes", ["resize", image, size], False
+            yield "qemu-img", "resize sizes", ["resize", "--shrink", "-f", "raw", "raw.img",
+                                               size], False
     conf = "bd-10-5-off.conf"
     for opts in ("driver=blkdebug,image.filename=top.qcow2,config=" + conf,
                  "driver=blkdebug,image.filename=top.qcow2",

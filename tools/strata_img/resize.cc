@@ -62,13 +62,16 @@ int ResizeMain(const Args& args) {
     sign = number[0] == '+' ? 1 : -1;
     number = number.substr(1);
   }
-  absl::StatusOr<uint64_t> parsed = ParseSize(number);
-  if (!parsed.ok()) {
-    tools::ErrorReport("Invalid image size specified. You may use k, M, G, T, P or E suffixes "
-                       "for ");
-    tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+  // qemu-img sets the rest (one sign taken off) as its 'size' option: the option
+  // parser's checks and messages.
+  if (absl::Status valid = CheckOptionValue(CreateOptionSpec{.name = "size", .type = "size"},
+                                            number);
+      !valid.ok()) {
+    tools::ErrorReport(valid.message());
     return 1;
   }
+  absl::StatusOr<uint64_t> parsed = ParseSize(number);
+  if (!parsed.ok()) return 1;  // (CheckOptionValue refuses what ParseSize cannot parse)
   PreallocMode mode = PreallocMode::kOff;
   if (prealloc == "metadata") mode = PreallocMode::kMetadata;
   else if (prealloc == "falloc") mode = PreallocMode::kFalloc;
