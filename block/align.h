@@ -7,8 +7,8 @@
 
 namespace strata {
 
-inline uint64_t AlignDown(uint64_t v, uint64_t a) { return v - v % a; }
-inline uint64_t AlignUp(uint64_t v, uint64_t a) { return AlignDown(v + a - 1, a); }
+constexpr uint64_t AlignDown(uint64_t v, uint64_t a) { return v - v % a; }
+constexpr uint64_t AlignUp(uint64_t v, uint64_t a) { return AlignDown(v + a - 1, a); }
 
 }  // namespace strata
 

@@ -370,8 +370,21 @@ absl::Status BlockDriverState::DoFlush() {
   return absl::OkStatus();
 }
 
+absl::Status BlockDriverState::CheckNewLength(uint64_t length) {
+  constexpr uint64_t kMaxLength = AlignDown(INT64_MAX, uint64_t{1} << 30);
+  if (length > static_cast<uint64_t>(INT64_MAX)) {
+    return ErrnoError(EINVAL, "Image size cannot be negative");
+  }
+  if (length > kMaxLength) {
+    return ErrnoError(EINVAL, absl::StrCat("offset(", length, ") exceeds maximum(", kMaxLength,
+                                           ")"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BlockDriverState::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
   GateRequest request(gate_);
+  STRATA_RETURN_IF_ERROR(CheckNewLength(length));
   STRATA_RETURN_IF_ERROR(CheckWritable());
   absl::Status s = instance_->Truncate(length, exact, prealloc);
   NoteWriteCompleted();

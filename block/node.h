@@ -180,6 +180,10 @@ class BlockDriverState {
   // This node or the first node below it (through every child) named `name`, or nullptr.
   BlockDriverState* FindNodeNamed(absl::string_view name);
   const OpenFlags& flags() const { return flags_; }
+  // QEMU's limits on a new length, checked before any driver sees it: at most INT64_MAX
+  // ("Image size cannot be negative" past it, as QEMU reads it signed) and at most that
+  // rounded down to 1 GiB ("offset(N) exceeds maximum(M)").
+  static absl::Status CheckNewLength(uint64_t length);
   bool read_only() const { return flags_.read_only; }
   uint32_t request_alignment() const { return alignment_; }
 

@@ -83,6 +83,10 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
       STRATA_ASSIGN_OR_RETURN(r.refcount_order, ParseRefcountOrder(value));
     } else if (key == "size") {
       absl::StatusOr<uint64_t> size = ParseSize(value);
+      if (!size.ok() && ErrnoOf(size.status()) == ERANGE) {
+        return ErrnoError(EINVAL, absl::StrCat("Value '", value,
+                                               "' is out of range for parameter 'size'"));
+      }
       if (!size.ok()) {
         return ErrnoError(EINVAL,
                           "Parameter 'size' expects a non-negative number below 2^64\n"
@@ -178,6 +182,8 @@ absl::Status Qcow2Instance::Amend(
     }
   }
   if (r.size.has_value()) {
+    // As QEMU's amend, which truncates through the block layer: its limits first.
+    STRATA_RETURN_IF_ERROR(BlockDriverState::CheckNewLength(*r.size));
     STRATA_RETURN_IF_ERROR(Truncate(*r.size, false, PreallocMode::kOff));
   }
   absl::MutexLock lock(&mu_);

@@ -612,11 +612,23 @@ def option_conflict_cases():
     # resize's size operand: one sign taken off, the rest checked as the 'size' option.
     for size in ("xyz", "+xyz", "-", "+", "1Q", "-1Q", "1.5", "--", "++1M", "0x10", " ",
                  "99999999999999999999", "-99999999999999999999", "16E", "1e3", "0x1M",
-                 "1.5M", "-1.5k", "+0", "", "8M", "+4M", "-1M"):
+                 "1.5M", "-1.5k", "+0", "", "8M", "+4M", "-1M", "9223372036854775807",
+                 "9223372036854775808", "9223372035781033985", "+9223372035781034496", "8E",
+                 "7E"):
         for image in ("v2.qcow2", "raw.img"):
             yield "qemu-img", "resize sizes", ["resize", image, size], False
             yield "qemu-img", "resize sizes", ["resize", "--shrink", "-f", "raw", "raw.img",
                                                size], False
+    # Sizes where the option parser and the block layer's limits speak: amend's size,
+    # convert's -S (whole sectors, at most 16 MiB) and -r.
+    for value in ("xyz", "-1", "1.5", "0x10", "16E", "99999999999999999999",
+                  "9223372036854775807", "9223372036854775808", "9223372035781033985", "7E",
+                  "512", "513", "16M", "17M", "4k"):
+        yield "qemu-img", "size values", ["amend", "-o", "size=" + value, "v2.qcow2"], False
+        yield "qemu-img", "size values", ["convert", "-S", value, "-O", "raw", "raw.img",
+                                          "out.img"], False
+        yield "qemu-img", "size values", ["convert", "-r", value, "-O", "raw", "raw.img",
+                                          "out.img"], False
     conf = "bd-10-5-off.conf"
     for opts in ("driver=blkdebug,image.filename=top.qcow2,config=" + conf,
                  "driver=blkdebug,image.filename=top.qcow2",

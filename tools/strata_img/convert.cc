@@ -185,6 +185,15 @@ int ConvertMain(const Args& args) {
       case 'S': {
         std::optional<uint64_t> v = ParseSizeArg(optarg, "buffer size for sparse output");
         if (!v) return 1;
+        // Whole sectors, at most qemu-img's copy buffer (32768 sectors).
+        constexpr uint64_t kMaxSparse = uint64_t{32768} * 512;
+        if (*v % 512 != 0 || *v > kMaxSparse) {
+          tools::ErrorReport(absl::StrCat(
+              "Invalid buffer size for sparse output specified. Valid sizes are multiples of "
+              "512 up to ", kMaxSparse, ". Select 0 to disable sparse detection (fully "
+              "allocates output)."));
+          return 1;
+        }
         sparse_bytes = *v;
         break;
       }
@@ -209,13 +218,7 @@ int ConvertMain(const Args& args) {
       case 'C': break;  // copy offloading: a way of copying, not a result
       case 'r':
         // The rate limit only paces the copy; its value is checked as qemu-img checks it.
-        if (!ParseSize(optarg).ok()) {
-          tools::ErrorReport("Invalid rate limit specified. You may use k, M, G, T, P or E "
-                             "suffixes for");
-          tools::ErrorReport("kilobytes, megabytes, gigabytes, terabytes, petabytes and "
-                             "exabytes.");
-          return 1;
-        }
+        if (!ParseSizeArg(optarg, "rate limit")) return 1;
         break;
       case kTargetIsZero: target_is_zero = true; break;
       case kTargetImageOpts: target_image_opts = true; break;
