@@ -166,12 +166,13 @@ def hostile_negotiation(rng, c):
                            "structured-data", "export-name"])
         c.log.append(kind)
         if kind == "unknown":
-            send_option(c, rng.choice([0, 4, 11, 99, 0x7FFFFFFF]), os.urandom(rng.randint(0, 40)))
+            send_option(c, rng.choice([0, 4, 11, 99, 0x7FFFFFFF]),
+                        rng.randbytes(rng.randint(0, 40)))
             read_option_replies(c, -1)
         elif kind == "lie":
-            data = os.urandom(rng.randint(0, 20))
+            data = rng.randbytes(rng.randint(0, 20))
             send_option(c, OPT["INFO"], data, lie=len(data) + rng.randint(1, 10))
-            c.send(os.urandom(30))
+            c.send(rng.randbytes(30))
             read_option_replies(c, OPT["INFO"])
         elif kind == "huge":
             send_option(c, rng.choice([OPT["GO"], OPT["LIST"], 42]), b"",
@@ -187,7 +188,7 @@ def hostile_negotiation(rng, c):
             send_option(c, OPT["INFO"], struct.pack(">I", len(name)) + name + b"\0\0")
             read_option_replies(c, OPT["INFO"])
         elif kind == "meta-garbage":
-            data = struct.pack(">I", rng.choice([0, 5, 1000])) + os.urandom(rng.randint(0, 12))
+            data = struct.pack(">I", rng.choice([0, 5, 1000])) + rng.randbytes(rng.randint(0, 12))
             send_option(c, rng.choice([OPT["SET_META_CONTEXT"], OPT["LIST_META_CONTEXT"]]), data)
             read_option_replies(c, OPT["SET_META_CONTEXT"])
         elif kind == "list-data":
@@ -250,7 +251,7 @@ def hostile_transmission(rng, c):
             c.recv(1)
         elif kind == "short-write":
             hang_up(c, struct.pack(">IHHQQI", REQUEST_MAGIC, 0, 1, 7, SCRATCH, 4096) +
-                    os.urandom(rng.randint(0, 4095)))
+                    rng.randbytes(rng.randint(0, 4095)))
         elif kind == "flood":
             hang_up(c, b"".join(
                 struct.pack(">IHHQQI", REQUEST_MAGIC, 0, 0, i,
