@@ -85,6 +85,12 @@ absl::StatusOr<RangeStatus> Node::GetBlockStatus(uint64_t offset, uint64_t bytes
 absl::StatusOr<RangeStatus> Node::GetBlockStatusAbove(uint64_t offset, uint64_t bytes) const {
   return ToRangeStatus(bs_->GetBlockStatusAbove(offset, bytes));
 }
+absl::Status Node::ReadVmState(uint64_t pos, uint64_t bytes, void* buf) const {
+  return bs_->ReadVmState(pos, bytes, buf);
+}
+absl::Status Node::WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) const {
+  return bs_->WriteVmState(pos, bytes, buf);
+}
 absl::StatusOr<uint64_t> Node::IsAllocated(uint64_t offset, uint64_t bytes,
                                            bool* allocated) const {
   return bs_->IsAllocated(offset, bytes, allocated);
@@ -104,8 +110,9 @@ absl::StatusOr<std::vector<DirtyRun>> Node::GetDirtyRuns(const std::string& name
 }
 DebugBreakpoints* Node::FindDebugBreakpoints() const { return bs_->FindDebugBreakpoints(); }
 
-absl::Status Node::Amend(const std::vector<std::pair<std::string, std::string>>& options) const {
-  return bs_->Amend(options);
+absl::Status Node::Amend(const std::vector<std::pair<std::string, std::string>>& options,
+                         const AmendProgress& progress) const {
+  return bs_->Amend(options, progress);
 }
 absl::Status Node::CreateSnapshot(const std::string& name) const {
   return bs_->CreateSnapshot(name);

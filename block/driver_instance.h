@@ -139,6 +139,15 @@ class DriverInstance {
   // The guest-visible length in bytes.
   virtual absl::StatusOr<uint64_t> GetLength() = 0;
 
+  // The VM state area (savevm's RAM image; qemu-io read/write -b): `bytes` at `pos` in a
+  // space of the driver's own beside the guest's data. Only a driver whose HasVmState()
+  // is true is called; the node sends the others' requests to their primary child.
+  // Calling context: a tool or API thread, not a loop; the node has checked the range.
+  // A failed write leaves the guest's data as it was. Default: ENOTSUP.
+  virtual bool HasVmState() const { return false; }
+  virtual absl::Status ReadVmState(uint64_t pos, uint64_t bytes, void* buf);
+  virtual absl::Status WriteVmState(uint64_t pos, uint64_t bytes, const void* buf);
+
   // Status of the run starting at `offset` (bytes > 0, within length). Default: allocated
   // data for the whole range (protocol semantics).
   virtual absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes);
@@ -171,8 +180,10 @@ class DriverInstance {
 
   // Changes options of an existing image (qemu-img amend), `options` in command-line
   // order (a later one wins). All are validated before anything changes; each step
-  // leaves a consistent image. Default: ENOTSUP.
-  virtual absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options);
+  // leaves a consistent image. `progress` (may be empty) hears (done, total) on the
+  // calling thread during long steps. Default: ENOTSUP.
+  virtual absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options,
+                             const AmendProgress& progress);
 
   // Internal snapshots. Default: none to list; ENOTSUP for the rest. `name` finds a
   // snapshot by ID first, then by name (QEMU's rule). ENOENT: no such snapshot.

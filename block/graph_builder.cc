@@ -3,6 +3,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <vector>
@@ -87,6 +88,14 @@ std::string FilenameOf(const proto::BlockdevOptions& options) {
 absl::StatusOr<std::vector<uint8_t>> ReadProbeHeader(const google::protobuf::Struct& tree,
                                                      const OpenFlags& flags) {
   STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions options, BlockdevOptionsFromTree(tree));
+  // QEMU probes through the node it opened for the caller: a writable open of a directory
+  // fails in open(2) itself, before any "regular file" check.
+  const std::string filename = FilenameOf(options);
+  struct stat st;
+  if (!flags.read_only && !filename.empty() && ::stat(filename.c_str(), &st) == 0 &&
+      S_ISDIR(st.st_mode)) {
+    return Prefixed(absl::StrCat("Could not open '", filename, "'"), ErrnoError(EISDIR));
+  }
   OpenFlags probe_flags = flags;
   probe_flags.read_only = true;
   probe_flags.force_share = true;
@@ -141,6 +150,40 @@ absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags
     STRATA_RETURN_IF_ERROR(FillImplicitDrivers(child, flags, depth + 1));
   }
   return absl::OkStatus();
+}
+
+// QEMU's rule for an image given by options (json:, --image-opts) with no format: a
+// string "driver" names it; else a "file" object is opened and its format probed (the
+// driver filled in; returns whether it came out raw); a "file" string would name another
+// node, which the tools never have.
+absl::StatusOr<bool> ProbeDriverOfOptions(google::protobuf::Struct& tree, const OpenFlags& flags) {
+  auto& fields = *tree.mutable_fields();
+  auto driver = fields.find("driver");
+  if (driver != fields.end() && driver->second.has_string_value()) return false;
+  auto file = fields.find("file");
+  if (file != fields.end() && file->second.has_string_value()) {
+    const std::string& name = file->second.string_value();
+    return ErrnoError(ENODEV, absl::StrCat("Cannot find device='", name, "' nor node-name='",
+                                           name, "'"));
+  }
+  if (file == fields.end() || !file->second.has_struct_value()) {
+    return ErrnoError(EINVAL, "Must specify either driver or file");
+  }
+  google::protobuf::Struct protocol = file->second.struct_value();
+  std::string filename;
+  auto& pf = *protocol.mutable_fields();
+  if (auto it = pf.find("filename"); it != pf.end() && it->second.has_string_value()) {
+    filename = it->second.string_value();
+    if (!pf.contains("driver")) {
+      STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct implied, ProtocolTreeForFilename(filename));
+      MergeTree(protocol, &implied);
+      protocol = std::move(implied);
+    }
+  }
+  STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> header, ReadProbeHeader(protocol, flags));
+  const BlockDriver* probed = DriverRegistry::Global().ProbeFormat(header, filename);
+  fields["driver"].set_string_value(probed != nullptr ? std::string(probed->name()) : "raw");
+  return probed == nullptr || probed->name() == "raw";
 }
 
 }  // namespace
@@ -311,6 +354,8 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
     }
   } else if (!request.format.empty()) {
     fields["driver"].set_string_value(request.format);
+  } else {
+    STRATA_ASSIGN_OR_RETURN(result.probed_raw, ProbeDriverOfOptions(tree, request.flags));
   }
   STRATA_RETURN_IF_ERROR(FillImplicitDrivers(tree, request.flags));
 

@@ -43,6 +43,14 @@ aio::Task<absl::Status> DriverInstance::CoPdiscard(uint64_t offset, uint64_t byt
 aio::Task<absl::Status> DriverInstance::CoFlushToOs() {
   co_return co_await aio::Offload([&] { return FlushToOs(); });
 }
+absl::Status DriverInstance::ReadVmState(uint64_t, uint64_t, void*) {
+  return ErrnoError(ENOTSUP);
+}
+
+absl::Status DriverInstance::WriteVmState(uint64_t, uint64_t, const void*) {
+  return ErrnoError(ENOTSUP);
+}
+
 absl::Status DriverInstance::Truncate(uint64_t, bool, PreallocMode) {
   return ErrnoError(ENOTSUP, "Image format driver does not support resize");
 }
@@ -85,7 +93,8 @@ absl::StatusOr<std::vector<DriverInstance::DirtyRun>> DriverInstance::GetDirtyRu
     const std::string& name, uint64_t, uint64_t, size_t) {
   return NoSuchBitmap(name);
 }
-absl::Status DriverInstance::Amend(const std::vector<std::pair<std::string, std::string>>&) {
+absl::Status DriverInstance::Amend(const std::vector<std::pair<std::string, std::string>>&,
+                                   const AmendProgress&) {
   return ErrnoError(ENOTSUP);
 }
 absl::Status DriverInstance::CreateSnapshot(const std::string&) { return ErrnoError(ENOTSUP); }
@@ -370,8 +379,31 @@ absl::Status BlockDriverState::DoFlush() {
   return absl::OkStatus();
 }
 
+namespace {
+// The block layer's largest length (QEMU's BDRV_MAX_LENGTH).
+constexpr uint64_t kMaxLength = AlignDown(INT64_MAX, uint64_t{1} << 30);
+}  // namespace
+
+absl::Status BlockDriverState::ReadVmState(uint64_t pos, uint64_t bytes, void* buf) {
+  if (pos > kMaxLength || bytes > kMaxLength - pos) return ErrnoError(EIO);
+  GateRequest request(gate_);
+  if (instance_->HasVmState()) return instance_->ReadVmState(pos, bytes, buf);
+  BdrvChild* child = primary_child();
+  if (child == nullptr) return ErrnoError(ENOTSUP);
+  return child->node().ReadVmState(pos, bytes, buf);
+}
+
+absl::Status BlockDriverState::WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) {
+  if (read_only()) return ErrnoError(EPERM, "Block node is read-only");
+  if (pos > kMaxLength || bytes > kMaxLength - pos) return ErrnoError(EIO);
+  GateRequest request(gate_);
+  if (instance_->HasVmState()) return instance_->WriteVmState(pos, bytes, buf);
+  BdrvChild* child = primary_child();
+  if (child == nullptr) return ErrnoError(ENOTSUP);
+  return child->node().WriteVmState(pos, bytes, buf);
+}
+
 absl::Status BlockDriverState::CheckNewLength(uint64_t length) {
-  constexpr uint64_t kMaxLength = AlignDown(INT64_MAX, uint64_t{1} << 30);
   if (length > static_cast<uint64_t>(INT64_MAX)) {
     return ErrnoError(EINVAL, "Image size cannot be negative");
   }

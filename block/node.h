@@ -57,6 +57,11 @@ class BlockDriverState {
                        uint32_t flags = kReqNone);
   absl::Status Pwrite(uint64_t offset, uint64_t bytes, const void* buf,
                       uint32_t flags = kReqNone);
+  // The VM state area (DriverInstance::ReadVmState): served by the first node down the
+  // primary children whose driver has one, else ENOTSUP. EIO past the block layer's
+  // maximum length; EPERM for a write to a read-only node.
+  absl::Status ReadVmState(uint64_t pos, uint64_t bytes, void* buf);
+  absl::Status WriteVmState(uint64_t pos, uint64_t bytes, const void* buf);
   // Makes the range read as zeroes; falls back to writing zero buffers when the driver
   // cannot, unless kReqNoFallback is set (then ENOTSUP).
   absl::Status PwriteZeroes(uint64_t offset, uint64_t bytes, uint32_t flags = kReqNone);
@@ -113,7 +118,8 @@ class BlockDriverState {
   // request_gate.h), run the hook, and resume; what a failure leaves is the hook's
   // contract. They block the calling thread: call them from outside the node's requests;
   // a request of this node parked at a breakpoint holds them until it is resumed.
-  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options);
+  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options,
+                     const AmendProgress& progress = nullptr);
   absl::Status CreateSnapshot(const std::string& name);
   absl::Status ApplySnapshot(const std::string& name);
   absl::Status DeleteSnapshot(const std::string& name);

@@ -14,8 +14,9 @@ auto BlockDriverState::Controlled(bool writes, Op op) -> decltype(op()) {
 }
 
 absl::Status BlockDriverState::Amend(
-    const std::vector<std::pair<std::string, std::string>>& options) {
-  return Controlled(true, [&] { return instance_->Amend(options); });
+    const std::vector<std::pair<std::string, std::string>>& options,
+    const AmendProgress& progress) {
+  return Controlled(true, [&] { return instance_->Amend(options, progress); });
 }
 
 absl::Status BlockDriverState::CreateSnapshot(const std::string& name) {

@@ -1,7 +1,10 @@
 // strata: option trees -> BlockdevOptions (see options_json.h for the pipeline).
 #include "block/options_json.h"
 
+#include "block/qemu_json.h"
+
 #include <cerrno>
+#include <cmath>
 #include <functional>
 
 #include "absl/strings/ascii.h"
@@ -75,18 +78,27 @@ absl::StatusOr<Value> CoerceScalar(const std::string& key, const FieldDescriptor
   Value out;
   const bool is_unsigned = field->cpp_type() == FieldDescriptor::CPPTYPE_UINT32 ||
                            field->cpp_type() == FieldDescriptor::CPPTYPE_UINT64;
+  const absl::Status bad_size = ErrnoError(
+      EINVAL, absl::StrCat("Parameter '", key,
+                           "' expects a non-negative number below 2^64\n"
+                           "Optional suffix k, M, G, T, P or E means kilo-, "
+                           "mega-, giga-, tera-, peta-\n"
+                           "and exabytes, respectively."));
   if (is_unsigned && IsSizeOption(key) && v.kind_case() == Value::kStringValue) {
     absl::StatusOr<uint64_t> size = ParseSize(v.string_value());
-    if (!size.ok() || absl::StartsWith(v.string_value(), "-")) {
-      return ErrnoError(EINVAL, absl::StrCat("Parameter '", key,
-                                             "' expects a non-negative number below 2^64\n"
-                                             "Optional suffix k, M, G, T, P or E means kilo-, "
-                                             "mega-, giga-, tera-, peta-\n"
-                                             "and exabytes, respectively."));
-    }
+    if (!size.ok() || absl::StartsWith(v.string_value(), "-")) return bad_size;
     out.set_string_value(absl::StrCat(*size));
     return out;
   }
+  // A JSON number for a size is a whole, non-negative number below 2^64; a boolean is
+  // no size at all (QEMU's words for both).
+  if (is_unsigned && IsSizeOption(key) && v.kind_case() == Value::kNumberValue) {
+    const double d = v.number_value();
+    if (!(d >= 0) || d != std::floor(d) || d >= 18446744073709551616.0) return bad_size;
+    out.set_string_value(absl::StrCat(static_cast<uint64_t>(d)));
+    return out;
+  }
+  if (is_unsigned && IsSizeOption(key) && v.kind_case() == Value::kBoolValue) return bad_size;
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_BOOL: {
       STRATA_ASSIGN_OR_RETURN(bool b, CoerceBool(key, v));
@@ -276,6 +288,34 @@ absl::StatusOr<Struct> NormaliseMessage(
   return out;
 }
 
+// What QEMU's open of a node refuses before it looks at options left over (its children
+// are opened first, then the driver's own open runs): a protocol node with no file name
+// (a name that is not a string counts as none), a node without the child its driver
+// needs.
+absl::Status CheckOpenRequirements(const std::string& driver, const Struct& tree) {
+  const auto& f = tree.fields();
+  if (driver == "file" || driver == "host_device") {
+    auto name = f.find("filename");
+    if (name == f.end() || name->second.kind_case() != Value::kStringValue ||
+        name->second.string_value().empty()) {
+      if (!f.contains("x-filename")) {
+        return ErrnoError(EINVAL,
+                          absl::StrCat("The '", driver, "' block driver requires a file name"));
+      }
+    }
+  }
+  static constexpr std::pair<const char*, const char*> kRequiredChild[] = {
+      {"raw", "file"}, {"qcow2", "file"}, {"luks", "file"}, {"copy-on-read", "file"},
+      {"blkdebug", "image"}};
+  for (const auto& [name, child] : kRequiredChild) {
+    if (driver == name && !f.contains(child)) {
+      return ErrnoError(EINVAL, absl::StrCat("A block device must be specified for \"",
+                                             child, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Step 3: BlockdevOptions is QEMU's flat union; driver keys move under the driver member.
 absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   const Descriptor* d = proto::BlockdevOptions::descriptor();
@@ -292,6 +332,7 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   if (member == nullptr || member->real_containing_oneof() == nullptr || registered == nullptr) {
     return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", driver, "'"));
   }
+  STRATA_RETURN_IF_ERROR(CheckOpenRequirements(driver, tree));
   Struct generic, specific;
   for (const auto& [raw_key, value] : tree.fields()) {
     std::string key = NormaliseKey(raw_key);
@@ -341,14 +382,10 @@ void MergeTree(const Struct& overlay, Struct* base) {
 }
 
 absl::StatusOr<Struct> ParseJsonObject(absl::string_view json) {
-  Struct tree;
-  google::protobuf::util::JsonParseOptions opts;
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &tree, opts);
-  if (!status.ok()) {
-    return ErrnoError(EINVAL, absl::StrCat("Could not parse the JSON options: ",
-                                           std::string(status.message())));
-  }
-  return tree;
+  absl::StatusOr<google::protobuf::Value> value = ParseQemuJson(json);
+  if (!value.ok()) return Prefixed("Could not parse the JSON options", value.status());
+  if (!value->has_struct_value()) return ErrnoError(EINVAL, "Invalid JSON object given");
+  return std::move(*value->mutable_struct_value());
 }
 
 absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromTree(const Struct& tree) {

@@ -18,8 +18,9 @@
 
 namespace strata {
 
-// Parses a JSON object text (the part after "json:"). Errors:
-// "Could not parse the JSON options: ...".
+// Parses a JSON object text (the part after "json:") in QEMU's dialect (qemu_json.h).
+// Errors: "Could not parse the JSON options: ..." and, for a value that is not an
+// object, "Invalid JSON object given".
 absl::StatusOr<google::protobuf::Struct> ParseJsonObject(absl::string_view json);
 
 // Converts a QEMU-shaped tree into options. Unknown keys fail with QEMU's sentence

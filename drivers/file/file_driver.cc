@@ -453,9 +453,6 @@ absl::StatusOr<std::unique_ptr<DriverInstance>> FileDriver::Open(OpenContext& ct
     return ErrnoError(EINVAL, "aio=native was specified, but it requires cache.direct=on, "
                               "which was not specified.");
   }
-  if (S_ISDIR(st.st_mode)) {
-    return ErrnoError(EISDIR, absl::StrCat("'", filename, "' is a directory"));
-  }
   bool is_block_device = S_ISBLK(st.st_mode);
   const bool host_device = ctx.options().has_host_device();
   if (!host_device && !S_ISREG(st.st_mode) && !is_block_device) {

@@ -153,7 +153,8 @@ class LuksInstance : public DriverInstance {
 
   // qemu-img amend: key-slot management (state, new-secret, old-secret, keyslot,
   // iter-time). The tool runs it with nothing else in flight.
-  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options) override {
+  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options,
+                     const AmendProgress&) override {
     KeySlotAmend amend;
     for (const auto& [k, v] : options) {
       STRATA_ASSIGN_OR_RETURN(bool taken, SetKeySlotAmendParam(amend, k, v, ""));

@@ -122,7 +122,13 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
 }  // namespace
 
 absl::Status Qcow2Instance::Amend(
-    const std::vector<std::pair<std::string, std::string>>& options) {
+    const std::vector<std::pair<std::string, std::string>>& options,
+    const AmendProgress& progress) {
+  // Progress as qemu-img shows it: an upgrade in two steps (0/2 before, 1/2 after the
+  // header, 2/2 at the end), a downgrade one step per L1 entry walked; nothing else.
+  auto report = [&](uint64_t done, uint64_t total) {
+    if (progress) progress(done, total);
+  };
   STRATA_ASSIGN_OR_RETURN(const AmendRequest r, ParseAmendOptions(options));
   {
     absl::MutexLock lock(&mu_);
@@ -152,7 +158,9 @@ absl::Status Qcow2Instance::Amend(
       }
       STRATA_RETURN_IF_ERROR(crypto_->AmendKeySlots(*r.key_slots, file_->node()));
     }
-    if (new_version > header_.version) {
+    const bool upgrade = new_version > header_.version;
+    if (upgrade) {
+      report(0, 2);
       const Qcow2Header old = header_;
       header_.version = new_version;
       absl::Status s = RewriteHeader();
@@ -161,11 +169,13 @@ absl::Status Qcow2Instance::Amend(
         return s;
       }
       version_ = new_version;
+      report(1, 2);
     }
     if (new_order != header_.refcount_order) {
       STRATA_RETURN_IF_ERROR(ChangeRefcountOrder(new_order));
     }
     if (r.lazy_refcounts.has_value()) STRATA_RETURN_IF_ERROR(SetLazyRefcounts(*r.lazy_refcounts));
+    if (upgrade) report(2, 2);
     if (r.data_file.has_value()) {
       // Only the name in the header changes (the data file itself stays as it is).
       if (!header_.has_data_file()) {
@@ -188,7 +198,7 @@ absl::Status Qcow2Instance::Amend(
   }
   absl::MutexLock lock(&mu_);
   if (r.version.has_value() && *r.version < header_.version) {
-    STRATA_RETURN_IF_ERROR(Downgrade());
+    STRATA_RETURN_IF_ERROR(Downgrade(report));
   }
   return absl::OkStatus();
 }
@@ -270,7 +280,7 @@ absl::StatusOr<std::vector<std::vector<uint64_t>>> Qcow2Instance::AllL1Tables() 
   return tables;
 }
 
-absl::Status Qcow2Instance::Downgrade() {
+absl::Status Qcow2Instance::Downgrade(const AmendProgress& progress) {
   for (const Qcow2Snapshot& snapshot : snapshots_) {
     if (snapshot.DiskSize(header_.size) != header_.size) {
       return ErrnoError(ENOTSUP, "Internal snapshots prevent downgrade of image");
@@ -307,8 +317,13 @@ absl::Status Qcow2Instance::Downgrade() {
                                                "features 0x%" PRIx64 " set", blocking));
   }
   STRATA_RETURN_IF_ERROR(MarkClean());
+  uint64_t entries = 0, done = 0;
+  for (const std::vector<uint64_t>& l1 : l1_tables) entries += l1.size();
   for (const std::vector<uint64_t>& l1 : l1_tables) {
-    STRATA_RETURN_IF_ERROR(ExpandZeroClusters(l1));
+    for (uint64_t entry : l1) {
+      STRATA_RETURN_IF_ERROR(ExpandZeroClusters({entry}));
+      progress(++done, entries);
+    }
   }
   STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));
   const Qcow2Header old = header_;

@@ -472,7 +472,10 @@ class Qcow2Driver : public BlockDriver {
     no_backing.no_backing = true;
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> node,
                             OpenGraph(qcow2_opts, no_backing, PermissionSet{}));
-    if (p.size > 0) STRATA_RETURN_IF_ERROR(node->Truncate(p.size, false, p.prealloc));
+    if (p.size > 0) {
+      absl::Status grown = node->Truncate(p.size, false, p.prealloc);
+      if (!grown.ok()) return Prefixed("Could not resize image", grown);
+    }
     // Encryption last, as QEMU: the volume's clusters follow the preallocated ones.
     if (p.encrypt.method != kCryptNone) {
       auto* qcow2 = dynamic_cast<Qcow2Instance*>(&node->instance());

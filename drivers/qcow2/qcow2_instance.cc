@@ -600,6 +600,18 @@ absl::Status Qcow2Instance::CheckHostOffset(uint64_t gc, uint64_t entry) {
                             "L2 index: %#x)", host, l2_offset, gc % l2_entries_));
 }
 
+absl::Status Qcow2Instance::ReadVmState(uint64_t pos, uint64_t bytes, void* buf) {
+  file_->NotifyDebugEvent(DebugEvent::kVmstateLoad);
+  const uint64_t base = GetInfo().vm_state_offset_bytes;
+  return Preadv(base + pos, bytes, IoVector(buf, bytes), kReqNone);
+}
+
+absl::Status Qcow2Instance::WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) {
+  file_->NotifyDebugEvent(DebugEvent::kVmstateSave);
+  const uint64_t base = GetInfo().vm_state_offset_bytes;
+  return Pwritev(base + pos, bytes, IoVector(const_cast<void*>(buf), bytes), kReqNone);
+}
+
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
                                    uint32_t flags) {
   // Mapping under the lock; every read that needs I/O (allocated clusters, the backing

@@ -95,7 +95,8 @@ class Qcow2Instance : public DriverInstance {
   absl::Status RepairIfDirty();
   absl::Status MakeEmpty() override;  // qcow2_make_empty.cc
   // qcow2_amend.cc: compat (upgrade, downgrade), refcount_bits, lazy_refcounts, size.
-  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options) override;
+  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options,
+                     const AmendProgress& progress) override;
   // qcow2_snapshot.cc
   absl::StatusOr<std::vector<SnapshotInfo>> ListSnapshots() override;
   absl::Status CreateSnapshot(const std::string& name) override;
@@ -103,6 +104,11 @@ class Qcow2Instance : public DriverInstance {
   absl::Status DeleteSnapshot(const std::string& name) override;
   absl::Status LoadSnapshotForReading(const std::string& id, const std::string& name) override;
   DriverInfo GetInfo() override;
+  // The VM state lives past the guest's data, from the first L1 entry beyond the virtual
+  // size (QEMU's layout: savevm images read back in either), written as guest data is.
+  bool HasVmState() const override { return true; }
+  absl::Status ReadVmState(uint64_t pos, uint64_t bytes, void* buf) override;
+  absl::Status WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) override;
   FormatSpecificInfo GetFormatSpecificInfo() override;
   // qcow2_bitmaps.cc: persistent dirty bitmaps (see there for their lifecycle).
   bool SupportsDirtyBitmaps() override { return version_ >= 3; }
@@ -419,7 +425,8 @@ class Qcow2Instance : public DriverInstance {
   // qcow2_amend.cc: the steps of Amend, each leaving a consistent image.
   absl::Status ChangeRefcountOrder(uint32_t refcount_order) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetLazyRefcounts(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Downgrade() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `progress` hears (entries walked, all L1 entries) after each L1 entry.
+  absl::Status Downgrade(const AmendProgress& progress) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The active L1 table and every snapshot's, as read now.
   absl::StatusOr<std::vector<std::vector<uint64_t>>> AllL1Tables()
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

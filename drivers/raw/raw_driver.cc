@@ -163,11 +163,10 @@ class RawDriver : public BlockDriver {
     uint64_t offset = opts.offset();
     std::optional<uint64_t> size;
     if (opts.has_size()) size = opts.size();
+    // QEMU's checks, in its order: the offset, the sum, then the size's alignment.
     if (offset > file_len) {
-      return ErrnoError(EINVAL, "The sum of offset (" + absl::StrCat(offset) +
-                                    ") and size (0) has to be smaller or equal to the "
-                                    " actual size of the containing file (" +
-                                    absl::StrCat(file_len) + ")");
+      return ErrnoError(EINVAL, absl::StrCat("Offset (", offset, ") cannot be greater than "
+                                             "size of the containing file (", file_len, ")"));
     }
     if (size.has_value() && *size > file_len - offset) {
       return ErrnoError(EINVAL, absl::StrCat("The sum of offset (", offset, ") and size (",
@@ -175,6 +174,9 @@ class RawDriver : public BlockDriver {
                                              ") has to be smaller or equal to the  actual "
                                              "size of the containing file (",
                                              file_len, ")"));
+    }
+    if (size.has_value() && *size % 512 != 0) {
+      return ErrnoError(EINVAL, "Specified size is not multiple of 512");
     }
     return std::make_unique<RawInstance>(file, offset, size, ctx.flags().format_probed);
   }

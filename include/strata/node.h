@@ -92,6 +92,10 @@ class Node {
   absl::Status Flush() const;
   absl::Status Truncate(uint64_t length, bool exact = true,
                         PreallocMode prealloc = PreallocMode::kOff) const;
+  // The VM state area beside the guest's data (a hypervisor's savevm RAM image; qcow2
+  // keeps it past the virtual size, in QEMU's layout): ENOTSUP for formats without one.
+  absl::Status ReadVmState(uint64_t pos, uint64_t bytes, void* buf) const;
+  absl::Status WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) const;
   // The virtual length in bytes (a multiple of 512).
   absl::StatusOr<uint64_t> GetLength() const;
   // Host bytes used by this node and its non-backing children (qemu-img "disk size").
@@ -123,7 +127,10 @@ class Node {
   // --- Control operations (writable node; quiesce; see the header comment) ---
   // Changes format options (qemu-img amend -o), in command-line order. All are checked
   // before anything changes; each step leaves a consistent image.
-  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options) const;
+  // `progress`, if set, hears (done, total) as the driver works through a long change (a
+  // qcow2 upgrade or downgrade), on the calling thread; nothing for quick changes.
+  absl::Status Amend(const std::vector<std::pair<std::string, std::string>>& options,
+                     const AmendProgress& progress = nullptr) const;
   // Internal snapshots; `name` matches an ID first, then a name. ENOENT: no such snapshot.
   // A failure leaves the snapshot table as it was (or the image marked dirty, repaired at
   // the next read-write open).

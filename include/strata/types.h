@@ -9,6 +9,7 @@
 #define STRATA_STRATA_TYPES_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <variant>
@@ -35,6 +36,10 @@ enum RequestFlags : uint32_t {
 enum class PreallocMode { kOff, kMetadata, kFalloc, kFull };
 
 // The three independent switches a cache mode name stands for.
+// Progress of a long operation: (work done, total work), both in the operation's own
+// units; called on the thread doing the work.
+using AmendProgress = std::function<void(uint64_t done, uint64_t total)>;
+
 struct CacheMode {
   // O_DIRECT on file nodes (bypass the host page cache). Default: false.
   bool direct = false;

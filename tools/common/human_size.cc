@@ -1,11 +1,17 @@
 // strata tools: QEMU number and size formats (see human_size.h).
 #include "tools/common/human_size.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "strata/errors.h"
+#include "strata/options.h"
+#include "tools/common/program.h"
 
 namespace strata::tools {
 
@@ -48,49 +54,35 @@ std::string QemuImgSizeString(uint64_t value) {
   return buf;
 }
 
+void WarnHexWithUnit(const std::string& text) {
+  // Blanks, an optional '+', "0x", hex digits, then a unit letter: qemu-img warns as soon
+  // as it meets the unit, whether or not the rest parses.
+  size_t i = 0;
+  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+  if (i < text.size() && text[i] == '+') ++i;
+  if (text.compare(i, 2, "0x") != 0 && text.compare(i, 2, "0X") != 0) return;
+  i += 2;
+  const size_t digits = i;
+  while (i < text.size() && std::isxdigit(static_cast<unsigned char>(text[i]))) ++i;
+  if (i == digits || i == text.size()) return;
+  if (std::string("bBkKmMgGtTpPeE").find(text[i]) == std::string::npos) return;
+  tools::WarnReport(
+      absl::StrCat("Using a multiplier suffix on hex numbers is deprecated: ", text));
+}
+
 std::optional<int64_t> ParseQemuNumber(absl::string_view text, bool* too_large) {
   if (too_large) *too_large = false;
-  std::string s(text);
-  if (s.empty()) return std::nullopt;
-  errno = 0;
-  char* end = nullptr;
-  // Like QEMU's qemu_strtosz: hex only without a fractional part; decimals may have one.
-  bool hex = s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
-  double value;
-  if (hex) {
-    unsigned long long v = std::strtoull(s.c_str(), &end, 16);
-    if (errno == ERANGE) {
-      if (too_large) *too_large = true;
-      return std::nullopt;
-    }
-    value = static_cast<double>(v);
-  } else {
-    if (!std::isdigit(static_cast<unsigned char>(s[0]))) return std::nullopt;
-    value = std::strtod(s.c_str(), &end);
+  WarnHexWithUnit(std::string(text));
+  absl::StatusOr<ParsedSize> size = ParseSizeDetailed(text);
+  if (!size.ok()) {
+    if (too_large) *too_large = ErrnoOf(size.status()) == ERANGE;
+    return std::nullopt;
   }
-  if (end == s.c_str()) return std::nullopt;
-  int shift = 0;
-  if (*end != '\0') {
-    switch (std::tolower(static_cast<unsigned char>(*end))) {
-      case 'b': shift = 0; break;
-      case 'k': shift = 10; break;
-      case 'm': shift = 20; break;
-      case 'g': shift = 30; break;
-      case 't': shift = 40; break;
-      case 'p': shift = 50; break;
-      case 'e': shift = 60; break;
-      default: return std::nullopt;
-    }
-    ++end;
-    if (*end != '\0') return std::nullopt;
-  }
-  double bytes = std::ldexp(value, shift);
-  if (bytes != std::floor(bytes)) return std::nullopt;
-  if (bytes >= 9223372036854775808.0) {
+  if (size->bytes > static_cast<uint64_t>(INT64_MAX)) {
     if (too_large) *too_large = true;
     return std::nullopt;
   }
-  return static_cast<int64_t>(bytes);
+  return static_cast<int64_t>(size->bytes);
 }
 
 }  // namespace strata::tools

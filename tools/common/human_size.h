@@ -17,9 +17,14 @@ std::string QemuIoSizeString(double value);
 // the largest unit that keeps it below 1000).
 std::string QemuImgSizeString(uint64_t value);
 
-// qemu-io's cvtnum: decimal or 0x hex, optional suffix b/k/m/g/t/p/e (powers of 1024).
-// Returns nullopt on junk; sets *too_large when the value overflows int64.
+// qemu-io's cvtnum: QEMU's size syntax (strata::ParseSize) bounded to int64. Returns
+// nullopt on junk; sets *too_large when the value does not fit. Warns (through
+// tools::WarnReport) on a hex number with a unit, as QEMU's parser does.
 std::optional<int64_t> ParseQemuNumber(absl::string_view text, bool* too_large = nullptr);
+
+// Warns, as qemu-img and qemu-io do while parsing a size, when `text` is a hex number
+// followed by a unit ("0x10k"), whether or not the rest of it parses.
+void WarnHexWithUnit(const std::string& text);
 
 }  // namespace strata::tools
 

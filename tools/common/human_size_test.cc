@@ -39,5 +39,21 @@ TEST(ParseQemuNumberTest, AcceptsSuffixesAndHex) {
   EXPECT_TRUE(too_large);
 }
 
+// The edges that a double-based parser gets wrong: QEMU's integer part is exact up to
+// INT64_MAX, a fraction is rounded, '+' is taken, an exponent is not.
+TEST(ParseQemuNumberTest, MatchesQemuAtTheEdges) {
+  EXPECT_EQ(ParseQemuNumber("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(ParseQemuNumber("0x7fffffffffffffff"), INT64_MAX);
+  bool too_large = false;
+  EXPECT_FALSE(ParseQemuNumber("9223372036854775808", &too_large).has_value());
+  EXPECT_TRUE(too_large);
+  EXPECT_FALSE(ParseQemuNumber("0x8000000000000000", &too_large).has_value());
+  EXPECT_TRUE(too_large);
+  EXPECT_EQ(ParseQemuNumber("1.0001k"), 1024);
+  EXPECT_EQ(ParseQemuNumber("+1k"), 1024);
+  EXPECT_FALSE(ParseQemuNumber("1e3", &too_large).has_value());
+  EXPECT_FALSE(too_large);
+}
+
 }  // namespace
 }  // namespace strata::tools

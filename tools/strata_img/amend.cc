@@ -74,8 +74,8 @@ int AmendMain(const Args& args) {
     return 0;
   }
   if (optind != static_cast<int>(args.size()) - 1) {
-    tools::ErrorReport("Expecting one image file name");
-    return TryHelp(1);
+    tools::ErrorReport("Expecting one image file name");  // no usage hint, as qemu-img
+    return 1;
   }
   const std::string filename = argv[optind];
   std::unique_ptr<Image> blk = OpenForTool(filename, fmt, !wants_help, image_opts, cache);
@@ -91,20 +91,24 @@ int AmendMain(const Args& args) {
                                     "' does not support option amendment"));
     return 1;
   }
-  if (progress) PrintProgress(0);
-  absl::Status s = blk->root().Amend(options);
-  if (progress && s.ok()) {
-    PrintProgress(100);
-    PrintProgress(100);
+  // As qemu-img: the option list is checked before progress starts (a bad name or value
+  // prints no progress line); then 0, the driver's own steps, and 100.
+  const bool show = progress && ValidateCreateOptions(driver.amend_options, options).ok();
+  ProgressPrinter printer(1.0);
+  if (show) printer.Report(0);
+  AmendProgress steps;
+  if (show) {
+    steps = [&printer](uint64_t done, uint64_t total) {
+      printer.Report(100.f * static_cast<float>(done) / static_cast<float>(total));
+    };
   }
-  if (progress) std::printf("\n");
+  absl::Status s = blk->root().Amend(options, steps);
+  if (show) printer.Report(100);  // failed or not, as qemu-img
   absl::Status closed = blk->Close();
   if (s.ok()) s = closed;
-  if (!s.ok()) {
-    tools::ErrorReport(s.message());
-    return 1;
-  }
-  return 0;
+  if (!s.ok()) tools::ErrorReport(s.message());
+  if (progress) std::printf("\n");  // ends the progress line, after any error
+  return s.ok() ? 0 : 1;
 }
 
 }  // namespace strata::img

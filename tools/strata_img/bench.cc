@@ -18,7 +18,6 @@
 #include "strata/types.h"
 #include "strata/options.h"
 #include "strata/errors.h"
-#include "tools/common/objects.h"
 #include "tools/common/program.h"
 #include "tools/strata_img/img_common.h"
 
@@ -33,7 +32,7 @@ int BenchMain(const Args& args) {
   FormatArg fmt;
   std::string cache = "writeback";
   GetoptArgs argv(args);
-  enum { kFlushInterval = 256, kNoDrain, kPattern, kImageOpts, kObject };
+  enum { kFlushInterval = 256, kNoDrain, kPattern, kImageOpts };
   static const struct option kLong[] = {
       {"help", no_argument, nullptr, 'h'},
       {"flush-interval", required_argument, nullptr, kFlushInterval},
@@ -41,7 +40,6 @@ int BenchMain(const Args& args) {
       {"pattern", required_argument, nullptr, kPattern},
       {"no-drain", no_argument, nullptr, kNoDrain},
       {"force-share", no_argument, nullptr, 'U'},
-      {"object", required_argument, nullptr, kObject},
       {nullptr, 0, nullptr, 0}};
   // Counts and the pattern byte are plain C integers up to `max` (no size suffixes).
   auto integer = [](const char* text, const char* what,
@@ -85,9 +83,6 @@ int BenchMain(const Args& args) {
       case kNoDrain: drain = false; break;
       case kPattern: if (!(v = integer(optarg, "pattern byte", 0xff))) return 1; pattern = *v; break;
       case kImageOpts: image_opts = true; break;
-      case kObject:
-        if (!tools::DefineObject(optarg)) return 1;
-        break;
       case 'h': return PrintHelp();
       case ':':
       case '?':

@@ -54,8 +54,8 @@ int CompareMain(const Args& args) {
       case 's': strict = true; break;
       case 'U': force_share = true; break;
       case kImageOpts: image_opts = true; break;
-      case kObject:
-        if (!tools::DefineObject(optarg)) return 1;
+      case kObject:  // compare's errors exit 2 (1 means "images differ")
+        if (!tools::DefineObject(optarg)) return 2;
         break;
       case 'h': return PrintHelp();
       case ':':

@@ -289,22 +289,6 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> SplitOptions(
   return out;
 }
 
-void WarnHexWithUnit(const std::string& text) {
-  // Blanks, an optional '+', "0x", hex digits, then a unit letter: qemu-img warns as soon
-  // as it meets the unit, whether or not the rest parses.
-  size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  if (i < text.size() && text[i] == '+') ++i;
-  if (text.compare(i, 2, "0x") != 0 && text.compare(i, 2, "0X") != 0) return;
-  i += 2;
-  const size_t digits = i;
-  while (i < text.size() && std::isxdigit(static_cast<unsigned char>(text[i]))) ++i;
-  if (i == digits || i == text.size()) return;
-  if (std::string("bBkKmMgGtTpPeE").find(text[i]) == std::string::npos) return;
-  tools::WarnReport(
-      absl::StrCat("Using a multiplier suffix on hex numbers is deprecated: ", text));
-}
-
 std::optional<uint64_t> ParseSizeArg(const std::string& text, absl::string_view name,
                                      uint64_t max, uint64_t min) {
   WarnHexWithUnit(text);

@@ -14,8 +14,11 @@
 #include "strata/formats.h"
 #include "strata/image.h"
 #include "strata/types.h"
+#include "tools/common/human_size.h"  // WarnHexWithUnit
 
 namespace strata::img {
+
+using tools::WarnHexWithUnit;
 
 // Arguments after the subcommand name, argv-style ("info", "-f", "raw", "x.img").
 using Args = std::vector<std::string>;
@@ -140,9 +143,6 @@ class ProgressPrinter {
   const float min_skip_;
   float last_ = 0;
 };
-
-// Prints qemu-img's deprecation warning if `text` is a hex number with a unit ("0x10k").
-void WarnHexWithUnit(const std::string& text);
 
 // Parses a qemu-img size argument ("64M", "1G", "512") named `name` in messages, within
 // [min, max] (qemu-img's cvtnum): prints QEMU's error on failure, and its deprecation

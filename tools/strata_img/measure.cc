@@ -62,6 +62,10 @@ int MeasureMain(const Args& args) {
   }
   if (!CheckOutputFormat(output)) return 1;
   const int files = static_cast<int>(args.size()) - optind;
+  if (files > 1) {
+    tools::ErrorReport("At most one filename argument is allowed.");
+    return 1;
+  }
   if (!size_arg.empty() && files > 0) {
     tools::ErrorReport("--size N cannot be used together with a filename.");
     return 1;

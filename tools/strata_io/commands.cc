@@ -321,7 +321,7 @@ const std::vector<Command>& Commands() {
        .args = nullptr,
        .oneline = "exit the program",
        .min_args = 0,
-       .max_args = 0,
+       .max_args = -1,  // qemu-io ignores quit's arguments
        .needs_file = false,
        .needs_write = false,
        .async = false,

@@ -184,15 +184,27 @@ bool AllocCommand(IoSession& s, const Args& argv) {
     if (!c) return false;
     count = *c;
   }
+  // As qemu-io: the walk stops at the image end, and the count printed is the part of
+  // the range walked (0 past the end).
+  absl::StatusOr<uint64_t> image_length = s.backend().GetLength();
+  if (!image_length.ok()) {
+    std::printf("is_allocated failed: %s\n", StrError(ErrnoOf(image_length.status())).c_str());
+    return false;
+  }
+  const uint64_t length = *image_length;
   uint64_t remaining = count, pos = *offset, allocated_bytes = 0;
   while (remaining > 0) {
     bool allocated = false;
-    absl::StatusOr<uint64_t> n = s.backend().root().IsAllocated(pos, remaining, &allocated);
+    absl::StatusOr<uint64_t> n = pos >= length ? absl::StatusOr<uint64_t>(0)
+        : s.backend().root().IsAllocated(pos, std::min(remaining, length - pos), &allocated);
     if (!n.ok()) {
       std::printf("is_allocated failed: %s\n", StrError(ErrnoOf(n.status())).c_str());
       return false;
     }
-    if (*n == 0) break;
+    if (*n == 0) {
+      count -= remaining;
+      break;
+    }
     if (allocated) allocated_bytes += *n;
     pos += *n;
     remaining -= *n;
@@ -225,12 +237,14 @@ bool TruncateCommand(IoSession& s, const Args& argv) {
     else if (m == "falloc") prealloc = PreallocMode::kFalloc;
     else if (m == "full") prealloc = PreallocMode::kFull;
     else {
-      tools::ErrorReport(absl::StrCat("Invalid preallocation mode: '", m, "'"));
+      tools::ErrorReport(absl::StrCat("Invalid preallocation mode '", m, "'"));
       return false;
     }
   }
+  // qemu-io takes up to three words and truncates at the first operand; the rest are
+  // ignored.
   std::vector<std::string> rest = p.Rest();
-  if (rest.size() != 1) {
+  if (rest.empty()) {
     PrintUsage("truncate");
     return false;
   }
@@ -249,9 +263,11 @@ bool AbortCommand(IoSession&, const Args&) {
 }
 
 bool SigraiseCommand(IoSession&, const Args& argv) {
+  // As qemu-io: 0 raises nothing (raise(0) is a no-op); only the upper bound is checked.
   std::optional<int64_t> sig = ParseNumberArg(argv[1]);
-  if (!sig || *sig <= 0 || *sig > NSIG) {
-    std::printf("signal argument '%s' is not a valid signal number\n", argv[1].c_str());
+  if (!sig) return false;
+  if (*sig > NSIG) {
+    std::printf("signal argument '%s' is too large to be a valid signal\n", argv[1].c_str());
     return false;
   }
   std::fflush(stdout);

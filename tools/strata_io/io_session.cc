@@ -177,10 +177,6 @@ bool IoSession::Run(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "no file open, try 'help open'\n");
     return false;
   }
-  if (cmd->needs_write && backend_->root().read_only()) {
-    tools::ErrorReport("Block node is read-only");
-    return false;
-  }
   // Like qemu-io, the count includes option words.
   int argc = static_cast<int>(argv.size()) - 1;
   if (argc < cmd->min_args || (cmd->max_args >= 0 && argc > cmd->max_args)) {
@@ -194,6 +190,11 @@ bool IoSession::Run(const std::vector<std::string>& argv) {
       std::fprintf(stderr, "bad argument count %d to %s, expected between %d and %d arguments\n",
                    argc, cmd->name, cmd->min_args, cmd->max_args);
     }
+    return false;
+  }
+  // As qemu-io: an open file, then the argument count, then a writable node.
+  if (cmd->needs_write && backend_->root().read_only()) {
+    tools::ErrorReport("Block node is read-only");
     return false;
   }
   // qemu-io submits an aio request before the next command runs, so a later synchronous
