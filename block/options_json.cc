@@ -307,8 +307,9 @@ absl::Status CheckOpenRequirements(const std::string& driver, const Struct& tree
   static constexpr std::pair<const char*, const char*> kRequiredChild[] = {
       {"raw", "file"}, {"qcow2", "file"}, {"luks", "file"}, {"copy-on-read", "file"},
       {"blkdebug", "image"}};
+  // (A pseudo-filename such as "blkdebug:CONF:IMAGE" names its children itself.)
   for (const auto& [name, child] : kRequiredChild) {
-    if (driver == name && !f.contains(child)) {
+    if (driver == name && !f.contains(child) && !f.contains("x-filename")) {
       return ErrnoError(EINVAL, absl::StrCat("A block device must be specified for \"",
                                              child, "\""));
     }

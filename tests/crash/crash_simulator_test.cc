@@ -240,7 +240,7 @@ class CrashRun {
       amend.push_back({"refcount_bits", kWidths[rng_() % 4]});
     }
     // A refusal (a refcount too large for the new width) changes nothing.
-    absl::Status s = q.Amend(amend);
+    absl::Status s = q.Amend(amend, nullptr);
     if (!s.ok()) {
       EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
       if (amend[0].first == "lazy_refcounts") lazy_ = !lazy_;
