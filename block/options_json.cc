@@ -307,9 +307,11 @@ absl::Status CheckOpenRequirements(const std::string& driver, const Struct& tree
   static constexpr std::pair<const char*, const char*> kRequiredChild[] = {
       {"raw", "file"}, {"qcow2", "file"}, {"luks", "file"}, {"copy-on-read", "file"},
       {"blkdebug", "image"}};
-  // (A pseudo-filename such as "blkdebug:CONF:IMAGE" names its children itself.)
+  // (A file name, such as blkdebug's "CONF:IMAGE" or a pseudo-filename, names the
+  // children itself.)
   for (const auto& [name, child] : kRequiredChild) {
-    if (driver == name && !f.contains(child) && !f.contains("x-filename")) {
+    if (driver == name && !f.contains(child) && !f.contains("x-filename") &&
+        !f.contains("filename")) {
       return ErrnoError(EINVAL, absl::StrCat("A block device must be specified for \"",
                                              child, "\""));
     }
