@@ -4,8 +4,9 @@
 // it with a brief try-lock, or parks until it comes free (CoLockMetadata), and maps in
 // cached-only mode (no table read under the lock). Reads, overwrites of owned clusters
 // and allocating writes whose metadata is cached (qcow2_async_write.cc) run here; a
-// missing table, a new L2 table or a tail extension is made once on the blocking pool
-// while the requests needing it park; the remaining cases that need metadata I/O run the
+// missing L2 table is read here too, with mu_ released across the read; a new L2 table
+// or a tail extension is made once on the blocking pool; requests needing any of these
+// park meanwhile; the remaining cases that need metadata I/O run the
 // synchronous path on the pool, so both paths share one implementation of them. The
 // transfers themselves await the children's coroutine hooks, counted as transfers
 // (BeginTransfer) as in the synchronous path (no cluster they touch is freed meanwhile).
@@ -102,28 +103,40 @@ aio::Task<absl::Status> Qcow2Instance::CoRunMissedStepUnlocking(CachedOnlyMiss m
     co_return absl::OkStatus();  // done, or failed: the retry finds out
   }
   loading_tables_.emplace(key, std::vector<TableWaiter>{});
-  mu_.Unlock();
-  absl::Status s = co_await aio::Offload([&]() -> absl::Status {
-    absl::MutexLock lock(&mu_);
-    switch (miss.kind) {
-      case CachedOnlyMiss::Kind::kLoadL2:
-        return l2_cache_->Get(miss.value).status();
-      case CachedOnlyMiss::Kind::kCreateL2:
-        return EnsureL2Table(miss.value).status();
-      case CachedOnlyMiss::Kind::kExtendTail:
-        tail_reserve_->Cover(miss.value);  // best effort, as in AllocateRun
-        return absl::OkStatus();
-      case CachedOnlyMiss::Kind::kNone:
-        break;
-    }
-    return absl::OkStatus();
-  });
-  std::vector<TableWaiter> waiters;
-  {
-    absl::MutexLock lock(&mu_);
-    auto node = loading_tables_.extract(key);
-    waiters = std::move(node.mapped());
+  absl::Status s;
+  if (miss.kind == CachedOnlyMiss::Kind::kLoadL2 && aio::IoContext::Current() != nullptr) {
+    // On the loop, with mu_ released across the read: the cache keeps the table only if
+    // nothing changed it meanwhile (FinishLoad), else the retry maps it again.
+    l2_cache_->BeginLoad(miss.value);
+    mu_.Unlock();
+    std::vector<uint8_t> table(l2_cache_->table_bytes());
+    if (l2_cache_->load_event()) file_->NotifyDebugEvent(*l2_cache_->load_event());
+    s = co_await file_->node().CoPreadv(miss.value, table.size(),
+                                        IoVector(table.data(), table.size()));
+    (void)co_await CoLockMetadata();
+    l2_cache_->FinishLoad(miss.value, s.ok() ? &table : nullptr);
+  } else {
+    mu_.Unlock();
+    s = co_await aio::Offload([&]() -> absl::Status {
+      absl::MutexLock lock(&mu_);
+      switch (miss.kind) {
+        case CachedOnlyMiss::Kind::kLoadL2:
+          return l2_cache_->Get(miss.value).status();
+        case CachedOnlyMiss::Kind::kCreateL2:
+          return EnsureL2Table(miss.value).status();
+        case CachedOnlyMiss::Kind::kExtendTail:
+          tail_reserve_->Cover(miss.value);  // best effort, as in AllocateRun
+          return absl::OkStatus();
+        case CachedOnlyMiss::Kind::kNone:
+          break;
+      }
+      return absl::OkStatus();
+    });
+    (void)co_await CoLockMetadata();
   }
+  auto node = loading_tables_.extract(key);
+  std::vector<TableWaiter> waiters = std::move(node.mapped());
+  mu_.Unlock();
   for (const TableWaiter& w : waiters) w.context->Post(w.handle);
   co_return s;
 }

@@ -20,6 +20,7 @@ absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
       table_bytes_, std::max<uint64_t>(kWriteBlock, file_->node().request_alignment()));
   const uint64_t begin = e.dirty_begin / block * block;
   const uint64_t end = std::min(table_bytes_, (e.dirty_end + block - 1) / block * block);
+  TouchLoad(offset);
   STRATA_RETURN_IF_ERROR(
       file_->node().Pwrite(offset + begin, end - begin, e.data.data() + begin));
   e.dirty = false;
@@ -50,33 +51,43 @@ uint8_t* Qcow2TableCache::Peek(uint64_t offset) {
   return it->second.data.data();
 }
 
-absl::StatusOr<uint8_t*> Qcow2TableCache::Get(uint64_t offset) {
-  auto it = entries_.find(offset);
-  if (it != entries_.end()) {
-    lru_.splice(lru_.begin(), lru_, it->second.lru);
-    it->second.used = true;
-    return it->second.data.data();
-  }
+absl::StatusOr<Qcow2TableCache::Entry*> Qcow2TableCache::InsertEntry(uint64_t offset) {
   STRATA_RETURN_IF_ERROR(EvictIfFull());
-  Entry e;
-  e.data.resize(table_bytes_);
-  if (load_event_) file_->NotifyDebugEvent(*load_event_);
-  STRATA_RETURN_IF_ERROR(file_->node().Pread(offset, table_bytes_, e.data.data()));
   lru_.push_front(offset);
+  Entry& e = entries_[offset];
   e.lru = lru_.begin();
-  auto [pos, _] = entries_.emplace(offset, std::move(e));
-  return pos->second.data.data();
+  return &e;
+}
+
+absl::StatusOr<uint8_t*> Qcow2TableCache::Get(uint64_t offset) {
+  if (uint8_t* cached = Peek(offset)) return cached;
+  std::vector<uint8_t> data(table_bytes_);
+  if (load_event_) file_->NotifyDebugEvent(*load_event_);
+  STRATA_RETURN_IF_ERROR(file_->node().Pread(offset, table_bytes_, data.data()));
+  STRATA_ASSIGN_OR_RETURN(Entry * e, InsertEntry(offset));
+  e->data = std::move(data);
+  return e->data.data();
+}
+
+bool Qcow2TableCache::FinishLoad(uint64_t offset, std::vector<uint8_t>* data) {
+  auto load = loads_.extract(offset);
+  if (entries_.count(offset) != 0) return true;
+  if (data == nullptr || load.empty() || load.mapped() || data->size() != table_bytes_) {
+    return false;
+  }
+  absl::StatusOr<Entry*> e = InsertEntry(offset);
+  if (!e.ok()) return false;
+  (*e)->data = std::move(*data);
+  return true;
 }
 
 absl::StatusOr<uint8_t*> Qcow2TableCache::Create(uint64_t offset) {
+  TouchLoad(offset);
   auto it = entries_.find(offset);
   if (it == entries_.end()) {
-    STRATA_RETURN_IF_ERROR(EvictIfFull());
-    Entry e;
-    e.data.assign(table_bytes_, 0);
-    lru_.push_front(offset);
-    e.lru = lru_.begin();
-    it = entries_.emplace(offset, std::move(e)).first;
+    STRATA_ASSIGN_OR_RETURN(Entry * e, InsertEntry(offset));
+    e->data.assign(table_bytes_, 0);
+    it = entries_.find(offset);
   } else {
     std::fill(it->second.data.begin(), it->second.data.end(), 0);
     it->second.used = true;
@@ -88,6 +99,7 @@ absl::StatusOr<uint8_t*> Qcow2TableCache::Create(uint64_t offset) {
 void Qcow2TableCache::MarkDirty(uint64_t offset) { MarkDirty(offset, 0, table_bytes_); }
 
 void Qcow2TableCache::MarkDirty(uint64_t offset, uint64_t begin, uint64_t len) {
+  TouchLoad(offset);
   auto it = entries_.find(offset);
   if (it == entries_.end()) return;
   Entry& e = it->second;
@@ -115,12 +127,14 @@ absl::Status Qcow2TableCache::Flush() {
 }
 
 void Qcow2TableCache::Clear() {
+  for (auto& [offset, raced] : loads_) raced = true;
   entries_.clear();
   lru_.clear();
   dirty_count_ = 0;
 }
 
 void Qcow2TableCache::Discard(uint64_t offset) {
+  TouchLoad(offset);
   auto it = entries_.find(offset);
   if (it == entries_.end()) return;
   if (it->second.dirty) --dirty_count_;

@@ -59,6 +59,20 @@ class Qcow2TableCache {
   size_t size() const { return entries_.size(); }
   size_t max_entries() const { return max_entries_; }
 
+  // Loading a table without the owner's lock held across the read (the coroutine path):
+  // BeginLoad under the lock, read the table's bytes with the lock released, FinishLoad
+  // under the lock again. Meanwhile another thread may load, change, write back, evict
+  // or discard the same table, so the read may be stale or torn: FinishLoad keeps it
+  // only if none of Create, MarkDirty, a write-back, Discard or Clear touched `offset`
+  // since BeginLoad, and no entry for it exists (an existing entry is newer and wins).
+  // One load per offset at a time (the owner's loading_tables_ guarantees it). Returns
+  // true if the table is cached afterwards; false: the caller retries its lookup.
+  // `data` null: the read failed, the load is just forgotten.
+  void BeginLoad(uint64_t offset) { loads_[offset] = false; }
+  bool FinishLoad(uint64_t offset, std::vector<uint8_t>* data);
+  uint64_t table_bytes() const { return table_bytes_; }
+  const std::optional<DebugEvent>& load_event() const { return load_event_; }
+
  private:
   struct Entry {
     std::vector<uint8_t> data;
@@ -69,6 +83,12 @@ class Qcow2TableCache {
   };
   absl::Status EvictIfFull();
   absl::Status WriteEntry(uint64_t offset, Entry& e);
+  // Marks a load in flight of `offset` (BeginLoad) as raced by a change.
+  void TouchLoad(uint64_t offset) {
+    if (auto it = loads_.find(offset); it != loads_.end()) it->second = true;
+  }
+  // Inserts a new entry for `offset` (absent), evicting a clean one if full.
+  absl::StatusOr<Entry*> InsertEntry(uint64_t offset);
 
   BdrvChild* const file_;
   const uint64_t table_bytes_;
@@ -79,6 +99,8 @@ class Qcow2TableCache {
   std::list<uint64_t> lru_;  // Most recently used first.
   size_t dirty_count_ = 0;
   WriteCheck write_check_;
+  // Loads in flight without the lock (BeginLoad): offset -> raced by a change since.
+  std::unordered_map<uint64_t, bool> loads_;
 };
 
 }  // namespace strata::qcow2

@@ -192,9 +192,11 @@ class Qcow2Instance : public DriverInstance {
   static absl::Status NotCached() { return absl::UnavailableError("qcow2: table not cached"); }
   // Coroutine path, mu_ held on entry and released before it returns: runs the step a
   // cached-only mapping missed (see CachedOnlyMiss: load an L2 table, create one, extend
-  // the reserved tail). The first request to miss it runs it on the blocking pool under
-  // mu_; requests that miss it meanwhile park (no thread) until it ends; then all retry
-  // their mapping (an error here fails only the request that ran the step).
+  // the reserved tail). The first request to miss it runs it: an L2 table is read on
+  // the loop with mu_ released (the cache's BeginLoad/FinishLoad drop a read that raced
+  // a change); the other steps run on the blocking pool under mu_. Requests that miss it
+  // meanwhile park (no thread) until it ends; then all retry their mapping (an error
+  // here fails only the request that ran the step).
   struct CachedOnlyMiss;
   aio::Task<absl::Status> CoRunMissedStepUnlocking(CachedOnlyMiss miss)
       ABSL_UNLOCK_FUNCTION(mu_);
