@@ -45,13 +45,17 @@ struct Params {
   // for the node's own alignment (4096 with O_DIRECT, else 512). 1 with O_DIRECT sends
   // unaligned requests, padded by read-modify-write on the loop.
   uint64_t unit = 0;
+  // Open options added to the qcow2 node (",l2-cache-size=8k": two 4 KiB tables of
+  // cache, so L2 tables are evicted and loaded again while requests run on every queue).
+  std::string open_options = "";
 };
 
 std::string ParamName(const ::testing::TestParamInfo<Params>& info) {
   std::string name = std::string(aio::EngineName(info.param.engine)) + "_" +
                      info.param.format + (info.param.direct ? "_direct" : "_writeback") +
                      "_q" + std::to_string(info.param.queues);
-  if (!info.param.create_options.empty()) name += "_extended_l2";
+  if (info.param.create_options.find("extended_l2") != std::string::npos) name += "_extended_l2";
+  if (!info.param.open_options.empty()) name += "_small_l2_cache";
   if (info.param.unit != 0) name += "_unit" + std::to_string(info.param.unit);
   return name;
 }
@@ -178,8 +182,13 @@ TEST_P(AsyncStressTest, ManyQueuesAgreeWithTheModelAndWithQemu) {
   std::vector<uint8_t> model(kImageBytes, 0);
   {
     ImageOpenRequest req;
-    req.filename = image;
-    req.format = p.format;
+    if (p.open_options.empty()) {
+      req.filename = image;
+      req.format = p.format;
+    } else {
+      req.image_opts = true;
+      req.filename = "driver=" + p.format + ",file.filename=" + image + p.open_options;
+    }
     req.flags.cache.direct = p.direct;
     req.flags.discard_unmap = true;
     ASSERT_OK_AND_ASSIGN(OpenedImage opened, OpenImage(req));
@@ -239,7 +248,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Params{aio::Engine::kIoUring, "qcow2", false, 4},
                       Params{aio::Engine::kIoUring, "qcow2", false, 2, "extended_l2=on"},
                       Params{aio::Engine::kIoUring, "qcow2", true, 2, "extended_l2=on", 1},
-                      Params{aio::Engine::kIoUring, "raw", true, 2, "", 1}),
+                      Params{aio::Engine::kIoUring, "raw", true, 2, "", 1},
+                      Params{aio::Engine::kIoUring, "qcow2", false, 4, "cluster_size=4096", 0,
+                             ",l2-cache-size=8k"}),
     ParamName);
 
 }  // namespace
