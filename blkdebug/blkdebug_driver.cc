@@ -233,6 +233,7 @@ absl::StatusOr<proto::BlockdevRef> RefForFilename(const std::string& filename) {
 class BlkdebugDriver : public BlockDriver {
  public:
   absl::string_view name() const override { return "blkdebug"; }
+  absl::string_view required_child() const override { return "image"; }
   DriverKind kind() const override { return DriverKind::kFilter; }
   absl::string_view protocol_prefix() const override { return "blkdebug"; }
 

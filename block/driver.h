@@ -110,6 +110,13 @@ class BlockDriver {
     return !protocol_prefix().empty() && protocol == protocol_prefix();
   }
 
+  // What an open refuses before it reads a node's other options (QEMU opens the children
+  // first, then runs the driver's own open, then refuses leftover options): whether a
+  // node needs a non-empty string `filename` (protocols on files), and the child it
+  // cannot open without ("file", "image"; empty: none). The options normaliser asks
+  // both; a node given a file name (or x-filename) names its children itself.
+  virtual bool requires_filename() const { return false; }
+  virtual absl::string_view required_child() const { return {}; }
   // Opens an instance on ctx.node(). Children are opened through ctx.OpenChild.
   virtual absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const = 0;
 

@@ -84,20 +84,15 @@ std::string FilenameOf(const proto::BlockdevOptions& options) {
   return "";
 }
 
-// Reads the first bytes of `tree`'s protocol node for probing (opened read-only, no locks).
+// Reads the first bytes of `tree`'s protocol node for probing (taking no locks).
 absl::StatusOr<std::vector<uint8_t>> ReadProbeHeader(const google::protobuf::Struct& tree,
                                                      const OpenFlags& flags) {
   STRATA_ASSIGN_OR_RETURN(proto::BlockdevOptions options, BlockdevOptionsFromTree(tree));
-  // QEMU probes through the node it opened for the caller: a writable open of a directory
-  // fails in open(2) itself, before any "regular file" check.
-  const std::string filename = FilenameOf(options);
-  struct stat st;
-  if (!flags.read_only && !filename.empty() && ::stat(filename.c_str(), &st) == 0 &&
-      S_ISDIR(st.st_mode)) {
-    return Prefixed(absl::StrCat("Could not open '", filename, "'"), ErrnoError(EISDIR));
-  }
+  // QEMU probes through the node it opened for the caller, so the probe opens with the
+  // caller's read-only flag (a writable open of a directory fails in open(2) itself,
+  // before any "regular file" check). It shares everything: the caller's open takes the
+  // locks right after.
   OpenFlags probe_flags = flags;
-  probe_flags.read_only = true;
   probe_flags.force_share = true;
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<BlockDriverState> node,
                           OpenGraph(options, probe_flags, PermissionSet{}));

@@ -384,23 +384,28 @@ namespace {
 constexpr uint64_t kMaxLength = AlignDown(INT64_MAX, uint64_t{1} << 30);
 }  // namespace
 
-absl::Status BlockDriverState::ReadVmState(uint64_t pos, uint64_t bytes, void* buf) {
+absl::Status BlockDriverState::VmStateRequest(
+    uint64_t pos, uint64_t bytes, bool write,
+    absl::FunctionRef<absl::Status(DriverInstance&)> at_owner) {
+  if (write && read_only()) return ErrnoError(EPERM, "Block node is read-only");
   if (pos > kMaxLength || bytes > kMaxLength - pos) return ErrnoError(EIO);
   GateRequest request(gate_);
-  if (instance_->HasVmState()) return instance_->ReadVmState(pos, bytes, buf);
+  if (instance_->HasVmState()) return at_owner(*instance_);
   BdrvChild* child = primary_child();
   if (child == nullptr) return ErrnoError(ENOTSUP);
-  return child->node().ReadVmState(pos, bytes, buf);
+  return child->node().VmStateRequest(pos, bytes, write, at_owner);
+}
+
+absl::Status BlockDriverState::ReadVmState(uint64_t pos, uint64_t bytes, void* buf) {
+  return VmStateRequest(pos, bytes, /*write=*/false, [&](DriverInstance& owner) {
+    return owner.ReadVmState(pos, bytes, buf);
+  });
 }
 
 absl::Status BlockDriverState::WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) {
-  if (read_only()) return ErrnoError(EPERM, "Block node is read-only");
-  if (pos > kMaxLength || bytes > kMaxLength - pos) return ErrnoError(EIO);
-  GateRequest request(gate_);
-  if (instance_->HasVmState()) return instance_->WriteVmState(pos, bytes, buf);
-  BdrvChild* child = primary_child();
-  if (child == nullptr) return ErrnoError(ENOTSUP);
-  return child->node().WriteVmState(pos, bytes, buf);
+  return VmStateRequest(pos, bytes, /*write=*/true, [&](DriverInstance& owner) {
+    return owner.WriteVmState(pos, bytes, buf);
+  });
 }
 
 absl::Status BlockDriverState::CheckNewLength(uint64_t length) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -194,6 +195,11 @@ class BlockDriverState {
   uint32_t request_alignment() const { return alignment_; }
 
  private:
+  // A VM state request at [pos, pos + bytes): range-checked, gated on every node it
+  // passes, run by `at_owner` on the first instance down the primary children that keeps
+  // a VM state area. EPERM for a write to a read-only node; ENOTSUP if none keeps one.
+  absl::Status VmStateRequest(uint64_t pos, uint64_t bytes, bool write,
+                              absl::FunctionRef<absl::Status(DriverInstance&)> at_owner);
   absl::Status CheckWritable() const;
   // The requests' bodies, entered with the gate held (the public methods and the
   // coroutine paths hold it; these never take it again, so a request cannot wait for a

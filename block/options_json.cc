@@ -292,29 +292,23 @@ absl::StatusOr<Struct> NormaliseMessage(
 // are opened first, then the driver's own open runs): a protocol node with no file name
 // (a name that is not a string counts as none), a node without the child its driver
 // needs.
-absl::Status CheckOpenRequirements(const std::string& driver, const Struct& tree) {
+absl::Status CheckOpenRequirements(const BlockDriver& driver, const Struct& tree) {
   const auto& f = tree.fields();
-  if (driver == "file" || driver == "host_device") {
+  if (driver.requires_filename() && !f.contains("x-filename")) {
     auto name = f.find("filename");
     if (name == f.end() || name->second.kind_case() != Value::kStringValue ||
         name->second.string_value().empty()) {
-      if (!f.contains("x-filename")) {
-        return ErrnoError(EINVAL,
-                          absl::StrCat("The '", driver, "' block driver requires a file name"));
-      }
+      return ErrnoError(EINVAL, absl::StrCat("The '", driver.name(),
+                                             "' block driver requires a file name"));
     }
   }
-  static constexpr std::pair<const char*, const char*> kRequiredChild[] = {
-      {"raw", "file"}, {"qcow2", "file"}, {"luks", "file"}, {"copy-on-read", "file"},
-      {"blkdebug", "image"}};
-  // (A file name, such as blkdebug's "CONF:IMAGE" or a pseudo-filename, names the
-  // children itself.)
-  for (const auto& [name, child] : kRequiredChild) {
-    if (driver == name && !f.contains(child) && !f.contains("x-filename") &&
-        !f.contains("filename")) {
-      return ErrnoError(EINVAL, absl::StrCat("A block device must be specified for \"",
-                                             child, "\""));
-    }
+  // A file name, such as blkdebug's "CONF:IMAGE" or a pseudo-filename, names the
+  // children itself.
+  const std::string child(driver.required_child());
+  if (!child.empty() && !f.contains(child) && !f.contains("x-filename") &&
+      !f.contains("filename")) {
+    return ErrnoError(EINVAL,
+                      absl::StrCat("A block device must be specified for \"", child, "\""));
   }
   return absl::OkStatus();
 }
@@ -335,7 +329,7 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   if (member == nullptr || member->real_containing_oneof() == nullptr || registered == nullptr) {
     return ErrnoError(EINVAL, absl::StrCat("Unknown driver '", driver, "'"));
   }
-  STRATA_RETURN_IF_ERROR(CheckOpenRequirements(driver, tree));
+  STRATA_RETURN_IF_ERROR(CheckOpenRequirements(*registered, tree));
   Struct generic, specific;
   for (const auto& [raw_key, value] : tree.fields()) {
     std::string key = NormaliseKey(raw_key);

@@ -78,6 +78,7 @@ absl::StatusOr<BlockDriverState*> FindBottom(BlockDriverState& top, const std::s
 class CopyOnReadDriver : public BlockDriver {
  public:
   absl::string_view name() const override { return "copy-on-read"; }
+  absl::string_view required_child() const override { return "file"; }
   DriverKind kind() const override { return DriverKind::kFilter; }
 
   absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {

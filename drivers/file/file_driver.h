@@ -16,6 +16,7 @@ class FileDriver : public BlockDriver {
   explicit FileDriver(absl::string_view name = "file") : name_(name) {}
   absl::string_view name() const override { return name_; }
   DriverKind kind() const override { return DriverKind::kProtocol; }
+  bool requires_filename() const override { return true; }
   absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override;
   std::vector<CreateOptionSpec> create_options() const override;
   // Creates (or truncates to zero, then grows) the file. Option: preallocation.

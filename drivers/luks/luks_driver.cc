@@ -194,6 +194,7 @@ class LuksInstance : public DriverInstance {
 class LuksDriver : public BlockDriver {
  public:
   absl::string_view name() const override { return "luks"; }
+  absl::string_view required_child() const override { return "file"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
   // LUKS1 only, as QEMU probes: a LUKS2 volume probes as raw in both tools, and opens
   // in strata when the format is named (-f luks, driver=luks).

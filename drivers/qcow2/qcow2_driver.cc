@@ -233,6 +233,7 @@ absl::StatusOr<uint64_t> RequiredDataBytes(BlockDriverState* input, uint64_t clu
 class Qcow2Driver : public BlockDriver {
  public:
   absl::string_view name() const override { return "qcow2"; }
+  absl::string_view required_child() const override { return "file"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
   bool supports_compressed_writes() const override { return true; }
 

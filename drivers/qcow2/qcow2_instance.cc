@@ -602,14 +602,12 @@ absl::Status Qcow2Instance::CheckHostOffset(uint64_t gc, uint64_t entry) {
 
 absl::Status Qcow2Instance::ReadVmState(uint64_t pos, uint64_t bytes, void* buf) {
   file_->NotifyDebugEvent(DebugEvent::kVmstateLoad);
-  const uint64_t base = GetInfo().vm_state_offset_bytes;
-  return Preadv(base + pos, bytes, IoVector(buf, bytes), kReqNone);
+  return Preadv(VmStateOffset() + pos, bytes, IoVector(buf, bytes), kReqNone);
 }
 
 absl::Status Qcow2Instance::WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) {
   file_->NotifyDebugEvent(DebugEvent::kVmstateSave);
-  const uint64_t base = GetInfo().vm_state_offset_bytes;
-  return Pwritev(base + pos, bytes, IoVector(const_cast<void*>(buf), bytes), kReqNone);
+  return Pwritev(VmStateOffset() + pos, bytes, IoVector(const_cast<void*>(buf), bytes), kReqNone);
 }
 
 absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVector& qiov,
@@ -1672,12 +1670,21 @@ absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,
   return s;
 }
 
+uint64_t Qcow2Instance::VmStateOffsetLocked() {
+  const uint64_t l2_span = cluster_size_ * l2_entries_;
+  return DivRoundUp(header_.size, l2_span) * l2_span;
+}
+
+uint64_t Qcow2Instance::VmStateOffset() {
+  absl::MutexLock lock(&mu_);
+  return VmStateOffsetLocked();
+}
+
 DriverInfo Qcow2Instance::GetInfo() {
   absl::MutexLock lock(&mu_);
   DriverInfo info;
   info.cluster_size_bytes = cluster_size_;
-  uint64_t vm_index = DivRoundUp(header_.size, cluster_size_ * l2_entries_);
-  info.vm_state_offset_bytes = vm_index * cluster_size_ * l2_entries_;
+  info.vm_state_offset_bytes = VmStateOffsetLocked();
   info.is_dirty = header_.incompatible_features & kIncompatDirty;
   info.backing_filename = header_.backing_file;
   info.backing_format = header_.backing_format;

@@ -109,6 +109,10 @@ class Qcow2Instance : public DriverInstance {
   bool HasVmState() const override { return true; }
   absl::Status ReadVmState(uint64_t pos, uint64_t bytes, void* buf) override;
   absl::Status WriteVmState(uint64_t pos, uint64_t bytes, const void* buf) override;
+  // Where the VM state area begins in guest terms: past the virtual size, at the first
+  // whole L2 table's span (QEMU's layout).
+  uint64_t VmStateOffset() ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t VmStateOffsetLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   FormatSpecificInfo GetFormatSpecificInfo() override;
   // qcow2_bitmaps.cc: persistent dirty bitmaps (see there for their lifecycle).
   bool SupportsDirtyBitmaps() override { return version_ >= 3; }

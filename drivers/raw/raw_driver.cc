@@ -148,6 +148,7 @@ class RawInstance : public DriverInstance {
 class RawDriver : public BlockDriver {
  public:
   absl::string_view name() const override { return "raw"; }
+  absl::string_view required_child() const override { return "file"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
   int Probe(absl::Span<const uint8_t>, absl::string_view) const override { return 1; }
 
