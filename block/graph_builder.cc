@@ -308,6 +308,7 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
     STRATA_ASSIGN_OR_RETURN(tree, ParseKeyval(request.filename, /*warn_short_forms=*/true));
   } else if (absl::StartsWith(request.filename, "json:")) {
     STRATA_ASSIGN_OR_RETURN(tree, ParseJsonObject(request.filename.substr(5)));
+    tree = SplitDottedKeys(tree);
   } else {
     plain_filename = true;
   }

@@ -1,6 +1,7 @@
 // strata: option trees -> BlockdevOptions (see options_json.h for the pipeline).
 #include "block/options_json.h"
 
+#include "block/proto_bytes.h"
 #include "block/qemu_json.h"
 
 #include <cerrno>
@@ -29,27 +30,6 @@ using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Struct;
 using google::protobuf::Value;
-
-// Step 1b: {"file.filename": x} -> {"file": {"filename": x}} (QEMU flattens JSON too).
-Struct SplitDottedKeys(const Struct& in) {
-  Struct out;
-  for (const auto& [key, value] : in.fields()) {
-    Value v = value;
-    if (v.has_struct_value()) *v.mutable_struct_value() = SplitDottedKeys(v.struct_value());
-    std::vector<std::string> parts = absl::StrSplit(key, '.');
-    Struct* node = &out;
-    for (size_t i = 0; i + 1 < parts.size(); ++i) {
-      node = (*node->mutable_fields())[parts[i]].mutable_struct_value();
-    }
-    Value& slot = (*node->mutable_fields())[parts.back()];
-    if (slot.has_struct_value() && v.has_struct_value()) {
-      MergeTree(v.struct_value(), slot.mutable_struct_value());
-    } else {
-      slot = v;
-    }
-  }
-  return out;
-}
 
 // Step 2: QEMU mixes "inject-error" and "new_state"; protobuf wants underscores.
 std::string NormaliseKey(absl::string_view key) { return absl::StrReplaceAll(key, {{"-", "_"}}); }
@@ -378,6 +358,31 @@ void MergeTree(const Struct& overlay, Struct* base) {
   }
 }
 
+Struct SplitDottedKeys(const Struct& in) {
+  Struct out;
+  // Dotted keys first, then plain ones: an object given for a prefix wins over a dotted
+  // key naming the same option, as in QEMU, whose flattening of the object replaces it.
+  for (const bool dotted : {true, false}) {
+    for (const auto& [key, value] : in.fields()) {
+      if ((key.find('.') != std::string::npos) != dotted) continue;
+      Value v = value;
+      if (v.has_struct_value()) *v.mutable_struct_value() = SplitDottedKeys(v.struct_value());
+      std::vector<std::string> parts = absl::StrSplit(key, '.');
+      Struct* node = &out;
+      for (size_t i = 0; i + 1 < parts.size(); ++i) {
+        node = (*node->mutable_fields())[parts[i]].mutable_struct_value();
+      }
+      Value& slot = (*node->mutable_fields())[parts.back()];
+      if (slot.has_struct_value() && v.has_struct_value()) {
+        MergeTree(v.struct_value(), slot.mutable_struct_value());
+      } else {
+        slot = v;
+      }
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<Struct> ParseJsonObject(absl::string_view json) {
   absl::StatusOr<google::protobuf::Value> value = ParseQemuJson(json);
   if (!value.ok()) return Prefixed("Could not parse the JSON options", value.status());
@@ -387,6 +392,8 @@ absl::StatusOr<Struct> ParseJsonObject(absl::string_view json) {
 
 absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromTree(const Struct& tree) {
   STRATA_ASSIGN_OR_RETURN(Struct normalised, NormaliseBlockdevOptions(SplitDottedKeys(tree)));
+  // Protobuf's conversion carries only UTF-8; file names are bytes (proto_bytes.h).
+  EscapeStructStrings(&normalised);
   std::string json;
   auto to_json = google::protobuf::util::MessageToJsonString(normalised, &json);
   if (!to_json.ok()) return ErrnoError(EINVAL, std::string(to_json.message()));
@@ -395,6 +402,7 @@ absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromTree(const Struct& tre
   opts.ignore_unknown_fields = false;
   auto parsed = google::protobuf::util::JsonStringToMessage(json, &options, opts);
   if (!parsed.ok()) return ErrnoError(EINVAL, std::string(parsed.message()));
+  UnescapeMessageStrings(&options);
   return options;
 }
 

@@ -33,6 +33,11 @@ absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromTree(
 absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromJson(absl::string_view json);
 absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromKeyval(absl::string_view keyval);
 
+// {"file.filename": x} -> {"file": {"filename": x}}, at every level, merging a dotted
+// key into an object given for its prefix (QEMU flattens json: options, so both forms
+// name the same option). Done before anything looks at a tree's children.
+google::protobuf::Struct SplitDottedKeys(const google::protobuf::Struct& in);
+
 // Copies every key of `overlay` into `base`, merging nested objects (overlay wins).
 void MergeTree(const google::protobuf::Struct& overlay, google::protobuf::Struct* base);
 
