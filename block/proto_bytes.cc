@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "block/utf8.h"
 #include "google/protobuf/descriptor.h"
 
 namespace strata {
@@ -12,34 +13,6 @@ namespace {
 constexpr uint32_t kEscapeBase = 0x10fe00;  // U+10FE00 + byte stands for the byte
 
 bool IsEscapeCodePoint(uint32_t cp) { return cp >= kEscapeBase && cp <= kEscapeBase + 0xff; }
-
-// Length of the strict UTF-8 sequence at s[i] (shortest form, no surrogates, at most
-// U+10FFFF), or 0 if there is none there. *cp receives its code point.
-size_t StrictUtf8Sequence(absl::string_view s, size_t i, uint32_t* cp) {
-  const unsigned char lead = s[i];
-  size_t len;
-  uint32_t min;
-  if (lead < 0x80) {
-    *cp = lead;
-    return 1;
-  } else if ((lead & 0xe0) == 0xc0) {
-    len = 2, min = 0x80, *cp = lead & 0x1f;
-  } else if ((lead & 0xf0) == 0xe0) {
-    len = 3, min = 0x800, *cp = lead & 0x0f;
-  } else if ((lead & 0xf8) == 0xf0) {
-    len = 4, min = 0x10000, *cp = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const unsigned char c = s[i + k];
-    if ((c & 0xc0) != 0x80) return 0;
-    *cp = (*cp << 6) | (c & 0x3f);
-  }
-  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
-  return len;
-}
 
 void AppendEscapedByte(unsigned char byte, std::string* out) {
   const uint32_t cp = kEscapeBase + byte;  // a four-byte sequence
@@ -52,7 +25,7 @@ void AppendEscapedByte(unsigned char byte, std::string* out) {
 bool NeedsEscape(absl::string_view s) {
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    const size_t len = StrictUtf8Sequence(s, i, &cp);
+    const size_t len = DecodeUtf8(s, i, Utf8Rules::kStrict, &cp);
     if (len == 0 || IsEscapeCodePoint(cp)) return true;
     i += len;
   }
@@ -94,7 +67,7 @@ std::string EscapeBytesForProto(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    const size_t len = StrictUtf8Sequence(s, i, &cp);
+    const size_t len = DecodeUtf8(s, i, Utf8Rules::kStrict, &cp);
     if (len != 0 && !IsEscapeCodePoint(cp)) {
       out.append(s.data() + i, len);
       i += len;
@@ -113,7 +86,7 @@ std::string UnescapeBytesFromProto(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size();) {
     uint32_t cp;
-    const size_t len = StrictUtf8Sequence(s, i, &cp);
+    const size_t len = DecodeUtf8(s, i, Utf8Rules::kStrict, &cp);
     if (len == 4 && IsEscapeCodePoint(cp)) {
       out.push_back(static_cast<char>(cp - kEscapeBase));
     } else {

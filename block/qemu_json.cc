@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "block/utf8.h"
 #include "strata/errors.h"
 
 namespace strata {
@@ -160,34 +161,12 @@ void AppendUtf8(uint32_t cp, std::string* out) {
   }
 }
 
-// Length of the well-formed UTF-8 sequence at s[i] (shortest form, no surrogates, at
-// most U+10FFFF; the two-byte form of U+0000, which QEMU uses for NUL, allowed), or 0.
-// *cp receives its code point.
-size_t Utf8Sequence(absl::string_view s, size_t i, uint32_t* cp) {
-  const unsigned char lead = s[i];
-  size_t len;
-  uint32_t min;
-  if (lead < 0x80) {
-    *cp = lead;
-    return 1;
-  } else if ((lead & 0xe0) == 0xc0) {
-    len = 2, min = 0x80, *cp = lead & 0x1f;
-  } else if ((lead & 0xf0) == 0xe0) {
-    len = 3, min = 0x800, *cp = lead & 0x0f;
-  } else if ((lead & 0xf8) == 0xf0) {
-    len = 4, min = 0x10000, *cp = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    const unsigned char c = s[i + k];
-    if ((c & 0xc0) != 0x80) return 0;
-    *cp = (*cp << 6) | (c & 0x3f);
-  }
-  if (len == 2 && *cp == 0) return 2;  // QEMU's encoding of NUL
-  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
-  return len;
+// Whether QEMU takes `cp` (not a surrogate) from a \u escape: not a noncharacter.
+bool IsQemuCodePoint(uint32_t cp) {
+  std::string utf8;
+  AppendUtf8(cp, &utf8);
+  uint32_t decoded;
+  return cp == 0 || DecodeUtf8(utf8, 0, Utf8Rules::kQemu, &decoded) == utf8.size();
 }
 
 // Decodes a string token (quotes included).
@@ -196,8 +175,9 @@ absl::StatusOr<std::string> DecodeString(absl::string_view token) {
   const absl::string_view body = token.substr(1, token.size() - 2);
   // A bad \u escape is named by up to six bytes from its backslash, the closing quote
   // included when the escape is cut short.
-  auto bad_unicode = [&](size_t at) {
-    return ParseError(absl::StrCat(token.substr(1 + at, 6), " is not a valid Unicode character"));
+  auto bad_unicode = [&](size_t at, size_t len = 6) {
+    return ParseError(
+        absl::StrCat(token.substr(1 + at, len), " is not a valid Unicode character"));
   };
   auto hex4 = [&](size_t at) -> int32_t {  // the four hex digits after "\u" at `at`
     if (at + 6 > body.size() || body[at + 1] != 'u') return -1;
@@ -213,10 +193,10 @@ absl::StatusOr<std::string> DecodeString(absl::string_view token) {
     const char c = body[i];
     if (c != '\\') {
       uint32_t cp;
-      const size_t len = Utf8Sequence(body, i, &cp);
+      const size_t len = DecodeUtf8(body, i, Utf8Rules::kQemu, &cp);
       if (len == 0) return ParseError("invalid UTF-8 sequence in string");
       if (cp == 0) {
-        out.push_back('\0');  // see qemu_json.h
+        out.append("\xc0\x80");  // QEMU's NUL, see qemu_json.h
       } else {
         out.append(body.data() + i, len);
       }
@@ -242,10 +222,12 @@ absl::StatusOr<std::string> DecodeString(absl::string_view token) {
         return bad_unicode(i);
       }
       cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
+      if (!IsQemuCodePoint(cp)) return bad_unicode(i, 12);  // the pair is named
       i += 6;
     }
+    if (!IsQemuCodePoint(cp)) return bad_unicode(i);
     if (cp == 0) {
-      out.push_back('\0');
+      out.append("\xc0\x80");
     } else {
       AppendUtf8(static_cast<uint32_t>(cp), &out);
     }

@@ -11,8 +11,9 @@
 // Tokens: { } [ ] : , ; strings in "..." or '...' (bytes 0x20..0xFD, a backslash taking
 // the next byte); numbers as in JSON; keywords [a-z]+ (true, false, null). Whitespace is
 // space, tab, CR and LF. Nesting is limited to 1024 levels. Numbers become doubles. A NUL
-// (\u0000, or the bytes C0 80, QEMU's form) becomes a NUL byte. (QEMU keeps C0 80 in its
-// strings; protobuf strings must be UTF-8, so a file name with a NUL differs from QEMU's.)
+// (\u0000, or the bytes C0 80) becomes the bytes C0 80, as in QEMU, whose strings cannot
+// hold a NUL (block/proto_bytes.h carries them through protobuf). Noncharacters
+// (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) are refused, raw or escaped.
 #ifndef STRATA_BLOCK_QEMU_JSON_H_
 #define STRATA_BLOCK_QEMU_JSON_H_
 

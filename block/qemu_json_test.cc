@@ -32,11 +32,24 @@ TEST(QemuJsonTest, ParsesTheDialect) {
   EXPECT_EQ(f.at("c").string_value(), "it's \xc3\xa9\xf0\x9f\x98\x80\n");
 }
 
-TEST(QemuJsonTest, NulArrivesEitherWay) {
+TEST(QemuJsonTest, NulArrivesEitherWayAsQemusTwoBytes) {
   ASSERT_OK_AND_ASSIGN(google::protobuf::Value a, ParseQemuJson(R"("a\u0000b")"));
   ASSERT_OK_AND_ASSIGN(google::protobuf::Value b, ParseQemuJson("\"a\xc0\x80" "b\""));
-  EXPECT_EQ(a.string_value(), std::string("a\0b", 3));
+  EXPECT_EQ(a.string_value(), "a\xc0\x80" "b");
   EXPECT_EQ(b.string_value(), a.string_value());
+}
+
+TEST(QemuJsonTest, NoncharactersAreRefusedRawOrEscaped) {
+  for (const char* raw : {"\"a\xef\xbf\xbf\"", "\"\xef\xb7\x90\"", "\"\xf0\x9f\xbf\xbe\""}) {
+    absl::StatusOr<google::protobuf::Value> v = ParseQemuJson(raw);
+    ASSERT_FALSE(v.ok()) << raw;
+    EXPECT_EQ(v.status().message(), "JSON parse error, invalid UTF-8 sequence in string");
+  }
+  absl::StatusOr<google::protobuf::Value> v = ParseQemuJson(R"("x\uFFFF")");
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().message(), "JSON parse error, \\uFFFF is not a valid Unicode character");
+  EXPECT_FALSE(ParseQemuJson(R"("\uFDD0")").ok());
+  EXPECT_TRUE(ParseQemuJson(R"("\uFDF0")").ok());
 }
 
 TEST(QemuJsonTest, ErrorsAreQemus) {

@@ -42,14 +42,7 @@ std::string Unescape(absl::string_view raw) {
   return out;
 }
 
-std::string JsonString(absl::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string JsonString(absl::string_view s) { return QemuJsonString(s); }
 
 }  // namespace
 

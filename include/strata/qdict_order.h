@@ -24,6 +24,13 @@ uint32_t QdictBucket(absl::string_view key);
 // Positions of `keys` (given in insertion order) in the order QEMU prints them.
 std::vector<size_t> QdictPrintOrder(const std::vector<std::string>& keys);
 
+// `s` as a JSON string literal the way QEMU prints one: \" \\ \b \f \n \r \t named;
+// every other code point below U+0020 or from U+007F up as \uXXXX (upper-case hex, a
+// surrogate pair above U+FFFF); the bytes C0 80 (QEMU's NUL) as \u0000; each invalid
+// UTF-8 sequence (a lead byte and the continuation bytes that follow it, up to its
+// length) and each noncharacter as \uFFFD.
+std::string QemuJsonString(absl::string_view s);
+
 // `{"k": v, ...}` on one line, as QEMU's json: names: members given in insertion order as
 // (key, already encoded JSON value).
 std::string QdictOneLine(const std::vector<std::pair<std::string, std::string>>& members);

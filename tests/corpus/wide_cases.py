@@ -200,8 +200,7 @@ def img_wide_cases():
 # with bytes that matter to a JSON lexer inserted at every place between tokens; then
 # value classes (escapes, Unicode, numbers, keywords, nesting, options without a driver).
 # Raw bytes that are not UTF-8 are written as surrogate escapes ("\udcff" is byte 0xff),
-# which is how they reach argv. (QEMU's two-byte NUL, C0 80, is left out: strata reads it
-# as NUL, QEMU keeps the two bytes; qemu_json.h says why.)
+# which is how they reach argv. Dotted keys ("file.filename") mix with objects.
 # (No raw offset or size in the document: with either, QEMU names the node json:{...}, a
 # class of its own; the size values below meet it.)
 JSON_DOCUMENT = '{"driver":"raw","file":{"driver":"file","filename":"raw.img"}}'
@@ -212,14 +211,21 @@ JSON_VALUES = [
     '"\udcc3"', '"\udcff"', '"\x7f"', '"a\tb"', "1", "-0", "1.5", "1e5",
     "1E+5", "01", "-", "1.", ".5", "+1", "0x10", "1e999", "99999999999999999999", "true",
     "false", "null", "nul", "TRUE", "truex", "[]", "[1,]", "[1 2]", "{}", '{"a":1}',
-    "[[[[[[[[[[1]]]]]]]]]]", "%d"]
+    "[[[[[[[[[[1]]]]]]]]]]", "%d", '"\\u0000"', '"\udcc0\udc80"', '"a\\u0000b"',
+    '"\\uFFFF"', '"\\uFDD0"', '"\\uFDF0"', '"\\ud83f\\udfff"', '"\udcef\udcbf\udcbf"',
+    '"\udcef\udcb7\udc90"', '"\udcf4\udc8f\udcb8\udc80"']
 JSON_DOCUMENTS = [
     "", " ", "[]", "1", '"x"', "null", "{}", '{"file":{"filename":"top.qcow2"}}',
     '{"file":{"driver":"file","filename":"raw.img"}}', '{"file":"raw.img"}', '{"file":1}',
     '{"driver":1}', '{"driver":null,"file":{"filename":"base.qcow2"}}', '{"driver":""}',
     "{'driver':'raw','file':{'driver':'file','filename':'raw.img'}}",
     '{"driver":"raw","file":{"driver":"file","filename":"raw.img"}} {}',
-    '{"a":' + "[" * 1023 + "]" * 1023 + "}", '{"a":' + "[" * 1024 + "]" * 1024 + "}"]
+    '{"a":' + "[" * 1023 + "]" * 1023 + "}", '{"a":' + "[" * 1024 + "]" * 1024 + "}",
+    '{"driver":"raw","file.filename":"raw.img"}', '{"file.driver":"file","file.filename":"raw.img"}',
+    '{"file.filename":"top.qcow2"}', '{"driver":"raw","file":{"driver":"file"},"file.filename":"raw.img"}',
+    '{"driver":"raw","file.filename":"raw.img","file":{"filename":"top.qcow2"}}',
+    '{"driver":"qcow2","file.driver":"file","file.filename":"top.qcow2","file.locking":"off"}',
+    '{"driver":"raw","file.filename":"raw.img","file.aio":"threads"}']
 
 
 def json_texts():
