@@ -15,11 +15,7 @@ constexpr uint32_t kEscapeBase = 0x10fe00;  // U+10FE00 + byte stands for the by
 bool IsEscapeCodePoint(uint32_t cp) { return cp >= kEscapeBase && cp <= kEscapeBase + 0xff; }
 
 void AppendEscapedByte(unsigned char byte, std::string* out) {
-  const uint32_t cp = kEscapeBase + byte;  // a four-byte sequence
-  out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
-  out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-  out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-  out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
+  AppendUtf8(kEscapeBase + byte, out);  // a four-byte sequence
 }
 
 bool NeedsEscape(absl::string_view s) {
@@ -60,6 +56,26 @@ void UnescapeField(google::protobuf::Message* m, const google::protobuf::FieldDe
   }
 }
 
+void EscapeValue(google::protobuf::Value* value) {
+  switch (value->kind_case()) {
+    case google::protobuf::Value::kStringValue:
+      if (NeedsEscape(value->string_value())) {
+        value->set_string_value(EscapeBytesForProto(value->string_value()));
+      }
+      break;
+    case google::protobuf::Value::kStructValue:
+      EscapeStructStrings(value->mutable_struct_value());
+      break;
+    case google::protobuf::Value::kListValue:
+      for (google::protobuf::Value& item : *value->mutable_list_value()->mutable_values()) {
+        EscapeValue(&item);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace
 
 std::string EscapeBytesForProto(absl::string_view s) {
@@ -96,30 +112,6 @@ std::string UnescapeBytesFromProto(absl::string_view s) {
   }
   return out;
 }
-
-namespace {
-
-void EscapeValue(google::protobuf::Value* value) {
-  switch (value->kind_case()) {
-    case google::protobuf::Value::kStringValue:
-      if (NeedsEscape(value->string_value())) {
-        value->set_string_value(EscapeBytesForProto(value->string_value()));
-      }
-      break;
-    case google::protobuf::Value::kStructValue:
-      EscapeStructStrings(value->mutable_struct_value());
-      break;
-    case google::protobuf::Value::kListValue:
-      for (google::protobuf::Value& item : *value->mutable_list_value()->mutable_values()) {
-        EscapeValue(&item);
-      }
-      break;
-    default:
-      break;
-  }
-}
-
-}  // namespace
 
 void EscapeStructStrings(google::protobuf::Struct* tree) {
   for (auto& [key, value] : *tree->mutable_fields()) EscapeValue(&value);

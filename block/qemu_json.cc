@@ -143,32 +143,6 @@ int HexValue(char c) {
   return -1;
 }
 
-void AppendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
-}
-
-// Whether QEMU takes `cp` (not a surrogate) from a \u escape: not a noncharacter.
-bool IsQemuCodePoint(uint32_t cp) {
-  std::string utf8;
-  AppendUtf8(cp, &utf8);
-  uint32_t decoded;
-  return cp == 0 || DecodeUtf8(utf8, 0, Utf8Rules::kQemu, &decoded) == utf8.size();
-}
-
 // Decodes a string token (quotes included).
 absl::StatusOr<std::string> DecodeString(absl::string_view token) {
   std::string out;
@@ -222,10 +196,10 @@ absl::StatusOr<std::string> DecodeString(absl::string_view token) {
         return bad_unicode(i);
       }
       cp = 0x10000 + ((cp - 0xd800) << 10) + (low - 0xdc00);
-      if (!IsQemuCodePoint(cp)) return bad_unicode(i, 12);  // the pair is named
+      if (IsNoncharacter(cp)) return bad_unicode(i, 12);  // the pair is named
       i += 6;
     }
-    if (!IsQemuCodePoint(cp)) return bad_unicode(i);
+    if (IsNoncharacter(cp)) return bad_unicode(i);
     if (cp == 0) {
       out.append("\xc0\x80");
     } else {

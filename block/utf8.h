@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -21,6 +22,14 @@ enum class Utf8Rules {
 // Length of the well-formed sequence at s[i] under `rules`, or 0 if there is none there
 // (i < s.size()). *cp receives its code point.
 size_t DecodeUtf8(absl::string_view s, size_t i, Utf8Rules rules, uint32_t* cp);
+
+// Appends the shortest encoding of `cp` (at most U+10FFFF) to `out`.
+void AppendUtf8(uint32_t cp, std::string* out);
+
+// U+FDD0..U+FDEF and the last two code points of every plane, which QEMU refuses.
+inline bool IsNoncharacter(uint32_t cp) {
+  return (cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe;
+}
 
 }  // namespace strata
 
