@@ -15,6 +15,7 @@
 #include "aio/offload.h"
 #include "blkdebug/blkdebug_config.h"
 #include "blkdebug/blkdebug_rules.h"
+#include "block/node_filename.h"
 #include "block/diagnostics.h"
 #include "block/graph_builder.h"
 #include "block/node.h"
@@ -236,6 +237,10 @@ class BlkdebugDriver : public BlockDriver {
   absl::string_view required_child() const override { return "image"; }
   DriverKind kind() const override { return DriverKind::kFilter; }
   absl::string_view protocol_prefix() const override { return "blkdebug"; }
+  std::vector<absl::string_view> strong_options() const override {
+    return {"config",         "inject-error.", "set-state.",  "align",      "max-transfer",
+            "opt-write-zero", "max-write-zero", "opt-discard", "max-discard"};
+  }
 
   absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {
     const proto::BlkdebugOptions& opts = ctx.options().blkdebug();
@@ -253,7 +258,9 @@ class BlkdebugDriver : public BlockDriver {
     }
 
     proto::BlkdebugOptions rules;
-    if (!config.empty()) STRATA_RETURN_IF_ERROR(ParseConfigFile(config, &rules));
+    if (opts.has_config() || !config.empty()) {
+      STRATA_RETURN_IF_ERROR(ParseConfigFile(config, &rules));
+    }
     rules.MergeFrom(opts);  // inline rules come after the file's (QEMU's order)
 
     std::optional<uint32_t> align;
@@ -280,15 +287,10 @@ class BlkdebugDriver : public BlockDriver {
         BdrvChild * image,
         ctx.OpenChild("image", ChildRole::kFiltered, image_ref,
                       PassThroughPermissions(ctx.flags().read_only), ctx.flags()));
-    // QEMU's name for a blkdebug node opened by options that say no more than its config
-    // file and image: "blkdebug:CONFIG:IMAGE", as the short form would be written.
-    proto::BlkdebugOptions extra = opts;
-    extra.clear_config();
-    extra.clear_image();
-    extra.clear_x_image();
-    extra.clear_filename();
-    if (opts.x_filename().empty() && extra.ByteSizeLong() == 0 &&
-        !image->node().filename().empty() && !absl::StartsWith(image->node().filename(), "json:")) {
+    // QEMU's name for a blkdebug node given no strong option but its config file (and
+    // its image): "blkdebug:CONFIG:IMAGE", as the short form would be written.
+    if (!GivenStrongOptions(ctx.options(), {"config"}) && !image->node().filename().empty() &&
+        !absl::StartsWith(image->node().filename(), "json:")) {
       ctx.node().set_filename(absl::StrCat("blkdebug:", config, ":", image->node().filename()));
     }
     auto instance = std::make_unique<BlkdebugInstance>(

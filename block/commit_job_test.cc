@@ -109,7 +109,7 @@ TEST_F(CommitJobTest, AFailedCopyLeavesBothImagesConsistent) {
   auto top = Open(dir_ + "/top.qcow2", true);
   ImageOpenRequest r;
   r.filename = "json:{\"driver\":\"qcow2\",\"file\":{\"driver\":\"blkdebug\",\"inject-error\":"
-               "[{\"event\":\"write_aio\",\"state\":0,\"once\":true}],\"set-state\":[],"
+               "[{\"event\":\"write_aio\",\"state\":0,\"once\":true}],"
                "\"image\":{\"driver\":\"file\",\"filename\":\"" + dir_ + "/base.qcow2\"}}}";
   absl::StatusOr<OpenedImage> img = OpenImage(r);
   ASSERT_OK(img.status());

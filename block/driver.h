@@ -117,6 +117,16 @@ class BlockDriver {
   // both; a node given a file name (or x-filename) names its children itself.
   virtual bool requires_filename() const { return false; }
   virtual absl::string_view required_child() const { return {}; }
+  // QEMU's strong runtime options: those that change what the node's data is, so that a
+  // node given one is named by its options (json:{...}, block/node_filename.h) and not
+  // by its file. A name ending in '.' covers every key under it ("inject-error.").
+  virtual std::vector<absl::string_view> strong_options() const { return {}; }
+  // Whether QEMU opens nodes of this driver as protocol nodes (its bdrv_file_open): the
+  // protocols, and blkdebug, a filter named by a "blkdebug:" file name. Its messages call
+  // such a driver a protocol.
+  bool opens_as_protocol() const {
+    return kind() == DriverKind::kProtocol || !protocol_prefix().empty();
+  }
   // Opens an instance on ctx.node(). Children are opened through ctx.OpenChild.
   virtual absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const = 0;
 

@@ -5,13 +5,16 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "block/keyval.h"
+#include "block/node_filename.h"
 #include "block/options_json.h"
+#include "block/qdict_order.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "block/temporary_overlay.h"
@@ -105,10 +108,23 @@ absl::StatusOr<std::vector<uint8_t>> ReadProbeHeader(const google::protobuf::Str
   return header;
 }
 
+// The protocol node QEMU opens for a "filename" found in options with no "driver": the
+// file driver, with the name as it is. Only a name given as a file name (the tools'
+// operands, a header's backing file) has its protocol prefix parsed
+// (ProtocolTreeForFilename); one inside options never does, so "file.filename=nbd://x"
+// opens a file of that name.
+google::protobuf::Struct FileTreeForOptionFilename(const std::string& filename) {
+  google::protobuf::Struct tree;
+  auto& f = *tree.mutable_fields();
+  f["driver"].set_string_value("file");
+  f["filename"].set_string_value(filename);
+  return tree;
+}
+
 // QEMU's rule for a child given by a filename but no driver: a node's "file" and
 // "data-file" children, and blkdebug's "image" (blkdebug is a protocol driver in QEMU,
-// whose children inherit BDRV_O_PROTOCOL), are protocol nodes (driver from the
-// filename's prefix, else "file"); a "backing" child is an image whose format is probed.
+// whose children inherit BDRV_O_PROTOCOL), are protocol nodes (the file driver:
+// FileTreeForOptionFilename); a "backing" child is an image whose format is probed.
 // Fills in the drivers throughout `tree`, so that a nested format node needs no explicit
 // driver.
 absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags& flags,
@@ -127,7 +143,7 @@ absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags
     if (!cf.contains("driver") && filename != cf.end() &&
         filename->second.kind_case() == google::protobuf::Value::kStringValue) {
       const std::string name = filename->second.string_value();
-      STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct protocol, ProtocolTreeForFilename(name));
+      google::protobuf::Struct protocol = FileTreeForOptionFilename(name);
       if (child_protocol) {
         MergeTree(protocol, &child);
       } else {
@@ -145,6 +161,32 @@ absl::Status FillImplicitDrivers(google::protobuf::Struct& tree, const OpenFlags
     STRATA_RETURN_IF_ERROR(FillImplicitDrivers(child, flags, depth + 1));
   }
   return absl::OkStatus();
+}
+
+// An image opened for its metadata alone (qemu-img info: no backing file, no I/O) leaves
+// options given for its backing file unused, and QEMU refuses unused options: the first
+// of them in its order ("backing.driver"); "backing": null is no option but a choice.
+absl::Status RefuseUnusedBacking(const google::protobuf::Struct& tree, const OpenFlags& flags) {
+  if (!flags.no_backing || !flags.no_io) return absl::OkStatus();
+  auto backing = tree.fields().find("backing");
+  if (backing == tree.fields().end() ||
+      backing->second.kind_case() == google::protobuf::Value::kNullValue) {
+    return absl::OkStatus();
+  }
+  std::vector<std::string> keys;
+  if (backing->second.has_struct_value() && !backing->second.struct_value().fields().empty()) {
+    for (const std::string& k : FlattenedOptionKeys(backing->second)) {
+      keys.push_back("backing." + k);
+    }
+  } else {
+    keys.push_back("backing");
+  }
+  std::sort(keys.begin(), keys.end());  // a stable stand-in for insertion order
+  const auto driver = tree.fields().find("driver");
+  const std::string format =
+      driver != tree.fields().end() ? driver->second.string_value() : std::string("raw");
+  return ErrnoError(EINVAL, absl::StrCat("Block format '", format, "' does not support the option '",
+                                         keys[QdictPrintOrder(keys).front()], "'"));
 }
 
 // QEMU's rule for an image given by options (json:, --image-opts) with no format: a
@@ -170,7 +212,7 @@ absl::StatusOr<bool> ProbeDriverOfOptions(google::protobuf::Struct& tree, const 
   if (auto it = pf.find("filename"); it != pf.end() && it->second.has_string_value()) {
     filename = it->second.string_value();
     if (!pf.contains("driver")) {
-      STRATA_ASSIGN_OR_RETURN(google::protobuf::Struct implied, ProtocolTreeForFilename(filename));
+      google::protobuf::Struct implied = FileTreeForOptionFilename(filename);
       MergeTree(protocol, &implied);
       protocol = std::move(implied);
     }
@@ -207,18 +249,7 @@ absl::StatusOr<std::unique_ptr<BlockDriverState>> OpenGraph(
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<DriverInstance> instance, driver->Open(ctx));
   node->SetInstance(std::move(instance));
   node->AssignAutomaticName();
-  if (node->filename().empty() && node->primary_child() != nullptr) {
-    // A format or filter node is known by its file's name (QEMU bs->filename); a file
-    // known only by its options (json:{...}, e.g. rbd) makes the parent's name options
-    // too, as QEMU's: {"driver": ..., "file": {...}} ("driver" sorts first in its order).
-    const std::string& child = node->primary_child()->node().filename();
-    if (absl::StartsWith(child, "json:{") && driver->kind() == DriverKind::kFormat) {
-      node->set_filename(absl::StrCat("json:{\"driver\": \"", driver->name(),
-                                      "\", \"file\": ", child.substr(5), "}"));
-    } else {
-      node->set_filename(child);
-    }
-  }
+  NameOpenedNode(*node, options);
   return node;
 }
 
@@ -308,6 +339,7 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
     STRATA_ASSIGN_OR_RETURN(tree, ParseKeyval(request.filename, /*warn_short_forms=*/true));
   } else if (absl::StartsWith(request.filename, "json:")) {
     STRATA_ASSIGN_OR_RETURN(tree, ParseJsonObject(request.filename.substr(5)));
+    STRATA_RETURN_IF_ERROR(CheckChildReferences(tree));
     tree = SplitDottedKeys(tree);
   } else {
     plain_filename = true;
@@ -336,6 +368,15 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
       google::protobuf::Struct file_tree = protocol;
       if (fields.contains("file") && fields["file"].has_struct_value()) {
         MergeTree(fields["file"].struct_value(), &file_tree);
+        // Options that make the file node blkdebug ("open -o file.driver=blkdebug IMG")
+        // hand it the file name, which its filename parser takes as the image (QEMU's
+        // x-image); a "filename" given in options is refused (options_json.cc).
+        auto& ff = *file_tree.mutable_fields();
+        if (ff["driver"].string_value() == "blkdebug" && ff.contains("filename") &&
+            !ff.contains("x-image") && !ff.contains("image")) {
+          ff["x-image"] = ff["filename"];
+          ff.erase("filename");
+        }
       }
       if (format.empty()) {
         STRATA_ASSIGN_OR_RETURN(std::vector<uint8_t> header,
@@ -353,6 +394,7 @@ absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {
   } else {
     STRATA_ASSIGN_OR_RETURN(result.probed_raw, ProbeDriverOfOptions(tree, request.flags));
   }
+  STRATA_RETURN_IF_ERROR(RefuseUnusedBacking(tree, request.flags));
   STRATA_RETURN_IF_ERROR(FillImplicitDrivers(tree, request.flags));
 
   OpenFlags flags = request.flags;

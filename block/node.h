@@ -176,6 +176,10 @@ class BlockDriverState {
   const std::string& filename() const { return filename_; }
   // Set once by the graph builder for nodes named after their file.
   void set_filename(std::string filename) { filename_ = std::move(filename); }
+  // The options that name this node inside its parent's json:{...} name, as one JSON
+  // object (block/node_filename.h). Set once by the graph builder after the open.
+  const std::string& full_options() const { return full_options_; }
+  void set_full_options(std::string json) { full_options_ = std::move(json); }
   // QEMU's node-name option; empty if none was given. Set once by the graph builder.
   const std::string& node_name() const { return node_name_; }
   void set_node_name(std::string name) { node_name_ = std::move(name); }
@@ -254,6 +258,7 @@ class BlockDriverState {
 
   const BlockDriver& driver_;
   std::string filename_;
+  std::string full_options_;
   std::string node_name_;
   std::string auto_name_;
   const OpenFlags flags_;

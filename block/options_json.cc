@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "block/keyval.h"
 #include "block/qdict_order.h"
+#include "block/node_filename.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "google/protobuf/descriptor.h"
@@ -131,6 +132,36 @@ absl::StatusOr<Value> CoerceScalar(const std::string& key, const FieldDescriptor
 }
 
 absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree);
+
+// A value QEMU's flattening keeps whole although it is no scalar: null, {} or [].
+bool IsEmptyValue(const Value& v) {
+  return v.kind_case() == Value::kNullValue ||
+         (v.has_struct_value() && v.struct_value().fields().empty()) ||
+         (v.has_list_value() && v.list_value().values().empty());
+}
+
+}  // namespace
+
+std::vector<std::string> FlattenedOptionKeys(const Value& v) {
+  std::vector<std::string> out;
+  auto add = [&](const std::string& key, const Value& child) {
+    if (IsEmptyValue(child) || (!child.has_struct_value() && !child.has_list_value())) {
+      out.push_back(key);
+      return;
+    }
+    for (const std::string& sub : FlattenedOptionKeys(child)) out.push_back(key + "." + sub);
+  };
+  if (v.has_struct_value()) {
+    for (const auto& [k, child] : v.struct_value().fields()) add(k, child);
+  } else {
+    for (int i = 0; i < v.list_value().values_size(); ++i) {
+      add(absl::StrCat(i), v.list_value().values(i));
+    }
+  }
+  return out;
+}
+
+namespace {
 
 // Steps 3-4 for one message: each key must be a field of `d` (else `unknown(key)`), values
 // are coerced by field type, BlockdevRef children recurse.
@@ -262,6 +293,25 @@ absl::StatusOr<Struct> NormaliseMessage(
                            prefix + raw_key + "."));
       continue;
     }
+    // QEMU sees a node's options flattened (qdict_flatten): an object or list under an
+    // option becomes dotted keys no option has, and an empty one (or null) stays a value
+    // no option takes. A plain option skips such a value; anything else refuses it.
+    const bool empty = IsEmptyValue(value);
+    const bool scalar = !field->is_repeated() && field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE;
+    if (scalar && empty) continue;
+    if (scalar && (value.has_struct_value() || value.has_list_value())) {
+      for (const std::string& flat : FlattenedOptionKeys(value)) {
+        STRATA_RETURN_IF_ERROR(unknown(absl::StrCat(prefix, raw_key, ".", flat)));
+      }
+      continue;
+    }
+    const bool none_child = field->message_type() != nullptr &&
+                            field->message_type()->full_name() == "strata.proto.BlockdevRef" &&
+                            value.kind_case() == Value::kNullValue;
+    if (empty && !none_child) {
+      STRATA_RETURN_IF_ERROR(unknown(prefix + raw_key));
+      continue;
+    }
     STRATA_ASSIGN_OR_RETURN((*out.mutable_fields())[field->name()],
                             NormaliseField(prefix + raw_key, field, value, &unknown));
   }
@@ -282,13 +332,19 @@ absl::Status CheckOpenRequirements(const BlockDriver& driver, const Struct& tree
                                              "' block driver requires a file name"));
     }
   }
-  // A file name, such as blkdebug's "CONF:IMAGE" or a pseudo-filename, names the
-  // children itself.
+  // A pseudo-filename ("blkdebug:CONF:IMAGE") names the children itself, and so does
+  // blkdebug's x-image (a file name for "image"); a "filename" option never does.
   const std::string child(driver.required_child());
-  if (!child.empty() && !f.contains(child) && !f.contains("x-filename") &&
-      !f.contains("filename")) {
+  auto given = f.find(child);
+  const bool child_given = given != f.end() && !(given->second.has_struct_value() &&
+                                                 given->second.struct_value().fields().empty());
+  if (!child.empty() && !child_given && !f.contains("x-filename") && !f.contains("x-image")) {
     return ErrnoError(EINVAL,
                       absl::StrCat("A block device must be specified for \"", child, "\""));
+  }
+  // QEMU's words for a child given both ways (its check of a file name beside "file").
+  if (!child.empty() && f.contains(child) && f.contains("x-image")) {
+    return ErrnoError(EINVAL, "Can't specify 'file' and 'filename' options at the same time");
   }
   return absl::OkStatus();
 }
@@ -322,8 +378,9 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   }
   // An unknown key anywhere in the node (cache.foo as well as foo) is the driver's to
   // refuse, as QEMU's leftover-options check does.
-  absl::string_view noun = registered->kind() == DriverKind::kProtocol ? "protocol" : "format";
-  absl::string_view verb = registered->kind() == DriverKind::kProtocol ? "doesn't" : "does not";
+  const bool protocol = registered->opens_as_protocol();
+  absl::string_view noun = protocol ? "protocol" : "format";
+  absl::string_view verb = protocol ? "doesn't" : "does not";
   // QEMU checks every known option's value first, then refuses what is left over, the
   // first in its QDict's order.
   std::vector<std::string> left_over;
@@ -342,6 +399,12 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
                                            " support the option '", first, "'"));
   }
   *(*out.mutable_fields())[member->name()].mutable_struct_value() = std::move(driver_part);
+  auto* naming = (*out.mutable_fields())["naming_options"].mutable_list_value();
+  for (auto& [key, json] : NamingOptionsOfTree(tree, *registered)) {
+    auto& o = *naming->add_values()->mutable_struct_value()->mutable_fields();
+    o["key"].set_string_value(key);
+    o["json"].set_string_value(json);
+  }
   return out;
 }
 
@@ -356,6 +419,24 @@ void MergeTree(const Struct& overlay, Struct* base) {
       slot = value;
     }
   }
+}
+
+const char kReferenceWithOptions[] =
+    "Cannot reference an existing block device with additional options or a new filename";
+
+bool IsChildOptionKey(absl::string_view key) {
+  return key == "file" || key == "backing" || key == "image" || key == "data-file";
+}
+
+absl::Status CheckChildReferences(const Struct& tree) {
+  for (const auto& [key, value] : tree.fields()) {
+    if (value.has_struct_value()) STRATA_RETURN_IF_ERROR(CheckChildReferences(value.struct_value()));
+    if (!IsChildOptionKey(key) || value.kind_case() != Value::kStringValue) continue;
+    for (const auto& [other, unused] : tree.fields()) {
+      if (absl::StartsWith(other, key + ".")) return ErrnoError(EINVAL, kReferenceWithOptions);
+    }
+  }
+  return absl::OkStatus();
 }
 
 Struct SplitDottedKeys(const Struct& in) {

@@ -38,6 +38,18 @@ absl::StatusOr<proto::BlockdevOptions> BlockdevOptionsFromKeyval(absl::string_vi
 // name the same option). Done before anything looks at a tree's children.
 google::protobuf::Struct SplitDottedKeys(const google::protobuf::Struct& in);
 
+// The dotted keys QEMU's flattening (qdict_flatten) makes of a non-empty object or list,
+// relative to it; an empty object or list inside stays a key of its own.
+std::vector<std::string> FlattenedOptionKeys(const google::protobuf::Value& v);
+
+// Whether `key` names a child node (file, backing, image, data-file): a string there
+// refers to an existing node, which cannot take options of its own.
+bool IsChildOptionKey(absl::string_view key);
+// QEMU's refusal of a child named by reference and given options too, at any level of a
+// tree still holding dotted keys: {"file": "x", "file.filename": "y"}.
+absl::Status CheckChildReferences(const google::protobuf::Struct& tree);
+extern const char kReferenceWithOptions[];
+
 // Copies every key of `overlay` into `base`, merging nested objects (overlay wins).
 void MergeTree(const google::protobuf::Struct& overlay, google::protobuf::Struct* base);
 

@@ -150,6 +150,7 @@ class RawDriver : public BlockDriver {
   absl::string_view name() const override { return "raw"; }
   absl::string_view required_child() const override { return "file"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
+  std::vector<absl::string_view> strong_options() const override { return {"offset", "size"}; }
   int Probe(absl::Span<const uint8_t>, absl::string_view) const override { return 1; }
 
   absl::StatusOr<std::unique_ptr<DriverInstance>> Open(OpenContext& ctx) const override {

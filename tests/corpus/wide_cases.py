@@ -258,7 +258,123 @@ def json_cases():
         yield "qemu-io", "json syntax", ["--image-opts", "-c", "write 0 512", opts], False
 
 
+# Node names (QEMU's json:{...} for nodes given strong options, exact names otherwise):
+# every driver's strong options, each with values of every class (key=value strings and
+# JSON numbers, strings, null, empty and nested containers), alone, mixed with options
+# that do not name a node, and nested under each format; printed by info (human and
+# JSON). Children given by reference beside options, and options flattened where no
+# option takes them, are refused in QEMU's words.
+STRONG_OPTIONS = {
+    "raw": ["offset", "size"],
+    "null-co": ["size", "read-zeroes", "latency-ns"],
+    "null-aio": ["size", "read-zeroes"],
+    "blkdebug": ["align", "max-transfer", "opt-write-zero", "max-write-zero", "opt-discard",
+                 "max-discard", "config"],
+}
+NAMING_VALUES = {
+    "offset": ["0", "512", '"4096"', "-0", "1e3", "4096.0", "null", "{}", "[]", '{"a":1}',
+                "[1]", '"4k"', "true", '"x"'],
+    "size": ["0", "4096", '"4096"', "1e6", "null", "{}", "[[1]]", '"1M"', "-1"],
+    "read-zeroes": ["true", '"on"', "false", "null", "1"],
+    "latency-ns": ["0", '"10"', "-1", "null"],
+    "align": ["512", '"4096"', "3", "null"],
+    "max-transfer": ["65536", '"65536"', "1000"],
+    "opt-write-zero": ["4096"], "max-write-zero": ["8192"], "opt-discard": ["4096"],
+    "max-discard": ["8192"], "config": ['"bd-10-5-off.conf"', '""', "null"],
+}
+# Each driver's node with room for options: (json object text without its closing brace,
+# the same as key=value pairs with PREFIX. for the node's own keys).
+NAMING_NODES = {
+    "raw": ('{"driver":"raw","file":{"driver":"file","filename":"raw.img"}',
+            "driver=raw,file.filename=raw.img"),
+    "null-co": ('{"driver":"null-co"', "driver=null-co"),
+    "null-aio": ('{"driver":"null-aio"', "driver=null-aio"),
+    "blkdebug": ('{"driver":"blkdebug","image":{"driver":"file","filename":"base.qcow2"}',
+                 "driver=blkdebug,image.filename=base.qcow2"),
+}
+
+
+def _keyval_value(json_value):
+    return json_value[1:-1] if json_value.startswith('"') else json_value
+
+
+def naming_documents():
+    for driver, options in STRONG_OPTIONS.items():
+        head, keyval = NAMING_NODES[driver]
+        yield "json:" + head + "}", None
+        yield None, keyval
+        for option in options:
+            for value in NAMING_VALUES[option]:
+                yield "json:%s,\"%s\":%s}" % (head, option, value), None
+                if value[0] not in "{[n":
+                    yield None, "%s,%s=%s" % (keyval, option, _keyval_value(value))
+        # Two strong options, and one beside options that name nothing.
+        yield "json:%s,\"%s\":%s,\"read-only\":true,\"cache\":{\"direct\":false}}" % (
+            head, options[0], NAMING_VALUES[options[0]][1]), None
+        if len(options) > 1:
+            yield None, "%s,%s=%s,%s=%s" % (keyval, options[0], _keyval_value(
+                NAMING_VALUES[options[0]][1]), options[1], _keyval_value(NAMING_VALUES[options[1]][0]))
+    # Nested: each format over each driver's node with and without a strong option.
+    for fmt in ("raw", "qcow2"):
+        for child, child_keyval in (("file", "file.filename=raw.img"),
+                                    ("file.driver=null-co", "file.driver=null-co"),
+                                    ("blkdebug", "file.driver=blkdebug,file.image.filename=raw.img"),
+                                    ("raw", "file.driver=raw,file.file.filename=raw.img")):
+            base = "driver=%s,%s" % (fmt, child_keyval.replace("raw.img", "base.qcow2")
+                                     if fmt == "qcow2" else child_keyval)
+            yield None, base
+            yield None, base + ",file.node-name=n1,file.cache.no-flush=on"
+            if child == "blkdebug":
+                yield None, base + ",file.align=512"
+                yield None, base + ",file.inject-error.0.event=l2_load"
+                yield None, base + ",file.set-state.0.event=l2_load,file.set-state.0.new_state=2"
+                yield None, base + ",file.config=bd-10-5-off.conf"
+            if child == "raw":
+                yield None, base + ",file.offset=0"
+            if fmt == "raw":
+                yield None, base + ",size=1M"
+    # Children by reference beside options; containers where no option takes them.
+    for doc in ('{"driver":"raw","file":"raw.img","file.filename":"raw.img"}',
+                '{"driver":"raw","file.driver":"file","file":"raw.img"}',
+                '{"driver":"qcow2","file":{"driver":"blkdebug","image":"base.qcow2","image.driver":"file"}}',
+                '{"driver":"raw","file":{}}', '{"driver":"raw","file":{},"file.filename":"raw.img"}',
+                '{"driver":"qcow2","file":{"filename":"base.qcow2"},"backing":{}}',
+                '{"driver":"qcow2","file":{"filename":"top.qcow2"},"backing":null}',
+                '{"driver":"qcow2","file":{"filename":"top.qcow2"},"backing":"base.qcow2"}',
+                '{"driver":"qcow2","file":{"filename":"top.qcow2"},"backing":{"driver":"qcow2",'
+                '"file":{"filename":"base.qcow2"}}}',
+                '{"driver":"qcow2","file":{"filename":"base.qcow2"},"cache":{}}',
+                '{"driver":"qcow2","file":{"filename":"base.qcow2"},"cache":null}',
+                '{"driver":"qcow2","file":{"filename":"base.qcow2"},"read-only":null}',
+                '{"driver":"qcow2","file":{"filename":"base.qcow2"},"l2-cache-size":[1]}',
+                '{"driver":"qcow2","file":{"filename":"base.qcow2"},"l2-cache-size":{"x":{}}}',
+                '{"driver":"qcow2","file":{"driver":"blkdebug","inject-error":[],'
+                '"image":{"filename":"base.qcow2"}}}',
+                '{"driver":"qcow2","file":{"driver":"blkdebug","x-image":"base.qcow2"}}',
+                '{"driver":"qcow2","filename":"base.qcow2"}', '{"driver":"blkdebug","filename":"base.qcow2"}',
+                '{"driver":"qcow2","file":{"filename":"blkdebug::base.qcow2"}}',
+                '{"driver":"raw","file":{"filename":"null-co://"}}'):
+        yield "json:" + doc, None
+    for keyval in ("driver=raw,file=raw.img,file.filename=raw.img",
+                   "driver=qcow2,file.filename=top.qcow2,backing.file.filename=base.qcow2",
+                   "driver=qcow2,file.filename=top.qcow2,backing.driver=qcow2,"
+                   "backing.file.filename=base.qcow2", "driver=raw,file.filename=file:raw.img"):
+        yield None, keyval
+    for name in ("null-co://", "null-aio://", "null-co:", "null-co://x", "null-aio:x"):
+        yield name, None
+
+
+def naming_cases():
+    for name, keyval in naming_documents():
+        for output in ([], ["--output=json"]):
+            if name is not None:
+                yield "qemu-img", "node names", ["info"] + output + [name], True
+            else:
+                yield "qemu-img", "node names", ["info"] + output + ["--image-opts", keyval], True
+
+
 def wide_cases():
+    yield from naming_cases()
     yield from io_wide_cases()
     yield from img_wide_cases()
     yield from json_cases()
