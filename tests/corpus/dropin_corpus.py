@@ -269,6 +269,10 @@ def progress_cases():
     yield "progress", ["rebase", "-p", "-b", "", "top.qcow2"], False
     yield "progress", ["rebase", "-p", "-F", "qcow2", "-b", "c-base.qcow2", "c-top.qcow2"], False
     yield "progress", ["amend", "-p", "-o", "compat=0.10", "base.qcow2"], False
+    for opts, image in (("refcount_bits=1", "base.qcow2"), ("refcount_bits=64", "small.qcow2"),
+                        ("lazy_refcounts=on", "base.qcow2"), ("compat=0.10,refcount_bits=16",
+                                                              "top.qcow2")):
+        yield "progress", ["amend", "-p", "-o", opts, image], False
 
 
 # File names with colons (and spaces): refused as protocols, reached with file: or ./,
