@@ -35,6 +35,7 @@ absl::StatusOr<RangeStatus> ToRangeStatus(const absl::StatusOr<BlockStatus>& s) 
 std::string Node::driver_name() const { return std::string(bs_->driver().name()); }
 DriverKind Node::driver_kind() const { return bs_->driver().kind(); }
 bool Node::has_protocol_prefix() const { return !bs_->driver().protocol_prefix().empty(); }
+bool Node::supports_backing() const { return bs_->driver().supports_backing(); }
 const std::string& Node::filename() const { return bs_->filename(); }
 bool Node::CanChangeAtReopen(absl::string_view key) const {
   return bs_->driver().CanChangeAtReopen(key);

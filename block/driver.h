@@ -121,6 +121,10 @@ class BlockDriver {
   // node given one is named by its options (json:{...}, block/node_filename.h) and not
   // by its file. A name ending in '.' covers every key under it ("inject-error.").
   virtual std::vector<absl::string_view> strong_options() const { return {}; }
+  // Whether the driver's images can have a backing file (QEMU's supports_backing): such a
+  // node with none reads the ranges it does not allocate as zeroes; other nodes (raw over
+  // a null node) may have ranges that are neither data nor zero.
+  virtual bool supports_backing() const { return false; }
   // Whether QEMU opens nodes of this driver as protocol nodes (its bdrv_file_open): the
   // protocols, and blkdebug, a filter named by a "blkdebug:" file name. Its messages call
   // such a driver a protocol.

@@ -476,9 +476,12 @@ absl::StatusOr<BlockStatus> BlockDriverState::DoGetBlockStatus(uint64_t offset,
       inner.data = false;
       inner.allocated = true;
     }
-    // A protocol node holds every byte; a format node below a filter or a raw node
-    // decides itself (QEMU: allocated iff the status below has data or zero).
-    if (s.file->driver().kind() == DriverKind::kProtocol) inner.allocated = true;
+    // Allocated iff the status below has data or zero (QEMU's rule): a file always has
+    // one of them, a null node not reading zeroes neither; a format node below a filter
+    // or a raw node decides itself.
+    if (s.file->driver().kind() == DriverKind::kProtocol) {
+      inner.allocated = inner.data || inner.zero;
+    }
     return inner;
   }
   if (want_zero && s.recurse_for_zero && s.data && !s.zero && s.offset_valid &&
@@ -507,7 +510,7 @@ absl::StatusOr<BlockStatus> BlockDriverState::GetBlockStatusAbove(uint64_t offse
     }
     const bool last = node->backing() == nullptr;
     if (s.allocated || s.zero || s.data || last) {
-      if (!s.allocated && last && !s.data) s.zero = true;
+      if (!s.allocated && last && !s.data && node->driver().supports_backing()) s.zero = true;
       return s;
     }
     bytes = s.bytes;

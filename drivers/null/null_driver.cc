@@ -54,10 +54,13 @@ class NullInstance : public DriverInstance {
   aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
   absl::StatusOr<uint64_t> GetLength() override { return size_; }
   absl::StatusOr<BlockStatus> GetBlockStatus(uint64_t offset, uint64_t bytes) override {
+    // QEMU's null nodes hold data only when they read as zeroes: otherwise a read
+    // returns whatever the buffer held, so the range is neither data nor zero, and
+    // `map` shows it as not present.
     BlockStatus s;
     s.bytes = bytes;
-    s.allocated = true;
-    s.offset_valid = true;
+    s.allocated = read_zeroes_;
+    s.offset_valid = read_zeroes_;
     s.host_offset = offset;
     s.zero = read_zeroes_;
     return s;

@@ -235,6 +235,7 @@ class Qcow2Driver : public BlockDriver {
   absl::string_view name() const override { return "qcow2"; }
   absl::string_view required_child() const override { return "file"; }
   DriverKind kind() const override { return DriverKind::kFormat; }
+  bool supports_backing() const override { return true; }
   bool supports_compressed_writes() const override { return true; }
 
   int Probe(absl::Span<const uint8_t> header, absl::string_view) const override {

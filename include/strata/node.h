@@ -59,6 +59,9 @@ class Node {
   DriverKind driver_kind() const;
   // True for a driver that names its own filenames ("nbd:", "blkdebug:").
   bool has_protocol_prefix() const;
+  // True for a format that can have a backing file (qcow2): where it has none, a range
+  // it does not allocate reads as zeroes.
+  bool supports_backing() const;
   // Whether option `key` (relative to this node) may change at a reopen (QEMU's mutable
   // options: qemu-io reopen -o refuses the others unless their value stays the same).
   bool CanChangeAtReopen(absl::string_view key) const;

@@ -787,6 +787,7 @@ def main():
     ap.add_argument("--known", default=os.path.join(os.path.dirname(__file__),
                                                     "known_divergences.txt"))
     ap.add_argument("--only", default="", help="run only groups containing this text")
+    ap.add_argument("--match", default="", help="run only command lines containing this text")
     ap.add_argument("--list-divergences", action="store_true",
                     help="print every divergence as a known_divergences.txt line")
     args = ap.parse_args()
@@ -841,7 +842,7 @@ def main():
             if key in seen:
                 continue
             seen.add(key)
-            if index % n != k or args.only not in group:
+            if index % n != k or args.only not in group or args.match not in key:
                 continue
             reason = compare_case(work, tools, tool, argv, readonly,
                                   strict_layout=group in STRICT_LAYOUT_GROUPS)

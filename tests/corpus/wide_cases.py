@@ -110,6 +110,11 @@ def io_wide_cases():
             tabbed = "\t".join([name] + [_quote(t) for t in good])
             yield "qemu-io", group, ["-c", tabbed] + image, False
             yield "qemu-io", group, ["-c", " ".join([name] + good)], True
+            # The null drivers: no data at all, or zeroes.
+            cmd = " ".join([name] + [_quote(t) for t in good])
+            yield "qemu-io", group, ["-f", "raw", "-c", cmd, "null-co://"], True
+            yield "qemu-io", group, ["-c", cmd, "--image-opts",
+                                     "driver=null-aio,read-zeroes=on,size=1M"], True
 
 
 # qemu-io's program options (its --help), short and long, each with good and bad values,
@@ -371,6 +376,13 @@ def naming_cases():
                 yield "qemu-img", "node names", ["info"] + output + [name], True
             else:
                 yield "qemu-img", "node names", ["info"] + output + ["--image-opts", keyval], True
+    # The null drivers' data: none at all (neither data nor zero), or zeroes.
+    for spec in (["null-co://"], ["-f", "raw", "null-aio://"],
+                 ["--image-opts", "driver=raw,file.driver=null-co,file.size=1M"],
+                 ["--image-opts", "driver=null-co,size=1M,read-zeroes=on"]):
+        for cmd in (["map"], ["map", "--output=json"], ["check"], ["compare"]):
+            operands = spec + (spec[-1:] if cmd == ["compare"] else [])
+            yield "qemu-img", "null drivers", cmd + operands, True
 
 
 def wide_cases():

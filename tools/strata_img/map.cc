@@ -51,7 +51,7 @@ absl::StatusOr<MapEntry> Lookup(Node top, uint64_t offset, uint64_t bytes) {
       e.has_offset = s.offset_valid;
       e.offset = s.host_offset;
       e.file = s.file ? s.file.filename() : node.filename();
-      if (!s.allocated && last && !s.data) e.zero = true;
+      if (!s.allocated && last && !s.data && node.supports_backing()) e.zero = true;
       return e;
     }
     bytes = s.bytes;

@@ -114,14 +114,14 @@ bool InfoCommand(IoSession& s, const Args&) {
   Node root = s.backend().root();
   DriverInfo info = root.GetInfo();
   // qemu-io prints the driver's format name, then its protocol name when it has one
-  // (protocol drivers and blkdebug: the same name twice), then stops if the driver has
-  // no info to give.
+  // (protocol drivers and blkdebug: the same name twice), then fails (no message) if the
+  // driver has no info to give.
   const std::string name(root.driver_name());
   std::printf("format name: %s\n", name.c_str());
   if (root.driver_kind() == DriverKind::kProtocol || root.has_protocol_prefix()) {
     std::printf("format name: %s\n", name.c_str());
   }
-  if (!info.available) return true;
+  if (!info.available) return false;
   std::printf("cluster size: %s\n", QemuIoSizeString(info.cluster_size_bytes).c_str());
   std::printf("vm state offset: %s\n", QemuIoSizeString(info.vm_state_offset_bytes).c_str());
   FormatSpecificInfo fs = root.GetFormatSpecificInfo();
