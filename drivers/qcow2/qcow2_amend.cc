@@ -172,7 +172,9 @@ absl::Status Qcow2Instance::Amend(
       report(1, 2);
     }
     if (new_order != header_.refcount_order) {
-      STRATA_RETURN_IF_ERROR(ChangeRefcountOrder(new_order));
+      // Alone (or with lazy_refcounts), the steps are qemu-img's; after an upgrade QEMU
+      // scales them in a way not reproduced here, so none are shown then.
+      STRATA_RETURN_IF_ERROR(ChangeRefcountOrder(new_order, upgrade ? AmendProgress() : progress));
     }
     if (r.lazy_refcounts.has_value()) STRATA_RETURN_IF_ERROR(SetLazyRefcounts(*r.lazy_refcounts));
     if (upgrade) report(2, 2);
@@ -214,7 +216,16 @@ absl::Status Qcow2Instance::SetLazyRefcounts(bool on) {
   return s;
 }
 
-absl::Status Qcow2Instance::ChangeRefcountOrder(uint32_t refcount_order) {
+absl::Status Qcow2Instance::ChangeRefcountOrder(uint32_t refcount_order,
+                                                const AmendProgress& progress) {
+  // One pass over the reftable's entries per phase below (reading the old refcounts,
+  // writing the new structure, freeing the old one), reported as each phase ends.
+  const uint64_t entries = uint64_t{header_.refcount_table_clusters} * cluster_size_ / 8;
+  uint64_t step = 0;
+  auto pass_done = [&] {
+    for (uint64_t i = 0; progress && i < entries; ++i) progress(++step, 3 * entries);
+  };
+  if (progress) progress(0, 3 * entries);  // qemu-img shows the start (0.00) once more
   STRATA_RETURN_IF_ERROR(FlushMetadata(/*with_refcounts=*/true));
   STRATA_RETURN_IF_ERROR(file_->node().Flush());
   std::unique_ptr<Qcow2Refcounts> layout = NewRefcounts(refcount_order);
@@ -245,7 +256,9 @@ absl::Status Qcow2Instance::ChangeRefcountOrder(uint32_t refcount_order) {
                                                 refs[c]));
     }
   }
+  pass_done();
   STRATA_ASSIGN_OR_RETURN(auto table, WriteRefcountStructure(*layout, refs));
+  pass_done();
   const Qcow2Header old_header = header_;
   const std::vector<uint64_t> old_blocks = refcounts_->table();
   header_.refcount_order = refcount_order;
@@ -267,7 +280,9 @@ absl::Status Qcow2Instance::ChangeRefcountOrder(uint32_t refcount_order) {
   STRATA_RETURN_IF_ERROR(refcounts_->FreeClusters(old_header.refcount_table_offset,
                                                   old_header.refcount_table_clusters));
   STRATA_RETURN_IF_ERROR(refcounts_->Flush());
-  return file_->node().Flush();
+  STRATA_RETURN_IF_ERROR(file_->node().Flush());
+  pass_done();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::vector<uint64_t>>> Qcow2Instance::AllL1Tables() {

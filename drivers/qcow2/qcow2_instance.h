@@ -429,7 +429,11 @@ class Qcow2Instance : public DriverInstance {
   // Writes header_ (with its extensions) as the whole first cluster, synchronously.
   absl::Status RewriteHeader() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // qcow2_amend.cc: the steps of Amend, each leaving a consistent image.
-  absl::Status ChangeRefcountOrder(uint32_t refcount_order) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `progress` (may be empty) gets qemu-img's steps: three passes of one step per
+  // reftable entry (QEMU walks its reftable three times: to allocate the new refcount
+  // blocks, to check none more are needed, to write them).
+  absl::Status ChangeRefcountOrder(uint32_t refcount_order, const AmendProgress& progress)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SetLazyRefcounts(bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `progress` hears (entries walked, all L1 entries) after each L1 entry.
   absl::Status Downgrade(const AmendProgress& progress) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

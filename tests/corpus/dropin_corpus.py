@@ -269,9 +269,16 @@ def progress_cases():
     yield "progress", ["rebase", "-p", "-b", "", "top.qcow2"], False
     yield "progress", ["rebase", "-p", "-F", "qcow2", "-b", "c-base.qcow2", "c-top.qcow2"], False
     yield "progress", ["amend", "-p", "-o", "compat=0.10", "base.qcow2"], False
-    for opts, image in (("refcount_bits=1", "base.qcow2"), ("refcount_bits=64", "small.qcow2"),
-                        ("lazy_refcounts=on", "base.qcow2"), ("compat=0.10,refcount_bits=16",
-                                                              "top.qcow2")):
+    # A refcount width change: qemu-img's per-1% lines over its three reftable walks,
+    # with each cluster size the fixtures have (64k, 512, 16k), alone, beside other
+    # options, and after a compat upgrade.
+    for bits in ("1", "2", "8", "32", "64"):
+        for image in ("base.qcow2", "small.qcow2", "c-top.qcow2"):
+            yield "progress", ["amend", "-p", "-o", "refcount_bits=" + bits, image], False
+    for opts, image in (("refcount_bits=1,lazy_refcounts=on", "base.qcow2"),
+                        ("lazy_refcounts=on", "base.qcow2"),
+                        ("compat=0.10,refcount_bits=16", "top.qcow2"),
+                        ("compat=1.1,refcount_bits=1", "v2.qcow2")):
         yield "progress", ["amend", "-p", "-o", opts, image], False
 
 
