@@ -170,6 +170,10 @@ class NbdDriver : public BlockDriver {
   absl::string_view name() const override { return "nbd"; }
   DriverKind kind() const override { return DriverKind::kProtocol; }
   absl::string_view protocol_prefix() const override { return "nbd"; }
+  // What names the export: a parent given strong options shows them (json:{...}).
+  std::vector<absl::string_view> strong_options() const override {
+    return {"path", "host", "port", "export", "tls-creds", "tls-hostname", "server."};
+  }
   bool HandlesProtocol(absl::string_view protocol) const override {
     return protocol == "nbd" || protocol == "nbd+tcp" || protocol == "nbd+unix";
   }
