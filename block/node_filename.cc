@@ -1,6 +1,7 @@
 // strata: QEMU's node names (see node_filename.h).
 #include "block/node_filename.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -93,7 +94,11 @@ std::vector<std::pair<std::string, std::string>> NamingOptionsOfTree(const Struc
       out.push_back(std::move(member));
     }
   }
-  // In the order QEMU walks the node's options dict (its print order).
+  // In the order QEMU walks the node's options dict (its print order) as the options
+  // were given; the tree no longer knows that order, so sorted keys stand in for it
+  // (it matters only between keys of one hash bucket, such as server.host and
+  // server.port).
+  std::sort(out.begin(), out.end());
   std::vector<std::string> keys;
   for (const auto& m : out) keys.push_back(m.first);
   std::vector<std::pair<std::string, std::string>> ordered;

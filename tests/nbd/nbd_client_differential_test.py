@@ -177,10 +177,21 @@ def run_side(bindir, argvs):
     return out
 
 
+def server_options(url):
+    """The export `url` names, as key=value options of a file.driver=nbd child."""
+    if url.startswith("nbd+unix://"):
+        return "file.server.type=unix,file.server.path=" + url.split("socket=", 1)[1]
+    host, port = url[len("nbd://"):].split(":")
+    return f"file.server.type=inet,file.server.host={host},file.server.port={port}"
+
+
 def commands(url, fmt, size, rng, work, original, readonly):
     fmt_args = ["-f", fmt] if fmt else []
     cmds = [
         ("info", ["qemu-img", "info"] + fmt_args + [url]),
+        # Named by options: a raw node with a strong option shows the export's options.
+        ("info-strong", ["qemu-img", "info", "--image-opts",
+                         "driver=raw,offset=512,file.driver=nbd," + server_options(url)]),
         ("info-json", ["qemu-img", "info", "--output=json"] + fmt_args + [url]),
         ("map", ["qemu-img", "map"] + fmt_args + [url]),
         ("map-json", ["qemu-img", "map", "--output=json"] + fmt_args + [url]),
