@@ -79,9 +79,11 @@ bool IsGlobalNamingOption(absl::string_view key) { return key == "driver" || key
 std::vector<std::pair<std::string, std::string>> NamingOptionsOfTree(const Struct& tree,
                                                                      const BlockDriver& driver) {
   std::vector<std::pair<std::string, std::string>> flat;
-  for (const auto& [key, value] : tree.fields()) {
+  for (const auto& field : tree.fields()) {
+    const std::string& key = field.first;
+    const Value& value = field.second;
     if (!IsGlobalNamingOption(key) && !IsStrongOption(driver, key) &&
-        !absl::c_any_of(driver.strong_options(), [&](absl::string_view s) {
+        !absl::c_any_of(driver.strong_options(), [&key](absl::string_view s) {
           return absl::EndsWith(s, ".") && absl::StartsWith(s, key + ".");
         })) {
       continue;  // neither named nor a parent of a named key: children, other options
