@@ -577,7 +577,9 @@ absl::Status Qcow2Instance::CheckHostOffset(uint64_t gc, uint64_t entry) {
   // Every kind with a host cluster (data, zero, an extended image's unallocated
   // subclusters) is checked, as QEMU checks them when it maps.
   const uint64_t host = entry & kL2OffsetMask;
-  const uint64_t l2_offset = l1_[gc / l2_entries_] & kL1OffsetMask;
+  // (Only for messages; a VM state cluster may lie past the L1 table sized for the disk.)
+  const uint64_t l1_index = gc / l2_entries_;
+  const uint64_t l2_offset = l1_index < l1_.size() ? l1_[l1_index] & kL1OffsetMask : 0;
   const ClusterType type = TypeOf(entry);
   if (external_data_ && type == ClusterType::kCompressed) {
     return SignalCorruption(
