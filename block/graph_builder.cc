@@ -14,7 +14,6 @@
 #include "block/keyval.h"
 #include "block/node_filename.h"
 #include "block/options_json.h"
-#include "block/qdict_order.h"
 #include "block/registry.h"
 #include "block/status.h"
 #include "block/temporary_overlay.h"
@@ -181,12 +180,11 @@ absl::Status RefuseUnusedBacking(const google::protobuf::Struct& tree, const Ope
   } else {
     keys.push_back("backing");
   }
-  std::sort(keys.begin(), keys.end());  // a stable stand-in for insertion order
   const auto driver = tree.fields().find("driver");
-  const std::string format =
-      driver != tree.fields().end() ? driver->second.string_value() : std::string("raw");
-  return ErrnoError(EINVAL, absl::StrCat("Block format '", format, "' does not support the option '",
-                                         keys[QdictPrintOrder(keys).front()], "'"));
+  const BlockDriver* format = DriverRegistry::Global().Find(
+      driver != tree.fields().end() ? driver->second.string_value() : std::string("raw"));
+  if (format == nullptr) return absl::OkStatus();  // the open names the unknown driver
+  return UnsupportedOptionError(*format, std::move(keys));
 }
 
 // QEMU's rule for an image given by options (json:, --image-opts) with no format: a
@@ -322,9 +320,7 @@ absl::StatusOr<google::protobuf::Struct> ProtocolTreeForFilename(const std::stri
   if (filename.empty()) {
     return ErrnoError(EINVAL, "The 'file' block driver requires a file name");
   }
-  f["driver"].set_string_value("file");
-  f["filename"].set_string_value(filename);
-  return tree;
+  return FileTreeForOptionFilename(filename);
 }
 
 absl::StatusOr<OpenedImage> OpenImage(const ImageOpenRequest& request) {

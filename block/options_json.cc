@@ -378,9 +378,6 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   }
   // An unknown key anywhere in the node (cache.foo as well as foo) is the driver's to
   // refuse, as QEMU's leftover-options check does.
-  const bool protocol = registered->opens_as_protocol();
-  absl::string_view noun = protocol ? "protocol" : "format";
-  absl::string_view verb = protocol ? "doesn't" : "does not";
   // QEMU checks every known option's value first, then refuses what is left over, the
   // first in its QDict's order.
   std::vector<std::string> left_over;
@@ -392,12 +389,7 @@ absl::StatusOr<Struct> NormaliseBlockdevOptions(const Struct& tree) {
   STRATA_ASSIGN_OR_RETURN(Struct out, NormaliseMessage(generic, d, unsupported));
   STRATA_ASSIGN_OR_RETURN(Struct driver_part,
                           NormaliseMessage(specific, member->message_type(), unsupported));
-  if (!left_over.empty()) {
-    std::sort(left_over.begin(), left_over.end());  // a stable stand-in for insertion order
-    const std::string& first = left_over[QdictPrintOrder(left_over).front()];
-    return ErrnoError(EINVAL, absl::StrCat("Block ", noun, " '", driver, "' ", verb,
-                                           " support the option '", first, "'"));
-  }
+  if (!left_over.empty()) return UnsupportedOptionError(*registered, std::move(left_over));
   *(*out.mutable_fields())[member->name()].mutable_struct_value() = std::move(driver_part);
   auto* naming = (*out.mutable_fields())["naming_options"].mutable_list_value();
   for (auto& [key, json] : NamingOptionsOfTree(tree, *registered)) {
@@ -419,6 +411,15 @@ void MergeTree(const Struct& overlay, Struct* base) {
       slot = value;
     }
   }
+}
+
+absl::Status UnsupportedOptionError(const BlockDriver& driver, std::vector<std::string> keys) {
+  std::sort(keys.begin(), keys.end());  // a stable stand-in for insertion order
+  const std::string& first = keys[QdictPrintOrder(keys).front()];
+  const bool protocol = driver.opens_as_protocol();
+  return ErrnoError(EINVAL, absl::StrCat("Block ", protocol ? "protocol" : "format", " '",
+                                         driver.name(), "' ", protocol ? "doesn't" : "does not",
+                                         " support the option '", first, "'"));
 }
 
 const char kReferenceWithOptions[] =

@@ -18,6 +18,8 @@
 
 namespace strata {
 
+class BlockDriver;
+
 // Parses a JSON object text (the part after "json:") in QEMU's dialect (qemu_json.h).
 // Errors: "Could not parse the JSON options: ..." and, for a value that is not an
 // object, "Invalid JSON object given".
@@ -41,6 +43,10 @@ google::protobuf::Struct SplitDottedKeys(const google::protobuf::Struct& in);
 // The dotted keys QEMU's flattening (qdict_flatten) makes of a non-empty object or list,
 // relative to it; an empty object or list inside stays a key of its own.
 std::vector<std::string> FlattenedOptionKeys(const google::protobuf::Value& v);
+
+// QEMU's refusal of options a node of `driver` left unused (non-empty `keys`): the first
+// of them in its dict's order, "Block format 'raw' does not support the option 'x'".
+absl::Status UnsupportedOptionError(const BlockDriver& driver, std::vector<std::string> keys);
 
 // Whether `key` names a child node (file, backing, image, data-file): a string there
 // refers to an existing node, which cannot take options of its own.
