@@ -5,6 +5,7 @@
 #include "block/child.h"
 #include "block/driver.h"
 #include "block/node.h"
+#include "block/node_filename.h"
 
 namespace strata {
 namespace {
@@ -36,6 +37,10 @@ std::string Node::driver_name() const { return std::string(bs_->driver().name())
 DriverKind Node::driver_kind() const { return bs_->driver().kind(); }
 bool Node::has_protocol_prefix() const { return !bs_->driver().protocol_prefix().empty(); }
 bool Node::supports_backing() const { return bs_->driver().supports_backing(); }
+
+absl::StatusOr<std::string> Node::FullBackingFilename(const std::string& backing) const {
+  return strata::FullBackingFilename(*bs_, backing);
+}
 const std::string& Node::filename() const { return bs_->filename(); }
 bool Node::CanChangeAtReopen(absl::string_view key) const {
   return bs_->driver().CanChangeAtReopen(key);

@@ -125,6 +125,10 @@ class BlockDriver {
   // node with none reads the ranges it does not allocate as zeroes; other nodes (raw over
   // a null node) may have ranges that are neither data nor zero.
   virtual bool supports_backing() const { return false; }
+  // Whether names relative to a node of this driver (a backing file name stored in the
+  // image above it) may be resolved against its name (BaseDirectory in
+  // node_filename.h); an error says why not (an NBD export has no directory).
+  virtual absl::Status CheckHasBaseDirectory() const { return absl::OkStatus(); }
   // Whether QEMU opens nodes of this driver as protocol nodes (its bdrv_file_open): the
   // protocols, and blkdebug, a filter named by a "blkdebug:" file name. Its messages call
   // such a driver a protocol.

@@ -9,6 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "block/qdict_order.h"
+#include "block/registry.h"
+#include "block/status.h"
 
 namespace strata {
 namespace {
@@ -147,6 +149,25 @@ void NameOpenedNode(BlockDriverState& node, const proto::BlockdevOptions& option
   } else {
     node.set_filename(absl::StrCat("json:", node.full_options()));
   }
+}
+
+absl::StatusOr<std::string> BaseDirectory(const BlockDriverState& node) {
+  STRATA_RETURN_IF_ERROR(node.driver().CheckHasBaseDirectory());
+  if (BdrvChild* primary = node.primary_child()) return BaseDirectory(primary->node());
+  const std::string& name = node.filename();
+  if (name.empty() || absl::StartsWith(name, "json:")) {
+    return ErrnoError(ENOTSUP, absl::StrCat("Cannot generate a base directory for ",
+                                            node.driver().name(), " nodes"));
+  }
+  const size_t slash = name.rfind('/');
+  return slash == std::string::npos ? std::string() : name.substr(0, slash + 1);
+}
+
+absl::StatusOr<std::string> FullBackingFilename(const BlockDriverState& node,
+                                                const std::string& backing) {
+  if (backing.empty() || backing[0] == '/' || !ProtocolOf(backing).empty()) return backing;
+  STRATA_ASSIGN_OR_RETURN(std::string directory, BaseDirectory(node));
+  return directory + backing;
 }
 
 }  // namespace strata

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "block/driver.h"
 #include "block/node.h"
 #include "google/protobuf/struct.pb.h"
@@ -39,6 +40,18 @@ bool GivenStrongOptions(const proto::BlockdevOptions& options,
 // name the driver gave it, else gives it its file's exact name or json:{...} as above;
 // records its options for its parent's json:{...} (BlockDriverState::full_options).
 void NameOpenedNode(BlockDriverState& node, const proto::BlockdevOptions& options);
+
+// The directory that names relative to `node` are taken from (QEMU's bdrv_dirname): its
+// primary child's; for a node without one, its exact name up to the last '/' ("" when it
+// has none). Fails where the driver refuses (CheckHasBaseDirectory) and for a node that
+// has no exact name (json:{...}) and no primary child.
+absl::StatusOr<std::string> BaseDirectory(const BlockDriverState& node);
+
+// `backing`, a backing file name stored in `node`'s image, as it is opened (QEMU's full
+// backing filename): absolute names and protocol names (json:, nbd://, rbd:) as they
+// are, others joined to BaseDirectory(node).
+absl::StatusOr<std::string> FullBackingFilename(const BlockDriverState& node,
+                                                const std::string& backing);
 
 }  // namespace strata
 

@@ -97,6 +97,38 @@ TEST_F(NodeFilenameTest, NullNodesArePseudoFilenamesUnlessSized) {
             "json:{\"read-zeroes\": null, \"driver\": \"null-co\"}");
 }
 
+// The backing file name `backing` as resolved below the root of `spec`.
+std::string FullBackingOf(const std::string& spec, const std::string& backing) {
+  ImageOpenRequest r;
+  r.filename = spec;
+  r.image_opts = !absl::StartsWith(spec, "json:");
+  r.flags.read_only = true;
+  absl::StatusOr<OpenedImage> img = OpenImage(r);
+  if (!img.ok()) return "error: " + std::string(img.status().message());
+  absl::StatusOr<std::string> full = FullBackingFilename(*img->root, backing);
+  return full.ok() ? *full : "error: " + std::string(full.status().message());
+}
+
+TEST_F(NodeFilenameTest, RelativeBackingNamesResolveInTheDirectoryOfTheFileBelow) {
+  const std::string dir = dir_ + "/";
+  // Through format and filter nodes down to the file, whatever the root is named.
+  EXPECT_EQ(FullBackingOf("driver=raw,file.filename=" + raw_, "b.qcow2"), dir + "b.qcow2");
+  EXPECT_EQ(FullBackingOf("driver=raw,offset=512,file.filename=" + raw_, "b.qcow2"),
+            dir + "b.qcow2");
+  EXPECT_EQ(FullBackingOf("driver=raw,file.driver=blkdebug,file.image.filename=" + raw_,
+                          "b.qcow2"),
+            dir + "b.qcow2");
+  EXPECT_EQ(FullBackingOf("driver=raw,file.driver=raw,file.file.filename=" + raw_, "sub/b"),
+            dir + "sub/b");
+  // Absolute and protocol names stand alone.
+  EXPECT_EQ(FullBackingOf("driver=raw,file.filename=" + raw_, "/abs/b"), "/abs/b");
+  EXPECT_EQ(FullBackingOf("driver=raw,file.filename=" + raw_, "nbd://h/e"), "nbd://h/e");
+  // A node with no file below it and no name of its own has no directory.
+  EXPECT_EQ(FullBackingOf("driver=null-co,size=512", "b.qcow2"),
+            "error: Cannot generate a base directory for null-co nodes");
+  EXPECT_EQ(FullBackingOf("driver=null-co,size=512", "/abs/b"), "/abs/b");
+}
+
 TEST(NamingOptionsOfTreeTest, KeepsDriverFilenameAndStrongOptionsFlattened) {
   absl::StatusOr<google::protobuf::Struct> tree = ParseJsonObject(
       "{\"driver\":\"blkdebug\",\"align\":-0,\"max-transfer\":1e6,\"inject-error\":"

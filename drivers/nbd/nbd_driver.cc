@@ -171,6 +171,11 @@ class NbdDriver : public BlockDriver {
   DriverKind kind() const override { return DriverKind::kProtocol; }
   absl::string_view protocol_prefix() const override { return "nbd"; }
   // What names the export: a parent given strong options shows them (json:{...}).
+  // An export has no directory: a relative backing file name stored in an image served
+  // over NBD cannot be resolved (QEMU refuses it the same way).
+  absl::Status CheckHasBaseDirectory() const override {
+    return ErrnoError(ENOTSUP, "Cannot generate a base directory for NBD nodes");
+  }
   std::vector<absl::string_view> strong_options() const override {
     return {"path", "host", "port", "export", "tls-creds", "tls-hostname", "server."};
   }

@@ -119,17 +119,63 @@ absl::StatusOr<AmendRequest> ParseAmendOptions(
   return r;
 }
 
+// One progress bar over amend's operations, as qemu-img draws it. Each operation that
+// reports (done, work) is placed after the work of the operations that reported before
+// it; the total is projected for the operations still to come by assuming each costs
+// what the ones seen so far cost on average (integer arithmetic, as the figures qemu-img
+// prints depend on it). An operation that never reports (a key-slot update) still
+// counts among the operations but adds no work.
+class CombinedAmendProgress {
+ public:
+  CombinedAmendProgress(const AmendProgress& out, uint64_t operations)
+      : out_(out), operations_(operations) {}
+
+  // The callback for the next operation in order. Valid while this object lives.
+  AmendProgress NextOperation() {
+    const uint64_t id = next_id_++;
+    return [this, id](uint64_t done, uint64_t work) { Report(id, done, work); };
+  }
+
+ private:
+  void Report(uint64_t id, uint64_t done, uint64_t work) {
+    if (!out_) return;
+    if (id != reporting_id_) {
+      if (reporting_id_ != kNone) {
+        finished_work_ += reporting_work_;
+        ++finished_operations_;
+      }
+      reporting_id_ = id;
+    }
+    reporting_work_ = work;
+    const uint64_t seen = finished_work_ + work;
+    const uint64_t remaining = operations_ > finished_operations_ + 1
+                                   ? operations_ - finished_operations_ - 1
+                                   : 0;
+    out_(finished_work_ + done, seen + seen * remaining / (finished_operations_ + 1));
+  }
+
+  static constexpr uint64_t kNone = UINT64_MAX;
+  const AmendProgress& out_;
+  const uint64_t operations_;
+  uint64_t next_id_ = 0;
+  uint64_t reporting_id_ = kNone;
+  uint64_t reporting_work_ = 0;
+  uint64_t finished_work_ = 0;
+  uint64_t finished_operations_ = 0;
+};
+
 }  // namespace
 
 absl::Status Qcow2Instance::Amend(
     const std::vector<std::pair<std::string, std::string>>& options,
     const AmendProgress& progress) {
-  // Progress as qemu-img shows it: an upgrade in two steps (0/2 before, 1/2 after the
-  // header, 2/2 at the end), a downgrade one step per L1 entry walked; nothing else.
-  auto report = [&](uint64_t done, uint64_t total) {
-    if (progress) progress(done, total);
-  };
+  // Progress as qemu-img shows it, one bar over the operations (CombinedAmendProgress):
+  // a key-slot update (no steps), an upgrade in two steps (0/2 before the header, 1/2
+  // and 2/2 after it), a refcount width change (ChangeRefcountOrder's steps), a downgrade
+  // one step per L1 entry walked.
   STRATA_ASSIGN_OR_RETURN(const AmendRequest r, ParseAmendOptions(options));
+  std::optional<CombinedAmendProgress> combined;
+  AmendProgress downgrade_progress;
   {
     absl::MutexLock lock(&mu_);
     PublishSizeOnExit publish(this);
@@ -151,15 +197,20 @@ absl::Status Qcow2Instance::Amend(
     if (new_version < 3 && new_order != 4) {
       return ErrnoError(EINVAL, "compat=0.10 requires refcount_bits=16");
     }
+    const bool upgrade = new_version > header_.version;
+    const bool reorder = new_order != header_.refcount_order;
+    combined.emplace(progress, uint64_t{r.key_slots.has_value()} +
+                                   uint64_t{new_version != header_.version} + uint64_t{reorder});
     // Key slots first, as QEMU (the image must have been opened with its passphrase).
     if (r.key_slots) {
+      (void)combined->NextOperation();  // counted, never reported
       if (!crypto_) {
         return ErrnoError(EINVAL, "Can't amend encryption options - encryption not present");
       }
       STRATA_RETURN_IF_ERROR(crypto_->AmendKeySlots(*r.key_slots, file_->node()));
     }
-    const bool upgrade = new_version > header_.version;
     if (upgrade) {
+      const AmendProgress report = combined->NextOperation();
       report(0, 2);
       const Qcow2Header old = header_;
       header_.version = new_version;
@@ -170,14 +221,13 @@ absl::Status Qcow2Instance::Amend(
       }
       version_ = new_version;
       report(1, 2);
+      report(2, 2);
     }
-    if (new_order != header_.refcount_order) {
-      // Alone (or with lazy_refcounts), the steps are qemu-img's; after an upgrade QEMU
-      // scales them in a way not reproduced here, so none are shown then.
-      STRATA_RETURN_IF_ERROR(ChangeRefcountOrder(new_order, upgrade ? AmendProgress() : progress));
+    if (reorder) {
+      STRATA_RETURN_IF_ERROR(ChangeRefcountOrder(new_order, combined->NextOperation()));
     }
     if (r.lazy_refcounts.has_value()) STRATA_RETURN_IF_ERROR(SetLazyRefcounts(*r.lazy_refcounts));
-    if (upgrade) report(2, 2);
+    if (new_version < header_.version) downgrade_progress = combined->NextOperation();
     if (r.data_file.has_value()) {
       // Only the name in the header changes (the data file itself stays as it is).
       if (!header_.has_data_file()) {
@@ -200,7 +250,7 @@ absl::Status Qcow2Instance::Amend(
   }
   absl::MutexLock lock(&mu_);
   if (r.version.has_value() && *r.version < header_.version) {
-    STRATA_RETURN_IF_ERROR(Downgrade(report));
+    STRATA_RETURN_IF_ERROR(Downgrade(downgrade_progress));
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "block/diagnostics.h"
 #include "block/graph_builder.h"
+#include "block/node_filename.h"
 #include "block/options_json.h"
 #include "block/registry.h"
 #include "drivers/qcow2/qcow2_cache_cleaner.h"
@@ -198,7 +199,8 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
                               ctx.OpenChild("backing", ChildRole::kBacking, opts.backing(),
                                             FormatChildPermissions(true), backing_flags));
     } else if (!h.backing_file.empty()) {
-      std::string path = ResolveBackingPath(file->node().filename(), h.backing_file);
+      STRATA_ASSIGN_OR_RETURN(const std::string path,
+                              FullBackingFilename(file->node(), h.backing_file));
       backing_flags.images_above.push_back(ImageIdentity(file->node().filename()));
       const std::string canonical = ImageIdentity(path);
       if (std::find(backing_flags.images_above.begin(), backing_flags.images_above.end(),

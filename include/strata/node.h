@@ -67,6 +67,11 @@ class Node {
   bool CanChangeAtReopen(absl::string_view key) const;
   // What the node is called ("a.qcow2", "json:{...}", a URL).
   const std::string& filename() const;
+  // `backing`, a backing file name stored in this node's image, as it is opened: absolute
+  // and protocol names as they are, others relative to the directory of the node's file
+  // (through format and filter nodes). Fails where there is no such directory (an image
+  // served over NBD, a node named by its options with no file below it).
+  absl::StatusOr<std::string> FullBackingFilename(const std::string& backing) const;
   bool read_only() const;
   uint32_t request_alignment() const;
   // Whether writes may carry kReqWriteCompressed.

@@ -61,7 +61,13 @@ qemu-img create -q -f qcow2 -o cluster_size=16k -b c-mid.qcow2 -F qcow2 c-top.qc
 qemu-io -f qcow2 -c 'write -P 0x74 1M 4k' c-top.qcow2 >/dev/null
 qemu-img create -q -f qcow2 -o cluster_size=512 small.qcow2 1M
 qemu-io -f qcow2 -c 'write -P 0x75 0 64k' small.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -o refcount_bits=1,cluster_size=4k r1.qcow2 8M
+qemu-io -f qcow2 -c 'write -P 0x76 0 1M' -c 'write -z 4M 64k' r1.qcow2 >/dev/null
 cp raw.img 'r:aw.img'
+mkdir sub
+qemu-img create -q -f qcow2 sub/base.qcow2 64M
+qemu-io -f qcow2 -c 'write -P 0x77 0 4k' sub/base.qcow2 >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 sub/top.qcow2
 head -c 6000 /dev/zero | tr '\0' 'S' > src.bin
 cp v2.qcow2 'v:2 q.qcow2'
 for spec in 650:5:off 700:5:on 780:28:off 650+651+780:5:off 10:5:off; do
@@ -73,7 +79,8 @@ for spec in 650:5:off 700:5:on 780:28:off 650+651+780:5:off 10:5:off; do
 done
 """
 FIXTURES = ["base.qcow2", "top.qcow2", "v2.qcow2", "raw.img", "odd.raw", "c-base.qcow2",
-            "c-mid.qcow2", "c-top.qcow2", "small.qcow2"]
+            "c-mid.qcow2", "c-top.qcow2", "small.qcow2", "r1.qcow2",
+            "sub/base.qcow2", "sub/top.qcow2"]
 
 # qemu-img subcommands: option groups (each a list of argv tokens), operand lists, and
 # whether the command promises not to write. A group whose last token is a value gets bad
@@ -271,14 +278,19 @@ def progress_cases():
     yield "progress", ["amend", "-p", "-o", "compat=0.10", "base.qcow2"], False
     # A refcount width change: qemu-img's per-1% lines over its three reftable walks,
     # with each cluster size the fixtures have (64k, 512, 16k), alone, beside other
-    # options, and after a compat upgrade.
+    # options, after a compat upgrade and before a downgrade (one bar over the operations).
     for bits in ("1", "2", "8", "32", "64"):
         for image in ("base.qcow2", "small.qcow2", "c-top.qcow2"):
             yield "progress", ["amend", "-p", "-o", "refcount_bits=" + bits, image], False
     for opts, image in (("refcount_bits=1,lazy_refcounts=on", "base.qcow2"),
                         ("lazy_refcounts=on", "base.qcow2"),
                         ("compat=0.10,refcount_bits=16", "top.qcow2"),
-                        ("compat=1.1,refcount_bits=1", "v2.qcow2")):
+                        ("compat=1.1,refcount_bits=1", "v2.qcow2"),
+                        ("compat=1.1,refcount_bits=64,lazy_refcounts=on", "v2.qcow2"),
+                        ("compat=0.10,refcount_bits=16", "r1.qcow2"),
+                        ("compat=0.10", "r1.qcow2"),
+                        ("refcount_bits=16", "r1.qcow2"),
+                        ("compat=1.1", "v2.qcow2")):
         yield "progress", ["amend", "-p", "-o", opts, image], False
 
 

@@ -385,8 +385,39 @@ def naming_cases():
             yield "qemu-img", "null drivers", cmd + operands, True
 
 
+# sub/top.qcow2 names its backing file relatively ("base.qcow2", in sub/). Every way of
+# naming the top image: the backing file is found in the directory of the file below the
+# format node (through raw and blkdebug nodes), never in the text of a json:{...} name.
+BASE_DIRECTORY_NAMES = [
+    ("sub/top.qcow2", None), ("./sub/top.qcow2", None), ("file:sub/top.qcow2", None),
+    ("blkdebug::sub/top.qcow2", None),
+    ('json:{"driver":"qcow2","file":{"driver":"file","filename":"sub/top.qcow2"}}', None),
+    ('json:{"driver":"qcow2","file":{"driver":"raw","offset":0,'
+     '"file":{"driver":"file","filename":"sub/top.qcow2"}}}', None),
+    ('json:{"driver":"qcow2","file":{"driver":"blkdebug",'
+     '"image":{"driver":"file","filename":"sub/top.qcow2"}}}', None),
+    ('json:{"driver":"raw","offset":0,"file":{"driver":"file","filename":"sub/top.qcow2"}}', None),
+    (None, "driver=qcow2,file.filename=sub/top.qcow2"),
+    (None, "driver=qcow2,file.driver=raw,file.size=327680,file.file.filename=sub/top.qcow2"),
+    (None, "driver=qcow2,file.driver=blkdebug,file.align=512,file.image.filename=sub/top.qcow2"),
+]
+
+
+def base_directory_cases():
+    for name, keyval in BASE_DIRECTORY_NAMES:
+        operand = [name] if name is not None else ["--image-opts", keyval]
+        for cmd in (["info"], ["info", "--output=json"], ["info", "--backing-chain"],
+                    ["info", "--output=json", "--backing-chain"], ["map"], ["check"]):
+            yield "qemu-img", "base directories", cmd + operand, True
+        yield "qemu-img", "base directories", ["convert", "-O", "raw"] + operand + ["out.img"], False
+        yield "qemu-img", "base directories", ["compare", "base.qcow2"] + operand, True
+        yield "qemu-io", "base directories", ["-c", "read -P 0x77 0 4k", "-c", "read -P 0 64k 4k",
+                                              "-r"] + operand, True
+
+
 def wide_cases():
     yield from naming_cases()
+    yield from base_directory_cases()
     yield from io_wide_cases()
     yield from img_wide_cases()
     yield from json_cases()

@@ -65,6 +65,11 @@ def make_images(work):
     shutil.copy(q, padded)
     os.truncate(padded, 24 << 20)
     imgs["qcow2-bytes"] = (padded, "raw")
+    # A qcow2 whose backing file name is relative, served as bytes: an export has no
+    # directory, so the client can neither resolve nor open the backing file.
+    relative = os.path.join(work, "relative.qcow2")
+    qemu("qemu-img", "create", "-f", "qcow2", "-b", "disk.qcow2", "-F", "qcow2", relative)
+    imgs["qcow2-relative-backing"] = (relative, "raw")
     return imgs
 
 
@@ -155,6 +160,8 @@ CASES = [
     ("qemu-nbd", "qcow2-bytes", "qcow2", False, False),
     ("nbdkit", "qcow2-bytes", None, False, False),
     ("qemu-nbd", "raw", "raw", False, True),
+    ("qemu-nbd", "qcow2-relative-backing", "qcow2", False, True),
+    ("strata-nbd", "qcow2-relative-backing", "qcow2", True, True),
     # nbdkit filters: every write fails; a slow server; no block status; no write-zeroes
     # (the client falls back to writing zeroes); a 4 KiB minimum block size that the
     # server enforces (the client must align every request).
@@ -193,6 +200,7 @@ def commands(url, fmt, size, rng, work, original, readonly):
         ("info-strong", ["qemu-img", "info", "--image-opts",
                          "driver=raw,offset=512,file.driver=nbd," + server_options(url)]),
         ("info-json", ["qemu-img", "info", "--output=json"] + fmt_args + [url]),
+        ("info-chain", ["qemu-img", "info", "--backing-chain"] + fmt_args + [url]),
         ("map", ["qemu-img", "map"] + fmt_args + [url]),
         ("map-json", ["qemu-img", "map", "--output=json"] + fmt_args + [url]),
         ("compare", ["qemu-img", "compare"] + (["-f", fmt] if fmt else []) + [url, original]),
@@ -273,7 +281,7 @@ def main():
                                 copies["qemu"], copies["strata"]])
             if code != 0:
                 failures.append(f"{case}: the copies differ after the scripts: {o}{e}")
-            if image.startswith("qcow2"):
+            if image in ("qcow2", "qcow2-bytes"):  # written by the scripts
                 checks += 1
                 code, o, e = h.run(["qemu-img", "check", "-f", "qcow2", copies["strata"]])
                 if code != 0:

@@ -88,7 +88,14 @@ int CommitMain(const Args& args) {
       }
       return 1;
     }
-    const std::string path = ResolveBackingPath(image.root().filename(), info.backing_filename);
+    absl::StatusOr<std::string> full = image.root().FullBackingFilename(info.backing_filename);
+    if (!full.ok()) {
+      // QEMU fails here while opening the chain.
+      tools::ErrorReport(
+          absl::StrCat("Could not open '", filename, "': ", full.status().message()));
+      return 1;
+    }
+    const std::string path = *full;
     const std::string key = CanonicalPath(path);
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
       tools::ErrorReport(absl::StrCat("Backing chain of '", filename, "' has a loop at '",

@@ -31,6 +31,9 @@ struct ImageFacts {
   DriverInfo info;
   FormatSpecificInfo specific;
   std::string backing_filename;
+  // The backing file name as it is opened (QEMU's full backing filename); unset when it
+  // cannot be resolved (a relative name in an image served over NBD).
+  std::optional<std::string> full_backing_filename;
   std::vector<SnapshotInfo> snapshots;
 };
 
@@ -45,12 +48,11 @@ ImageFacts Collect(Image& blk, const std::string& filename) {
   f.info = root.GetInfo();
   f.specific = root.GetFormatSpecificInfo();
   f.snapshots = root.ListSnapshots().value_or(std::vector<SnapshotInfo>{});
+  if (!f.info.backing_filename.empty()) {
+    absl::StatusOr<std::string> full = root.FullBackingFilename(f.info.backing_filename);
+    if (full.ok()) f.full_backing_filename = *full;
+  }
   return f;
-}
-
-// The backing file name resolved against the image's directory (QEMU's full name).
-std::string FullBackingName(const ImageFacts& f) {
-  return ResolveBackingPath(f.filename, f.info.backing_filename);
 }
 
 void PrintHuman(const ImageFacts& f) {
@@ -66,10 +68,12 @@ void PrintHuman(const ImageFacts& f) {
   }
   if (f.info.is_dirty) std::printf("cleanly shut down: no\n");
   if (!f.info.backing_filename.empty()) {
-    std::string full = FullBackingName(f);
-    if (full != f.info.backing_filename) {
+    if (!f.full_backing_filename) {
+      std::printf("backing file: %s (cannot determine actual path)\n",
+                  f.info.backing_filename.c_str());
+    } else if (*f.full_backing_filename != f.info.backing_filename) {
       std::printf("backing file: %s (actual path: %s)\n", f.info.backing_filename.c_str(),
-                  full.c_str());
+                  f.full_backing_filename->c_str());
     } else {
       std::printf("backing file: %s\n", f.info.backing_filename.c_str());
     }
@@ -101,7 +105,9 @@ JsonValue ToJson(const ImageFacts& f) {
     v.Set("format-specific", std::move(specific));
   }
   if (!f.info.backing_filename.empty()) {
-    v.Set("full-backing-filename", JsonValue::String(FullBackingName(f)));
+    if (f.full_backing_filename) {
+      v.Set("full-backing-filename", JsonValue::String(*f.full_backing_filename));
+    }
     v.Set("backing-filename", JsonValue::String(f.info.backing_filename));
     if (!f.info.backing_format.empty()) {
       v.Set("backing-filename-format", JsonValue::String(f.info.backing_format));
@@ -181,7 +187,14 @@ int InfoMain(const Args& args) {
     chain.push_back(Collect(*blk, pseudo ? blk->root().filename() : name));
     const DriverInfo& info = chain.back().info;
     if (!backing_chain || info.backing_filename.empty()) break;
-    name = ResolveBackingPath(blk->root().filename(), info.backing_filename);
+    const std::optional<std::string>& full = chain.back().full_backing_filename;
+    if (!full) {
+      tools::ErrorReport(absl::StrCat("Could not determine absolute backing filename, but "
+                                      "backing filename '", info.backing_filename,
+                                      "' present"));
+      return 1;
+    }
+    name = *full;
     format = ProbeIfEmpty(info.backing_format);
   }
   if (output == "json") {
