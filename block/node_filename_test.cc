@@ -33,13 +33,25 @@ class NodeFilenameTest : public ::testing::Test {
 
   // The name the root of `spec` gets ("json:..." or key=value options).
   std::string NameOf(const std::string& spec) {
+    absl::StatusOr<OpenedImage> img = OpenReadOnly(spec);
+    if (!img.ok()) return "error: " + std::string(img.status().message());
+    return img->root->filename();
+  }
+
+  // The backing file name `backing` as resolved below the root of `spec`.
+  std::string FullBackingOf(const std::string& spec, const std::string& backing) {
+    absl::StatusOr<OpenedImage> img = OpenReadOnly(spec);
+    if (!img.ok()) return "error: " + std::string(img.status().message());
+    absl::StatusOr<std::string> full = FullBackingFilename(*img->root, backing);
+    return full.ok() ? *full : "error: " + std::string(full.status().message());
+  }
+
+  static absl::StatusOr<OpenedImage> OpenReadOnly(const std::string& spec) {
     ImageOpenRequest r;
     r.filename = spec;
     r.image_opts = !absl::StartsWith(spec, "json:");
     r.flags.read_only = true;
-    absl::StatusOr<OpenedImage> img = OpenImage(r);
-    if (!img.ok()) return "error: " + std::string(img.status().message());
-    return img->root->filename();
+    return OpenImage(r);
   }
 
   std::string dir_, raw_;
@@ -95,18 +107,6 @@ TEST_F(NodeFilenameTest, NullNodesArePseudoFilenamesUnlessSized) {
   EXPECT_EQ(NameOf("driver=null-co,size=4096"), "json:{\"driver\": \"null-co\", \"size\": \"4096\"}");
   EXPECT_EQ(NameOf("json:{\"driver\":\"null-co\",\"read-zeroes\":null}"),
             "json:{\"read-zeroes\": null, \"driver\": \"null-co\"}");
-}
-
-// The backing file name `backing` as resolved below the root of `spec`.
-std::string FullBackingOf(const std::string& spec, const std::string& backing) {
-  ImageOpenRequest r;
-  r.filename = spec;
-  r.image_opts = !absl::StartsWith(spec, "json:");
-  r.flags.read_only = true;
-  absl::StatusOr<OpenedImage> img = OpenImage(r);
-  if (!img.ok()) return "error: " + std::string(img.status().message());
-  absl::StatusOr<std::string> full = FullBackingFilename(*img->root, backing);
-  return full.ok() ? *full : "error: " + std::string(full.status().message());
 }
 
 TEST_F(NodeFilenameTest, RelativeBackingNamesResolveInTheDirectoryOfTheFileBelow) {
