@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   }
   auto inst = std::unique_ptr<Qcow2Instance>(
       new Qcow2Instance(file, std::move(header), flags.read_only));
-  aio::CoMutexLock lock(&inst->mu_);
+  absl::MutexLock lock(&inst->mu_);
   inst->node_ = &ctx.node();
   inst->crypto_ = std::move(crypto);
   inst->lazy_refcounts_ = lazy;
@@ -253,7 +253,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
 }
 
 void Qcow2Instance::CleanCaches() {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   l2_cache_->DropUnused();
   refcounts_->DropUnusedBlocks();
 }
@@ -624,7 +624,7 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
   std::vector<MappedRead> deferred;
   uint64_t epoch = 0;
   {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(MapRead(offset, bytes, qiov, /*wait=*/true, &deferred, &epoch));
     if (deferred.empty()) return absl::OkStatus();
   }
@@ -633,7 +633,7 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
     status = ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov);
     if (!status.ok()) break;
   }
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   EndTransfer(epoch);
   return status;
 }
@@ -646,9 +646,15 @@ bool Qcow2Instance::AllocationInFlight(uint64_t first_gc, uint64_t last_gc) cons
 }
 
 void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
-  mu_.Await([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return !AllocationInFlight(first_gc, last_gc);
-  });
+  struct Span {
+    const Qcow2Instance* q;
+    uint64_t first, last;
+  } span{this, first_gc, last_gc};
+  mu_.Await(absl::Condition(
+      +[](Span* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !s->q->AllocationInFlight(s->first, s->last);
+      },
+      &span));
 }
 
 absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
@@ -862,7 +868,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   std::vector<AllocationPlan> plans;
   uint64_t epoch = 0;
   {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
     STRATA_RETURN_IF_ERROR(PlanWrite(offset, bytes, qiov, &in_place, &plans));
@@ -878,7 +884,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
     if (!status.ok()) break;
   }
   {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     for (size_t i = 0; i < plans.size(); ++i) {
       absl::Status s = FinishAllocation(plans[i], results[i]);
       if (status.ok()) status = s;
@@ -892,7 +898,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
 
 absl::Status Qcow2Instance::FlushForFua() {
   {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(FlushMetadata());
   }
   if (external_data_) STRATA_RETURN_IF_ERROR(data_file_->node().Flush());
@@ -1047,7 +1053,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   };
   uint64_t entry;
   {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   }
@@ -1055,7 +1061,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   if (type == ClusterType::kZeroAlloc && (flags & kReqMayUnmap) && !extended_l2_) {
     // QEMU zeroes the whole cluster again with the request's flags: unmapping gives the
     // host cluster back (a subcluster zeroing never does).
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     WaitForAllocations(gc, gc);
     STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
     if (TypeOf(entry) == ClusterType::kZeroAlloc) {
@@ -1066,7 +1072,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) {
     // Already zero; QEMU still zeroes the whole cluster (its L2 table taken for writing).
     if (!extended_l2_) {
-      aio::CoMutexLock lock(&mu_);
+      absl::MutexLock lock(&mu_);
       WaitForAllocations(gc, gc);
       STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
       const ClusterType now = TypeOf(entry);
@@ -1081,7 +1087,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   if (!head_zero) return false;
   STRATA_ASSIGN_OR_RETURN(bool tail_zero, backing_reads_zero(offset + bytes, end));
   if (!tail_zero) return false;
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   WaitForAllocations(gc, gc);
   STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   if (TypeOf(entry) != ClusterType::kUnallocated) return false;
@@ -1121,7 +1127,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
   // A partial last cluster of the image counts as whole.
   if (offset + bytes == length) tail_start = offset + bytes;
   if (tail_start > head_end && !extended_l2_) {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(ZeroClusters(head_end >> cluster_bits_,
                                         DivRoundUp(tail_start - head_end, cluster_size_),
                                         flags & kReqMayUnmap));
@@ -1136,7 +1142,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
     const uint64_t len = std::min(cluster_size_ - in_cluster, tail_start - pos);
     bool done = true;
     {
-      aio::CoMutexLock lock(&mu_);
+      absl::MutexLock lock(&mu_);
       // (A partial last cluster is zeroed by subclusters here, as QEMU does.)
       if (len == cluster_size_) {
         STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, flags & kReqMayUnmap));
@@ -1164,7 +1170,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
 
 absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   MarkBitmapsDirty(offset, bytes);
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
@@ -1336,7 +1342,7 @@ absl::Status Qcow2Instance::MarkClean() {
 
 absl::Status Qcow2Instance::RepairIfDirty() {
   {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     if (read_only_ || !(header_.incompatible_features & kIncompatDirty)) {
       return absl::OkStatus();
     }
@@ -1346,12 +1352,12 @@ absl::Status Qcow2Instance::RepairIfDirty() {
     int error = result.ok() ? EIO : ErrnoOf(result.status());
     return Prefixed("Could not repair dirty image", ErrnoError(error));
   }
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   return MarkClean();
 }
 
 absl::Status Qcow2Instance::FlushToOs() {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   return FlushMetadata();
 }
@@ -1445,7 +1451,7 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
 }
 
 absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   PublishSizeOnExit publish(this);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
@@ -1527,7 +1533,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetLength() {
 }
 
 absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   // No wait for in-flight allocations, as in QEMU: a cluster being allocated reports its
   // state before the write (its L2 entry is linked when the write completes). Waiting
   // would hang a status query behind a write parked at a blkdebug breakpoint.
@@ -1601,7 +1607,7 @@ bool Qcow2Instance::MetadataPreallocated() {
 
 absl::Status Qcow2Instance::Close() {
   StopCacheCleaner();
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   if (closed_) return absl::OkStatus();
   closed_ = true;
   WaitForAllocations(0, UINT64_MAX);
@@ -1656,7 +1662,7 @@ absl::Status Qcow2Instance::TrimFileTail() {
 
 absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,
                                               const std::string& format) {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   PublishSizeOnExit publish(this);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(FlushMetadata());
@@ -1674,12 +1680,12 @@ uint64_t Qcow2Instance::VmStateOffsetLocked() {
 }
 
 uint64_t Qcow2Instance::VmStateOffset() {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   return VmStateOffsetLocked();
 }
 
 DriverInfo Qcow2Instance::GetInfo() {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   DriverInfo info;
   info.cluster_size_bytes = cluster_size_;
   info.vm_state_offset_bytes = VmStateOffsetLocked();
@@ -1691,7 +1697,7 @@ DriverInfo Qcow2Instance::GetInfo() {
 }
 
 FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
-  aio::CoMutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   FormatSpecificInfo fs;
   fs.type = "qcow2";
   auto add = [&](const char* key, std::variant<bool, int64_t, std::string> value) {

@@ -8,9 +8,7 @@
 // then applies deferred refcount decrements, so that after a crash at any point every
 // cluster reads old or new data and check finds at worst leaks.
 //
-// Thread safety: every entry point takes `mu_` (an aio::CoMutex: the coroutine path parks
-// for it, the synchronous path on pool and tool threads blocks) for mapping and
-// metadata. Data transfers
+// Thread safety: every entry point takes `mu_` for mapping and metadata. Data transfers
 // run after releasing it: reads, writes into clusters the image already owns, and
 // allocating writes, whose new clusters are registered in flight between planning and
 // linking (a second request touching them waits instead of allocating again). Deferred
@@ -28,7 +26,6 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
-#include "aio/co_mutex.h"
 #include "aio/io_context.h"
 #include "aio/task.h"
 #include "block/driver.h"
@@ -143,17 +140,17 @@ class Qcow2Instance : public DriverInstance {
 
   // Cache occupancy, for tests of the sizing and cleaning rules.
   size_t cached_l2_tables() {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     return l2_cache_->size();
   }
   size_t cached_refcount_blocks() {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     return refcounts_->cached_blocks();
   }
   const CacheSizes& cache_sizes() const { return cache_sizes_; }
   // Clusters counted ahead of use (the refcount pool), for tests.
   size_t refcount_pool_size() {
-    aio::CoMutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     return refcounts_->pool_size();
   }
 
@@ -217,11 +214,19 @@ class Qcow2Instance : public DriverInstance {
     aio::IoContext* context;
     std::coroutine_handle<> handle;
   };
-  // Coroutine path: takes mu_ without stalling the loop while another request or thread
-  // holds it across I/O: a brief try-lock, else the coroutine parks in mu_'s queue and
-  // is resumed on its loop holding it. Off a loop it blocks.
+  // Coroutine path: takes mu_ without stalling the loop while another thread holds it
+  // across I/O: a brief try-lock, else the coroutine parks until mu_ has come free
+  // (ParkUntilLockFree) and tries again. After many rounds (a lock retaken again and
+  // again) it blocks. Returns with mu_ held; off a loop it just locks.
   aio::Task<absl::Status> CoLockMetadata() ABSL_EXCLUSIVE_LOCK_FUNCTION(mu_);
+  // Parks `h` (suspended, of the current loop) until mu_ has been free once. One pool
+  // thread at a time waits for mu_ on behalf of every parked coroutine, then posts them
+  // all back to their loops, after which it touches nothing of the instance (a woken
+  // request may be the last before Close). So lock waits cost one pool thread, not one
+  // per request.
+  void ParkUntilLockFree(std::coroutine_handle<> h) ABSL_LOCKS_EXCLUDED(lock_wait_mu_, mu_);
   friend struct ParkUnlocking;  // qcow2_async.cc: parks a coroutine on a table load
+  friend struct AwaitLockFree;  // qcow2_async.cc: parks a coroutine until mu_ is free
   static bool IsNotCached(const absl::Status& s) {
     return s.code() == absl::StatusCode::kUnavailable;
   }
@@ -718,7 +723,7 @@ class Qcow2Instance : public DriverInstance {
   uint32_t version_;  // changes only in Amend, with no request in flight
   const uint8_t compression_type_;  // header_.compression_type, fixed for the image's life
 
-  aio::CoMutex mu_;
+  absl::Mutex mu_;
   // header_.size, readable without mu_ (GetLength runs on every request; a loop thread
   // must not wait for mu_). Written only with mu_ held, by PublishSizeOnExit.
   std::atomic<uint64_t> size_{0};
@@ -754,6 +759,11 @@ class Qcow2Instance : public DriverInstance {
     }
   };
   CachedOnlyMiss miss_ ABSL_GUARDED_BY(mu_);
+  // Coroutines parked by ParkUntilLockFree, and whether a pool thread is waiting for mu_
+  // for them.
+  absl::Mutex lock_wait_mu_;
+  std::vector<TableWaiter> lock_waiters_ ABSL_GUARDED_BY(lock_wait_mu_);
+  bool lock_waiter_running_ ABSL_GUARDED_BY(lock_wait_mu_) = false;
   // The steps the coroutine path is running (by CachedOnlyMiss::key()), with the
   // coroutines parked on each.
   std::map<uint64_t, std::vector<TableWaiter>> loading_tables_ ABSL_GUARDED_BY(mu_);
