@@ -256,11 +256,12 @@ std::string ProbedRawName(BlockDriverState& raw_node) {
   return file != nullptr ? file->node().filename() : raw_node.filename();
 }
 
+bool BackingNameStandsAlone(const std::string& backing) {
+  return backing.empty() || backing[0] == '/' || !ProtocolOf(backing).empty();
+}
+
 std::string ResolveBackingPath(const std::string& image, const std::string& backing) {
-  // Absolute paths and protocol filenames (rbd:..., nbd://..., json:...) stand alone.
-  if (backing.empty() || backing[0] == '/' || !ProtocolOf(backing).empty()) {
-    return backing;
-  }
+  if (BackingNameStandsAlone(backing)) return backing;
   size_t slash = image.rfind('/');
   if (slash == std::string::npos) return backing;
   return image.substr(0, slash + 1) + backing;

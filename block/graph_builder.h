@@ -47,6 +47,9 @@ std::string ProbedRawName(BlockDriverState& raw_node);
 
 // Resolves a backing file name as an image names it: relative to the directory of the
 // image (unless absolute or a protocol filename such as "json:..." or "nbd:...").
+// Whether a backing file name is opened as it is, whatever image names it: empty,
+// absolute, or a protocol name (rbd:..., nbd://..., json:...).
+bool BackingNameStandsAlone(const std::string& backing);
 std::string ResolveBackingPath(const std::string& image, const std::string& backing);
 
 // What identifies an image when following chains: CanonicalPath of the file it lives in;

@@ -8,6 +8,7 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "block/graph_builder.h"
 #include "block/qdict_order.h"
 #include "block/registry.h"
 #include "block/status.h"
@@ -165,7 +166,7 @@ absl::StatusOr<std::string> BaseDirectory(const BlockDriverState& node) {
 
 absl::StatusOr<std::string> FullBackingFilename(const BlockDriverState& node,
                                                 const std::string& backing) {
-  if (backing.empty() || backing[0] == '/' || !ProtocolOf(backing).empty()) return backing;
+  if (BackingNameStandsAlone(backing)) return backing;
   STRATA_ASSIGN_OR_RETURN(std::string directory, BaseDirectory(node));
   return directory + backing;
 }
