@@ -177,7 +177,7 @@ absl::Status Qcow2Instance::Amend(
   std::optional<CombinedAmendProgress> combined;
   AmendProgress downgrade_progress;
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     PublishSizeOnExit publish(this);
     if (read_only_) return ErrnoError(EACCES, "Image is read-only");
     STRATA_RETURN_IF_ERROR(CheckUsable());
@@ -248,7 +248,7 @@ absl::Status Qcow2Instance::Amend(
     STRATA_RETURN_IF_ERROR(BlockDriverState::CheckNewLength(*r.size));
     STRATA_RETURN_IF_ERROR(Truncate(*r.size, false, PreallocMode::kOff));
   }
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (r.version.has_value() && *r.version < header_.version) {
     STRATA_RETURN_IF_ERROR(Downgrade(downgrade_progress));
   }

@@ -1,8 +1,8 @@
 // strata qcow2: the coroutine request path (see Qcow2Instance::CoPreadv).
 //
-// A loop thread never blocks on mu_ while another thread holds it across I/O: it takes
-// it with a brief try-lock, or parks until it comes free (CoLockMetadata), and maps in
-// cached-only mode (no table read under the lock). Reads, overwrites of owned clusters
+// A loop thread never blocks on mu_ (an aio::CoMutex) while another request or thread
+// holds it across I/O: it takes it with a brief try-lock, or parks in its queue until a
+// release (CoLockMetadata), and maps in cached-only mode (no table read under the lock). Reads, overwrites of owned clusters
 // and allocating writes whose metadata is cached (qcow2_async_write.cc) run here; a
 // missing L2 table is read here too, with mu_ released across the read; a new L2 table
 // or a tail extension is made once on the blocking pool; requests needing any of these
@@ -23,9 +23,10 @@ namespace strata::qcow2 {
 namespace {
 
 // Takes `mu` if it comes free within a short spin: the holders a loop thread meets are
-// mostly other loops mapping (a few hundred nanoseconds); a holder doing metadata I/O
-// keeps it longer, and then the coroutine parks instead (CoLockMetadata).
-bool TryLockBriefly(absl::Mutex& mu) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true, mu) {
+// mostly other loops mapping (a few hundred nanoseconds), cheaper to wait out than to
+// park for; a holder doing metadata I/O keeps it longer, and then the coroutine parks
+// instead (CoLockMetadata).
+bool TryLockBriefly(aio::CoMutex& mu) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true, mu) {
   for (int i = 0; i < 64; ++i) {
     if (mu.TryLock()) return true;
 #if defined(__x86_64__) || defined(__i386__)
@@ -41,7 +42,7 @@ bool TryLockBriefly(absl::Mutex& mu) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true, mu) {
 // the loader, which takes mu_ to wake the waiters, cannot miss it). The awaiting
 // coroutine holds mu_; the release happens here, which the analysis cannot follow.
 struct ParkUnlocking {
-  absl::Mutex* mu;
+  aio::CoMutex* mu;
   std::vector<Qcow2Instance::TableWaiter>* waiters;
   bool await_ready() noexcept { return false; }
   void await_suspend(std::coroutine_handle<> h) noexcept ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -51,45 +52,24 @@ struct ParkUnlocking {
   void await_resume() noexcept {}
 };
 
-// Parks the awaiting coroutine until mu_ has been free once (ParkUntilLockFree).
-struct AwaitLockFree {
+// Parks the awaiting coroutine until the in-flight allocation overlapping guest clusters
+// [first_gc, last_gc] has finished, releasing mu_ once it is suspended (FinishAllocation
+// takes mu_ to wake it, so cannot miss it). As ParkUnlocking, the release is not analysed.
+struct ParkForAllocation {
   Qcow2Instance* q;
+  uint64_t first_gc, last_gc;
   bool await_ready() noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) { q->ParkUntilLockFree(h); }
+  void await_suspend(std::coroutine_handle<> h) noexcept ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    q->allocation_waiters_.push_back({first_gc, last_gc, {aio::IoContext::Current(), h}});
+    q->mu_.Unlock();
+  }
   void await_resume() noexcept {}
 };
 
-void Qcow2Instance::ParkUntilLockFree(std::coroutine_handle<> h) {
-  bool start = false;
-  {
-    absl::MutexLock lock(&lock_wait_mu_);
-    lock_waiters_.push_back({aio::IoContext::Current(), h});
-    start = !std::exchange(lock_waiter_running_, true);
-  }
-  if (!start) return;
-  aio::BlockingPool::Shared().Run([this] {
-    { absl::MutexLock wait_until_free(&mu_); }
-    std::vector<TableWaiter> waiters;
-    {
-      absl::MutexLock lock(&lock_wait_mu_);
-      waiters.swap(lock_waiters_);
-      lock_waiter_running_ = false;
-    }
-    // Nothing of the instance from here on: a woken request may be its last.
-    for (const TableWaiter& w : waiters) w.context->Post(w.handle);
-  });
-}
-
-// Not analysed: mu_ is taken by a try-lock in a loop, or by Lock() after it.
+// Not analysed: mu_ is taken through a co_await.
 aio::Task<absl::Status> Qcow2Instance::CoLockMetadata() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  if (aio::IoContext::Current() != nullptr) {
-    for (int round = 0; round < 16; ++round) {
-      if (TryLockBriefly(mu_)) co_return absl::OkStatus();
-      co_await AwaitLockFree{this};
-    }
-  }
-  mu_.Lock();
-  co_return absl::OkStatus();
+  if (aio::IoContext::Current() != nullptr && TryLockBriefly(mu_)) co_return absl::OkStatus();
+  co_return co_await mu_.Acquire();
 }
 
 // Not analysed: one path releases mu_ inside ParkUnlocking's await_suspend. The contract
@@ -118,7 +98,7 @@ aio::Task<absl::Status> Qcow2Instance::CoRunMissedStepUnlocking(CachedOnlyMiss m
   } else {
     mu_.Unlock();
     s = co_await aio::Offload([&]() -> absl::Status {
-      absl::MutexLock lock(&mu_);
+      aio::CoMutexLock lock(&mu_);
       switch (miss.kind) {
         case CachedOnlyMiss::Kind::kLoadL2:
           return l2_cache_->Get(miss.value).status();
@@ -128,6 +108,7 @@ aio::Task<absl::Status> Qcow2Instance::CoRunMissedStepUnlocking(CachedOnlyMiss m
           tail_reserve_->Cover(miss.value);  // best effort, as in AllocateRun
           return absl::OkStatus();
         case CachedOnlyMiss::Kind::kNone:
+        case CachedOnlyMiss::Kind::kAllocationInFlight:  // CoMapNatively parks for it
           break;
       }
       return absl::OkStatus();
@@ -146,8 +127,9 @@ aio::Task<absl::Status> Qcow2Instance::CoRunMissedStepUnlocking(CachedOnlyMiss m
 aio::Task<absl::StatusOr<bool>> Qcow2Instance::CoMapNatively(absl::FunctionRef<absl::Status()> map)
     ABSL_NO_THREAD_SAFETY_ANALYSIS {
   // A few rounds: each missed step (a table to load or make, the tail to extend) is run
-  // (or waited for) and the mapping retried.
-  for (int round = 0; round < 4; ++round) {
+  // (or waited for) and the mapping retried. Waiting for another request's allocation
+  // is not a round: it ends when that request does.
+  for (int round = 0; round < 4;) {
     (void)co_await CoLockMetadata();
     absl::Status s;
     {
@@ -161,7 +143,12 @@ aio::Task<absl::StatusOr<bool>> Qcow2Instance::CoMapNatively(absl::FunctionRef<a
       if (!s.ok() && !IsNotCached(s)) co_return s;
       co_return s.ok();
     }
+    if (miss.kind == CachedOnlyMiss::Kind::kAllocationInFlight) {
+      co_await ParkForAllocation{this, miss.value, miss.last};
+      continue;
+    }
     STRATA_CO_RETURN_IF_ERROR(co_await CoRunMissedStepUnlocking(miss));
+    ++round;
   }
   co_return false;
 }
@@ -227,7 +214,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
     plans.clear();
     STRATA_RETURN_IF_ERROR(CheckUsable());
     if (AllocationInFlight(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_)) {
-      return NotCached();
+      return NotCachedInFlight(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
     }
     STRATA_RETURN_IF_ERROR(PlanWrite(offset, bytes, qiov, &segments, &plans));
     epoch = BeginTransfer();

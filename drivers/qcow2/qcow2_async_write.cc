@@ -168,7 +168,7 @@ aio::Task<absl::Status> Qcow2Instance::CoFinishAllocations(
   }
   mu_.Unlock();
   co_return co_await aio::Offload([&] {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     return finish();
   });
 }

@@ -432,7 +432,7 @@ std::vector<DirtyBitmapInfo> Qcow2Instance::ListDirtyBitmaps() {
 
 absl::Status Qcow2Instance::AddDirtyBitmap(const std::string& name, uint64_t granularity,
                                            bool enabled, absl::string_view node_label) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   absl::MutexLock bitmaps_lock(&bitmaps_mu_);
   if (FindBitmap(name) != nullptr) {
     return ErrnoError(EEXIST, absl::StrCat("Bitmap already exists: ", name));
@@ -472,7 +472,7 @@ absl::Status Qcow2Instance::AddDirtyBitmap(const std::string& name, uint64_t gra
 }
 
 absl::Status Qcow2Instance::RemoveDirtyBitmap(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   std::vector<BitmapDirectoryEntry> remaining;
   BitmapDirectoryEntry removed;
   bool was_on_disk = false;

@@ -46,7 +46,7 @@ struct ReferenceMap {
 }  // namespace
 
 absl::StatusOr<CheckResult> Qcow2Instance::Check(uint32_t fix) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (fix != 0 && read_only_) return ErrnoError(EACCES, "Image is read-only");
   WaitForAllocations(0, UINT64_MAX);
   // Clusters counted ahead of use are not references: give them back first.

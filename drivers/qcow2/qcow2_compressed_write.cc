@@ -29,7 +29,7 @@ absl::Status Qcow2Instance::PwriteCompressed(uint64_t offset, uint64_t bytes,
   if (bytes == 0) {
     // The end of a compressed copy: the file ends on a sector boundary (QEMU's rule, for
     // readers that read whole sectors), now and after a trim at close.
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     compressed_end_ = (compressed_end_ + 511) / 512 * 512;
     // The node's length counts whole sectors: truncating to it rounds the file up.
@@ -39,7 +39,7 @@ absl::Status Qcow2Instance::PwriteCompressed(uint64_t offset, uint64_t bytes,
   uint64_t image_size;
   uint8_t compression_type;
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     image_size = header_.size;
     compression_type = header_.compression_type;
@@ -72,7 +72,7 @@ absl::Status Qcow2Instance::PwriteCompressed(uint64_t offset, uint64_t bytes,
 }
 
 absl::Status Qcow2Instance::WriteCompressedCluster(uint64_t gc, const std::vector<uint8_t>& data) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(gc, gc);
   // Clusters freed by the guest are reusable first, for the table and the bytes alike.

@@ -10,7 +10,7 @@
 namespace strata::qcow2 {
 
 absl::Status Qcow2Instance::SetUpEncryption(const EncryptCreateParams& params) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (params.method == kCryptAes) {
     STRATA_ASSIGN_OR_RETURN(const std::string secret, LookupSecret(params.luks.key_secret));
     STRATA_ASSIGN_OR_RETURN(std::unique_ptr<Qcow2Crypto> crypto, Qcow2Crypto::ForAesKey(secret));

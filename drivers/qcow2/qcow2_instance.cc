@@ -82,7 +82,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
   }
   auto inst = std::unique_ptr<Qcow2Instance>(
       new Qcow2Instance(file, std::move(header), flags.read_only));
-  absl::MutexLock lock(&inst->mu_);
+  aio::CoMutexLock lock(&inst->mu_);
   inst->node_ = &ctx.node();
   inst->crypto_ = std::move(crypto);
   inst->lazy_refcounts_ = lazy;
@@ -253,7 +253,7 @@ absl::StatusOr<std::unique_ptr<Qcow2Instance>> Qcow2Instance::Open(OpenContext& 
 }
 
 void Qcow2Instance::CleanCaches() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   l2_cache_->DropUnused();
   refcounts_->DropUnusedBlocks();
 }
@@ -552,7 +552,7 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
   if (wait) {
     WaitForAllocations(first_gc, last_gc);
   } else if (AllocationInFlight(first_gc, last_gc)) {
-    return NotCached();
+    return NotCachedInFlight(first_gc, last_gc);
   }
   uint64_t done = 0;
   while (done < bytes) {
@@ -624,7 +624,7 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
   std::vector<MappedRead> deferred;
   uint64_t epoch = 0;
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(MapRead(offset, bytes, qiov, /*wait=*/true, &deferred, &epoch));
     if (deferred.empty()) return absl::OkStatus();
   }
@@ -633,7 +633,7 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
     status = ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov);
     if (!status.ok()) break;
   }
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   EndTransfer(epoch);
   return status;
 }
@@ -645,16 +645,25 @@ bool Qcow2Instance::AllocationInFlight(uint64_t first_gc, uint64_t last_gc) cons
   return false;
 }
 
+absl::Status Qcow2Instance::NotCachedInFlight(uint64_t first_gc, uint64_t last_gc) {
+  miss_ = {CachedOnlyMiss::Kind::kAllocationInFlight, first_gc, last_gc};
+  return NotCached();
+}
+
+void Qcow2Instance::WakeAllocationWaiters(uint64_t first_gc, uint64_t last_gc) {
+  auto overlaps = [&](const AllocationWaiter& w) {
+    return w.first_gc <= last_gc && first_gc <= w.last_gc;
+  };
+  for (const AllocationWaiter& w : allocation_waiters_) {
+    if (overlaps(w)) w.waiter.context->Post(w.waiter.handle);
+  }
+  std::erase_if(allocation_waiters_, overlaps);
+}
+
 void Qcow2Instance::WaitForAllocations(uint64_t first_gc, uint64_t last_gc) {
-  struct Span {
-    const Qcow2Instance* q;
-    uint64_t first, last;
-  } span{this, first_gc, last_gc};
-  mu_.Await(absl::Condition(
-      +[](Span* s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return !s->q->AllocationInFlight(s->first, s->last);
-      },
-      &span));
+  mu_.Await([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return !AllocationInFlight(first_gc, last_gc);
+  });
 }
 
 absl::StatusOr<Qcow2Instance::AllocationPlan> Qcow2Instance::PlanAllocation(
@@ -851,6 +860,7 @@ absl::Status Qcow2Instance::FinishAllocation(const AllocationPlan& plan,
       break;
     }
   }
+  WakeAllocationWaiters(plan.first_gc, plan.first_gc + plan.count - 1);
   return status;
 }
 
@@ -868,7 +878,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
   std::vector<AllocationPlan> plans;
   uint64_t epoch = 0;
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
     STRATA_RETURN_IF_ERROR(PlanWrite(offset, bytes, qiov, &in_place, &plans));
@@ -884,7 +894,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
     if (!status.ok()) break;
   }
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     for (size_t i = 0; i < plans.size(); ++i) {
       absl::Status s = FinishAllocation(plans[i], results[i]);
       if (status.ok()) status = s;
@@ -898,7 +908,7 @@ absl::Status Qcow2Instance::Pwritev(uint64_t offset, uint64_t bytes, const IoVec
 
 absl::Status Qcow2Instance::FlushForFua() {
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(FlushMetadata());
   }
   if (external_data_) STRATA_RETURN_IF_ERROR(data_file_->node().Flush());
@@ -1053,7 +1063,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   };
   uint64_t entry;
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(CheckUsable());
     STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   }
@@ -1061,7 +1071,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   if (type == ClusterType::kZeroAlloc && (flags & kReqMayUnmap) && !extended_l2_) {
     // QEMU zeroes the whole cluster again with the request's flags: unmapping gives the
     // host cluster back (a subcluster zeroing never does).
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     WaitForAllocations(gc, gc);
     STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
     if (TypeOf(entry) == ClusterType::kZeroAlloc) {
@@ -1072,7 +1082,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   if (type == ClusterType::kZeroPlain || type == ClusterType::kZeroAlloc) {
     // Already zero; QEMU still zeroes the whole cluster (its L2 table taken for writing).
     if (!extended_l2_) {
-      absl::MutexLock lock(&mu_);
+      aio::CoMutexLock lock(&mu_);
       WaitForAllocations(gc, gc);
       STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
       const ClusterType now = TypeOf(entry);
@@ -1087,7 +1097,7 @@ absl::StatusOr<bool> Qcow2Instance::ZeroPartialCluster(uint64_t offset, uint64_t
   if (!head_zero) return false;
   STRATA_ASSIGN_OR_RETURN(bool tail_zero, backing_reads_zero(offset + bytes, end));
   if (!tail_zero) return false;
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   WaitForAllocations(gc, gc);
   STRATA_ASSIGN_OR_RETURN(entry, GetMapping(offset));
   if (TypeOf(entry) != ClusterType::kUnallocated) return false;
@@ -1127,7 +1137,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
   // A partial last cluster of the image counts as whole.
   if (offset + bytes == length) tail_start = offset + bytes;
   if (tail_start > head_end && !extended_l2_) {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     STRATA_RETURN_IF_ERROR(ZeroClusters(head_end >> cluster_bits_,
                                         DivRoundUp(tail_start - head_end, cluster_size_),
                                         flags & kReqMayUnmap));
@@ -1142,7 +1152,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
     const uint64_t len = std::min(cluster_size_ - in_cluster, tail_start - pos);
     bool done = true;
     {
-      absl::MutexLock lock(&mu_);
+      aio::CoMutexLock lock(&mu_);
       // (A partial last cluster is zeroed by subclusters here, as QEMU does.)
       if (len == cluster_size_) {
         STRATA_RETURN_IF_ERROR(ZeroClusters(gc, 1, flags & kReqMayUnmap));
@@ -1170,7 +1180,7 @@ absl::Status Qcow2Instance::PwriteZeroes(uint64_t offset, uint64_t bytes, uint32
 
 absl::Status Qcow2Instance::Pdiscard(uint64_t offset, uint64_t bytes) {
   MarkBitmapsDirty(offset, bytes);
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
   if (header_.version < 3 && backing_ != nullptr) return ErrnoError(ENOTSUP);
@@ -1342,7 +1352,7 @@ absl::Status Qcow2Instance::MarkClean() {
 
 absl::Status Qcow2Instance::RepairIfDirty() {
   {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     if (read_only_ || !(header_.incompatible_features & kIncompatDirty)) {
       return absl::OkStatus();
     }
@@ -1352,12 +1362,12 @@ absl::Status Qcow2Instance::RepairIfDirty() {
     int error = result.ok() ? EIO : ErrnoOf(result.status());
     return Prefixed("Could not repair dirty image", ErrnoError(error));
   }
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   return MarkClean();
 }
 
 absl::Status Qcow2Instance::FlushToOs() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   return FlushMetadata();
 }
@@ -1451,7 +1461,7 @@ absl::Status Qcow2Instance::GrowL1(uint64_t min_size) {
 }
 
 absl::Status Qcow2Instance::Truncate(uint64_t length, bool exact, PreallocMode prealloc) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   PublishSizeOnExit publish(this);
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
@@ -1533,7 +1543,7 @@ absl::StatusOr<uint64_t> Qcow2Instance::GetLength() {
 }
 
 absl::StatusOr<BlockStatus> Qcow2Instance::GetBlockStatus(uint64_t offset, uint64_t bytes) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   // No wait for in-flight allocations, as in QEMU: a cluster being allocated reports its
   // state before the write (its L2 entry is linked when the write completes). Waiting
   // would hang a status query behind a write parked at a blkdebug breakpoint.
@@ -1607,7 +1617,7 @@ bool Qcow2Instance::MetadataPreallocated() {
 
 absl::Status Qcow2Instance::Close() {
   StopCacheCleaner();
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (closed_) return absl::OkStatus();
   closed_ = true;
   WaitForAllocations(0, UINT64_MAX);
@@ -1662,7 +1672,7 @@ absl::Status Qcow2Instance::TrimFileTail() {
 
 absl::Status Qcow2Instance::ChangeBackingFile(const std::string& name,
                                               const std::string& format) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   PublishSizeOnExit publish(this);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(FlushMetadata());
@@ -1680,12 +1690,12 @@ uint64_t Qcow2Instance::VmStateOffsetLocked() {
 }
 
 uint64_t Qcow2Instance::VmStateOffset() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   return VmStateOffsetLocked();
 }
 
 DriverInfo Qcow2Instance::GetInfo() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   DriverInfo info;
   info.cluster_size_bytes = cluster_size_;
   info.vm_state_offset_bytes = VmStateOffsetLocked();
@@ -1697,7 +1707,7 @@ DriverInfo Qcow2Instance::GetInfo() {
 }
 
 FormatSpecificInfo Qcow2Instance::GetFormatSpecificInfo() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   FormatSpecificInfo fs;
   fs.type = "qcow2";
   auto add = [&](const char* key, std::variant<bool, int64_t, std::string> value) {

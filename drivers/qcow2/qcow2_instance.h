@@ -8,7 +8,9 @@
 // then applies deferred refcount decrements, so that after a crash at any point every
 // cluster reads old or new data and check finds at worst leaks.
 //
-// Thread safety: every entry point takes `mu_` for mapping and metadata. Data transfers
+// Thread safety: every entry point takes `mu_` (an aio::CoMutex: the coroutine path parks
+// for it, the synchronous path on pool and tool threads blocks) for mapping and
+// metadata. Data transfers
 // run after releasing it: reads, writes into clusters the image already owns, and
 // allocating writes, whose new clusters are registered in flight between planning and
 // linking (a second request touching them waits instead of allocating again). Deferred
@@ -26,6 +28,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
+#include "aio/co_mutex.h"
 #include "aio/io_context.h"
 #include "aio/task.h"
 #include "block/driver.h"
@@ -140,17 +143,17 @@ class Qcow2Instance : public DriverInstance {
 
   // Cache occupancy, for tests of the sizing and cleaning rules.
   size_t cached_l2_tables() {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     return l2_cache_->size();
   }
   size_t cached_refcount_blocks() {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     return refcounts_->cached_blocks();
   }
   const CacheSizes& cache_sizes() const { return cache_sizes_; }
   // Clusters counted ahead of use (the refcount pool), for tests.
   size_t refcount_pool_size() {
-    absl::MutexLock lock(&mu_);
+    aio::CoMutexLock lock(&mu_);
     return refcounts_->pool_size();
   }
 
@@ -214,19 +217,12 @@ class Qcow2Instance : public DriverInstance {
     aio::IoContext* context;
     std::coroutine_handle<> handle;
   };
-  // Coroutine path: takes mu_ without stalling the loop while another thread holds it
-  // across I/O: a brief try-lock, else the coroutine parks until mu_ has come free
-  // (ParkUntilLockFree) and tries again. After many rounds (a lock retaken again and
-  // again) it blocks. Returns with mu_ held; off a loop it just locks.
+  // Coroutine path: takes mu_ without stalling the loop while another request or thread
+  // holds it across I/O: a brief try-lock, else the coroutine parks in mu_'s queue and
+  // is resumed on its loop holding it. Off a loop it blocks.
   aio::Task<absl::Status> CoLockMetadata() ABSL_EXCLUSIVE_LOCK_FUNCTION(mu_);
-  // Parks `h` (suspended, of the current loop) until mu_ has been free once. One pool
-  // thread at a time waits for mu_ on behalf of every parked coroutine, then posts them
-  // all back to their loops, after which it touches nothing of the instance (a woken
-  // request may be the last before Close). So lock waits cost one pool thread, not one
-  // per request.
-  void ParkUntilLockFree(std::coroutine_handle<> h) ABSL_LOCKS_EXCLUDED(lock_wait_mu_, mu_);
   friend struct ParkUnlocking;  // qcow2_async.cc: parks a coroutine on a table load
-  friend struct AwaitLockFree;  // qcow2_async.cc: parks a coroutine until mu_ is free
+  friend struct ParkForAllocation;  // qcow2_async.cc: parks one on an in-flight allocation
   static bool IsNotCached(const absl::Status& s) {
     return s.code() == absl::StatusCode::kUnavailable;
   }
@@ -723,7 +719,7 @@ class Qcow2Instance : public DriverInstance {
   uint32_t version_;  // changes only in Amend, with no request in flight
   const uint8_t compression_type_;  // header_.compression_type, fixed for the image's life
 
-  absl::Mutex mu_;
+  aio::CoMutex mu_;
   // header_.size, readable without mu_ (GetLength runs on every request; a loop thread
   // must not wait for mu_). Written only with mu_ held, by PublishSizeOnExit.
   std::atomic<uint64_t> size_{0};
@@ -745,9 +741,12 @@ class Qcow2Instance : public DriverInstance {
   // offset), an L2 table to create or copy (its L1 index), the reserved tail to extend
   // (the file end needed).
   struct CachedOnlyMiss {
-    enum class Kind { kNone, kLoadL2, kCreateL2, kExtendTail };
+    // kAllocationInFlight: another request is allocating guest clusters [value, last];
+    // the coroutine parks until it has finished (ParkForAllocation), then maps again.
+    enum class Kind { kNone, kLoadL2, kCreateL2, kExtendTail, kAllocationInFlight };
     Kind kind = Kind::kNone;
     uint64_t value = 0;
+    uint64_t last = 0;
     // The key loading_tables_ knows the step by. L2 table offsets are multiples of the
     // cluster size, so the odd keys of the other steps never clash with them.
     uint64_t key() const {
@@ -759,11 +758,6 @@ class Qcow2Instance : public DriverInstance {
     }
   };
   CachedOnlyMiss miss_ ABSL_GUARDED_BY(mu_);
-  // Coroutines parked by ParkUntilLockFree, and whether a pool thread is waiting for mu_
-  // for them.
-  absl::Mutex lock_wait_mu_;
-  std::vector<TableWaiter> lock_waiters_ ABSL_GUARDED_BY(lock_wait_mu_);
-  bool lock_waiter_running_ ABSL_GUARDED_BY(lock_wait_mu_) = false;
   // The steps the coroutine path is running (by CachedOnlyMiss::key()), with the
   // coroutines parked on each.
   std::map<uint64_t, std::vector<TableWaiter>> loading_tables_ ABSL_GUARDED_BY(mu_);
@@ -797,6 +791,21 @@ class Qcow2Instance : public DriverInstance {
   };
   std::vector<StableFree> stable_frees_ ABSL_GUARDED_BY(mu_);
   std::vector<InflightAllocation> inflight_allocs_ ABSL_GUARDED_BY(mu_);
+  // Coroutines parked until no in-flight allocation overlaps their guest clusters
+  // [first_gc, last_gc]; FinishAllocation posts those its allocation overlapped.
+  struct AllocationWaiter {
+    uint64_t first_gc, last_gc;
+    TableWaiter waiter;
+  };
+  std::vector<AllocationWaiter> allocation_waiters_ ABSL_GUARDED_BY(mu_);
+  // Cached-only mode: an allocation overlapping [first_gc, last_gc] is in flight. Notes
+  // the miss (the coroutine path parks for it) and returns NotCached().
+  absl::Status NotCachedInFlight(uint64_t first_gc, uint64_t last_gc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Posts the parked coroutines whose clusters overlap [first_gc, last_gc] (they map
+  // again; one whose clusters are still in flight parks again).
+  void WakeAllocationWaiters(uint64_t first_gc, uint64_t last_gc)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool closed_ = false;
   // Whether the image looks like preallocation=metadata (checked once, under mu_): its
   // data clusters may be holes of the file, so block status asks the file about zeroes.

@@ -17,7 +17,7 @@
 namespace strata::qcow2 {
 
 absl::Status Qcow2Instance::MakeEmpty() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);

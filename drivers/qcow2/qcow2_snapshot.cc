@@ -187,7 +187,7 @@ absl::Status Qcow2Instance::WriteSnapshotTable(std::vector<Qcow2Snapshot> table)
 }
 
 absl::StatusOr<std::vector<SnapshotInfo>> Qcow2Instance::ListSnapshots() {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   std::vector<SnapshotInfo> out;
   for (const Qcow2Snapshot& s : snapshots_) {
     SnapshotInfo info;
@@ -204,7 +204,7 @@ absl::StatusOr<std::vector<SnapshotInfo>> Qcow2Instance::ListSnapshots() {
 }
 
 absl::Status Qcow2Instance::CreateSnapshot(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   // Data clusters of an external data file cannot be shared (QEMU's rule).
   if (external_data_) return ErrnoError(ENOTSUP);
@@ -244,7 +244,7 @@ absl::Status Qcow2Instance::CreateSnapshot(const std::string& name) {
 }
 
 absl::Status Qcow2Instance::DeleteSnapshot(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(CheckUsable());
   WaitForAllocations(0, UINT64_MAX);
@@ -268,7 +268,7 @@ absl::Status Qcow2Instance::DeleteSnapshot(const std::string& name) {
 }
 
 absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   PublishSizeOnExit publish(this);
   if (read_only_) return ErrnoError(EACCES, "Image is read-only");
   STRATA_RETURN_IF_ERROR(CheckUsable());
@@ -340,7 +340,7 @@ absl::Status Qcow2Instance::ApplySnapshot(const std::string& name) {
 
 absl::Status Qcow2Instance::LoadSnapshotForReading(const std::string& id,
                                                    const std::string& name) {
-  absl::MutexLock lock(&mu_);
+  aio::CoMutexLock lock(&mu_);
   PublishSizeOnExit publish(this);
   if (!read_only_) return ErrnoError(EINVAL, "Only read-only images can load a snapshot");
   int index = -1;
