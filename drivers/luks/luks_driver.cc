@@ -121,6 +121,8 @@ class LuksInstance : public DriverInstance {
   }
   // No cache of its own: nothing to write back (FlushToOs is the default no-op).
   aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
+  // No disk of its own (the file's flush follows): nothing to hand to the pool.
+  aio::Task<absl::Status> CoFlushToDisk() override { co_return absl::OkStatus(); }
   // Zeroes must be encrypted like data: the node writes a zero buffer instead.
   absl::Status PwriteZeroes(uint64_t, uint64_t, uint32_t) override { return ErrnoError(ENOTSUP); }
   aio::Task<absl::Status> CoPwriteZeroes(uint64_t, uint64_t, uint32_t) override {

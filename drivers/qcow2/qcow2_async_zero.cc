@@ -9,7 +9,9 @@
 // before the change keep their clusters until they end (the transfer epochs). FUA
 // adds the write-back and disk flushes after the change (CoFlushForFua). Partial
 // clusters (standard L2 entries) are decided from cached tables too: zeroed again, or a
-// zero buffer written through the write path. What the fast case does not cover
+// zero buffer written through the write path. A flush's metadata write-back runs here
+// too (CoFlushToOs: CoFlushMetadata with mu_ held across its writes), unless it has
+// clusters to free or the refcount pool to fill. What the fast case does not cover
 // (extended L2 entries' partial subclusters, unallocated partial clusters over a backing
 // file, version 2, external data files, an allocation in flight over the range) runs the
 // synchronous hook on the pool.
@@ -173,14 +175,23 @@ aio::Task<absl::Status> Qcow2Instance::CoFlushForFua() {
   co_return co_await file_->node().CoFlush();
 }
 
-aio::Task<absl::Status> Qcow2Instance::CoFlushToOs() {
-  if (aio::IoContext::Current() != nullptr) {
+// Not analysed: mu_ is taken through a co_await and released on each path.
+aio::Task<absl::Status> Qcow2Instance::CoFlushToOs() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (aio::IoContext::Current() != nullptr && !file_->delivers_events() &&
+      (!external_data_ || !data_file_->delivers_events())) {
+    // On the loop: the write-back itself, mu_ held across its writes and disk flushes
+    // (the other requests park on mu_), unless a step of it would do synchronous I/O.
     (void)co_await CoLockMetadata();
-    absl::Status usable = CheckUsable();
-    const bool clean = MetadataClean();
+    absl::Status s = CheckUsable();
+    if (s.ok() && !MetadataClean()) {
+      if (!FlushMetadataCanRunOnLoop()) {
+        mu_.Unlock();
+        co_return co_await aio::Offload([&] { return FlushToOs(); });
+      }
+      s = co_await CoFlushMetadata(/*with_refcounts=*/false);
+    }
     mu_.Unlock();
-    if (!usable.ok()) co_return usable;
-    if (clean) co_return absl::OkStatus();
+    co_return s;
   }
   co_return co_await aio::Offload([&] { return FlushToOs(); });
 }

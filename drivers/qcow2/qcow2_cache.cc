@@ -12,7 +12,8 @@ namespace {
 constexpr uint64_t kWriteBlock = 4096;
 }  // namespace
 
-absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
+absl::StatusOr<Qcow2TableCache::TableWrite> Qcow2TableCache::BeginWrite(uint64_t offset,
+                                                                        Entry& e) {
   if (write_check_) STRATA_RETURN_IF_ERROR(write_check_(offset));
   file_->NotifyDebugEvent(write_event_);
   // Whole blocks of the file around the changed bytes (at least its request alignment).
@@ -21,10 +22,18 @@ absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
   const uint64_t begin = e.dirty_begin / block * block;
   const uint64_t end = std::min(table_bytes_, (e.dirty_end + block - 1) / block * block);
   TouchLoad(offset);
-  STRATA_RETURN_IF_ERROR(
-      file_->node().Pwrite(offset + begin, end - begin, e.data.data() + begin));
+  return TableWrite{offset + begin, end - begin, e.data.data() + begin};
+}
+
+void Qcow2TableCache::EndWrite(Entry& e) {
   e.dirty = false;
   --dirty_count_;
+}
+
+absl::Status Qcow2TableCache::WriteEntry(uint64_t offset, Entry& e) {
+  STRATA_ASSIGN_OR_RETURN(const TableWrite w, BeginWrite(offset, e));
+  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(w.file_offset, w.bytes, w.data));
+  EndWrite(e);
   return absl::OkStatus();
 }
 
@@ -114,16 +123,34 @@ void Qcow2TableCache::MarkDirty(uint64_t offset, uint64_t begin, uint64_t len) {
   e.dirty_end = std::max(e.dirty_end, begin + len);
 }
 
-absl::Status Qcow2TableCache::Flush() {
-  if (dirty_count_ == 0) return absl::OkStatus();
+std::vector<uint64_t> Qcow2TableCache::DirtyOffsets() const {
   // Ascending offsets: sequential writes.
   std::vector<uint64_t> dirty;
-  for (auto& [offset, e] : entries_) {
+  for (const auto& [offset, e] : entries_) {
     if (e.dirty) dirty.push_back(offset);
   }
   std::sort(dirty.begin(), dirty.end());
-  for (uint64_t offset : dirty) STRATA_RETURN_IF_ERROR(WriteEntry(offset, entries_[offset]));
+  return dirty;
+}
+
+absl::Status Qcow2TableCache::Flush() {
+  if (dirty_count_ == 0) return absl::OkStatus();
+  for (uint64_t offset : DirtyOffsets()) {
+    STRATA_RETURN_IF_ERROR(WriteEntry(offset, entries_[offset]));
+  }
   return absl::OkStatus();
+}
+
+aio::Task<absl::Status> Qcow2TableCache::CoFlush() {
+  if (dirty_count_ == 0) co_return absl::OkStatus();
+  for (uint64_t offset : DirtyOffsets()) {
+    Entry& e = entries_[offset];
+    STRATA_CO_ASSIGN_OR_RETURN(const TableWrite w, BeginWrite(offset, e));
+    STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoPwritev(
+        w.file_offset, w.bytes, IoVector(w.data, w.bytes), 0));
+    EndWrite(e);
+  }
+  co_return absl::OkStatus();
 }
 
 void Qcow2TableCache::Clear() {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "aio/task.h"
 #include "block/child.h"
 
 namespace strata::qcow2 {
@@ -49,6 +50,10 @@ class Qcow2TableCache {
   bool HasDirty() const { return dirty_count_ > 0; }
   // Writes every dirty table. After OK, all are clean (not yet stable: caller flushes).
   absl::Status Flush();
+  // Flush through the file's coroutine hook: the same writes in the same order. The
+  // owner's lock must be held across the whole await (nothing else may touch the cache
+  // while a write is suspended).
+  aio::Task<absl::Status> CoFlush();
   // Forgets every entry (must be clean), e.g. after structures moved.
   void Clear();
   // Drops the entry at `offset` without writing it (its cluster was freed).
@@ -82,7 +87,17 @@ class Qcow2TableCache {
     std::list<uint64_t>::iterator lru;
   };
   absl::Status EvictIfFull();
+  // One table's write-back: BeginWrite checks it and names the bytes to write (the
+  // changed blocks), EndWrite marks the entry clean once they are written.
+  struct TableWrite {
+    uint64_t file_offset;
+    uint64_t bytes;
+    uint8_t* data;
+  };
+  absl::StatusOr<TableWrite> BeginWrite(uint64_t offset, Entry& e);
+  void EndWrite(Entry& e);
   absl::Status WriteEntry(uint64_t offset, Entry& e);
+  std::vector<uint64_t> DirtyOffsets() const;
   // Marks a load in flight of `offset` (BeginLoad) as raced by a change.
   void TouchLoad(uint64_t offset) {
     if (auto it = loads_.find(offset); it != loads_.end()) it->second = true;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
+#include "aio/run_sync.h"
 #include "block/diagnostics.h"
 #include "block/graph_builder.h"
 #include "block/node_filename.h"
@@ -1216,44 +1217,58 @@ absl::Status Qcow2Instance::DiscardClusters(uint64_t offset, uint64_t bytes) {
   return absl::OkStatus();
 }
 
-absl::Status Qcow2Instance::WriteL1() {
+absl::Status Qcow2Instance::WriteL1() { return aio::RunSync(CoWriteL1()); }
+
+aio::Task<absl::Status> Qcow2Instance::CoWriteL1() {
   std::vector<uint8_t> raw(l1_.size() * 8);
   for (size_t i = 0; i < l1_.size(); ++i) StoreBe64(&raw[i * 8], l1_[i]);
   file_->NotifyDebugEvent(DebugEvent::kL1Update);
-  STRATA_RETURN_IF_ERROR(CheckMetadataOverlap(header_.l1_table_offset, raw.size(),
-                                              overlap_ignore_ | MetadataOverlapIndex::kActiveL1));
+  STRATA_CO_RETURN_IF_ERROR(CheckMetadataOverlap(
+      header_.l1_table_offset, raw.size(), overlap_ignore_ | MetadataOverlapIndex::kActiveL1));
   NoteUncountedWrite(header_.l1_table_offset + raw.size());
-  STRATA_RETURN_IF_ERROR(file_->node().Pwrite(header_.l1_table_offset, raw.size(), raw.data()));
+  STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoPwritev(
+      header_.l1_table_offset, raw.size(), IoVector(raw.data(), raw.size()), 0));
   l1_dirty_ = false;
-  return absl::OkStatus();
+  co_return absl::OkStatus();
 }
 
 absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
-  if (read_only_) return absl::OkStatus();
+  return aio::RunSync(CoFlushMetadata(with_refcounts));
+}
+
+bool Qcow2Instance::FlushMetadataCanRunOnLoop() const {
+  return pending_frees_.empty() && stable_frees_.empty() && !refcounts_->HasDiscards() &&
+         !RefcountPoolFillDue();
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoFlushMetadata(bool with_refcounts) {
+  if (read_only_) co_return absl::OkStatus();
   bool later = l2_cache_->HasDirty() || l1_dirty_;
   // Lazy refcounts: while the dirty bit is on disk, refcounts may lag behind L2 (a crash
   // is repaired on the next open), so L2 no longer waits for them.
   const bool lazy_dirty = lazy_refcounts_ && (header_.incompatible_features & kIncompatDirty);
-  if (with_refcounts) STRATA_RETURN_IF_ERROR(refcounts_->ReleasePool());
+  if (with_refcounts) STRATA_CO_RETURN_IF_ERROR(refcounts_->ReleasePool());
   bool file_flushed = false;
   if (refcounts_->HasDirty() && (!lazy_dirty || with_refcounts)) {
     // The ordering flush (refcounts stable before the L2 tables): when it comes with
     // nearly every allocation, count clusters ahead so that the next ones need none.
-    if (later && !with_refcounts) STRATA_RETURN_IF_ERROR(GrowRefcountPoolIfFlushingOften());
-    STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+    if (later && !with_refcounts) STRATA_CO_RETURN_IF_ERROR(GrowRefcountPoolIfFlushingOften());
+    STRATA_CO_RETURN_IF_ERROR(co_await refcounts_->CoFlush());
     if (later) {
-      STRATA_RETURN_IF_ERROR(file_->node().Flush());
+      STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoFlush());
       file_flushed = true;
     }
   }
   if (l2_cache_->HasDirty()) {
-    STRATA_RETURN_IF_ERROR(FlushDataBeforeL2(file_flushed));
-    STRATA_RETURN_IF_ERROR(l2_cache_->Flush());
-    if (l1_dirty_ || !pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
+    STRATA_CO_RETURN_IF_ERROR(co_await CoFlushDataBeforeL2(file_flushed));
+    STRATA_CO_RETURN_IF_ERROR(co_await l2_cache_->CoFlush());
+    if (l1_dirty_ || !pending_frees_.empty()) {
+      STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoFlush());
+    }
   }
   if (l1_dirty_) {
-    STRATA_RETURN_IF_ERROR(WriteL1());
-    if (!pending_frees_.empty()) STRATA_RETURN_IF_ERROR(file_->node().Flush());
+    STRATA_CO_RETURN_IF_ERROR(co_await CoWriteL1());
+    if (!pending_frees_.empty()) STRATA_CO_RETURN_IF_ERROR(co_await file_->node().CoFlush());
   }
   if (!pending_frees_.empty()) {
     // Nothing on disk references these clusters any more; transfers mapped before the L2
@@ -1264,17 +1279,25 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
     }
     pending_frees_.clear();
   }
-  STRATA_ASSIGN_OR_RETURN(bool freed, ApplyStableFrees());
-  if (freed && (!lazy_dirty || with_refcounts)) STRATA_RETURN_IF_ERROR(refcounts_->Flush());
+  STRATA_CO_ASSIGN_OR_RETURN(bool freed, ApplyStableFrees());
+  if (freed && (!lazy_dirty || with_refcounts)) {
+    STRATA_CO_RETURN_IF_ERROR(co_await refcounts_->CoFlush());
+  }
   DiscardFreedClusters();
-  return absl::OkStatus();
+  co_return absl::OkStatus();
 }
 
 absl::Status Qcow2Instance::FlushDataBeforeL2(bool file_flushed) {
-  if (!l2_awaits_data_flush_) return absl::OkStatus();
-  if (external_data_ || !file_flushed) STRATA_RETURN_IF_ERROR(data_file_->node().Flush());
+  return aio::RunSync(CoFlushDataBeforeL2(file_flushed));
+}
+
+aio::Task<absl::Status> Qcow2Instance::CoFlushDataBeforeL2(bool file_flushed) {
+  if (!l2_awaits_data_flush_) co_return absl::OkStatus();
+  if (external_data_ || !file_flushed) {
+    STRATA_CO_RETURN_IF_ERROR(co_await data_file_->node().CoFlush());
+  }
   l2_awaits_data_flush_ = false;
-  return absl::OkStatus();
+  co_return absl::OkStatus();
 }
 
 void Qcow2Instance::DiscardFreedClusters() {
@@ -1310,9 +1333,18 @@ absl::StatusOr<bool> Qcow2Instance::ApplyStableFrees() {
   return freed;
 }
 
+namespace {
+// Few allocations between ordering flushes, twice running: writethrough-like use.
+constexpr uint64_t kFewAllocations = 4;
+}  // namespace
+
+bool Qcow2Instance::RefcountPoolFillDue() const {
+  const int next =
+      allocations_since_ordering_flush_ <= kFewAllocations ? flushing_often_ + 1 : 0;
+  return next >= 2;
+}
+
 absl::Status Qcow2Instance::GrowRefcountPoolIfFlushingOften() {
-  // Few allocations between ordering flushes, twice running: writethrough-like use.
-  constexpr uint64_t kFewAllocations = 4;
   flushing_often_ =
       allocations_since_ordering_flush_ <= kFewAllocations ? flushing_often_ + 1 : 0;
   allocations_since_ordering_flush_ = 0;

@@ -75,6 +75,9 @@ class Qcow2Instance : public DriverInstance {
                                          uint32_t flags) override;
   aio::Task<absl::Status> CoPdiscard(uint64_t offset, uint64_t bytes) override;
   aio::Task<absl::Status> CoFlushToOs() override;
+  // No disk of its own (the file's and data file's flushes follow): nothing to hand to
+  // the pool.
+  aio::Task<absl::Status> CoFlushToDisk() override { co_return absl::OkStatus(); }
   // What a request with kReqFua owes once its own I/O is done (the data went down
   // without FUA): the metadata it changed written back, then the files it wrote (the
   // image file, and an external data file) made stable. FlushForFua takes mu_ itself.
@@ -360,6 +363,16 @@ class Qcow2Instance : public DriverInstance {
   // dirty with lazy refcounts, refcount blocks stay in the cache unless
   // `with_refcounts` (a repair or a clean close needs them on disk).
   absl::Status FlushMetadata(bool with_refcounts = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // FlushMetadata itself, which runs it with RunSync (off a loop every write completes
+  // inline). On a loop its table writes, L1 write and disk flushes suspend the coroutine
+  // with mu_ held: the other requests park on mu_, the loop runs on. Its other steps
+  // (the refcount pool, frees, discards) stay synchronous: on a loop only when
+  // FlushMetadataCanRunOnLoop says they have nothing to do.
+  aio::Task<absl::Status> CoFlushMetadata(bool with_refcounts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether CoFlushMetadata(false) would do no synchronous I/O: no refcount pool to fill,
+  // no cluster to free or discard.
+  bool FlushMetadataCanRunOnLoop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Snapshot helpers (qcow2_snapshot.cc). LoadSnapshots reads the table at open.
   absl::Status LoadSnapshots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int FindSnapshot(const std::string& name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -441,6 +454,7 @@ class Qcow2Instance : public DriverInstance {
   absl::Status ExpandZeroClusters(const std::vector<uint64_t>& l1)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  aio::Task<absl::Status> CoWriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the sector of the L1 table holding entry `l1_index` and flushes.
   absl::Status WriteL1Entry(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status GrowL1(uint64_t min_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -588,6 +602,8 @@ class Qcow2Instance : public DriverInstance {
   // if such flushes keep coming every few allocations, refills the refcount pool
   // (Qcow2Refcounts::FillPool) so that the allocations after it need no ordering flush.
   absl::Status GrowRefcountPoolIfFlushingOften() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the next GrowRefcountPoolIfFlushingOften would fill the pool (allocate).
+  bool RefcountPoolFillDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With lazy refcounts: sets the dirty bit on disk (once) before the first L2 update
   // that links new clusters. Otherwise nothing.
   absl::Status MarkDirtyForLazyRefcounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -842,6 +858,8 @@ class Qcow2Instance : public DriverInstance {
   // Flushes the data's file if an L2 change waits for it (see above). `file_flushed`:
   // file_ was just flushed (enough unless the data lives in an external data file).
   absl::Status FlushDataBeforeL2(bool file_flushed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  aio::Task<absl::Status> CoFlushDataBeforeL2(bool file_flushed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int flushing_often_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t pool_target_ ABSL_GUARDED_BY(mu_) = 0;
   // One past the last compressed byte written since open (the file may end there).

@@ -87,6 +87,8 @@ class Qcow2Refcounts {
 
   // Writes dirty refcount blocks (not made stable: the caller flushes the file).
   absl::Status Flush() { return cache_.Flush(); }
+  // Flush's coroutine form (Qcow2TableCache::CoFlush: the owner's lock held across it).
+  aio::Task<absl::Status> CoFlush() { return cache_.CoFlush(); }
   bool HasDirty() const { return cache_.HasDirty(); }
 
   // Replaces the in-memory table by an empty one of `clusters` clusters at `offset` whose

@@ -91,6 +91,8 @@ class RawInstance : public DriverInstance {
   }
   // No cache of its own to write back.
   aio::Task<absl::Status> CoFlushToOs() override { co_return absl::OkStatus(); }
+  // No disk of its own (the file's flush follows): nothing to hand to the pool.
+  aio::Task<absl::Status> CoFlushToDisk() override { co_return absl::OkStatus(); }
   absl::Status Truncate(uint64_t length, bool exact, PreallocMode prealloc) override {
     if (size_.has_value() || offset_ != 0) {
       return ErrnoError(ENOTSUP, "Cannot resize fixed-size raw disks");
