@@ -1,10 +1,11 @@
 // strata aio: CoMutex (see co_mutex.h).
 //
-// The uncontended paths are one compare-and-swap each (TryLock kFree->kHeld, Unlock
-// kHeld->kFree). Everything else goes through queue_mu_: a contender marks the lock as
-// waited for (kHeld->kHeldWaiters) and queues itself in one critical section, so a
-// releaser that finds kHeldWaiters takes queue_mu_ and is sure to see the queue. While
-// anyone waits the state never returns to kFree/kHeld, so no release can miss them.
+// The uncontended paths are one compare-and-swap each (TryLock kFree->kHeld or
+// kFreeWaiters->kHeldWaiters, Unlock kHeld->kFree). Everything else goes through
+// queue_mu_: a contender marks the lock as waited for (kHeld->kHeldWaiters) and queues
+// itself in one critical section, so a releaser that finds kHeldWaiters takes queue_mu_
+// and is sure to see the queue. While anyone waits the state never returns to kFree or
+// kHeld (only a releaser, under queue_mu_, clears the mark), so no release can miss them.
 #include "aio/co_mutex.h"
 
 namespace strata::aio {
@@ -13,8 +14,14 @@ namespace strata::aio {
 // (state_ is the lock; queue_mu_ is taken and released inside), which it cannot follow.
 
 bool CoMutex::TryLock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  int expected = kFree;
-  return state_.compare_exchange_strong(expected, kHeld, std::memory_order_acquire,
+  int s = kFree;
+  if (state_.compare_exchange_strong(s, kHeld, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+    return true;
+  }
+  // Free while others wait: take it and leave the mark, so our release looks at them.
+  return s == kFreeWaiters &&
+         state_.compare_exchange_strong(s, kHeldWaiters, std::memory_order_acquire,
                                         std::memory_order_relaxed);
 }
 
@@ -22,7 +29,7 @@ void CoMutex::LockBlocking(bool retry) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (!retry && TryLock()) return;
   absl::MutexLock lock(&queue_mu_);
   for (;;) {
-    if (AcquireOrMarkWaitedLocked(/*coroutine=*/false, retry)) return;
+    if (AcquireOrMarkWaitedLocked()) return;
     bool woken = false;
     if (retry) {
       threads_.push_front(&woken);
@@ -49,7 +56,7 @@ void CoMutex::Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (wake) wake->context->Post(wake->handle);
 }
 
-bool CoMutex::AcquireOrMarkWaitedLocked(bool coroutine, bool retry) {
+bool CoMutex::AcquireOrMarkWaitedLocked() {
   int s = state_.load(std::memory_order_acquire);
   for (;;) {
     switch (s) {
@@ -61,12 +68,13 @@ bool CoMutex::AcquireOrMarkWaitedLocked(bool coroutine, bool retry) {
         }
         continue;
       case kFreeWaiters:
-        // Free while others wait. Only changed under queue_mu_.
-        if (coroutine && !retry && (coroutines_on_their_way_ > 0 || !coroutines_.empty())) {
-          return false;  // behind the coroutines that came first
+        // Free while others wait (TryLock may take it meanwhile, keeping the mark).
+        if (state_.compare_exchange_weak(s, AnyWaiterLocked() ? kHeldWaiters : kHeld,
+                                         std::memory_order_acquire,
+                                         std::memory_order_acquire)) {
+          return true;
         }
-        state_.store(AnyWaiterLocked() ? kHeldWaiters : kHeld, std::memory_order_relaxed);
-        return true;
+        continue;
       case kHeld:
         if (!state_.compare_exchange_weak(s, kHeldWaiters, std::memory_order_acquire,
                                           std::memory_order_acquire)) {
@@ -147,7 +155,7 @@ bool CoMutex::Attempt::await_suspend(std::coroutine_handle<> h) ABSL_NO_THREAD_S
   absl::MutexLock lock(&mu_->queue_mu_);
   if (retry_) --mu_->coroutines_on_their_way_;
   // Taken meanwhile: go on at once, holding it. Queued: resumed by a release.
-  acquired_ = mu_->AcquireOrMarkWaitedLocked(/*coroutine=*/true, retry_);
+  acquired_ = mu_->AcquireOrMarkWaitedLocked();
   if (acquired_) return false;
   const CoroutineWaiter w{IoContext::Current(), h};
   if (retry_) {

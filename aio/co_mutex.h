@@ -16,13 +16,10 @@
 // costs the same however many wait: a thread (one in Await whose condition now holds,
 // else the first blocked one), and the first queued coroutine unless one woken earlier
 // is still on its way. Nobody is handed the lock while asleep: that would leave it idle
-// until the waiter's thread or loop runs, one wake-up latency per release under
-// contention; and a coroutine handed it could wait behind its own loop's thread blocked
-// for the same lock, forever. Whoever comes first takes a free lock, with two rules for
-// order: a waiter that was woken and finds it taken queues again at the head; and
-// coroutines take it in the order they came (a new one queues behind those queued or on
-// their way). Threads always take a free lock: one of them may be the loop thread a
-// woken coroutine needs.
+// until the waiter's thread or loop runs (one wake-up latency per release: two loops
+// contending for it would convoy), and a coroutine handed it could wait behind its own
+// loop's thread blocked for the same lock, forever. Whoever comes first takes a free
+// lock; a waiter that was woken and finds it taken queues again at the head.
 //
 // Contract:
 // - A loop thread never calls Lock() or Await() (blocking) while a coroutine of its loop
@@ -58,7 +55,8 @@ class ABSL_LOCKABLE CoMutex {
 
   // Blocks the calling thread until it holds the lock. Not on a loop thread.
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { LockBlocking(/*retry=*/false); }
-  // Takes the lock if it is free and nobody waits for it.
+  // Takes the lock if it is free (even while others wait: a free lock goes to whoever
+  // comes first).
   bool TryLock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
   // Releases the lock and wakes the first waiters, if any.
   void Unlock() ABSL_UNLOCK_FUNCTION();
@@ -114,11 +112,9 @@ class ABSL_LOCKABLE CoMutex {
 
   // Lock(), or a thread's next try after a wake-up (`retry`: queued at the head).
   void LockBlocking(bool retry) ABSL_EXCLUSIVE_LOCK_FUNCTION();
-  // queue_mu_ held: takes the lock if it is free (true; a coroutine that is not a
-  // `retry` only while no other coroutine is queued or on its way), else marks it waited for
+  // queue_mu_ held: takes the lock if it is free (true), else marks it waited for
   // (false), after which the caller queues itself before releasing queue_mu_.
-  bool AcquireOrMarkWaitedLocked(bool coroutine, bool retry)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_);
+  bool AcquireOrMarkWaitedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_);
   // queue_mu_ held, the lock held by the caller: frees it and wakes a thread and a
   // coroutine (see the top). The thread is woken here; the coroutine is returned, to be
   // posted once queue_mu_ is released.
