@@ -58,6 +58,12 @@ class ABSL_LOCKABLE CoMutex {
   // Takes the lock if it is free (even while others wait: a free lock goes to whoever
   // comes first).
   bool TryLock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true);
+  // Whether the lock is free right now (a plain load: spinners wait on it before they
+  // try TryLock's compare-and-swap, which would take the cache line from the holder).
+  bool LooksFree() const {
+    const int s = state_.load(std::memory_order_relaxed);
+    return s == kFree || s == kFreeWaiters;
+  }
   // Releases the lock and wakes the first waiters, if any.
   void Unlock() ABSL_UNLOCK_FUNCTION();
   // For the analysis: callers whose holding it cannot see (a coroutine after Acquire).

@@ -28,7 +28,7 @@ namespace {
 // instead (CoLockMetadata).
 bool TryLockBriefly(aio::CoMutex& mu) ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true, mu) {
   for (int i = 0; i < 64; ++i) {
-    if (mu.TryLock()) return true;
+    if (mu.LooksFree() && mu.TryLock()) return true;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
