@@ -213,9 +213,8 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
     segments.clear();
     plans.clear();
     STRATA_RETURN_IF_ERROR(CheckUsable());
-    if (AllocationInFlight(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_)) {
-      return NotCachedInFlight(offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_);
-    }
+    STRATA_RETURN_IF_ERROR(NotCachedIfAllocationInFlight(
+        offset >> cluster_bits_, (offset + bytes - 1) >> cluster_bits_));
     STRATA_RETURN_IF_ERROR(PlanWrite(offset, bytes, qiov, &segments, &plans));
     epoch = BeginTransfer();
     return absl::OkStatus();

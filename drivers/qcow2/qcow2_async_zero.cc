@@ -68,7 +68,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPwriteZeroes(uint64_t offset, uint64_t 
     const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
     auto zero = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
       STRATA_RETURN_IF_ERROR(CheckUsable());
-      if (AllocationInFlight(first_gc, last_gc)) return NotCachedInFlight(first_gc, last_gc);
+      STRATA_RETURN_IF_ERROR(NotCachedIfAllocationInFlight(first_gc, last_gc));
       STRATA_RETURN_IF_ERROR(CheckL2TablesCached(first_gc, last_gc));
       return ZeroClusters(first_gc, last_gc - first_gc + 1, flags & kReqMayUnmap);
     };
@@ -118,7 +118,7 @@ aio::Task<absl::Status> Qcow2Instance::CoZeroPartialCluster(uint64_t offset, uin
   auto decide = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     next = Next::kSynchronous;
     STRATA_RETURN_IF_ERROR(CheckUsable());
-    if (AllocationInFlight(gc, gc)) return NotCachedInFlight(gc, gc);
+    STRATA_RETURN_IF_ERROR(NotCachedIfAllocationInFlight(gc, gc));
     STRATA_ASSIGN_OR_RETURN(const uint64_t entry, GetMapping(offset));
     const ClusterType type = TypeOf(entry);
     if (type == ClusterType::kNormal || type == ClusterType::kCompressed) {
@@ -151,7 +151,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPdiscard(uint64_t offset, uint64_t byte
     const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
     auto discard = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
       STRATA_RETURN_IF_ERROR(CheckUsable());
-      if (AllocationInFlight(first_gc, last_gc)) return NotCachedInFlight(first_gc, last_gc);
+      STRATA_RETURN_IF_ERROR(NotCachedIfAllocationInFlight(first_gc, last_gc));
       // DiscardClusters makes (or copies) the tables of the whole clusters it drops.
       const uint64_t start = AlignUp(offset, cluster_size_);
       const uint64_t end = offset + bytes == header_.size

@@ -552,8 +552,8 @@ absl::Status Qcow2Instance::MapRead(uint64_t offset, uint64_t bytes, const IoVec
   const uint64_t last_gc = (offset + bytes - 1) >> cluster_bits_;
   if (wait) {
     WaitForAllocations(first_gc, last_gc);
-  } else if (AllocationInFlight(first_gc, last_gc)) {
-    return NotCachedInFlight(first_gc, last_gc);
+  } else {
+    STRATA_RETURN_IF_ERROR(NotCachedIfAllocationInFlight(first_gc, last_gc));
   }
   uint64_t done = 0;
   while (done < bytes) {
@@ -646,7 +646,8 @@ bool Qcow2Instance::AllocationInFlight(uint64_t first_gc, uint64_t last_gc) cons
   return false;
 }
 
-absl::Status Qcow2Instance::NotCachedInFlight(uint64_t first_gc, uint64_t last_gc) {
+absl::Status Qcow2Instance::NotCachedIfAllocationInFlight(uint64_t first_gc, uint64_t last_gc) {
+  if (!AllocationInFlight(first_gc, last_gc)) return absl::OkStatus();
   miss_ = {CachedOnlyMiss::Kind::kAllocationInFlight, first_gc, last_gc};
   return NotCached();
 }

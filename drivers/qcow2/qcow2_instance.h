@@ -814,9 +814,9 @@ class Qcow2Instance : public DriverInstance {
     TableWaiter waiter;
   };
   std::vector<AllocationWaiter> allocation_waiters_ ABSL_GUARDED_BY(mu_);
-  // Cached-only mode: an allocation overlapping [first_gc, last_gc] is in flight. Notes
-  // the miss (the coroutine path parks for it) and returns NotCached().
-  absl::Status NotCachedInFlight(uint64_t first_gc, uint64_t last_gc)
+  // Cached-only mode: OK unless an allocation overlapping [first_gc, last_gc] is in
+  // flight; then notes the miss (the coroutine path parks for it) and returns NotCached().
+  absl::Status NotCachedIfAllocationInFlight(uint64_t first_gc, uint64_t last_gc)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Posts the parked coroutines whose clusters overlap [first_gc, last_gc] (they map
   // again; one whose clusters are still in flight parks again).
