@@ -109,22 +109,24 @@ TEST(CoMutexTest, CoroutinesHoldItAcrossSuspensionsBesideThreads) {
 TEST(CoMutexTest, WaitersOfOneLoopGetTheLockInTheOrderTheyCame) {
   CoMutex mu;
   std::vector<int> order;  // appended under mu
-  std::atomic<int> queued{0}, finished{0};
+  std::atomic<int> finished{0};
   auto loop = LoopThread::Start({Engine::kThreads, 8});
   ASSERT_TRUE(loop.ok());
-  mu.Lock();
   auto take = [&](int id) ABSL_NO_THREAD_SAFETY_ANALYSIS -> Task<int> {
-    ++queued;
     (void)co_await mu.Acquire();
     order.push_back(id);
     mu.Unlock();
     co_return 0;
   };
-  (*loop)->context().Post([&] {
+  // The callback holds the lock while it starts the five; each runs until it parks, so
+  // all are queued when it releases the lock. (Released from another thread, the
+  // release could meet the last one still arriving: a free lock goes to whoever comes
+  // first.)
+  (*loop)->context().Post([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    ASSERT_TRUE(mu.TryLock());
     for (int id = 0; id < 5; ++id) Start(take(id), [&](int) { ++finished; });
+    mu.Unlock();
   });
-  while (queued.load() < 5) std::this_thread::yield();
-  mu.Unlock();
   while (finished.load() < 5) std::this_thread::yield();
   loop->reset();
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
