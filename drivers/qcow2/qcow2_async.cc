@@ -9,7 +9,8 @@
 // park meanwhile; the remaining cases that need metadata I/O run the
 // synchronous path on the pool, so both paths share one implementation of them. The
 // transfers themselves await the children's coroutine hooks, counted as transfers
-// (BeginTransfer) as in the synchronous path (no cluster they touch is freed meanwhile).
+// (BeginTransfer) as in the synchronous path (no cluster they touch is freed meanwhile);
+// ending one (EndTransfer) needs no lock, so a read takes mu_ once, to map.
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -189,9 +190,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPreadv(uint64_t offset, uint64_t bytes,
     }
     if (!status.ok()) break;
   }
-  (void)co_await CoLockMetadata();
   EndTransfer(epoch);
-  mu_.Unlock();
   co_return status;
 }
 
@@ -236,9 +235,7 @@ aio::Task<absl::Status> Qcow2Instance::CoPwritev(uint64_t offset, uint64_t bytes
     if (!status.ok()) break;
   }
   if (plans.empty()) {
-    (void)co_await CoLockMetadata();
     EndTransfer(epoch);
-    mu_.Unlock();
   } else {
     absl::Status finished = co_await CoFinishAllocations(plans, results, epoch);
     if (status.ok()) status = finished;

@@ -634,7 +634,6 @@ absl::Status Qcow2Instance::Preadv(uint64_t offset, uint64_t bytes, const IoVect
     status = ReadFromEntry(m.gc, m.entry, m.in_cluster, m.len, m.iov);
     if (!status.ok()) break;
   }
-  aio::CoMutexLock lock(&mu_);
   EndTransfer(epoch);
   return status;
 }
@@ -1274,7 +1273,7 @@ aio::Task<absl::Status> Qcow2Instance::CoFlushMetadata(bool with_refcounts) {
   if (!pending_frees_.empty()) {
     // Nothing on disk references these clusters any more; transfers mapped before the L2
     // change may still use them: those of this epoch or older. Later ones cannot.
-    const uint64_t epoch = transfer_epoch_++;
+    const uint64_t epoch = transfers_.Advance();
     for (const PendingFree& f : pending_frees_) {
       stable_frees_.push_back({epoch, f.offset, f.count, f.discard});
     }
@@ -1310,8 +1309,7 @@ void Qcow2Instance::DiscardFreedClusters() {
 }
 
 absl::StatusOr<bool> Qcow2Instance::ApplyStableFrees() {
-  const uint64_t oldest_in_flight =
-      transfers_by_epoch_.empty() ? UINT64_MAX : transfers_by_epoch_.begin()->first;
+  const uint64_t oldest_in_flight = transfers_.OldestInFlight();
   bool freed = false;
   size_t kept = 0;
   for (size_t i = 0; i < stable_frees_.size(); ++i) {

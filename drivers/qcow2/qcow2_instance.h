@@ -45,6 +45,7 @@
 #include "drivers/qcow2/qcow2_overlap.h"
 #include "drivers/qcow2/qcow2_refcount.h"
 #include "drivers/qcow2/qcow2_snapshot.h"
+#include "drivers/qcow2/qcow2_transfer_epochs.h"
 
 namespace strata::qcow2 {
 
@@ -243,19 +244,14 @@ class Qcow2Instance : public DriverInstance {
                        std::vector<MappedRead>* out, uint64_t* epoch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Data transfers outside mu_ on clusters mapped under it. BeginTransfer (at the end of
-  // the mapping) returns the transfer's epoch, EndTransfer(epoch) (under mu_ again) ends
-  // it. A cluster freed by an L2 change is handed back only once no transfer of the epoch
-  // current when that change reached the disk, or older, is in flight (ApplyStableFrees):
-  // such a transfer may still use it. Nothing waits for transfers to drain (under steady
-  // load they never would); frees just stay pending until a later flush or Close.
-  uint64_t BeginTransfer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    ++transfers_by_epoch_[transfer_epoch_];
-    return transfer_epoch_;
-  }
-  void EndTransfer(uint64_t epoch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    auto it = transfers_by_epoch_.find(epoch);
-    if (--it->second == 0) transfers_by_epoch_.erase(it);
-  }
+  // the mapping, under mu_) returns the transfer's epoch, EndTransfer(epoch) (any thread,
+  // mu_ not needed) ends it. A cluster freed by an L2 change is handed back only once no
+  // transfer of the epoch current when that change reached the disk, or older, is in
+  // flight (ApplyStableFrees): such a transfer may still use it. Nothing waits for
+  // transfers to drain (under steady load they never would); frees just stay pending
+  // until a later flush or Close. See TransferEpochs.
+  uint64_t BeginTransfer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return transfers_.Begin(); }
+  void EndTransfer(uint64_t epoch) { transfers_.End(epoch); }
   // A fatal corruption ("Cluster allocation offset ... unaligned") if the (effective)
   // entry of cluster `gc` has a host offset that is not cluster aligned; with an external
   // data file, also for a compressed entry or a host offset other than the guest's.
@@ -799,8 +795,8 @@ class Qcow2Instance : public DriverInstance {
   bool pass_discard_snapshot_ = true;
   bool pass_discard_other_ = false;
   // Transfers in flight by epoch (see BeginTransfer), and the frees waiting for them.
-  uint64_t transfer_epoch_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<uint64_t, int> transfers_by_epoch_ ABSL_GUARDED_BY(mu_);
+  // Begin, Advance and OldestInFlight under mu_; End anywhere.
+  TransferEpochs transfers_;
   struct StableFree {
     uint64_t epoch, offset, count;
     bool discard;
