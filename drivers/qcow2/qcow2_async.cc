@@ -2,15 +2,18 @@
 //
 // A loop thread never blocks on mu_ (an aio::CoMutex) while another request or thread
 // holds it across I/O: it takes it with a brief try-lock, or parks in its queue until a
-// release (CoLockMetadata), and maps in cached-only mode (no table read under the lock). Reads, overwrites of owned clusters
-// and allocating writes whose metadata is cached (qcow2_async_write.cc) run here; a
-// missing L2 table is read here too, with mu_ released across the read; a new L2 table
-// or a tail extension is made once on the blocking pool; requests needing any of these
-// park meanwhile; the remaining cases that need metadata I/O run the
-// synchronous path on the pool, so both paths share one implementation of them. The
-// transfers themselves await the children's coroutine hooks, counted as transfers
-// (BeginTransfer) as in the synchronous path (no cluster they touch is freed meanwhile);
-// ending one (EndTransfer) needs no lock, so a read takes mu_ once, to map.
+// release (CoLockMetadata), and maps in cached-only mode (no table read under the lock).
+// Reads, overwrites of owned clusters and allocating writes whose metadata is cached
+// (qcow2_async_write.cc) run here. A step the mapping missed runs once while the
+// requests needing it park (CoRunMissedStepUnlocking): a missing L2 table is read on the
+// loop with mu_ released across the read; a new L2 table (CoEnsureL2Table) and a tail
+// extension (CoCover) are made on the loop with mu_ held across their I/O, or on the
+// blocking pool when a synchronous step of theirs needs I/O (a refcount block to read or
+// make, L1 to grow, guest frees to flush first). The remaining cases that need metadata
+// I/O run the synchronous path on the pool, so both paths share one implementation of
+// them. The transfers themselves await the children's coroutine hooks, counted as
+// transfers (BeginTransfer) as in the synchronous path (no cluster they touch is freed
+// meanwhile); ending one (EndTransfer) needs no lock, so a read takes mu_ once, to map.
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -85,7 +88,14 @@ aio::Task<absl::Status> Qcow2Instance::CoRunMissedStepUnlocking(CachedOnlyMiss m
   }
   loading_tables_.emplace(key, std::vector<TableWaiter>{});
   absl::Status s;
-  if (miss.kind == CachedOnlyMiss::Kind::kLoadL2 && aio::IoContext::Current() != nullptr) {
+  const bool on_loop = aio::IoContext::Current() != nullptr;
+  if (on_loop && miss.kind == CachedOnlyMiss::Kind::kCreateL2 &&
+      EnsureL2TableCanRunOnLoop(miss.value)) {
+    // On the loop with mu_ held across the table and L1 writes and their flushes.
+    s = (co_await CoEnsureL2Table(miss.value)).status();
+  } else if (on_loop && miss.kind == CachedOnlyMiss::Kind::kExtendTail) {
+    s = co_await tail_reserve_->CoCover(miss.value);  // mu_ held across the fallocate
+  } else if (on_loop && miss.kind == CachedOnlyMiss::Kind::kLoadL2) {
     // On the loop, with mu_ released across the read: the cache keeps the table only if
     // nothing changed it meanwhile (FinishLoad), else the retry maps it again.
     l2_cache_->BeginLoad(miss.value);

@@ -14,22 +14,23 @@ constexpr uint64_t kMaxStep = uint64_t{128} << 20;
 constexpr uint64_t kAlign = uint64_t{1} << 20;
 }  // namespace
 
-void FileTailReservation::Cover(uint64_t end) {
-  if (disabled_ || end <= known_length_) return;
-  absl::StatusOr<uint64_t> length = file_->node().GetLength();
-  if (!length.ok()) return;
+aio::Task<absl::Status> FileTailReservation::CoCover(uint64_t end) {
+  if (disabled_ || end <= known_length_) co_return absl::OkStatus();
+  absl::StatusOr<uint64_t> length = file_->node().GetLength();  // fstat: no I/O
+  if (!length.ok()) co_return absl::OkStatus();
   known_length_ = *length;
-  if (end <= known_length_) return;
+  if (end <= known_length_) co_return absl::OkStatus();
   const uint64_t step = std::clamp(known_length_, kMinStep, kMaxStep);
   const uint64_t new_end = (end + step + kAlign - 1) / kAlign * kAlign;
-  absl::Status s =
-      file_->node().PwriteZeroes(known_length_, new_end - known_length_, kReqNoFallback);
+  absl::Status s = co_await file_->node().CoPwriteZeroes(known_length_, new_end - known_length_,
+                                                         kReqNoFallback);
   if (s.ok()) {
     known_length_ = new_end;
     extended_ = true;
-    return;
+  } else if (ErrnoOf(s) == ENOTSUP) {
+    disabled_ = true;
   }
-  if (ErrnoOf(s) == ENOTSUP) disabled_ = true;
+  co_return absl::OkStatus();
 }
 
 absl::Status FileTailReservation::Trim(uint64_t used_end) {

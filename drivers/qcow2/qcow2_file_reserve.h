@@ -19,6 +19,8 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "aio/run_sync.h"
+#include "aio/task.h"
 #include "block/child.h"
 
 namespace strata::qcow2 {
@@ -34,7 +36,11 @@ class FileTailReservation {
   // `end` when it does not. Best effort: a file that cannot be extended cheaply
   // (no fallocate, a device) turns the reservation off; any other failure is
   // left for the write itself.
-  void Cover(uint64_t end);
+  void Cover(uint64_t end) { (void)aio::RunSync(CoCover(end)); }
+  // Cover through the file's coroutine hooks (the zeroing fallocate goes down the ring or
+  // the pool), for a loop. Always OK (best effort, as Cover). The owner's lock is held
+  // across the await: nothing else may use this object meanwhile.
+  aio::Task<absl::Status> CoCover(uint64_t end);
 
   // True if Cover(end) would do nothing (no I/O): the reservation is off, or the file is
   // known to reach `end`.

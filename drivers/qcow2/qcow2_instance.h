@@ -267,8 +267,17 @@ class Qcow2Instance : public DriverInstance {
   absl::StatusOr<uint64_t> MappingRunBytes(uint64_t offset, uint64_t bytes, uint64_t entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The L2 table for `l1_index`, allocating it (or a private copy of a shared one) if
-  // needed; grows the L1 table if `l1_index` is past its end.
+  // needed; grows the L1 table if `l1_index` is past its end. After a failure the L1
+  // entry is unchanged and the new table's cluster given back (qcow2_l2_table_alloc.cc).
   absl::StatusOr<uint64_t> EnsureL2Table(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // EnsureL2Table itself: its table writes, L1 write and disk flushes awaited (the caller
+  // keeps mu_ held across them), its other steps synchronous: on a loop only when
+  // EnsureL2TableCanRunOnLoop says they do no I/O (no L1 growth, no guest frees to
+  // flush first, a shared table already cached, the new cluster found in cached
+  // refcount blocks). That check changes nothing but cache LRU order.
+  aio::Task<absl::StatusOr<uint64_t>> CoEnsureL2Table(uint64_t l1_index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EnsureL2TableCanRunOnLoop(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sets the L2 entry (and, with extended L2 entries, its subcluster bitmap: 0 means
   // every subcluster unallocated), allocating (or copying a shared) L2 table first if
   // needed.
@@ -452,7 +461,7 @@ class Qcow2Instance : public DriverInstance {
   absl::Status WriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   aio::Task<absl::Status> CoWriteL1() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the sector of the L1 table holding entry `l1_index` and flushes.
-  absl::Status WriteL1Entry(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  aio::Task<absl::Status> CoWriteL1Entry(uint64_t l1_index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status GrowL1(uint64_t min_size) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteHeaderBytes(uint64_t offset, uint64_t len) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An allocating write planned under mu_: `count` new host clusters at `host` for the
