@@ -2,9 +2,11 @@
 // the disk flush ordering them, L2 tables, the L1 table), with qcow2's lock held across
 // the writes and no pool thread, and what it writes is complete: right after the flush,
 // with the image still open, `qemu-img check` finds nothing and `qemu-img compare` reads
-// the data back. A flush with clusters to free runs the synchronous write-back on the
-// pool, and is as complete. (The loop is kept busy during the flushes, as under load:
-// a loop serving a single request may run blocking steps inline instead.)
+// the data back. A flush with clusters to free frees them on the loop too (their
+// refcount blocks are cached) and discards them there; before, it ran the synchronous
+// write-back on the pool. Writes that flush after every allocation (writethrough) fill
+// the refcount pool on the loop too. (The loop is kept busy during the flushes, as under
+// load: a loop serving a single request may run blocking steps inline instead.)
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -152,8 +154,32 @@ TEST_F(AsyncFlushTest, AFlushWithClustersToFreeIsComplete) {
   SetLoopBusy(true);
   const uint64_t before = aio::OffloadedWork::Total();
   ASSERT_OK(SubmitAndWait(*blk_, loop_->context(), Request(IoOp::kFlush)));
-  EXPECT_GT(aio::OffloadedWork::Total() - before, 0u) << "the frees need the pool";
+  EXPECT_EQ(aio::OffloadedWork::Total() - before, 0u) << "the frees went to the pool";
   SetLoopBusy(false);
+  ExpectOnDiskComplete();  // a cluster left unfreed would be a leak
+}
+
+// Each allocating write followed by a flush, as writethrough does: after two such
+// flushes the refcount pool is filled (clusters counted ahead, so later allocations
+// need no ordering flush). The fill finds its clusters in cached refcount blocks and
+// runs on the loop.
+TEST_F(AsyncFlushTest, WritesFlushedOneByOneFillTheRefcountPoolOnTheLoop) {
+  SetLoopBusy(true);
+  const uint64_t before = aio::OffloadedWork::Total();
+  std::string script;
+  for (int i = 0; i < 64; ++i) {
+    IoRequest write = Request(IoOp::kWrite, OffsetOf(i), 4096);
+    std::vector<uint8_t> data(4096, static_cast<uint8_t>(PatternRunner::PatternOf(i)));
+    write.qiov = IoVector(data.data(), data.size());
+    ASSERT_OK(SubmitAndWait(*blk_, loop_->context(), std::move(write)));
+    ASSERT_OK(SubmitAndWait(*blk_, loop_->context(), Request(IoOp::kFlush)));
+    script += " -c 'write -q -P " + std::to_string(PatternRunner::PatternOf(i)) + " " +
+              std::to_string(OffsetOf(i)) + " 4096'";
+  }
+  const uint64_t offloads = aio::OffloadedWork::Total() - before;
+  SetLoopBusy(false);
+  EXPECT_LE(offloads, 2u) << "the pool fills went to the pool";
+  ASSERT_EQ(Shell("qemu-io -f raw" + script + " " + model_), 0);
   ExpectOnDiskComplete();
 }
 

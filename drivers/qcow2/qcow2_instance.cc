@@ -1171,9 +1171,15 @@ absl::Status Qcow2Instance::FlushMetadata(bool with_refcounts) {
   return aio::RunSync(CoFlushMetadata(with_refcounts));
 }
 
-bool Qcow2Instance::FlushMetadataCanRunOnLoop() const {
-  return pending_frees_.empty() && stable_frees_.empty() && !refcounts_->HasDiscards() &&
-         !RefcountPoolFillDue();
+bool Qcow2Instance::FlushMetadataCanRunOnLoop() {
+  // Freeing a cluster changes its refcount block; discarding it is awaited.
+  for (const PendingFree& f : pending_frees_) {
+    if (!refcounts_->BlocksCached(f.offset, f.count)) return false;
+  }
+  for (const StableFree& f : stable_frees_) {
+    if (!refcounts_->BlocksCached(f.offset, f.count)) return false;
+  }
+  return !RefcountPoolFillDue() || refcounts_->FillPoolIsCached(NextRefcountPoolTarget());
 }
 
 aio::Task<absl::Status> Qcow2Instance::CoFlushMetadata(bool with_refcounts) {
@@ -1218,8 +1224,7 @@ aio::Task<absl::Status> Qcow2Instance::CoFlushMetadata(bool with_refcounts) {
   if (freed && (!lazy_dirty || with_refcounts)) {
     STRATA_CO_RETURN_IF_ERROR(co_await refcounts_->CoFlush());
   }
-  DiscardFreedClusters();
-  co_return absl::OkStatus();
+  co_return co_await CoDiscardFreedClusters();
 }
 
 absl::Status Qcow2Instance::FlushDataBeforeL2(bool file_flushed) {
@@ -1235,12 +1240,16 @@ aio::Task<absl::Status> Qcow2Instance::CoFlushDataBeforeL2(bool file_flushed) {
   co_return absl::OkStatus();
 }
 
-void Qcow2Instance::DiscardFreedClusters() {
-  // Under mu_: no allocation can take these clusters before their discard is done.
+aio::Task<absl::Status> Qcow2Instance::CoDiscardFreedClusters() {
+  // Under mu_: no allocation can take these clusters before their discard is done. Their
+  // refcount blocks were just updated, so the lookups are cache hits.
   for (uint64_t c : refcounts_->TakeDiscards()) {
     absl::StatusOr<uint64_t> rc = refcounts_->GetRefcount(c);
-    if (rc.ok() && *rc == 0) (void)file_->node().Pdiscard(c << cluster_bits_, cluster_size_);
+    if (rc.ok() && *rc == 0) {
+      (void)co_await file_->node().CoPdiscard(c << cluster_bits_, cluster_size_);
+    }
   }
+  co_return absl::OkStatus();
 }
 
 absl::StatusOr<bool> Qcow2Instance::ApplyStableFrees() {
@@ -1283,14 +1292,17 @@ absl::Status Qcow2Instance::GrowRefcountPoolIfFlushingOften() {
       allocations_since_ordering_flush_ <= kFewAllocations ? flushing_often_ + 1 : 0;
   allocations_since_ordering_flush_ = 0;
   if (flushing_often_ < 2) return absl::OkStatus();
+  pool_target_ = NextRefcountPoolTarget();
+  return refcounts_->FillPool(pool_target_);
+}
+
+uint64_t Qcow2Instance::NextRefcountPoolTarget() const {
   // The pool doubles each time it ran dry, up to 256 clusters or 32 MiB: what a crash
   // can leak at most.
   const uint64_t max_pool =
       std::max<uint64_t>(1, std::min<uint64_t>(256, (uint64_t{32} << 20) >> cluster_bits_));
-  if (refcounts_->pool_size() == 0) {
-    pool_target_ = std::min(max_pool, std::max<uint64_t>(8, pool_target_ * 2));
-  }
-  return refcounts_->FillPool(pool_target_);
+  if (refcounts_->pool_size() != 0) return pool_target_;
+  return std::min(max_pool, std::max<uint64_t>(8, pool_target_ * 2));
 }
 
 absl::Status Qcow2Instance::MarkDirtyForLazyRefcounts() {

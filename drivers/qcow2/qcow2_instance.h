@@ -361,23 +361,25 @@ class Qcow2Instance : public DriverInstance {
   // Schedules the release of the host cluster(s) an old L2 entry referenced; applied after
   // the L2 change is on disk. `discard`: the freed clusters are discarded in the file too.
   void ReleaseLater(uint64_t old_entry, bool discard = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Discards (in the file) the clusters freed with a discard since the last call. Errors
-  // are ignored, as QEMU ignores them: a discard is advice.
-  void DiscardFreedClusters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Discards (in the file) the clusters freed with a discard since the last call, each
+  // awaited with mu_ held. Errors are ignored, as QEMU ignores them: a discard is advice.
+  // Always OK.
+  aio::Task<absl::Status> CoDiscardFreedClusters() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes metadata in crash-safe order (see the class comment). While the image is
   // dirty with lazy refcounts, refcount blocks stay in the cache unless
   // `with_refcounts` (a repair or a clean close needs them on disk).
   absl::Status FlushMetadata(bool with_refcounts = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // FlushMetadata itself, which runs it with RunSync (off a loop every write completes
   // inline). On a loop its table writes, L1 write and disk flushes suspend the coroutine
-  // with mu_ held: the other requests park on mu_, the loop runs on. Its other steps
-  // (the refcount pool, frees, discards) stay synchronous: on a loop only when
-  // FlushMetadataCanRunOnLoop says they have nothing to do.
+  // with mu_ held: the other requests park on mu_, the loop runs on; so are the discards
+  // of freed clusters. Its other steps (filling the refcount pool, freeing clusters)
+  // stay synchronous: on a loop only when FlushMetadataCanRunOnLoop says they do no I/O.
   aio::Task<absl::Status> CoFlushMetadata(bool with_refcounts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether CoFlushMetadata(false) would do no synchronous I/O: no refcount pool to fill,
-  // no cluster to free or discard.
-  bool FlushMetadataCanRunOnLoop() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether CoFlushMetadata(false) would do no synchronous I/O: the refcount blocks of
+  // the clusters to free are cached, and so are those of the clusters a due refcount
+  // pool fill would take. Changes nothing but cache LRU order.
+  bool FlushMetadataCanRunOnLoop() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Snapshot helpers (qcow2_snapshot.cc). LoadSnapshots reads the table at open.
   absl::Status LoadSnapshots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int FindSnapshot(const std::string& name) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -609,6 +611,8 @@ class Qcow2Instance : public DriverInstance {
   absl::Status GrowRefcountPoolIfFlushingOften() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether the next GrowRefcountPoolIfFlushingOften would fill the pool (allocate).
   bool RefcountPoolFillDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pool size that fill would aim for.
+  uint64_t NextRefcountPoolTarget() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // With lazy refcounts: sets the dirty bit on disk (once) before the first L2 update
   // that links new clusters. Otherwise nothing.
   absl::Status MarkDirtyForLazyRefcounts() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

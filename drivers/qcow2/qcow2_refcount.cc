@@ -363,10 +363,7 @@ std::optional<uint64_t> Qcow2Refcounts::PeekFreeRun(uint64_t count) {
     const uint64_t table_index = c / entries_per_block_;
     if (table_index != block_index) {
       // Past the table, a missing block or one not cached: the allocation needs I/O.
-      if (table_index >= table_.size()) return std::nullopt;
-      const uint64_t block_offset = table_[table_index] & kReftableOffsetMask;
-      if (block_offset == 0 || (block_offset & (cluster_size_ - 1)) != 0) return std::nullopt;
-      block = cache_.Peek(block_offset);
+      block = PeekBlock(table_index);
       if (block == nullptr) return std::nullopt;
       block_index = table_index;
     }
@@ -378,6 +375,41 @@ std::optional<uint64_t> Qcow2Refcounts::PeekFreeRun(uint64_t count) {
     }
     if (++run == count) return start;
   }
+}
+
+const uint8_t* Qcow2Refcounts::PeekBlock(uint64_t table_index) {
+  if (table_index >= table_.size()) return nullptr;
+  const uint64_t block_offset = table_[table_index] & kReftableOffsetMask;
+  if (block_offset == 0 || (block_offset & (cluster_size_ - 1)) != 0) return nullptr;
+  return cache_.Peek(block_offset);
+}
+
+bool Qcow2Refcounts::BlocksCached(uint64_t offset, uint64_t count) {
+  if (count == 0) return true;
+  const uint64_t first = (offset >> cluster_bits_) / entries_per_block_;
+  const uint64_t last = ((offset >> cluster_bits_) + count - 1) / entries_per_block_;
+  for (uint64_t i = first; i <= last; ++i) {
+    if (PeekBlock(i) == nullptr) return false;
+  }
+  return true;
+}
+
+bool Qcow2Refcounts::FillPoolIsCached(uint64_t target) {
+  // FillPool's walk, reading only cached blocks: it takes free clusters from the hint
+  // on (pool clusters count as used there: their refcounts are raised already).
+  uint64_t needed = target > pool_.size() ? target - pool_.size() : 0;
+  uint64_t block_index = UINT64_MAX;
+  const uint8_t* block = nullptr;
+  for (uint64_t c = free_hint_; needed > 0; ++c) {
+    const uint64_t table_index = c / entries_per_block_;
+    if (table_index != block_index) {
+      block = PeekBlock(table_index);
+      if (block == nullptr) return false;
+      block_index = table_index;
+    }
+    if (GetEntry(block, c % entries_per_block_) == 0) --needed;
+  }
+  return true;
 }
 
 absl::StatusOr<uint64_t> Qcow2Refcounts::AllocateBytes(uint64_t size) {

@@ -70,6 +70,13 @@ class Qcow2Refcounts {
   // real allocation reports). Changes nothing but the cache's LRU order; the coroutine
   // path asks this before allocating on a loop thread, under the same lock hold.
   std::optional<uint64_t> PeekFreeRun(uint64_t count);
+  // Whether changing the refcounts of `count` clusters from host byte `offset` does no
+  // I/O: each of their refcount blocks exists and is cached. Changes nothing but the
+  // cache's LRU order (as PeekFreeRun; for the coroutine path's write-back).
+  bool BlocksCached(uint64_t offset, uint64_t count);
+  // Whether FillPool(target) would do no I/O: the free clusters it would take lie in
+  // existing, cached blocks. Changes nothing but the cache's LRU order.
+  bool FillPoolIsCached(uint64_t target);
   // Allocates `size` bytes (at most a cluster) for compressed data, QEMU's way: packed
   // after the previous compressed allocation while it fits (a run may continue into the
   // next cluster if that one is free and adjacent), else at the first free cluster. Each
@@ -149,6 +156,9 @@ class Qcow2Refcounts {
  private:
   uint64_t EntriesPerBlock() const { return entries_per_block_; }
   uint64_t GetEntry(const uint8_t* block, uint64_t index) const;
+  // The refcount block of table entry `table_index` if it exists and is cached (counted
+  // as a use), else nullptr (also past the table or for a misaligned offset). No I/O.
+  const uint8_t* PeekBlock(uint64_t table_index);
   void SetEntry(uint8_t* block, uint64_t index, uint64_t value) const;
   // First run of `count` clusters with refcount 0 at or after the allocation hint, passed
   // through the allocation check.
