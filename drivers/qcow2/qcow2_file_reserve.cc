@@ -24,10 +24,17 @@ aio::Task<absl::Status> FileTailReservation::CoCover(uint64_t end) {
   const uint64_t new_end = (end + step + kAlign - 1) / kAlign * kAlign;
   absl::Status s = co_await file_->node().CoPwriteZeroes(known_length_, new_end - known_length_,
                                                          kReqNoFallback);
-  if (s.ok()) {
+  // Only a file that really reached new_end is covered: a protocol may accept zeroes
+  // past its end without growing (librbd clips them to the image). Believing it grew
+  // would let allocations below new_end be written past the real end, and a later
+  // extension zero them while their writes are in flight. So any failure, or a length
+  // short of new_end, turns the reservation off for good: with it off, nothing is ever
+  // zeroed here, and allocations grow the file by their own writes.
+  absl::StatusOr<uint64_t> grown = s.ok() ? file_->node().GetLength() : s;
+  if (grown.ok() && *grown >= new_end) {
     known_length_ = new_end;
     extended_ = true;
-  } else if (ErrnoOf(s) == ENOTSUP) {
+  } else {
     disabled_ = true;
   }
   co_return absl::OkStatus();

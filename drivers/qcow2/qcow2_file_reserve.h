@@ -33,9 +33,12 @@ class FileTailReservation {
       : file_(file), floor_(file_length), known_length_(file_length) {}
 
   // Makes sure the file reaches at least `end`, extending it by a step past
-  // `end` when it does not. Best effort: a file that cannot be extended cheaply
-  // (no fallocate, a device) turns the reservation off; any other failure is
-  // left for the write itself.
+  // `end` when it does not. Best effort: a file that cannot be extended this way
+  // (no fallocate, a device, a protocol that does not grow on zeroes past its
+  // end, any error) turns the reservation off for good, and writes grow the file.
+  // Invariant (crash and data safety): while the reservation is on, every
+  // allocated cluster lies below the known length, which the file really
+  // reaches, so an extension only ever zeroes bytes no write can be using.
   void Cover(uint64_t end) { (void)aio::RunSync(CoCover(end)); }
   // Cover through the file's coroutine hooks (the zeroing fallocate goes down the ring or
   // the pool), for a loop. Always OK (best effort, as Cover). The owner's lock is held
