@@ -16,7 +16,7 @@ constexpr uint64_t kAlign = uint64_t{1} << 20;
 
 aio::Task<absl::Status> FileTailReservation::CoCover(uint64_t end) {
   if (disabled_ || end <= known_length_) co_return absl::OkStatus();
-  absl::StatusOr<uint64_t> length = file_->node().GetLength();  // fstat: no I/O
+  absl::StatusOr<uint64_t> length = file_->node().GetLength();  // a size query, no data I/O
   if (!length.ok()) co_return absl::OkStatus();
   known_length_ = *length;
   if (end <= known_length_) co_return absl::OkStatus();
@@ -24,12 +24,12 @@ aio::Task<absl::Status> FileTailReservation::CoCover(uint64_t end) {
   const uint64_t new_end = (end + step + kAlign - 1) / kAlign * kAlign;
   absl::Status s = co_await file_->node().CoPwriteZeroes(known_length_, new_end - known_length_,
                                                          kReqNoFallback);
-  // Only a file that really reached new_end is covered: a protocol may accept zeroes
-  // past its end without growing (librbd clips them to the image). Believing it grew
-  // would let allocations below new_end be written past the real end, and a later
-  // extension zero them while their writes are in flight. So any failure, or a length
-  // short of new_end, turns the reservation off for good: with it off, nothing is ever
-  // zeroed here, and allocations grow the file by their own writes.
+  // Only a file that really reached new_end is covered: a protocol may refuse zeroes
+  // past its end (librbd fails them with EIO) or accept them without growing. Believing
+  // it grew would let allocations below new_end be written past the real end, and a
+  // later extension zero them while their writes are in flight. So any failure, or a
+  // length short of new_end, turns the reservation off for good: with it off, nothing is
+  // ever zeroed here, and allocations grow the file by their own writes.
   absl::StatusOr<uint64_t> grown = s.ok() ? file_->node().GetLength() : s;
   if (grown.ok() && *grown >= new_end) {
     known_length_ = new_end;
